@@ -1,0 +1,24 @@
+/* hio_log: the one logger. Lines go to stderr as
+ *   2026-11-25T10:00:00.123Z hio-master[1234] WARN: what failed, on what, what next
+ * Thread-safe (one write(2) per line). */
+#ifndef HIO_LOG_H
+#define HIO_LOG_H
+
+enum hio_log_level { HIO_LOG_ERROR = 0, HIO_LOG_WARN, HIO_LOG_INFO, HIO_LOG_DEBUG };
+
+/* prog is copied. Level also comes from HIO_LOG=error|warn|info|debug. */
+void hio_log_init(const char *prog);
+void hio_log_set_level(enum hio_log_level lvl);
+int hio_log_enabled(enum hio_log_level lvl);
+void hio_log(enum hio_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define hio_err(...) hio_log(HIO_LOG_ERROR, __VA_ARGS__)
+#define hio_warn(...) hio_log(HIO_LOG_WARN, __VA_ARGS__)
+#define hio_info(...) hio_log(HIO_LOG_INFO, __VA_ARGS__)
+#define hio_debug(...)                                                                             \
+	do {                                                                                       \
+		if (hio_log_enabled(HIO_LOG_DEBUG))                                                \
+			hio_log(HIO_LOG_DEBUG, __VA_ARGS__);                                       \
+	} while (0)
+
+#endif

@@ -1,0 +1,50 @@
+/* hio_pe: the processing engine runtime (HarmonicPE). hio-pe is this with the
+ * exec handler; a program may link libhio and run its own handler in-process. */
+#ifndef HIO_PE_H
+#define HIO_PE_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct hio_pe_msg {
+	const char *id;
+	const char *name;
+	const char *pipeline;
+	uint64_t ts;
+	const void *data; /* the message's bytes (memory or a mapping), len bytes */
+	size_t len;
+	const char *path; /* a local file holding the same bytes */
+};
+
+typedef struct hio_pe_out hio_pe_out;
+/* Adds a result file named name (relative, validated) with n bytes copied from p. 0/-1. */
+int hio_pe_out_add(hio_pe_out *o, const char *name, const void *p, size_t n);
+/* Adds a result file whose bytes are in the local file path (read at upload). 0/-1. */
+int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path);
+/* The message failed: this text becomes results/<name>/error. */
+void hio_pe_out_fail(hio_pe_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Returns 0 when done, non-zero when failed. Runs on the PE's executor thread. */
+typedef int (*hio_pe_handler)(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
+
+struct hio_pe_opts {
+	const char *master;       /* base URL */
+	const char *token;
+	const char *pipeline;     /* NULL: "default" */
+	const char *pe_id;        /* given by the worker; NULL: the PE makes one */
+	const char *worker_id;    /* NULL: standalone */
+	const char *listen_host;  /* NULL: 127.0.0.1 */
+	int listen_port;          /* 0: any */
+	const char *advertise_host; /* what connectors dial; NULL: listen_host */
+	const char *workdir;      /* scratch space; NULL: a new dir under $TMPDIR */
+	const char *exec;         /* sh -c command per SPEC, or NULL with handler */
+	hio_pe_handler handler;
+	void *handler_ud;
+	long timeout_ms;          /* per message; 0: 10 min */
+	long heartbeat_ms;        /* 0: 1000 */
+};
+
+/* Runs until hio_pe_stop() or SIGTERM/SIGINT. Returns 0 on a clean stop, 1 on error. */
+int hio_pe_run(const struct hio_pe_opts *opts);
+void hio_pe_stop(void);
+
+#endif

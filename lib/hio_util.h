@@ -1,0 +1,49 @@
+/* hio_util: small shared helpers (time, ids, tokens, names, files). */
+#ifndef HIO_UTIL_H
+#define HIO_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HIO_ID_LEN 32       /* hex chars of a message id */
+#define HIO_NAME_MAX 4096   /* bytes in an input name */
+#define HIO_TOKEN_MAX 256   /* bytes in a cluster token */
+#define HIO_PIPELINE_MAX 64 /* bytes in a pipeline name: [A-Za-z0-9._-] */
+
+uint64_t hio_now_us(void);  /* wall clock, microseconds since the epoch */
+uint64_t hio_mono_ms(void); /* monotonic milliseconds */
+
+/* Writes HIO_ID_LEN hex chars of randomness and a NUL into out. */
+void hio_id_new(char out[HIO_ID_LEN + 1]);
+int hio_id_valid(const char *id);
+/* Constant-time comparison of two NUL-terminated tokens; 1 when equal. */
+int hio_token_eq(const char *a, const char *b);
+/* A fresh random token (64 hex chars) into out. */
+void hio_token_new(char out[65]);
+
+/* 1 when name (len bytes, may hold NULs) is a valid relative input name.
+ * On 0, *why (static string) says what is wrong. */
+int hio_name_valid(const char *name, size_t len, const char **why);
+/* Strips any leading "/", "./" and "../" (repeatedly). Returns a pointer into path. */
+const char *hio_name_strip(const char *path);
+int hio_pipeline_valid(const char *p);
+
+/* Full write/read loops that retry on EINTR. read_full returns bytes read (< n at EOF) or -1. */
+int hio_write_all(int fd, const void *p, size_t n);
+ssize_t hio_read_full(int fd, void *p, size_t n);
+
+/* Reads a whole file of at most max bytes. Returns malloc'ed NUL-terminated data
+ * (caller frees) with its length in *len, or NULL with errno set (EFBIG when too big). */
+char *hio_file_read(const char *path, size_t max, size_t *len);
+/* Writes data to path via a temporary file and rename(2); fsync when sync. 0 or -1/errno. */
+int hio_file_write_atomic(const char *path, const void *data, size_t len, int sync);
+/* mkdir -p with mode 0700 for created dirs. 0 or -1/errno. */
+int hio_mkdir_p(const char *path);
+/* rm -rf; 0 or -1. */
+int hio_rm_rf(const char *path);
+/* Reads a token file and trims white space into out. 0 or -1. */
+int hio_token_read(const char *path, char out[HIO_TOKEN_MAX + 1]);
+/* Directory holding the running executable (for finding sibling programs). Caller frees. */
+char *hio_self_dir(void);
+
+#endif

@@ -1,0 +1,843 @@
+/* The stream connector. Each lane holds at most one PE session: a writer thread
+ * (this file's lane_main) that allocates PEs, sends frames and spills to the
+ * backlog, and a reader thread per session that collects ACKs. Messages wait in
+ * one shared queue; a lane without a PE takes one only after it waited spill_ms
+ * and the master still has no free PE, so data goes to the backlog only when no
+ * PE is free. */
+#include "hio_stream.h"
+#include "hio_http.h"
+#include "hio_log.h"
+#include "hio_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LANES_MAX 64
+#define DEFAULT_LANES 8
+#define DEFAULT_QUEUE 32
+#define DEFAULT_SPILL_MS 100
+#define IDLE_RELEASE_MS 200     /* a PE held this long with nothing to send goes back */
+#define WINDOW_SLOW 2           /* in flight per PE when messages take long */
+#define WINDOW_FAST 64          /* ... when acks come faster than FAST_ACK_US */
+#define FAST_ACK_US 2000
+#define WINDOW_BYTES (16u << 20)
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+#define HELLO_TIMEOUT_MS 5000
+
+struct msg {
+	struct msg *next;
+	char id[HIO_ID_LEN + 1];
+	char *name;
+	uint64_t ts;
+	int fd;       /* file body, or -1 */
+	char *data;   /* memory body */
+	uint64_t len;
+	int flags;    /* frame flags, chosen once */
+	void *user;
+	uint64_t queued_ms; /* when it last entered the queue */
+	uint64_t first_ms;
+	uint64_t sent_ms;
+	int tries;
+};
+
+struct lane {
+	hio_stream *s;
+	int idx;
+	pthread_t thread;
+	/* The session, owned by the lane thread; fields below under s->mu. */
+	int sock;
+	char pe_id[HIO_ID_LEN + 1];
+	pthread_t reader;
+	int has_reader;
+	int broken;          /* the reader saw the session end */
+	struct msg *inflight; /* sent, not acknowledged (singly linked, oldest first) */
+	struct msg *inflight_tail;
+	int inflight_n;
+	uint64_t inflight_bytes;
+	uint64_t last_ack_us;
+	uint64_t ack_gap_us; /* moving average of the gap between acks */
+	uint64_t last_work_ms;
+};
+
+struct hio_stream {
+	char *master, *token, *pipeline;
+	enum hio_compress compress;
+	int nlanes, queue_max;
+	long give_up_ms, spill_ms;
+	hio_ack_fn on_ack;
+	void *ack_ud;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* queue, sessions or stop changed */
+	pthread_cond_t cv_space; /* room in the queue */
+	pthread_cond_t cv_done;  /* pending reached 0 */
+	struct msg *q_head, *q_tail;
+	int q_len;
+	int pending; /* queued + in flight */
+	int stopping;
+	struct hio_stream_stats st;
+	struct lane lanes[LANES_MAX];
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static void msg_free(struct msg *m)
+{
+	if (!m)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->data);
+	free(m->name);
+	free(m);
+}
+
+static void timed_wait(hio_stream *s, pthread_cond_t *cv, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cv, &s->mu, &ts);
+}
+
+/* Reports and frees m. Called without s->mu. */
+static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
+		       const char *error)
+{
+	struct hio_ack a = {.id = m->id, .name = m->name, .ok = ok, .via = via,
+			    .status = status, .error = error, .user = m->user};
+
+	if (!ok)
+		hio_warn("giving up on %s (id %s): %s", m->name, m->id, error ? error : "unknown");
+	if (s->on_ack)
+		s->on_ack(s->ack_ud, &a);
+	pthread_mutex_lock(&s->mu);
+	if (ok) {
+		s->st.acked++;
+		if (via == HIO_VIA_PE)
+			s->st.via_pe++;
+		else
+			s->st.via_backlog++;
+	} else {
+		s->st.given_up++;
+	}
+	if (--s->pending == 0)
+		pthread_cond_broadcast(&s->cv_done);
+	pthread_mutex_unlock(&s->mu);
+	msg_free(m);
+}
+
+/* Puts m back at the head of the queue (it keeps its place ahead of newer ones),
+ * or gives it up when it has been trying for longer than give_up_ms. Needs s->mu;
+ * returns m when the caller must finish it (after unlocking). */
+static struct msg *requeue_locked(hio_stream *s, struct msg *m)
+{
+	m->tries++;
+	s->st.resent++;
+	if (s->give_up_ms > 0 && hio_mono_ms() - m->first_ms > (uint64_t)s->give_up_ms)
+		return m;
+	m->next = s->q_head;
+	s->q_head = m;
+	if (!s->q_tail)
+		s->q_tail = m;
+	s->q_len++;
+	m->queued_ms = hio_mono_ms();
+	pthread_cond_broadcast(&s->cv);
+	return NULL;
+}
+
+static void requeue(hio_stream *s, struct msg *m, const char *why)
+{
+	struct msg *dead;
+
+	pthread_mutex_lock(&s->mu);
+	dead = requeue_locked(s, m);
+	pthread_mutex_unlock(&s->mu);
+	if (dead)
+		msg_finish(s, dead, 0, HIO_VIA_NONE, NULL, why);
+}
+
+static struct msg *queue_pop_locked(hio_stream *s)
+{
+	struct msg *m = s->q_head;
+
+	if (!m)
+		return NULL;
+	s->q_head = m->next;
+	if (!s->q_head)
+		s->q_tail = NULL;
+	m->next = NULL;
+	s->q_len--;
+	pthread_cond_signal(&s->cv_space);
+	return m;
+}
+
+static json_t *msg_meta(const struct msg *m)
+{
+	return json_pack("{s:s, s:s, s:I}", "id", m->id, "name", m->name, "ts", (json_int_t)m->ts);
+}
+
+/* ------------------------------------------------------------------ backlog */
+
+static long src_read_cb(void *ud, char *buf, size_t n)
+{
+	return hio_frame_src_read(ud, buf, n);
+}
+
+/* 0 when the master holds m durably; -1 otherwise (err says why). */
+static int backlog_push(hio_stream *s, hio_http *http, struct msg *m, char *err, size_t errlen)
+{
+	json_t *meta = msg_meta(m);
+	hio_frame_src *src = hio_frame_src_new(HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
+	char path[HIO_PIPELINE_MAX + 64];
+	struct hio_http_req req = {.method = "POST", .path = path,
+				   .content_type = "application/octet-stream",
+				   .read = src_read_cb, .read_ud = src, .timeout_ms = 600000};
+	struct hio_http_resp resp;
+	int rc = -1;
+
+	json_decref(meta);
+	if (!src) {
+		snprintf(err, errlen, "cannot encode the message");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/v1/pipelines/%s/backlog", s->pipeline);
+	req.read_len = hio_frame_src_size(src);
+	if (hio_http_do(http, &req, &resp) < 0) {
+		snprintf(err, errlen, "%s", resp.err);
+	} else if (resp.status != 201 && resp.status != 200) {
+		snprintf(err, errlen, "backlog refused %s: HTTP %ld %s", m->name, resp.status,
+			 resp.body.data ? resp.body.data : "");
+	} else {
+		rc = 0;
+	}
+	hio_buf_free(&resp.body);
+	hio_frame_src_free(src);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+struct pe_addr {
+	char id[HIO_ID_LEN + 1];
+	char host[256];
+	int port;
+};
+
+/* 1: a PE was reserved for us; 0: none free (use the backlog); -1: master unreachable. */
+static int allocate(hio_stream *s, hio_http *http, struct pe_addr *pe, char *err, size_t errlen)
+{
+	char path[HIO_PIPELINE_MAX + 64];
+	json_t *ans = NULL, *p;
+	long st;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/v1/pipelines/%s/allocate", s->pipeline);
+	st = hio_http_json(http, "POST", path, NULL, &ans, err, errlen);
+	if (st < 200 || st >= 300)
+		return -1;
+	p = json_object_get(ans, "pe");
+	if (json_is_object(p)) {
+		const char *id = json_string_value(json_object_get(p, "id"));
+		const char *host = json_string_value(json_object_get(p, "host"));
+		json_int_t port = json_integer_value(json_object_get(p, "port"));
+		if (id && host && port > 0 && port < 65536 && strlen(id) <= HIO_ID_LEN) {
+			snprintf(pe->id, sizeof(pe->id), "%s", id);
+			snprintf(pe->host, sizeof(pe->host), "%s", host);
+			pe->port = (int)port;
+			rc = 1;
+		} else {
+			snprintf(err, errlen, "master gave a malformed PE address");
+		}
+	} else {
+		rc = 0;
+	}
+	json_decref(ans);
+	return rc;
+}
+
+static void release_pe(hio_stream *s, hio_http *http, const char *pe_id)
+{
+	char path[128], err[256];
+
+	snprintf(path, sizeof(path), "/v1/pes/%s/release", pe_id);
+	if (hio_http_json(http, "POST", path, NULL, NULL, err, sizeof(err)) < 0)
+		hio_debug("release of PE %s failed: %s", pe_id, err);
+	(void)s;
+}
+
+struct ack_frame {
+	struct lane *l;
+	char id[HIO_ID_LEN + 1];
+	char status[16];
+	char error[256];
+	int got;
+};
+
+static int ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
+{
+	struct ack_frame *a = ud;
+	const char *v;
+
+	a->got = h->type;
+	if (h->type == HIO_F_ACK) {
+		v = json_string_value(json_object_get(meta, "id"));
+		snprintf(a->id, sizeof(a->id), "%s", v ? v : "");
+		v = json_string_value(json_object_get(meta, "status"));
+		snprintf(a->status, sizeof(a->status), "%s", v ? v : "done");
+	} else if (h->type == HIO_F_ERROR || h->type == HIO_F_WELCOME) {
+		v = json_string_value(json_object_get(meta, "error"));
+		snprintf(a->error, sizeof(a->error), "%s", v ? v : "");
+	}
+	return 0;
+}
+
+static void lane_on_ack(struct lane *l, const char *id, const char *status)
+{
+	hio_stream *s = l->s;
+	struct msg *m, *prev = NULL;
+	uint64_t now = hio_now_us();
+
+	pthread_mutex_lock(&s->mu);
+	for (m = l->inflight; m; prev = m, m = m->next)
+		if (strcmp(m->id, id) == 0)
+			break;
+	if (m) {
+		if (prev)
+			prev->next = m->next;
+		else
+			l->inflight = m->next;
+		if (l->inflight_tail == m)
+			l->inflight_tail = prev;
+		m->next = NULL;
+		l->inflight_n--;
+		l->inflight_bytes -= m->len;
+		if (l->last_ack_us) {
+			uint64_t gap = now - l->last_ack_us;
+			l->ack_gap_us = l->ack_gap_us ? (l->ack_gap_us * 7 + gap) / 8 : gap;
+		}
+		l->last_ack_us = now;
+		l->last_work_ms = hio_mono_ms();
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (m)
+		msg_finish(s, m, 1, HIO_VIA_PE, status, NULL);
+	else
+		hio_debug("ack for unknown message %s on PE %s", id, l->pe_id);
+}
+
+static void *reader_main(void *arg)
+{
+	struct lane *l = arg;
+	struct ack_frame a = {.l = l};
+	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	hio_frame_dec *dec = hio_frame_dec_new(&cbs, &a);
+	const char *why = "out of memory";
+
+	while (dec) {
+		int r = hio_frame_dec_read_one(dec, l->sock);
+		if (r <= 0) {
+			why = r == 0 ? "PE closed the session" : hio_frame_dec_error(dec);
+			break;
+		}
+		if (a.got == HIO_F_ACK) {
+			if (hio_id_valid(a.id))
+				lane_on_ack(l, a.id, a.status);
+		} else if (a.got == HIO_F_ERROR) {
+			hio_warn("PE %s ended the session: %s", l->pe_id, a.error);
+			why = "PE refused";
+			break;
+		}
+	}
+	hio_debug("session with PE %s over: %s", l->pe_id, why);
+	hio_frame_dec_free(dec);
+	pthread_mutex_lock(&l->s->mu);
+	l->broken = 1;
+	pthread_cond_broadcast(&l->s->cv);
+	pthread_mutex_unlock(&l->s->mu);
+	return NULL;
+}
+
+/* Connects and says HELLO. 0 with l->sock set, or -1 (refused: *busy = 1). */
+static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, char *err,
+			size_t errlen)
+{
+	hio_stream *s = l->s;
+	struct ack_frame a = {.l = l};
+	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	hio_frame_dec *dec = NULL;
+	json_t *hello;
+	int fd, r;
+
+	*busy = 0;
+	fd = hio_net_connect(pe->host, pe->port, HELLO_TIMEOUT_MS, err, errlen);
+	if (fd < 0)
+		return -1;
+	hello = json_pack("{s:s, s:s}", "token", s->token, "pipeline", s->pipeline);
+	r = hio_frame_send_meta(fd, HIO_F_HELLO, hello);
+	json_decref(hello);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot send HELLO to %s:%d: %s", pe->host, pe->port,
+			 strerror(errno));
+		goto fail;
+	}
+	hio_net_set_timeout(fd, HELLO_TIMEOUT_MS);
+	dec = hio_frame_dec_new(&cbs, &a);
+	r = dec ? hio_frame_dec_read_one(dec, fd) : -1;
+	if (r <= 0 || a.got != HIO_F_WELCOME) {
+		if (a.got == HIO_F_ERROR) {
+			snprintf(err, errlen, "PE %s refused the session: %s", pe->id, a.error);
+			*busy = 1;
+		} else {
+			snprintf(err, errlen, "PE %s at %s:%d gave no WELCOME: %s", pe->id, pe->host,
+				 pe->port, dec ? hio_frame_dec_error(dec) : "out of memory");
+		}
+		goto fail;
+	}
+	hio_frame_dec_free(dec);
+	hio_net_set_timeout(fd, 0);
+	l->sock = fd;
+	snprintf(l->pe_id, sizeof(l->pe_id), "%s", pe->id);
+	l->broken = 0;
+	l->last_ack_us = 0;
+	l->ack_gap_us = 0;
+	l->last_work_ms = hio_mono_ms();
+	if (pthread_create(&l->reader, NULL, reader_main, l) != 0) {
+		snprintf(err, errlen, "cannot start a reader thread");
+		l->sock = -1;
+		close(fd);
+		return -1;
+	}
+	l->has_reader = 1;
+	return 0;
+fail:
+	hio_frame_dec_free(dec);
+	close(fd);
+	return -1;
+}
+
+/* Ends the session; every message still in flight goes back to the queue. */
+static void session_close(struct lane *l, hio_http *http, int release, const char *why)
+{
+	hio_stream *s = l->s;
+	struct msg *m, *next, *dead = NULL;
+
+	if (l->sock < 0)
+		return;
+	shutdown(l->sock, SHUT_RDWR);
+	if (l->has_reader)
+		pthread_join(l->reader, NULL);
+	l->has_reader = 0;
+	close(l->sock);
+	l->sock = -1;
+	pthread_mutex_lock(&s->mu);
+	/* Requeue newest first so the oldest ends up at the head. */
+	struct msg *rev = NULL;
+	for (m = l->inflight; m; m = next) {
+		next = m->next;
+		m->next = rev;
+		rev = m;
+	}
+	for (m = rev; m; m = next) {
+		next = m->next;
+		if (requeue_locked(s, m)) {
+			m->next = dead;
+			dead = m;
+		}
+	}
+	if (l->inflight)
+		hio_info("PE %s: %d message(s) unacknowledged (%s); sending them again",
+			 l->pe_id, l->inflight_n, why);
+	l->inflight = l->inflight_tail = NULL;
+	l->inflight_n = 0;
+	l->inflight_bytes = 0;
+	pthread_mutex_unlock(&s->mu);
+	for (m = dead; m; m = next) {
+		next = m->next;
+		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
+	}
+	if (release)
+		release_pe(s, http, l->pe_id);
+	l->pe_id[0] = '\0';
+}
+
+static int lane_window(const struct lane *l)
+{
+	return l->ack_gap_us && l->ack_gap_us < FAST_ACK_US ? WINDOW_FAST : WINDOW_SLOW;
+}
+
+/* Sends m on the lane's session; it stays in flight until its ACK. */
+static int session_send(struct lane *l, struct msg *m)
+{
+	hio_stream *s = l->s;
+	json_t *meta = msg_meta(m);
+	int r;
+
+	pthread_mutex_lock(&s->mu);
+	if (l->inflight_tail)
+		l->inflight_tail->next = m;
+	else
+		l->inflight = m;
+	l->inflight_tail = m;
+	l->inflight_n++;
+	l->inflight_bytes += m->len;
+	m->sent_ms = hio_mono_ms();
+	pthread_mutex_unlock(&s->mu);
+	r = hio_frame_send(l->sock, HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
+	json_decref(meta);
+	if (r == 0) {
+		pthread_mutex_lock(&s->mu);
+		s->st.bytes_p2p += m->len;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return r;
+}
+
+/* ------------------------------------------------------------------ lanes */
+
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	hio_stream *s = l->s;
+	hio_http *http = hio_http_new(s->master, s->token);
+	long backoff = BACKOFF_MIN_MS;
+	char err[512];
+
+	if (!http) {
+		hio_err("lane %d: cannot create an HTTP client; this lane stays idle", l->idx);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		struct msg *m;
+
+		if (l->sock >= 0) {
+			/* Holding a PE: feed it while the window allows. */
+			if (l->broken) {
+				pthread_mutex_unlock(&s->mu);
+				session_close(l, http, 0, "session with the PE broke");
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			if (s->q_head && l->inflight_n < lane_window(l) &&
+			    (l->inflight_n == 0 || l->inflight_bytes < WINDOW_BYTES)) {
+				m = queue_pop_locked(s);
+				pthread_mutex_unlock(&s->mu);
+				if (session_send(l, m) < 0) {
+					hio_info("send to PE %s failed (%s); resending elsewhere",
+						 l->pe_id, strerror(errno));
+					session_close(l, http, 0, "send failed");
+				}
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			if (!s->q_head && l->inflight_n == 0 &&
+			    hio_mono_ms() - l->last_work_ms >= IDLE_RELEASE_MS) {
+				pthread_mutex_unlock(&s->mu);
+				session_close(l, http, 1, "idle");
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			timed_wait(s, &s->cv, s->q_head ? 50 : IDLE_RELEASE_MS);
+			continue;
+		}
+		if (!s->q_head) {
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&s->mu);
+
+		struct pe_addr pe;
+		int a = allocate(s, http, &pe, err, sizeof(err));
+		if (a == 1) {
+			int busy;
+			backoff = BACKOFF_MIN_MS;
+			if (session_open(l, &pe, &busy, err, sizeof(err)) < 0) {
+				hio_info("%s; trying another PE or the backlog", err);
+				release_pe(s, http, pe.id);
+				pthread_mutex_lock(&s->mu);
+				timed_wait(s, &s->cv, BACKOFF_MIN_MS);
+				continue;
+			}
+			hio_debug("lane %d holds PE %s at %s:%d", l->idx, pe.id, pe.host, pe.port);
+			pthread_mutex_lock(&s->mu);
+			continue;
+		}
+		if (a < 0) {
+			hio_warn("cannot reach the master (%s); retrying in %ld ms", err, backoff);
+			pthread_mutex_lock(&s->mu);
+			timed_wait(s, &s->cv, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			/* Messages waiting past give_up_ms while the master is away are given up. */
+			if (s->give_up_ms > 0 && s->q_head &&
+			    hio_mono_ms() - s->q_head->first_ms > (uint64_t)s->give_up_ms) {
+				m = queue_pop_locked(s);
+				pthread_mutex_unlock(&s->mu);
+				msg_finish(s, m, 0, HIO_VIA_NONE, NULL, err);
+				pthread_mutex_lock(&s->mu);
+			}
+			continue;
+		}
+		/* No PE free: spill the oldest message once it has waited long enough. */
+		pthread_mutex_lock(&s->mu);
+		if (!s->q_head)
+			continue;
+		uint64_t age = hio_mono_ms() - s->q_head->queued_ms;
+		if (age < (uint64_t)s->spill_ms) {
+			timed_wait(s, &s->cv, s->spill_ms - (long)age);
+			continue;
+		}
+		m = queue_pop_locked(s);
+		pthread_mutex_unlock(&s->mu);
+		if (backlog_push(s, http, m, err, sizeof(err)) == 0) {
+			pthread_mutex_lock(&s->mu);
+			s->st.bytes_backlog += m->len;
+			pthread_mutex_unlock(&s->mu);
+			msg_finish(s, m, 1, HIO_VIA_BACKLOG, "queued", NULL);
+			backoff = BACKOFF_MIN_MS;
+			pthread_mutex_lock(&s->mu);
+		} else {
+			hio_warn("%s; retrying in %ld ms", err, backoff);
+			requeue(s, m, err);
+			pthread_mutex_lock(&s->mu);
+			timed_wait(s, &s->cv, backoff);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	session_close(l, http, 1, "stream closed");
+	hio_http_free(http);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ API */
+
+hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t errlen)
+{
+	hio_stream *s;
+	const char *pipeline = o->pipeline ? o->pipeline : "default";
+
+	if (!o->master || !o->token) {
+		snprintf(err, errlen, "stream needs a master URL and a token");
+		return NULL;
+	}
+	if (!hio_pipeline_valid(pipeline)) {
+		snprintf(err, errlen, "bad pipeline name '%s' (letters, digits, . _ -)", pipeline);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto nomem;
+	s->master = strdup(o->master);
+	s->token = strdup(o->token);
+	s->pipeline = strdup(pipeline);
+	if (!s->master || !s->token || !s->pipeline)
+		goto nomem;
+	s->compress = o->compress;
+	s->nlanes = o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes)
+				   : DEFAULT_LANES;
+	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
+	s->give_up_ms = o->give_up_ms;
+	s->spill_ms = o->spill_ms > 0 ? o->spill_ms : DEFAULT_SPILL_MS;
+	s->on_ack = o->on_ack;
+	s->ack_ud = o->ack_ud;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->cv_space, NULL);
+	pthread_cond_init(&s->cv_done, NULL);
+	for (int i = 0; i < s->nlanes; i++) {
+		struct lane *l = &s->lanes[i];
+		l->s = s;
+		l->idx = i;
+		l->sock = -1;
+		if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
+			snprintf(err, errlen, "cannot start stream threads");
+			s->nlanes = i;
+			hio_stream_close(s);
+			return NULL;
+		}
+	}
+	return s;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	if (s) {
+		free(s->master);
+		free(s->token);
+		free(s->pipeline);
+		free(s);
+	}
+	return NULL;
+}
+
+static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *id, uint64_t ts,
+		   void *user)
+{
+	const char *why;
+
+	if (!hio_name_valid(name, strlen(name), &why)) {
+		hio_warn("refusing to send '%s': %s", name, why);
+		msg_free(m);
+		errno = EINVAL;
+		return -1;
+	}
+	if (id && !hio_id_valid(id)) {
+		msg_free(m);
+		errno = EINVAL;
+		return -1;
+	}
+	m->name = strdup(name);
+	if (!m->name) {
+		msg_free(m);
+		errno = ENOMEM;
+		return -1;
+	}
+	if (id)
+		memcpy(m->id, id, HIO_ID_LEN + 1);
+	else
+		hio_id_new(m->id);
+	m->ts = ts ? ts : hio_now_us();
+	m->user = user;
+	m->flags = hio_frame_choose_flags(s->compress, m->data, m->fd, m->len);
+	pthread_mutex_lock(&s->mu);
+	while (s->q_len >= s->queue_max && !s->stopping)
+		pthread_cond_wait(&s->cv_space, &s->mu);
+	if (s->stopping) {
+		pthread_mutex_unlock(&s->mu);
+		msg_free(m);
+		errno = ECANCELED;
+		return -1;
+	}
+	m->first_ms = m->queued_ms = hio_mono_ms();
+	if (s->q_tail)
+		s->q_tail->next = m;
+	else
+		s->q_head = m;
+	s->q_tail = m;
+	s->q_len++;
+	s->pending++;
+	pthread_cond_signal(&s->cv);
+	/* A lane holding a PE may be waiting for its window: wake them all when it is the
+	 * first message, otherwise one signal is enough. */
+	if (s->q_len == 1)
+		pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return 0;
+}
+
+int hio_stream_send_file(hio_stream *s, const char *path, const char *name, const char *id,
+			 uint64_t ts, void *user)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+	struct stat st;
+
+	if (!m)
+		return -1;
+	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0 || fstat(m->fd, &st) < 0) {
+		int e = errno;
+		msg_free(m);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		msg_free(m);
+		errno = EISDIR;
+		return -1;
+	}
+	m->len = (uint64_t)st.st_size;
+	return enqueue(s, m, name, id, ts, user);
+}
+
+int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name,
+			const char *id, uint64_t ts, void *user)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -1;
+	m->fd = -1;
+	m->data = malloc(n ? n : 1);
+	if (!m->data) {
+		msg_free(m);
+		return -1;
+	}
+	memcpy(m->data, p, n);
+	m->len = n;
+	return enqueue(s, m, name, id, ts, user);
+}
+
+int hio_stream_flush(hio_stream *s, long timeout_ms)
+{
+	uint64_t deadline = hio_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+	int rc = 0;
+
+	pthread_mutex_lock(&s->mu);
+	while (s->pending > 0) {
+		if (timeout_ms < 0) {
+			pthread_cond_wait(&s->cv_done, &s->mu);
+			continue;
+		}
+		uint64_t now = hio_mono_ms();
+		if (now >= deadline) {
+			rc = -1;
+			break;
+		}
+		timed_wait(s, &s->cv_done, (long)(deadline - now));
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void hio_stream_close(hio_stream *s)
+{
+	struct msg *m;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->cv_space);
+	pthread_mutex_unlock(&s->mu);
+	for (int i = 0; i < s->nlanes; i++)
+		pthread_join(s->lanes[i].thread, NULL);
+	/* Lanes requeued what they had in flight; nothing is acknowledged any more. */
+	pthread_mutex_lock(&s->mu);
+	while ((m = queue_pop_locked(s))) {
+		pthread_mutex_unlock(&s->mu);
+		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, "stream closed before acknowledgement");
+		pthread_mutex_lock(&s->mu);
+	}
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->cv_space);
+	pthread_cond_destroy(&s->cv_done);
+	free(s->master);
+	free(s->token);
+	free(s->pipeline);
+	free(s);
+}
+
+void hio_stream_get_stats(hio_stream *s, struct hio_stream_stats *st)
+{
+	pthread_mutex_lock(&s->mu);
+	*st = s->st;
+	pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,367 @@
+#include "hio_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t hio_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t hio_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void random_hex(char *out, size_t nbytes)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[64];
+	size_t got = 0;
+
+	while (got < nbytes) {
+		ssize_t r = getrandom(raw + got, nbytes - got, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			/* getrandom cannot fail on Linux >= 3.17 once seeded; keep ids unique anyway. */
+			for (; got < nbytes; got++)
+				raw[got] = (unsigned char)(rand() ^ (int)hio_now_us());
+			break;
+		}
+		got += (size_t)r;
+	}
+	for (size_t i = 0; i < nbytes; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * nbytes] = '\0';
+}
+
+void hio_id_new(char out[HIO_ID_LEN + 1])
+{
+	random_hex(out, HIO_ID_LEN / 2);
+}
+
+void hio_token_new(char out[65])
+{
+	random_hex(out, 32);
+}
+
+int hio_id_valid(const char *id)
+{
+	if (!id)
+		return 0;
+	for (int i = 0; i < HIO_ID_LEN; i++) {
+		char c = id[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return 0;
+	}
+	return id[HIO_ID_LEN] == '\0';
+}
+
+int hio_token_eq(const char *a, const char *b)
+{
+	size_t la, lb;
+	unsigned char diff;
+
+	if (!a || !b)
+		return 0;
+	la = strnlen(a, HIO_TOKEN_MAX + 1);
+	lb = strnlen(b, HIO_TOKEN_MAX + 1);
+	diff = (unsigned char)(la != lb);
+	/* Compare over the expected token's length whatever the input, so timing
+	 * does not leak how many leading bytes matched. */
+	for (size_t i = 0; i < la; i++)
+		diff |= (unsigned char)(a[i] ^ (i < lb ? b[i] : 0));
+	return diff == 0 && la > 0;
+}
+
+int hio_name_valid(const char *name, size_t len, const char **why)
+{
+	const char *dummy;
+	size_t start = 0;
+
+	if (!why)
+		why = &dummy;
+	if (!name || len == 0) {
+		*why = "empty name";
+		return 0;
+	}
+	if (len > HIO_NAME_MAX) {
+		*why = "name longer than 4096 bytes";
+		return 0;
+	}
+	if (memchr(name, '\0', len)) {
+		*why = "name holds a NUL byte";
+		return 0;
+	}
+	if (name[0] == '/') {
+		*why = "absolute name";
+		return 0;
+	}
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && name[i] != '/')
+			continue;
+		size_t clen = i - start;
+		if (clen == 0) {
+			*why = i == len ? "name ends with /" : "empty path component";
+			return 0;
+		}
+		if (clen > 255) {
+			*why = "path component longer than 255 bytes";
+			return 0;
+		}
+		if ((clen == 1 && name[start] == '.') ||
+		    (clen == 2 && name[start] == '.' && name[start + 1] == '.')) {
+			*why = "name holds a . or .. component";
+			return 0;
+		}
+		start = i + 1;
+	}
+	return 1;
+}
+
+const char *hio_name_strip(const char *path)
+{
+	for (;;) {
+		if (path[0] == '/')
+			path++;
+		else if (path[0] == '.' && path[1] == '/')
+			path += 2;
+		else if (path[0] == '.' && path[1] == '.' && path[2] == '/')
+			path += 3;
+		else
+			return path;
+	}
+}
+
+int hio_pipeline_valid(const char *p)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	n = strnlen(p, HIO_PIPELINE_MAX + 1);
+	if (n == 0 || n > HIO_PIPELINE_MAX || p[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int hio_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+ssize_t hio_read_full(int fd, void *p, size_t n)
+{
+	char *c = p;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, c + got, n - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+char *hio_file_read(const char *path, size_t max, size_t *len)
+{
+	struct stat st;
+	char *data = NULL;
+	ssize_t r;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if ((uint64_t)st.st_size > max) {
+		errno = EFBIG;
+		goto fail;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data)
+		goto fail;
+	r = hio_read_full(fd, data, (size_t)st.st_size);
+	if (r < 0)
+		goto fail;
+	data[r] = '\0';
+	if (len)
+		*len = (size_t)r;
+	close(fd);
+	return data;
+fail:
+	saved = errno;
+	free(data);
+	close(fd);
+	errno = saved;
+	return NULL;
+}
+
+int hio_file_write_atomic(const char *path, const void *data, size_t len, int sync)
+{
+	char tmp[PATH_MAX];
+	int fd, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (hio_write_all(fd, data, len) < 0 || (sync && fsync(fd) < 0))
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	if (rename(tmp, path) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+int hio_mkdir_p(const char *path)
+{
+	char tmp[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, path, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		char c = tmp[i];
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return -1;
+		tmp[i] = c;
+	}
+	return 0;
+}
+
+int hio_rm_rf(const char *path)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char sub[PATH_MAX];
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= (int)sizeof(sub)) {
+			rc = -1;
+			continue;
+		}
+		if (hio_rm_rf(sub) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (rmdir(path) < 0)
+		rc = -1;
+	return rc;
+}
+
+int hio_token_read(const char *path, char out[HIO_TOKEN_MAX + 1])
+{
+	size_t len;
+	char *data = hio_file_read(path, 4096, &len);
+	char *s, *e;
+
+	if (!data)
+		return -1;
+	s = data;
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		e--;
+	if (e == s || (size_t)(e - s) > HIO_TOKEN_MAX) {
+		free(data);
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(out, s, (size_t)(e - s));
+	out[e - s] = '\0';
+	free(data);
+	return 0;
+}
+
+char *hio_self_dir(void)
+{
+	char buf[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	slash = strrchr(buf, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	return strdup(buf[0] ? buf : "/");
+}

@@ -45,5 +45,9 @@ int hio_rm_rf(const char *path);
 int hio_token_read(const char *path, char out[HIO_TOKEN_MAX + 1]);
 /* Directory holding the running executable (for finding sibling programs). Caller frees. */
 char *hio_self_dir(void);
+/* Finds one of hio's programs (e.g. "hio-pe"): $HIO_BIN_DIR, next to this executable,
+ * in a sibling build folder (../pe/hio-pe in a meson build tree), then $PATH.
+ * Returns a malloc'ed path (caller frees) or NULL. */
+char *hio_find_program(const char *name);
 
 #endif

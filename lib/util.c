@@ -365,3 +365,42 @@ char *hio_self_dir(void)
 	*slash = '\0';
 	return strdup(buf[0] ? buf : "/");
 }
+
+static char *exec_at(const char *dir, const char *sub, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (!dir || !*dir)
+		return NULL;
+	if (snprintf(path, sizeof(path), "%s%s%s/%s", dir, sub ? "/" : "", sub ? sub : "",
+		     name) >= (int)sizeof(path))
+		return NULL;
+	return access(path, X_OK) == 0 ? strdup(path) : NULL;
+}
+
+char *hio_find_program(const char *name)
+{
+	static const char *const build_dirs[] = {"../master", "../worker", "../pe", "../fs",
+						 "../hio", "../examples/gfp"};
+	char *self = hio_self_dir(), *found;
+	const char *path = getenv("PATH");
+
+	found = exec_at(getenv("HIO_BIN_DIR"), NULL, name);
+	if (!found)
+		found = exec_at(self, NULL, name);
+	for (size_t i = 0; !found && i < sizeof(build_dirs) / sizeof(build_dirs[0]); i++)
+		found = exec_at(self, build_dirs[i], name);
+	free(self);
+	while (!found && path && *path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		char dir[PATH_MAX];
+		if (n > 0 && n < sizeof(dir)) {
+			memcpy(dir, path, n);
+			dir[n] = '\0';
+			found = exec_at(dir, NULL, name);
+		}
+		path = colon ? colon + 1 : NULL;
+	}
+	return found;
+}

@@ -1,0 +1,468 @@
+/* hio status, send, results, scale, wait: clients of a running cluster. */
+#include "cli.h"
+#include "hio_log.h"
+#include "hio_stream.h"
+#include "hio_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SEND_GIVE_UP_MS 120000
+#define WAIT_POLL_MS 50
+#define RESULTS_MAX (256u << 20) /* a results listing answer */
+
+enum { OPT_STATE = 1000, OPT_JSON, OPT_PIPELINE, OPT_COMPRESS, OPT_TIMEOUT };
+
+#define COMMON_OPTS                                                                                \
+	{"state-dir", required_argument, 0, OPT_STATE},                                            \
+	    {"pipeline", required_argument, 0, OPT_PIPELINE},                                      \
+	    {"json", no_argument, 0, OPT_JSON}, {"timeout", required_argument, 0, OPT_TIMEOUT}
+
+struct common {
+	const char *state_dir;
+	const char *pipeline;
+	int json;
+	long timeout_s;
+};
+
+/* Parses the options every client command shares; returns the first positional index
+ * or -1 on a bad option. */
+static int parse_common(int argc, char **argv, struct common *c, const struct option *extra,
+			int (*on_extra)(int opt, const char *arg, void *ud), void *ud)
+{
+	struct option opts[16] = {COMMON_OPTS};
+	int n = 4, o;
+
+	for (; extra && extra->name && n < 15; extra++)
+		opts[n++] = *extra;
+	opts[n] = (struct option){0, 0, 0, 0};
+	c->pipeline = "default";
+	c->timeout_s = -1;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case OPT_STATE: c->state_dir = optarg; break;
+		case OPT_PIPELINE: c->pipeline = optarg; break;
+		case OPT_JSON: c->json = 1; break;
+		case OPT_TIMEOUT: c->timeout_s = atol(optarg); break;
+		default:
+			if (!on_extra || on_extra(o, optarg, ud) < 0)
+				return -1;
+		}
+	}
+	if (!hio_pipeline_valid(c->pipeline)) {
+		cli_fail("bad pipeline name '%s'", c->pipeline);
+		return -1;
+	}
+	return optind;
+}
+
+/* ------------------------------------------------------------------ status */
+
+static json_t *find_pipeline(json_t *st, const char *name)
+{
+	json_t *ps = json_object_get(st, "pipelines"), *p;
+	size_t i;
+
+	json_array_foreach(ps, i, p)
+	{
+		const char *n = json_string_value(json_object_get(p, "name"));
+		if (n && !strcmp(n, name))
+			return p;
+	}
+	return NULL;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct common c = {0};
+	struct hio_client_conf conf;
+	hio_http *h;
+	json_t *st, *v;
+	size_t i;
+
+	if (parse_common(argc, argv, &c, NULL, NULL, NULL) < 0)
+		return cli_fail("usage: hio status [--json] [--state-dir DIR]");
+	if (!(h = cli_connect(c.state_dir, &conf)))
+		return 1;
+	st = cli_status(h);
+	hio_http_free(h);
+	if (!st)
+		return 1;
+	if (c.json) {
+		json_dumpf(st, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(st);
+		return 0;
+	}
+	printf("master %s\n", conf.master);
+	printf("%-34s %-10s %-8s %s\n", "WORKER", "STATE", "MAX_PES", "HOST");
+	json_array_foreach(json_object_get(st, "workers"), i, v)
+	printf("%-34s %-10s %-8lld %s\n", json_string_value(json_object_get(v, "id")),
+	       json_string_value(json_object_get(v, "state")),
+	       (long long)json_integer_value(json_object_get(v, "max_pes")),
+	       json_string_value(json_object_get(v, "host")));
+	printf("%-34s %-10s %-12s %s\n", "PE", "STATE", "PIPELINE", "ADDRESS");
+	json_array_foreach(json_object_get(st, "pes"), i, v)
+	printf("%-34s %-10s %-12s %s:%lld\n", json_string_value(json_object_get(v, "id")),
+	       json_string_value(json_object_get(v, "state")),
+	       json_string_value(json_object_get(v, "pipeline")),
+	       json_string_value(json_object_get(v, "host")),
+	       (long long)json_integer_value(json_object_get(v, "port")));
+	printf("%-12s %8s %8s %8s %8s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED");
+	json_array_foreach(json_object_get(st, "pipelines"), i, v)
+	printf("%-12s %8lld %8lld %8lld %8lld\n", json_string_value(json_object_get(v, "name")),
+	       (long long)json_integer_value(json_object_get(v, "queue_length")),
+	       (long long)json_integer_value(json_object_get(v, "in")),
+	       (long long)json_integer_value(json_object_get(v, "done")),
+	       (long long)json_integer_value(json_object_get(v, "failed")));
+	json_decref(st);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ send */
+
+struct send_ctx {
+	pthread_mutex_t mu;
+	int acked, failed;
+};
+
+static void on_send_ack(void *ud, const struct hio_ack *a)
+{
+	struct send_ctx *c = ud;
+
+	pthread_mutex_lock(&c->mu);
+	if (a->ok) {
+		c->acked++;
+		printf("%s %s %s via %s\n", a->name, a->status, a->id,
+		       a->via == HIO_VIA_PE ? "pe" : "backlog");
+		fflush(stdout);
+	} else {
+		c->failed++;
+		fprintf(stderr, "hio: %s not sent: %s\n", a->name, a->error ? a->error : "unknown");
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Sends path (a file, or every regular file below a directory). Returns files queued,
+ * or -1 after reporting what failed. */
+static int send_path(hio_stream *s, const char *path, int *bad)
+{
+	struct stat st;
+	const char *name;
+	int n = 0;
+
+	if (stat(path, &st) < 0) {
+		cli_fail("cannot read %s: %s", path, strerror(errno));
+		(*bad)++;
+		return 0;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		struct dirent **ents;
+		int k = scandir(path, &ents, NULL, alphasort);
+		if (k < 0) {
+			cli_fail("cannot list %s: %s", path, strerror(errno));
+			(*bad)++;
+			return 0;
+		}
+		for (int i = 0; i < k; i++) {
+			char sub[PATH_MAX];
+			const char *d = ents[i]->d_name;
+			if (strcmp(d, ".") && strcmp(d, "..") &&
+			    snprintf(sub, sizeof(sub), "%s%s%s", path,
+				     path[strlen(path) - 1] == '/' ? "" : "/", d) < (int)sizeof(sub))
+				n += send_path(s, sub, bad);
+			free(ents[i]);
+		}
+		free(ents);
+		return n;
+	}
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	name = hio_name_strip(path);
+	if (hio_stream_send_file(s, path, name, NULL, 0, NULL) < 0) {
+		if (errno == EINVAL) {
+			const char *why = "bad name";
+			hio_name_valid(name, strlen(name), &why);
+			cli_fail("cannot send %s: %s", path, why);
+		} else {
+			cli_fail("cannot send %s: %s", path, strerror(errno));
+		}
+		(*bad)++;
+		return 0;
+	}
+	return 1;
+}
+
+static int compress_opt(int opt, const char *arg, void *ud)
+{
+	enum hio_compress *c = ud;
+
+	if (opt != OPT_COMPRESS)
+		return -1;
+	if (!strcmp(arg, "auto"))
+		*c = HIO_COMPRESS_AUTO;
+	else if (!strcmp(arg, "on"))
+		*c = HIO_COMPRESS_ON;
+	else if (!strcmp(arg, "off"))
+		*c = HIO_COMPRESS_OFF;
+	else
+		return -1;
+	return 0;
+}
+
+int cmd_send(int argc, char **argv)
+{
+	static const struct option extra[] = {{"compress", required_argument, 0, OPT_COMPRESS},
+					      {0, 0, 0, 0}};
+	struct common c = {0};
+	struct hio_client_conf conf;
+	struct send_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct hio_stream_opts so = {0};
+	enum hio_compress comp = HIO_COMPRESS_AUTO;
+	hio_stream *s;
+	char err[512];
+	int first, bad = 0, queued = 0;
+
+	first = parse_common(argc, argv, &c, extra, compress_opt, &comp);
+	if (first < 0 || first >= argc)
+		return cli_fail("usage: hio send [--pipeline P] [--compress auto|on|off] FILE|DIR...");
+	if (hio_client_conf_load(&conf, c.state_dir, err, sizeof(err)) < 0)
+		return cli_fail("%s", err);
+	so.master = conf.master;
+	so.token = conf.token;
+	so.pipeline = c.pipeline;
+	so.compress = comp;
+	so.give_up_ms = c.timeout_s > 0 ? c.timeout_s * 1000 : SEND_GIVE_UP_MS;
+	so.on_ack = on_send_ack;
+	so.ack_ud = &ctx;
+	s = hio_stream_open(&so, err, sizeof(err));
+	if (!s)
+		return cli_fail("%s", err);
+	for (int i = first; i < argc; i++)
+		queued += send_path(s, argv[i], &bad);
+	hio_stream_flush(s, -1);
+	hio_stream_close(s);
+	if (ctx.failed || bad)
+		return cli_fail("%d of %d file(s) not sent", ctx.failed + bad, queued + bad);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ results */
+
+static json_t *results_list(hio_http *h, const char *pipeline)
+{
+	char *esc = hio_http_escape(pipeline), path[256], err[512];
+	json_t *ans = NULL;
+	long code;
+
+	snprintf(path, sizeof(path), "/v1/results?pipeline=%s", esc ? esc : "default");
+	free(esc);
+	code = hio_http_json(h, "GET", path, NULL, &ans, err, sizeof(err));
+	if (code != 200) {
+		cli_fail("cannot list results: %s", err);
+		json_decref(ans);
+		return NULL;
+	}
+	return ans;
+}
+
+static int file_sink(void *ud, const void *p, size_t n)
+{
+	return hio_write_all(*(int *)ud, p, n);
+}
+
+static int results_get(hio_http *h, const char *pipeline, const char *name, const char *dir)
+{
+	json_t *list = results_list(h, pipeline), *e, *entry = NULL, *f;
+	size_t i;
+	int rc = 1;
+
+	if (!list)
+		return 1;
+	json_array_foreach(json_object_get(list, "results"), i, e)
+	{
+		const char *n = json_string_value(json_object_get(e, "name"));
+		if (n && !strcmp(n, name))
+			entry = e;
+	}
+	if (!entry) {
+		cli_fail("no result entry named '%s' in pipeline %s", name, pipeline);
+		goto out;
+	}
+	json_array_foreach(json_object_get(entry, "files"), i, f)
+	{
+		const char *fname = json_string_value(json_object_get(f, "name"));
+		char dst[PATH_MAX], tmp[PATH_MAX + 16], path[HIO_NAME_MAX * 3 + 512];
+		char *en = hio_http_escape(name), *ef = hio_http_escape(fname ? fname : ""),
+		     *ep = hio_http_escape(pipeline);
+		struct hio_http_req req = {.method = "GET", .path = path, .write = file_sink,
+					   .timeout_ms = 3600000};
+		struct hio_http_resp resp;
+		int fd, ok;
+
+		if (!fname || !hio_name_valid(fname, strlen(fname), NULL) ||
+		    snprintf(dst, sizeof(dst), "%s/%s", dir, fname) >= (int)sizeof(dst)) {
+			free(en), free(ef), free(ep);
+			cli_fail("refusing result file name '%s'", fname ? fname : "(none)");
+			goto out;
+		}
+		snprintf(path, sizeof(path), "/v1/results/file?pipeline=%s&name=%s&file=%s", ep, en,
+			 ef);
+		free(en), free(ef), free(ep);
+		char *slash = strrchr(dst, '/');
+		*slash = '\0';
+		if (hio_mkdir_p(dst) < 0) {
+			cli_fail("cannot create %s: %s", dst, strerror(errno));
+			goto out;
+		}
+		*slash = '/';
+		snprintf(tmp, sizeof(tmp), "%s.part", dst);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			cli_fail("cannot write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		req.write_ud = &fd;
+		ok = hio_http_do(h, &req, &resp) == 0 && resp.status == 200;
+		if (!ok)
+			cli_fail("cannot fetch %s of %s: %s%s (HTTP %ld)", fname, name, resp.err,
+				 resp.body.data ? resp.body.data : "", resp.status);
+		hio_buf_free(&resp.body);
+		if (close(fd) < 0 || !ok || rename(tmp, dst) < 0) {
+			unlink(tmp);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	return rc;
+}
+
+int cmd_results(int argc, char **argv)
+{
+	struct common c = {0};
+	struct hio_client_conf conf;
+	hio_http *h;
+	json_t *list, *e, *f;
+	size_t i, j;
+	int first, rc = 0;
+
+	first = parse_common(argc, argv, &c, NULL, NULL, NULL);
+	if (first < 0)
+		return cli_fail("usage: hio results [--json] | hio results get NAME DIR");
+	if (first < argc && strcmp(argv[first], "get") != 0)
+		return cli_fail("unknown results command '%s' (hio results get NAME DIR)",
+				argv[first]);
+	if (first < argc && argc - first != 3)
+		return cli_fail("usage: hio results get NAME DIR");
+	if (!(h = cli_connect(c.state_dir, &conf)))
+		return 1;
+	if (first < argc) {
+		rc = results_get(h, c.pipeline, argv[first + 1], argv[first + 2]);
+		hio_http_free(h);
+		return rc;
+	}
+	list = results_list(h, c.pipeline);
+	hio_http_free(h);
+	if (!list)
+		return 1;
+	if (c.json) {
+		json_dumpf(json_object_get(list, "results"), stdout, JSON_INDENT(2));
+		putchar('\n');
+	} else {
+		json_array_foreach(json_object_get(list, "results"), i, e)
+		{
+			printf("%s\t%s\t", json_string_value(json_object_get(e, "name")),
+			       json_string_value(json_object_get(e, "state")));
+			json_array_foreach(json_object_get(e, "files"), j, f)
+			printf("%s%s", j ? "," : "", json_string_value(json_object_get(f, "name")));
+			putchar('\n');
+		}
+	}
+	json_decref(list);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ scale, wait */
+
+int cmd_scale(int argc, char **argv)
+{
+	struct common c = {0};
+	struct hio_client_conf conf;
+	char path[128], err[512];
+	hio_http *h;
+	json_t *body;
+	long code;
+	int first, n;
+	char *end;
+
+	first = parse_common(argc, argv, &c, NULL, NULL, NULL);
+	if (first < 0 || argc - first != 1)
+		return cli_fail("usage: hio scale [--pipeline P] N");
+	n = (int)strtol(argv[first], &end, 10);
+	if (*end || n < 0 || n > 1000)
+		return cli_fail("the PE count must be a number from 0 to 1000");
+	if (!(h = cli_connect(c.state_dir, &conf)))
+		return 1;
+	body = json_pack("{s:i}", "pes", n);
+	snprintf(path, sizeof(path), "/v1/pipelines/%s", c.pipeline);
+	code = hio_http_json(h, "POST", path, body, NULL, err, sizeof(err));
+	json_decref(body);
+	hio_http_free(h);
+	if (code != 200)
+		return cli_fail("cannot scale %s: %s", c.pipeline, err);
+	return 0;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	struct common c = {0};
+	struct hio_client_conf conf;
+	hio_http *h;
+	uint64_t deadline;
+	int rc = 1;
+
+	if (parse_common(argc, argv, &c, NULL, NULL, NULL) < 0)
+		return cli_fail("usage: hio wait [--pipeline P] [--timeout SEC]");
+	if (!(h = cli_connect(c.state_dir, &conf)))
+		return 1;
+	deadline = hio_mono_ms() + (uint64_t)(c.timeout_s > 0 ? c.timeout_s : 600) * 1000;
+	for (;;) {
+		json_t *st = cli_status(h), *p;
+		if (!st)
+			break;
+		p = find_pipeline(st, c.pipeline);
+		if (p) {
+			json_int_t in = json_integer_value(json_object_get(p, "in"));
+			json_int_t fin = json_integer_value(json_object_get(p, "done")) +
+					 json_integer_value(json_object_get(p, "failed"));
+			if (json_integer_value(json_object_get(p, "queue_length")) == 0 &&
+			    json_integer_value(json_object_get(p, "leased")) == 0 && fin >= in) {
+				json_decref(st);
+				rc = 0;
+				break;
+			}
+		}
+		json_decref(st);
+		if (hio_mono_ms() > deadline) {
+			cli_fail("pipeline %s still busy after %ld s", c.pipeline,
+				 c.timeout_s > 0 ? c.timeout_s : 600);
+			break;
+		}
+		struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	hio_http_free(h);
+	return rc;
+}

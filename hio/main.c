@@ -1,0 +1,94 @@
+/* hio: the command line of an hio cluster. Subcommands live in cluster.c (up, down)
+ * and client.c (the rest). */
+#include "cli.h"
+#include "hio_log.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: hio COMMAND [options]\n"
+	"  up [--pes N] [--exec CMD] [--runtime process|docker] [--image IMG] [--mount DIR]\n"
+	"     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
+	"                         start master, worker and N PEs (and the mount); print the URL\n"
+	"  down [--state-dir DIR] stop everything 'up' started, unmount\n"
+	"  status [--json]        workers, PEs, queues and counters\n"
+	"  send [--pipeline P] [--compress auto|on|off] FILE|DIR...\n"
+	"                         stream files without a mount, one line per acknowledged file\n"
+	"  results [--json]       list result entries\n"
+	"  results get NAME DIR   copy one input's result files into DIR\n"
+	"  scale [--pipeline P] N set the PE count by hand\n"
+	"  wait [--timeout SEC]   wait until every message the master knows is processed\n"
+	"Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
+	"HIO_MASTER and HIO_TOKEN are used when set.\n";
+
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("hio: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+hio_http *cli_connect(const char *state_dir, struct hio_client_conf *conf)
+{
+	char err[512];
+	hio_http *h;
+
+	if (hio_client_conf_load(conf, state_dir, err, sizeof(err)) < 0) {
+		cli_fail("%s", err);
+		return NULL;
+	}
+	h = hio_http_new(conf->master, conf->token);
+	if (!h)
+		cli_fail("out of memory");
+	return h;
+}
+
+json_t *cli_status(hio_http *h)
+{
+	char err[512];
+	json_t *st = NULL;
+	long code = hio_http_json(h, "GET", "/v1/status", NULL, &st, err, sizeof(err));
+
+	if (code != 200) {
+		cli_fail("cannot get the cluster status: %s", err);
+		json_decref(st);
+		return NULL;
+	}
+	return st;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {{"up", cmd_up},		{"down", cmd_down},   {"status", cmd_status},
+		    {"send", cmd_send},		{"results", cmd_results}, {"scale", cmd_scale},
+		    {"wait", cmd_wait}};
+
+	signal(SIGPIPE, SIG_IGN);
+	hio_log_init("hio");
+	if (!getenv("HIO_LOG"))
+		hio_log_set_level(HIO_LOG_WARN);
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (hio_http_global_init() < 0)
+		return cli_fail("cannot initialise libcurl");
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fputs(usage, stderr);
+	return cli_fail("unknown command '%s'", argv[1]) + 1;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# kill -9 of PEs while they hold messages (P2P in flight and leased from the backlog):
+# still exactly one result per input, each correct.
+. "$(dirname "$0")/lib.sh"
+
+"$HIO" up --pes 3 --state-dir "$STATE" --exec 'sleep 0.2; sha256sum "$HIO_INPUT" | cut -c1-64' \
+	>/dev/null || { fail "hio up"; finish; }
+cd "$T" || exit 1
+mkdir -p in
+for i in $(seq 1 80); do head -c $((2000 + i * 37)) /dev/urandom >"in/m$i"; done
+
+busy_pe_pid() {
+	local id
+	id=$(status_json | jq -r '[.pes[] | select(.state == "busy")][0].id // empty')
+	[ -n "$id" ] && pgrep -f -- "--id $id" | head -1
+}
+
+"$HIO" send in >sent.txt 2>send.err &
+send_pid=$!
+killed=0
+for round in 1 2; do
+	if wait_for 30 busy_pe_pid; then
+		pid=$(busy_pe_pid)
+		[ -n "$pid" ] && kill -9 "$pid" && killed=$((killed + 1))
+		# The worker notices and the master replaces the PE before the next round.
+		wait_for 30 test "$(pe_count idle)" -ge 1
+	fi
+done
+eq "PEs killed while busy" "$killed" 2
+wait $send_pid
+check "hio send exit 0" test $? -eq 0
+eq "acknowledged" "$(wc -l <sent.txt)" 80
+check "hio wait" "$HIO" wait --timeout 120
+"$HIO" results --json >results.json
+eq "result entries (exactly one per input)" "$(jq length results.json)" 80
+eq "entries done" "$(jq '[.[] | select(.state == "done")] | length' results.json)" 80
+bad=0
+for i in $(seq 1 80); do
+	rm -rf out
+	"$HIO" results get "in/m$i" out >/dev/null &&
+		[ "$(cat out/stdout)" = "$(sha256sum "in/m$i" | cut -c1-64)" ] || bad=$((bad + 1))
+done
+eq "wrong or missing results" "$bad" 0
+eq "PEs back to 3" "$(status_json | jq '[.pes[] | select(.state == "idle" or .state == "busy")] | length')" 3
+finish

@@ -1,0 +1,53 @@
+# Shared by the end-to-end tests: a private cluster per test (own state dir, ports
+# picked by the kernel), assertions that say what they expected, and a cleanup that
+# stops the daemons and fails the test if a sanitizer reported anything.
+set -uo pipefail
+: "${HIO_BUILD:?HIO_BUILD must point at the meson build dir}"
+HIO="$HIO_BUILD/hio/hio"
+T=$(mktemp -d /tmp/hio-e2e.XXXXXX)
+STATE="$T/state"
+export HIO_STATE_DIR="$STATE"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$T/asan"
+export UBSAN_OPTIONS="print_stacktrace=1:log_path=$T/ubsan"
+FAILS=0
+
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { echo "ok: $*"; }
+# check DESCRIPTION COMMAND...: runs the command, records a failure when it fails.
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
+eq() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else fail "$1: expected '$3', got '$2'"; fi; }
+
+cleanup() {
+	"$HIO" down --state-dir "$STATE" >/dev/null 2>&1
+	# The daemons' own logs: any sanitizer report is a failure of this test.
+	if ls "$T"/asan.* "$T"/ubsan.* >/dev/null 2>&1; then
+		echo "FAIL: sanitizer reports:" >&2
+		head -c 6000 "$T"/asan.* "$T"/ubsan.* >&2
+		FAILS=$((FAILS + 1))
+	fi
+	if [ "$FAILS" -ne 0 ]; then
+		for f in "$STATE"/*.log; do
+			[ -f "$f" ] && { echo "--- $f (tail)"; tail -n 40 "$f"; }
+		done >&2
+	fi
+	[ -n "${KEEP:-}" ] || rm -rf "$T"
+}
+finish() { cleanup; trap - EXIT; [ "$FAILS" -eq 0 ]; exit $?; }
+trap 'cleanup' EXIT
+
+# Waits up to $1 seconds for a command to succeed (polling a condition, not a sleep
+# standing in for synchronisation).
+wait_for() {
+	local secs=$1; shift
+	local end=$((SECONDS + secs))
+	while ! "$@" >/dev/null 2>&1; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.05
+	done
+}
+
+status_json() { "$HIO" status --json --state-dir "$STATE"; }
+# pfield PIPELINE FIELD: one number of a pipeline from hio status --json.
+pfield() { status_json | jq -r --arg p "$1" ".pipelines[] | select(.name == \$p) | .$2"; }
+counter() { status_json | jq -r ".counters.$1"; }
+pe_count() { status_json | jq -r --arg s "$1" '[.pes[] | select(.state == $s)] | length'; }

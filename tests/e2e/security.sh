@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The cluster token on every endpoint and on P2P; malformed and hostile input gets a
+# clear error, the daemons keep serving, and no state changes.
+. "$(dirname "$0")/lib.sh"
+PROBE="$HIO_BUILD/tests/hio-probe"
+
+"$HIO" up --pes 1 --state-dir "$STATE" --exec 'wc -c <"$HIO_INPUT"' >"$T/url" ||
+	{ fail "hio up"; finish; }
+url=$(cat "$T/url")
+tok=$(cat "$STATE/token")
+cd "$T" || exit 1
+id=0123456789abcdef0123456789abcdef
+
+# code METHOD PATH [curl args...]: prints the HTTP status only.
+code() { local m=$1 p=$2; shift 2; curl -s -o body.txt -w '%{http_code}' -X "$m" "$@" "$url$p"; }
+
+endpoints=(
+	"PUT /v1/workers/$id"
+	"POST /v1/workers/$id/heartbeat"
+	"GET /v1/workers/$id/commands?wait=0"
+	"DELETE /v1/workers/$id"
+	"POST /v1/pes/$id/register"
+	"POST /v1/pes/$id/heartbeat"
+	"POST /v1/pes/$id/gone"
+	"POST /v1/pes/$id/release"
+	"POST /v1/pipelines/default"
+	"POST /v1/pipelines/default/allocate"
+	"POST /v1/pipelines/default/backlog"
+	"GET /v1/pipelines/default/backlog/next?pe=$id&wait=0"
+	"PUT /v1/results"
+	"GET /v1/results?pipeline=default"
+	"GET /v1/results/file?pipeline=default&name=a&file=b"
+	"GET /v1/status"
+)
+for e in "${endpoints[@]}"; do
+	set -- $e
+	eq "$1 $2 without a token" "$(code "$1" "$2" -d '{}')" 401
+	eq "$1 $2 with a wrong token" "$(code "$1" "$2" -H "Authorization: Bearer nope" -d '{}')" 401
+done
+check "401 says why" grep -q '"error"' body.txt
+A=(-H "Authorization: Bearer $tok")
+snapshot() { status_json | jq -c '{w: [.workers[].id], p: [.pes[] | {id, state}], q: [.pipelines[] | {name, queue_length, in, done, failed}]}'; }
+before=$(snapshot)
+
+# Malformed JSON, wrong types, oversized bodies.
+eq "malformed JSON" "$(code POST /v1/pipelines/default "${A[@]}" -d '{"pes": ')" 400
+check "malformed JSON says so" grep -q '"error"' body.txt
+eq "wrong field type" "$(code POST /v1/pipelines/default "${A[@]}" -d '{"pes": "many"}')" 400
+eq "bad pipeline name" "$(code POST '/v1/pipelines/..%2fetc' "${A[@]}" -d '{}')" 400
+head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >big.json
+eq "oversized JSON body" "$(code POST /v1/pipelines/default "${A[@]}" --data-binary @big.json)" 413
+
+# Frames into the backlog: truncated, escaping names, garbage.
+echo hello >body.bin
+"$PROBE" frame "$id" ok/name body.bin >good.frame
+head -c $(($(stat -c %s good.frame) - 3)) good.frame >trunc.frame
+eq "truncated frame" "$(code POST /v1/pipelines/default/backlog "${A[@]}" --data-binary @trunc.frame)" 400
+for bad in /etc/passwd ../../x a/../../b; do
+	"$PROBE" frame "$id" "$bad" body.bin >bad.frame
+	eq "escaping name '$bad'" "$(code POST /v1/pipelines/default/backlog "${A[@]}" --data-binary @bad.frame)" 400
+done
+"$PROBE" frame not-an-id x body.bin >bad.frame
+eq "bad message id" "$(code POST /v1/pipelines/default/backlog "${A[@]}" --data-binary @bad.frame)" 400
+head -c 5000 /dev/urandom >garbage.bin
+eq "garbage instead of a frame" "$(code POST /v1/pipelines/default/backlog "${A[@]}" --data-binary @garbage.bin)" 400
+eq "results file outside its dir" "$(code GET '/v1/results/file?pipeline=default&name=../x&file=../../token' "${A[@]}")" 400
+
+eq "state unchanged by refused requests" "$(snapshot)" "$before"
+
+# P2P: HELLO with a wrong or no token is refused and closed; a good one is welcomed.
+pe=$(status_json | jq -r '.pes[0] | "\(.host) \(.port)"')
+set -- $pe
+eq "P2P wrong token" "$("$PROBE" hello "$1" "$2" wrong default | cut -d: -f1)" ERROR
+eq "P2P empty token" "$("$PROBE" hello "$1" "$2" "" default | cut -d: -f1)" ERROR
+eq "P2P garbage instead of HELLO" "$("$PROBE" raw "$1" "$2" garbage.bin | cut -d: -f1)" ERROR
+eq "P2P good token" "$("$PROBE" hello "$1" "$2" "$tok" default)" WELCOME
+# A session sending a truncated frame and then a frame with an escaping name.
+eq "P2P truncated MSG" "$("$PROBE" session "$1" "$2" "$tok" default trunc.frame | tail -1 | cut -d: -f1)" ERROR
+"$PROBE" frame "$id" ../../evil body.bin >bad.frame
+eq "P2P escaping name" "$("$PROBE" session "$1" "$2" "$tok" default bad.frame | tail -1 | cut -d: -f1)" ERROR
+
+# hio send refuses names that try to escape, and says why.
+mkdir -p sub && echo x >sub/f
+( cd sub && "$HIO" send ./f >../ok.txt 2>../err.txt )
+check "hio send of ./f works" grep -q '^f done' ok.txt
+
+# Everyone still serves after all that.
+check "master still serves" curl -sf "$url/v1/health"
+echo data >real.txt
+check "a real send still works" "$HIO" send real.txt
+check "hio wait" "$HIO" wait --timeout 60
+eq "results: only the real inputs" "$("$HIO" results --json | jq -r '.[].name' | sort | tr '\n' ' ')" "f real.txt "
+finish

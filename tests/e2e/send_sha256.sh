@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# hio send of 1000 files (1 KB..4 MB, in subdirectories) through 4 PEs: exactly one
+# result per file, each the file's sha256, listed by hio results and fetched by
+# results get; and P2P: the master receives under 1% of the data bytes.
+. "$(dirname "$0")/lib.sh"
+
+"$HIO" up --pes 4 --state-dir "$STATE" --exec 'sha256sum "$HIO_INPUT" | cut -c1-64' >"$T/url" ||
+	{ fail "hio up"; finish; }
+check "hio up printed the master URL" grep -q '^http://127.0.0.1:' "$T/url"
+eq "idle PEs after up" "$(pe_count idle)" 4
+
+cd "$T" || exit 1
+mkdir -p data
+# Log-uniform sizes from 1 KB to 4 MB, so small and large files both show up.
+awk 'BEGIN { srand(42); for (i = 0; i < 1000; i++) {
+	printf "data/plate%d/w%02d/img%04d.bin %d\n", i % 3, i % 17, i, int(1024 * exp(rand() * log(4096))) } }' >sizes
+while read -r f sz; do
+	mkdir -p "$(dirname "$f")"
+	head -c "$sz" /dev/urandom >"$f"
+done <sizes
+total_bytes=$(awk '{ s += $2 } END { print s }' sizes)
+
+"$HIO" send data >sent.txt 2>send.err
+check "hio send exit 0" test $? -eq 0
+eq "acknowledged lines" "$(wc -l <sent.txt)" 1000
+check "hio wait" "$HIO" wait --timeout 300
+
+"$HIO" results --json >results.json
+eq "result entries" "$(jq length results.json)" 1000
+eq "entries done" "$(jq '[.[] | select(.state == "done")] | length' results.json)" 1000
+eq "distinct names" "$(jq -r '.[].name' results.json | sort -u | wc -l)" 1000
+
+# Every result against the file's own sha256, fetched with results get.
+bad=0
+while read -r f sz; do
+	rm -rf out && "$HIO" results get "$f" out >/dev/null || { bad=$((bad + 1)); continue; }
+	want=$(sha256sum "$f" | cut -c1-64)
+	got=$(cat out/stdout 2>/dev/null)
+	[ "$want" = "$got" ] || bad=$((bad + 1))
+done <sizes
+eq "results whose sha256 mismatched or could not be fetched" "$bad" 0
+
+rx=$(counter rx_bytes)
+echo "data bytes $total_bytes, master received $rx"
+check "master received under 1% of the data bytes" test "$rx" -lt $((total_bytes / 100))
+eq "in (distinct messages)" "$(pfield default in)" 1000
+eq "done" "$(pfield default done)" 1000
+finish

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 {
@@ -95,8 +96,8 @@ int main(int argc, char **argv)
 		fclose(r);
 	}
 	hio_id_new(id);
-	pe_opts = (struct hio_pe_opts){.master = master, .token = token, .pe_id = id,
-				       .handler = handler};
+	pe_opts =
+	    (struct hio_pe_opts){.master = master, .token = token, .pe_id = id, .handler = handler};
 	pthread_create(&th, NULL, pe_main, NULL);
 	if (!wait_pe_idle(master, token, id)) {
 		fprintf(stderr, "inproc: the in-process PE did not become idle\n");

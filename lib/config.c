@@ -39,14 +39,14 @@ static int conf_from_state(struct hio_client_conf *c, const char *dir, char *err
 	free(url);
 	snprintf(path, sizeof(path), "%s/token", dir);
 	if (hio_token_read(path, c->token) < 0) {
-		snprintf(err, errlen, "cannot read the cluster token %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot read the cluster token %s: %s", path,
+			 strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int hio_client_conf_load(struct hio_client_conf *c, const char *state_dir, char *err,
-			 size_t errlen)
+int hio_client_conf_load(struct hio_client_conf *c, const char *state_dir, char *err, size_t errlen)
 {
 	const char *m = getenv("HIO_MASTER");
 	const char *t = getenv("HIO_TOKEN");
@@ -57,7 +57,8 @@ int hio_client_conf_load(struct hio_client_conf *c, const char *state_dir, char 
 		return conf_from_state(c, state_dir, err, errlen);
 	if (m && *m) {
 		if (!t || !*t || strlen(t) > HIO_TOKEN_MAX) {
-			snprintf(err, errlen, "HIO_MASTER is set but HIO_TOKEN is missing or too long");
+			snprintf(err, errlen,
+				 "HIO_MASTER is set but HIO_TOKEN is missing or too long");
 			return -1;
 		}
 		snprintf(c->master, sizeof(c->master), "%s", m);

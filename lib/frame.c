@@ -164,8 +164,8 @@ static int dec_body_begin(hio_frame_dec *d)
 {
 	json_error_t jerr;
 
-	d->meta = d->hdr.meta_len ? json_loadb(d->meta_buf, d->hdr.meta_len, 0, &jerr)
-				  : json_object();
+	d->meta =
+	    d->hdr.meta_len ? json_loadb(d->meta_buf, d->hdr.meta_len, 0, &jerr) : json_object();
 	if (!d->meta || !json_is_object(d->meta)) {
 		snprintf(d->error_buf, sizeof(d->error_buf), "frame meta is not a JSON object: %s",
 			 d->meta ? "wrong type" : jerr.text);
@@ -197,9 +197,8 @@ static int dec_chunk_header(hio_frame_dec *d)
 	d->chunk_enc = get32(d->small + 4);
 	if (d->chunk_raw == 0 || d->chunk_raw > HIO_CHUNK_MAX || d->chunk_raw > d->body_left)
 		return dec_fail(d, "bad LZ4 chunk length");
-	if (d->chunk_enc == 0 ||
-	    (d->chunk_enc != d->chunk_raw &&
-	     d->chunk_enc > (uint32_t)LZ4_compressBound((int)d->chunk_raw)))
+	if (d->chunk_enc == 0 || (d->chunk_enc != d->chunk_raw &&
+				  d->chunk_enc > (uint32_t)LZ4_compressBound((int)d->chunk_raw)))
 		return dec_fail(d, "bad LZ4 chunk encoded length");
 	if (!d->chunk_in) {
 		d->chunk_in = malloc((size_t)LZ4_compressBound(HIO_CHUNK_MAX));
@@ -362,11 +361,10 @@ int hio_frame_dec_read_one(hio_frame_dec *d, int fd)
 
 /* ---------------------------------------------------------------- encoding */
 
-int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out,
-		   size_t *len)
+int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out, size_t *len)
 {
-	struct hio_frame_hdr h = {.type = (uint8_t)type, .flags = (uint8_t)flags,
-				  .body_len = body_len};
+	struct hio_frame_hdr h = {
+	    .type = (uint8_t)type, .flags = (uint8_t)flags, .body_len = body_len};
 	char *m = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
 	size_t mlen = m ? strlen(m) : 0;
 	uint8_t *buf;
@@ -484,8 +482,8 @@ out:
 	return rc;
 }
 
-int hio_frame_write(hio_sink_fn sink, void *ud, int type, int flags, json_t *meta,
-		    const void *data, int fd, uint64_t len)
+int hio_frame_write(hio_sink_fn sink, void *ud, int type, int flags, json_t *meta, const void *data,
+		    int fd, uint64_t len)
 {
 	uint8_t *head;
 	size_t hlen;
@@ -586,8 +584,8 @@ struct hio_frame_src {
 	const void *data;
 	int fd;
 	int lz4;
-	uint64_t len, off;    /* raw body */
-	char *raw, *enc;      /* LZ4 buffers */
+	uint64_t len, off;	 /* raw body */
+	char *raw, *enc;	 /* LZ4 buffers */
 	size_t enc_len, enc_off; /* current encoded chunk (with its header) */
 };
 

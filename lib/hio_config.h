@@ -5,7 +5,7 @@
 #include <limits.h>
 
 struct hio_client_conf {
-	char master[512];                /* base URL, e.g. http://127.0.0.1:41234 */
+	char master[512]; /* base URL, e.g. http://127.0.0.1:41234 */
 	char token[HIO_TOKEN_MAX + 1];
 	char state_dir[PATH_MAX];
 };
@@ -17,7 +17,6 @@ void hio_state_dir_default(char *out, size_t n);
 int hio_client_conf_load(struct hio_client_conf *c, const char *state_dir, char *err,
 			 size_t errlen);
 /* Daemons: the token from token_file when given, else $HIO_TOKEN. 0, or -1 with err. */
-int hio_token_load(const char *token_file, char out[HIO_TOKEN_MAX + 1], char *err,
-		   size_t errlen);
+int hio_token_load(const char *token_file, char out[HIO_TOKEN_MAX + 1], char *err, size_t errlen);
 
 #endif

@@ -9,9 +9,9 @@
 
 #define HIO_FRAME_MAGIC "HIO1"
 #define HIO_FRAME_HDR_LEN 20
-#define HIO_FRAME_META_MAX (64u * 1024)              /* JSON meta of one frame */
-#define HIO_BODY_MAX (64ull * 1024 * 1024 * 1024)    /* raw body of one frame */
-#define HIO_CHUNK_MAX (1u * 1024 * 1024)             /* raw bytes in one LZ4 chunk */
+#define HIO_FRAME_META_MAX (64u * 1024)		  /* JSON meta of one frame */
+#define HIO_BODY_MAX (64ull * 1024 * 1024 * 1024) /* raw body of one frame */
+#define HIO_CHUNK_MAX (1u * 1024 * 1024)	  /* raw bytes in one LZ4 chunk */
 #define HIO_FRAME_F_LZ4 0x01
 
 enum hio_frame_type {
@@ -77,8 +77,8 @@ typedef int (*hio_sink_fn)(void *ud, const void *p, size_t n);
 
 /* Writes one frame: header, meta, and a body of len bytes taken from data, or when
  * data is NULL from fd at offset 0. flags may carry HIO_FRAME_F_LZ4. */
-int hio_frame_write(hio_sink_fn sink, void *ud, int type, int flags, json_t *meta,
-		    const void *data, int fd, uint64_t len);
+int hio_frame_write(hio_sink_fn sink, void *ud, int type, int flags, json_t *meta, const void *data,
+		    int fd, uint64_t len);
 /* Same onto a socket, using sendfile(2) for uncompressed file bodies. 0 or -1/errno. */
 int hio_frame_send(int sock, int type, int flags, json_t *meta, const void *data, int fd,
 		   uint64_t len);

@@ -20,10 +20,10 @@ void hio_http_free(hio_http *h);
 const char *hio_http_base(const hio_http *h);
 
 struct hio_http_req {
-	const char *method;       /* "GET", "POST", "PUT", "DELETE" */
-	const char *path;         /* with query, e.g. "/v1/status" */
+	const char *method;	  /* "GET", "POST", "PUT", "DELETE" */
+	const char *path;	  /* with query, e.g. "/v1/status" */
 	const char *content_type; /* NULL: none */
-	const void *body;         /* in-memory body, or NULL ... */
+	const void *body;	  /* in-memory body, or NULL ... */
 	size_t body_len;
 	/* ... a streamed body: read returns bytes written to buf (0 = end, -1 = abort).
 	 * read_len < 0 sends it chunked. */
@@ -33,14 +33,14 @@ struct hio_http_req {
 	/* Response sink; when NULL the body is kept in resp->body up to resp_max. */
 	int (*write)(void *ud, const void *p, size_t n);
 	void *write_ud;
-	size_t resp_max;  /* 0: HIO_JSON_BODY_MAX */
-	long timeout_ms;  /* whole request; 0: 30 s */
+	size_t resp_max; /* 0: HIO_JSON_BODY_MAX */
+	long timeout_ms; /* whole request; 0: 30 s */
 };
 
 struct hio_http_resp {
-	long status;          /* 0 when no HTTP answer came */
-	struct hio_buf body;  /* caller frees with hio_buf_free */
-	char err[256];        /* transport error, or the server's "error" field */
+	long status;	     /* 0 when no HTTP answer came */
+	struct hio_buf body; /* caller frees with hio_buf_free */
+	char err[256];	     /* transport error (status 0); see body for the server's */
 };
 
 /* Returns 0 when an HTTP answer arrived (any status), -1 otherwise (resp->err says). */
@@ -49,8 +49,8 @@ int hio_http_do(hio_http *h, const struct hio_http_req *req, struct hio_http_res
 /* JSON call. body may be NULL (borrowed). On 2xx *out (may be NULL to ignore) gets the
  * parsed answer (caller decrefs). Returns the HTTP status, or -1 on transport failure;
  * err gets a one-line reason for anything but 2xx. */
-long hio_http_json(hio_http *h, const char *method, const char *path, json_t *body,
-		   json_t **out, char *err, size_t errlen);
+long hio_http_json(hio_http *h, const char *method, const char *path, json_t *body, json_t **out,
+		   char *err, size_t errlen);
 
 /* URL-encodes s. Caller frees. */
 char *hio_http_escape(const char *s);

@@ -27,24 +27,37 @@ void hio_pe_out_fail(hio_pe_out *o, const char *fmt, ...) __attribute__((format(
 typedef int (*hio_pe_handler)(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 
 struct hio_pe_opts {
-	const char *master;       /* base URL */
+	const char *master; /* base URL */
 	const char *token;
-	const char *pipeline;     /* NULL: "default" */
-	const char *pe_id;        /* given by the worker; NULL: the PE makes one */
-	const char *worker_id;    /* NULL: standalone */
-	const char *listen_host;  /* NULL: 127.0.0.1 */
-	int listen_port;          /* 0: any */
+	const char *pipeline;	    /* NULL: "default" */
+	const char *pe_id;	    /* given by the worker; NULL: the PE makes one */
+	const char *worker_id;	    /* NULL: standalone */
+	const char *listen_host;    /* NULL: 127.0.0.1 */
+	int listen_port;	    /* 0: any */
 	const char *advertise_host; /* what connectors dial; NULL: listen_host */
-	const char *workdir;      /* scratch space; NULL: a new dir under $TMPDIR */
-	const char *exec;         /* sh -c command per SPEC, or NULL with handler */
+	const char *workdir;	    /* scratch space; NULL: a new dir under $TMPDIR */
+	const char *exec;	    /* sh -c command per SPEC, or NULL with handler */
 	hio_pe_handler handler;
 	void *handler_ud;
-	long timeout_ms;          /* per message; 0: 10 min */
-	long heartbeat_ms;        /* 0: 1000 */
+	long timeout_ms;   /* per message; 0: 10 min */
+	long heartbeat_ms; /* 0: 1000 */
 };
 
 /* Runs until hio_pe_stop() or SIGTERM/SIGINT. Returns 0 on a clean stop, 1 on error. */
 int hio_pe_run(const struct hio_pe_opts *opts);
 void hio_pe_stop(void);
+
+/* A per-message scratch directory (absolute path), made on first call and removed with
+ * everything in it once the message's result is uploaded. NULL with errno on failure. */
+const char *hio_pe_out_dir(hio_pe_out *o);
+
+/* The exec handler (SPEC "The processing contract"): runs command through /bin/sh -c with
+ * HIO_INPUT, HIO_NAME, HIO_OUTPUT and HIO_MESSAGE_ID, stdin /dev/null, in its own process
+ * group. hio_pe_run uses it when opts->exec is set; ud is a struct hio_pe_exec. */
+struct hio_pe_exec {
+	const char *command;
+	long timeout_ms; /* 0: 10 min; then SIGTERM to the group, SIGKILL 2 s later */
+};
+int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 
 #endif

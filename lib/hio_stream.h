@@ -15,25 +15,25 @@ enum hio_via { HIO_VIA_NONE = 0, HIO_VIA_PE, HIO_VIA_BACKLOG };
 struct hio_ack {
 	const char *id;
 	const char *name;
-	int ok;             /* 1: acknowledged; 0: given up (error says why) */
+	int ok; /* 1: acknowledged; 0: given up (error says why) */
 	enum hio_via via;
 	const char *status; /* "done", "failed", "duplicate" (via PE) or "queued" (backlog) */
 	const char *error;
-	void *user;         /* what the sender passed */
+	void *user; /* what the sender passed */
 };
 /* Called on an internal thread, without stream locks held; may call send again. */
 typedef void (*hio_ack_fn)(void *ud, const struct hio_ack *ack);
 
 struct hio_stream_opts {
-	const char *master;    /* base URL */
+	const char *master; /* base URL */
 	const char *token;
-	const char *pipeline;  /* NULL: "default" */
+	const char *pipeline; /* NULL: "default" */
 	enum hio_compress compress;
-	int max_pes;           /* PEs held at once; 0: 8 */
-	int queue_max;         /* messages waiting to go; send blocks past it; 0: 32 */
-	long spill_ms;         /* a message waiting this long with no PE free goes to the
-				* master's backlog; 0: 100 */
-	long give_up_ms;       /* a message unacknowledged this long is given up; 0: never */
+	int max_pes;	 /* PEs held at once; 0: 8 */
+	int queue_max;	 /* messages waiting to go; send blocks past it; 0: 32 */
+	long spill_ms;	 /* a message waiting this long with no PE free goes to the
+			  * master's backlog; 0: 1000 */
+	long give_up_ms; /* a message unacknowledged this long is given up; 0: never */
 	hio_ack_fn on_ack;
 	void *ack_ud;
 };
@@ -45,8 +45,8 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *opts, char *err, size_
 int hio_stream_send_file(hio_stream *s, const char *path, const char *name, const char *id,
 			 uint64_t ts, void *user);
 /* Same for a buffer (copied). */
-int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name,
-			const char *id, uint64_t ts, void *user);
+int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
+			uint64_t ts, void *user);
 /* Waits until every queued message was acknowledged or given up. timeout_ms < 0: forever.
  * 0, or -1 on timeout. */
 int hio_stream_flush(hio_stream *s, long timeout_ms);

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HIO_ID_LEN 32       /* hex chars of a message id */
+#define HIO_ID_LEN 32	    /* hex chars of a message id */
 #define HIO_NAME_MAX 4096   /* bytes in an input name */
 #define HIO_TOKEN_MAX 256   /* bytes in a cluster token */
 #define HIO_PIPELINE_MAX 64 /* bytes in a pipeline name: [A-Za-z0-9._-] */

@@ -74,7 +74,8 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 	long status = 0;
 
 	if (c->req->write) {
-		/* Only 2xx bodies go to the caller's sink; error bodies are kept for the message. */
+		/* Only 2xx bodies go to the caller's sink; error bodies are kept for the message.
+		 */
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 		if (status >= 200 && status < 300)
 			return c->req->write(c->req->write_ud, p, n) < 0 ? 0 : n;
@@ -147,8 +148,9 @@ int hio_http_do(hio_http *h, const struct hio_http_req *req, struct hio_http_res
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (cc != CURLE_OK) {
 		if (sc.too_big)
-			snprintf(resp->err, sizeof(resp->err), "%s %s: answer larger than %zu bytes",
-				 req->method, url, resp->body.max);
+			snprintf(resp->err, sizeof(resp->err),
+				 "%s %s: answer larger than %zu bytes", req->method, url,
+				 resp->body.max);
 		else
 			snprintf(resp->err, sizeof(resp->err), "%s %s: %s", req->method, url,
 				 curl_easy_strerror(cc));
@@ -161,8 +163,8 @@ out:
 	return rc;
 }
 
-long hio_http_json(hio_http *h, const char *method, const char *path, json_t *body,
-		   json_t **out, char *err, size_t errlen)
+long hio_http_json(hio_http *h, const char *method, const char *path, json_t *body, json_t **out,
+		   char *err, size_t errlen)
 {
 	struct hio_http_req req = {.method = method, .path = path};
 	struct hio_http_resp resp;

@@ -1,13 +1,13 @@
 /* The stream connector. Each lane holds at most one PE session: a writer thread
  * (this file's lane_main) that allocates PEs, sends frames and spills to the
  * backlog, and a reader thread per session that collects ACKs. Messages wait in
- * one shared queue; a lane without a PE takes one only after it waited spill_ms
+ * one shared queue; a lane without a PE takes one only after it waited spill_ms (1 s)
  * and the master still has no free PE, so data goes to the backlog only when no
  * PE is free. */
-#include "hio_stream.h"
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_net.h"
+#include "hio_stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +23,10 @@
 #define LANES_MAX 64
 #define DEFAULT_LANES 8
 #define DEFAULT_QUEUE 32
-#define DEFAULT_SPILL_MS 100
-#define IDLE_RELEASE_MS 200     /* a PE held this long with nothing to send goes back */
-#define WINDOW_SLOW 2           /* in flight per PE when messages take long */
-#define WINDOW_FAST 64          /* ... when acks come faster than FAST_ACK_US */
+#define DEFAULT_SPILL_MS 1000
+#define IDLE_RELEASE_MS 200 /* a PE held this long with nothing to send goes back */
+#define WINDOW_SLOW 2	    /* in flight per PE when messages take long */
+#define WINDOW_FAST 64	    /* ... when acks come faster than FAST_ACK_US */
 #define FAST_ACK_US 2000
 #define WINDOW_BYTES (16u << 20)
 #define BACKOFF_MIN_MS 50
@@ -38,10 +38,10 @@ struct msg {
 	char id[HIO_ID_LEN + 1];
 	char *name;
 	uint64_t ts;
-	int fd;       /* file body, or -1 */
-	char *data;   /* memory body */
+	int fd;	    /* file body, or -1 */
+	char *data; /* memory body */
 	uint64_t len;
-	int flags;    /* frame flags, chosen once */
+	int flags; /* frame flags, chosen once */
 	void *user;
 	uint64_t queued_ms; /* when it last entered the queue */
 	uint64_t first_ms;
@@ -58,7 +58,7 @@ struct lane {
 	char pe_id[HIO_ID_LEN + 1];
 	pthread_t reader;
 	int has_reader;
-	int broken;          /* the reader saw the session end */
+	int broken;	      /* the reader saw the session end */
 	struct msg *inflight; /* sent, not acknowledged (singly linked, oldest first) */
 	struct msg *inflight_tail;
 	int inflight_n;
@@ -77,9 +77,9 @@ struct hio_stream {
 	void *ack_ud;
 
 	pthread_mutex_t mu;
-	pthread_cond_t cv;       /* queue, sessions or stop changed */
+	pthread_cond_t cv;	 /* queue, sessions or stop changed */
 	pthread_cond_t cv_space; /* room in the queue */
-	pthread_cond_t cv_done;  /* pending reached 0 */
+	pthread_cond_t cv_done;	 /* pending reached 0 */
 	struct msg *q_head, *q_tail;
 	int q_len;
 	int pending; /* queued + in flight */
@@ -119,8 +119,13 @@ static void timed_wait(hio_stream *s, pthread_cond_t *cv, long ms)
 static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
 		       const char *error)
 {
-	struct hio_ack a = {.id = m->id, .name = m->name, .ok = ok, .via = via,
-			    .status = status, .error = error, .user = m->user};
+	struct hio_ack a = {.id = m->id,
+			    .name = m->name,
+			    .ok = ok,
+			    .via = via,
+			    .status = status,
+			    .error = error,
+			    .user = m->user};
 
 	if (!ok)
 		hio_warn("giving up on %s (id %s): %s", m->name, m->id, error ? error : "unknown");
@@ -205,9 +210,12 @@ static int backlog_push(hio_stream *s, hio_http *http, struct msg *m, char *err,
 	json_t *meta = msg_meta(m);
 	hio_frame_src *src = hio_frame_src_new(HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
 	char path[HIO_PIPELINE_MAX + 64];
-	struct hio_http_req req = {.method = "POST", .path = path,
+	struct hio_http_req req = {.method = "POST",
+				   .path = path,
 				   .content_type = "application/octet-stream",
-				   .read = src_read_cb, .read_ud = src, .timeout_ms = 600000};
+				   .read = src_read_cb,
+				   .read_ud = src,
+				   .timeout_ms = 600000};
 	struct hio_http_resp resp;
 	int rc = -1;
 
@@ -405,8 +413,9 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 			snprintf(err, errlen, "PE %s refused the session: %s", pe->id, a.error);
 			*busy = 1;
 		} else {
-			snprintf(err, errlen, "PE %s at %s:%d gave no WELCOME: %s", pe->id, pe->host,
-				 pe->port, dec ? hio_frame_dec_error(dec) : "out of memory");
+			snprintf(err, errlen, "PE %s at %s:%d gave no WELCOME: %s", pe->id,
+				 pe->host, pe->port,
+				 dec ? hio_frame_dec_error(dec) : "out of memory");
 		}
 		goto fail;
 	}
@@ -462,8 +471,8 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 		}
 	}
 	if (l->inflight)
-		hio_info("PE %s: %d message(s) unacknowledged (%s); sending them again",
-			 l->pe_id, l->inflight_n, why);
+		hio_info("PE %s: %d message(s) unacknowledged (%s); sending them again", l->pe_id,
+			 l->inflight_n, why);
 	l->inflight = l->inflight_tail = NULL;
 	l->inflight_n = 0;
 	l->inflight_bytes = 0;
@@ -584,7 +593,8 @@ static void *lane_main(void *arg)
 			pthread_mutex_lock(&s->mu);
 			timed_wait(s, &s->cv, backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-			/* Messages waiting past give_up_ms while the master is away are given up. */
+			/* Messages waiting past give_up_ms while the master is away are given up.
+			 */
 			if (s->give_up_ms > 0 && s->q_head &&
 			    hio_mono_ms() - s->q_head->first_ms > (uint64_t)s->give_up_ms) {
 				m = queue_pop_locked(s);
@@ -650,8 +660,8 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t e
 	if (!s->master || !s->token || !s->pipeline)
 		goto nomem;
 	s->compress = o->compress;
-	s->nlanes = o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes)
-				   : DEFAULT_LANES;
+	s->nlanes =
+	    o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes) : DEFAULT_LANES;
 	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
 	s->give_up_ms = o->give_up_ms;
 	s->spill_ms = o->spill_ms > 0 ? o->spill_ms : DEFAULT_SPILL_MS;
@@ -764,8 +774,8 @@ int hio_stream_send_file(hio_stream *s, const char *path, const char *name, cons
 	return enqueue(s, m, name, id, ts, user);
 }
 
-int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name,
-			const char *id, uint64_t ts, void *user)
+int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
+			uint64_t ts, void *user)
 {
 	struct msg *m = calloc(1, sizeof(*m));
 

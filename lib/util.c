@@ -39,7 +39,8 @@ static void random_hex(char *out, size_t nbytes)
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			/* getrandom cannot fail on Linux >= 3.17 once seeded; keep ids unique anyway. */
+			/* getrandom cannot fail on Linux >= 3.17 once seeded; keep ids unique
+			 * anyway. */
 			for (; got < nbytes; got++)
 				raw[got] = (unsigned char)(rand() ^ (int)hio_now_us());
 			break;
@@ -372,16 +373,16 @@ static char *exec_at(const char *dir, const char *sub, const char *name)
 
 	if (!dir || !*dir)
 		return NULL;
-	if (snprintf(path, sizeof(path), "%s%s%s/%s", dir, sub ? "/" : "", sub ? sub : "",
-		     name) >= (int)sizeof(path))
+	if (snprintf(path, sizeof(path), "%s%s%s/%s", dir, sub ? "/" : "", sub ? sub : "", name) >=
+	    (int)sizeof(path))
 		return NULL;
 	return access(path, X_OK) == 0 ? strdup(path) : NULL;
 }
 
 char *hio_find_program(const char *name)
 {
-	static const char *const build_dirs[] = {"../master", "../worker", "../pe", "../fs",
-						 "../hio", "../examples/gfp"};
+	static const char *const build_dirs[] = {"../master", "../worker", "../pe",
+						 "../fs",     "../hio",	   "../examples/gfp"};
 	char *self = hio_self_dir(), *found;
 	const char *path = getenv("PATH");
 

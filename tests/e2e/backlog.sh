@@ -12,7 +12,8 @@ for i in $(seq 1 40); do head -c $((i * 1000)) /dev/zero >"in/f$i"; done
 "$HIO" send in >sent.txt 2>send.err &
 send_pid=$!
 # The queue must be seen non-empty while the send runs.
-check "backlog grows while every PE is busy" wait_for 60 test "$(pfield default queue_length)" -gt 0
+queue_nonempty() { test "$(pfield default queue_length)" -gt 0; }
+check "backlog grows while every PE is busy" wait_for 60 queue_nonempty
 wait $send_pid
 check "hio send exit 0" test $? -eq 0
 eq "acknowledged" "$(wc -l <sent.txt)" 40

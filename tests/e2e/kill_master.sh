@@ -13,7 +13,8 @@ for i in $(seq 1 100); do head -c $((500 + i)) /dev/zero >"in/m$i"; done
 
 "$HIO" send in >sent.txt 2>send.err &
 send_pid=$!
-check "backlog holds messages before the crash" wait_for 60 test "$(pfield default queue_length)" -gt 3
+queue_over3() { test "$(pfield default queue_length)" -gt 3; }
+check "backlog holds messages before the crash" wait_for 60 queue_over3
 mpid=$(cat "$STATE/master.pid")
 kill -9 "$mpid"
 before=$(ls "$STATE"/backlog/default/*.frame 2>/dev/null | wc -l)

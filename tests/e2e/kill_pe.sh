@@ -9,6 +9,7 @@ cd "$T" || exit 1
 mkdir -p in
 for i in $(seq 1 80); do head -c $((2000 + i * 37)) /dev/urandom >"in/m$i"; done
 
+some_idle() { test "$(pe_count idle)" -ge 1; }
 busy_pe_pid() {
 	local id
 	id=$(status_json | jq -r '[.pes[] | select(.state == "busy")][0].id // empty')
@@ -23,7 +24,7 @@ for round in 1 2; do
 		pid=$(busy_pe_pid)
 		[ -n "$pid" ] && kill -9 "$pid" && killed=$((killed + 1))
 		# The worker notices and the master replaces the PE before the next round.
-		wait_for 30 test "$(pe_count idle)" -ge 1
+		wait_for 30 some_idle
 	fi
 done
 eq "PEs killed while busy" "$killed" 2

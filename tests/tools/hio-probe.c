@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,8 +124,8 @@ int main(int argc, char **argv)
 		char *body = argc == 5 ? hio_file_read(argv[4], 1u << 30, &len) : NULL;
 		json_t *m = json_pack("{s:s, s:s, s:I}", "id", argv[2], "name", argv[3], "ts",
 				      (json_int_t)hio_now_us());
-		int rc = hio_frame_write(stdout_sink, NULL, HIO_F_MSG, 0, m, body ? body : "", -1,
-					 len);
+		int rc =
+		    hio_frame_write(stdout_sink, NULL, HIO_F_MSG, 0, m, body ? body : "", -1, len);
 		json_decref(m);
 		free(body);
 		return rc < 0;

@@ -77,7 +77,8 @@ static unsigned char *make_body(size_t n, int compressible)
 
 	for (size_t i = 0; i < n; i++) {
 		x = x * 1103515245 + 12345;
-		b[i] = compressible ? (unsigned char)((i / 64) % 7 + 'a') : (unsigned char)(x >> 16);
+		b[i] =
+		    compressible ? (unsigned char)((i / 64) % 7 + 'a') : (unsigned char)(x >> 16);
 	}
 	return b;
 }

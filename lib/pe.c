@@ -1,0 +1,696 @@
+/* hio_pe_run: the PE runtime (HarmonicPE). Threads:
+ *   main       accepts P2P connections (pe_recv.c), one session reader at a time
+ *   executor   runs the handler on each queued message, in order
+ *   uploader   group-commits finished messages to the master, then acks (pe_upload.c)
+ *   puller     long-polls the backlog while there is nothing else to do (pe_recv.c)
+ *   heartbeat  registers and reports state; re-registers when the master forgot us
+ * docs/pe.md has the whole picture. */
+#include "hio_http.h"
+#include "hio_log.h"
+#include "hio_net.h"
+#include "hio_pe.h"
+#include "hio_util.h"
+#include "pe_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PE_HB_MIN_GAP_MS 50 /* state-change heartbeats at most this often */
+
+/* The running PE, for hio_pe_stop() and signal handlers (one per process). A stop that
+ * comes before hio_pe_run made its pipe is remembered in g_stop. */
+static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_wake_fd = -1;
+
+void hio_pe_stop(void)
+{
+	int fd = g_wake_fd;
+
+	g_stop = 1;
+	if (fd >= 0 && write(fd, "x", 1) < 0) {
+		/* The pipe is full: a wake-up is already pending. */
+	}
+}
+
+static void on_signal(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	hio_pe_stop();
+	errno = e;
+}
+
+/* ---- small shared helpers ---- */
+
+uint64_t pe_next_seq(struct pe *pe)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&pe->mu);
+	s = ++pe->seq;
+	pthread_mutex_unlock(&pe->mu);
+	return s;
+}
+
+void pe_kick_heartbeat_locked(struct pe *pe)
+{
+	pe->hb_kick = 1;
+	/* Broadcast: pe_sleep waiters share the condition. */
+	pthread_cond_broadcast(&pe->cv_hb);
+}
+
+int pe_sleep(struct pe *pe, long ms)
+{
+	struct timespec ts;
+	int stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&pe->mu);
+	while (!pe->stopping && pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts) != ETIMEDOUT)
+		;
+	stopping = pe->stopping;
+	pthread_mutex_unlock(&pe->mu);
+	return stopping;
+}
+
+int pe_stopping(struct pe *pe)
+{
+	int s;
+
+	pthread_mutex_lock(&pe->mu);
+	s = pe->stopping;
+	pthread_mutex_unlock(&pe->mu);
+	return s;
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+long pe_backoff_next(long cur, long max)
+{
+	cur = cur ? cur * 2 : 200;
+	return cur > max ? max : cur;
+}
+
+int pe_lru_find(struct pe *pe, const char *id, int *failed)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&pe->mu);
+	for (size_t i = 0; i < PE_LRU && !found; i++)
+		if (pe->lru[i][0] && memcmp(pe->lru[i], id, HIO_ID_LEN) == 0) {
+			*failed = pe->lru_failed[i];
+			found = 1;
+		}
+	pthread_mutex_unlock(&pe->mu);
+	return found;
+}
+
+void pe_lru_add(struct pe *pe, const char *id, int failed)
+{
+	pthread_mutex_lock(&pe->mu);
+	memcpy(pe->lru[pe->lru_next], id, HIO_ID_LEN + 1);
+	pe->lru_failed[pe->lru_next] = (char)failed;
+	pe->lru_next = (pe->lru_next + 1) % PE_LRU;
+	pthread_mutex_unlock(&pe->mu);
+}
+
+/* ---- the FIFO ---- */
+
+void pe_item_free(struct pe_item *it)
+{
+	if (!it)
+		return;
+	if (it->path && unlink(it->path) < 0 && errno != ENOENT)
+		hio_warn("cannot remove received file %s: %s", it->path, strerror(errno));
+	free(it->path);
+	free(it->mem);
+	free(it->name);
+	free(it);
+}
+
+static int fifo_admits(const struct pe *pe, const struct pe_item *it)
+{
+	return pe->fn == 0 || (pe->fn < PE_FIFO_MAX && pe->fbytes + it->len <= PE_FIFO_BYTES);
+}
+
+int pe_fifo_push(struct pe *pe, struct pe_item *it)
+{
+	pthread_mutex_lock(&pe->mu);
+	while (!pe->stopping && !fifo_admits(pe, it))
+		pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+	if (pe->stopping) {
+		pthread_mutex_unlock(&pe->mu);
+		return -1;
+	}
+	it->next = NULL;
+	if (pe->ftail)
+		pe->ftail->next = it;
+	else
+		pe->fhead = it;
+	pe->ftail = it;
+	pe->fn++;
+	pe->fbytes += it->len;
+	pthread_cond_broadcast(&pe->cv_fifo);
+	pe_kick_heartbeat_locked(pe);
+	pthread_mutex_unlock(&pe->mu);
+	return 0;
+}
+
+static struct pe_item *fifo_pop_locked(struct pe *pe)
+{
+	struct pe_item *it = pe->fhead;
+
+	if (!it)
+		return NULL;
+	pe->fhead = it->next;
+	if (!pe->fhead)
+		pe->ftail = NULL;
+	pe->fn--;
+	pe->fbytes -= it->len;
+	it->next = NULL;
+	return it;
+}
+
+/* ---- the executor ---- */
+
+static void run_handler(struct pe *pe, struct pe_entry *e)
+{
+	struct pe_item *it = e->it;
+	struct hio_pe_msg msg = {.id = it->id,
+				 .name = it->name,
+				 .pipeline = pe->pipeline,
+				 .ts = it->ts,
+				 .data = it->mem,
+				 .len = (size_t)it->len,
+				 .path = it->path};
+	void *map = NULL;
+	uint64_t t0 = hio_mono_ms();
+	int rc, fd;
+
+	if (!msg.data && it->len == 0)
+		msg.data = "";
+	/* The exec handler only needs the path; an in-process one gets the bytes mapped. */
+	if (it->path && pe->handler != hio_pe_exec_handler && it->len > 0) {
+		map = MAP_FAILED;
+		fd = open(it->path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			map = mmap(NULL, (size_t)it->len, PROT_READ, MAP_PRIVATE, fd, 0);
+			close(fd);
+		}
+		if (map == MAP_FAILED) {
+			hio_pe_out_fail(&e->out, "cannot map the received message %s: %s", it->path,
+					strerror(errno));
+			return;
+		}
+		msg.data = map;
+	}
+	rc = pe->handler(pe->handler_ud, &msg, &e->out);
+	if (rc != 0 && !e->out.failed)
+		hio_pe_out_fail(&e->out, "handler failed (returned %d)", rc);
+	if (map)
+		munmap(map, (size_t)it->len);
+	hio_debug("message %s (%s): %s in %" PRIu64 " ms", it->id, it->name,
+		  e->out.failed ? "failed" : "done", hio_mono_ms() - t0);
+}
+
+static void *executor_main(void *arg)
+{
+	struct pe *pe = arg;
+
+	for (;;) {
+		struct pe_entry *e;
+		struct pe_item *it;
+		int failed = 0;
+
+		pthread_mutex_lock(&pe->mu);
+		while (!pe->fhead && !pe->stopping)
+			pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+		if (pe->stopping) {
+			pthread_mutex_unlock(&pe->mu);
+			break;
+		}
+		it = fifo_pop_locked(pe);
+		pe->running = 1;
+		pthread_cond_broadcast(&pe->cv_fifo);
+		pe_kick_heartbeat_locked(pe);
+		pthread_mutex_unlock(&pe->mu);
+
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			hio_err("out of memory for message %s; dropping it unacknowledged", it->id);
+			pthread_mutex_lock(&pe->mu);
+			pe->running = 0;
+			pthread_mutex_unlock(&pe->mu);
+			if (it->sess)
+				pe_session_unref(pe, it->sess);
+			pe_item_free(it);
+			continue;
+		}
+		e->it = it;
+		pe_out_init(&e->out, pe->workdir, pe_next_seq(pe));
+		if (pe_lru_find(pe, it->id, &failed)) {
+			/* Stored already: an empty entry lets the master answer "duplicate". */
+			hio_info("message %s (%s) was already processed; not running it again",
+				 it->id, it->name);
+			if (failed)
+				hio_pe_out_fail(&e->out, "failed earlier");
+		} else {
+			run_handler(pe, e);
+		}
+		if (e->out.failed)
+			pe_out_drop_files(&e->out);
+		e->bytes = e->out.bytes + (e->out.error ? strlen(e->out.error) : 0);
+
+		pthread_mutex_lock(&pe->mu);
+		pe->running = 0;
+		pthread_cond_broadcast(&pe->cv_fifo);
+		pe_kick_heartbeat_locked(pe);
+		pthread_mutex_unlock(&pe->mu);
+		pe_entry_pend(pe, e);
+	}
+	/* Stopping: what is still queued was never acknowledged, so the connector resends
+	 * it and the master requeues backlog leases when we say we are gone. */
+	for (;;) {
+		struct pe_item *it;
+
+		pthread_mutex_lock(&pe->mu);
+		it = fifo_pop_locked(pe);
+		if (!it) {
+			pe->exec_done = 1;
+			pthread_cond_broadcast(&pe->cv_up);
+			pthread_mutex_unlock(&pe->mu);
+			break;
+		}
+		pthread_mutex_unlock(&pe->mu);
+		hio_info("stopping: message %s (%s) left unprocessed", it->id, it->name);
+		if (it->sess)
+			pe_session_unref(pe, it->sess);
+		pe_item_free(it);
+	}
+	return NULL;
+}
+
+/* ---- master client: outages are logged once, not per try ---- */
+
+void pe_outage_fail(struct pe_outage *o, const char *what, const char *err)
+{
+	if (!o->down)
+		hio_warn("%s failed: %s; retrying with backoff, working on meanwhile", what, err);
+	o->down = 1;
+}
+
+void pe_outage_ok(struct pe_outage *o, const char *what)
+{
+	if (o->down)
+		hio_info("%s works again", what);
+	o->down = 0;
+}
+
+static long pe_register(struct pe *pe, hio_http *h, char *err, size_t errlen)
+{
+	char path[256];
+	json_t *b = json_pack("{s:s, s:s, s:i}", "pipeline", pe->pipeline, "host", pe->adv_host,
+			      "port", pe->port);
+	long st;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pe->worker)
+		json_object_set_new(b, "worker", json_string(pe->worker));
+	snprintf(path, sizeof(path), "/v1/pes/%s/register", pe->id);
+	st = hio_http_json(h, "POST", path, b, NULL, err, errlen);
+	json_decref(b);
+	return st;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct pe *pe = arg;
+	hio_http *h = hio_http_new(pe->master, pe->token);
+	struct pe_outage out = {0};
+	uint64_t next_hb = 0, last_hb = 0;
+	int sent_busy = -1, sent_session = -1;
+	long backoff = 0;
+	char path[256], err[256];
+
+	if (!h) {
+		hio_err("cannot make an HTTP client for heartbeats; the PE stays unregistered");
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/v1/pes/%s/heartbeat", pe->id);
+	for (;;) {
+		struct timespec ts;
+		int registered, busy, session;
+		uint64_t done, failed, now = hio_mono_ms();
+		json_t *b;
+		long st, wait;
+
+		pthread_mutex_lock(&pe->mu);
+		registered = pe->registered;
+		busy = pe->running || pe->fn > 0;
+		session = pe->sess != NULL;
+		/* A kick only matters when what the master allocates by changed. */
+		if (pe->hb_kick && registered && busy == sent_busy && session == sent_session)
+			pe->hb_kick = 0;
+		if (!registered)
+			wait = backoff;
+		else if (pe->hb_kick && now >= last_hb + PE_HB_MIN_GAP_MS)
+			wait = 0;
+		else if (pe->hb_kick)
+			wait = (long)(last_hb + PE_HB_MIN_GAP_MS - now);
+		else
+			wait = next_hb > now ? (long)(next_hb - now) : 0;
+		if (wait > 0 && !pe->stopping) {
+			deadline_in(&ts, wait);
+			pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts);
+			pthread_mutex_unlock(&pe->mu);
+			continue;
+		}
+		if (pe->stopping) {
+			pthread_mutex_unlock(&pe->mu);
+			break;
+		}
+		pe->hb_kick = 0;
+		done = pe->n_done;
+		failed = pe->n_failed;
+		pthread_mutex_unlock(&pe->mu);
+
+		if (!registered) {
+			st = pe_register(pe, h, err, sizeof(err));
+			if (st >= 200 && st < 300) {
+				pe_outage_ok(&out, "registering with the master");
+				hio_info("registered as PE %s of pipeline %s at %s:%d with %s",
+					 pe->id, pe->pipeline, pe->adv_host, pe->port, pe->master);
+				pthread_mutex_lock(&pe->mu);
+				pe->registered = 1;
+				pe->hb_kick = 1;
+				pthread_cond_broadcast(&pe->cv_fifo);
+				pthread_mutex_unlock(&pe->mu);
+				backoff = 0;
+				/* Registering made us idle at the master: report the truth now. */
+				sent_busy = sent_session = -1;
+			} else {
+				pe_outage_fail(&out, "registering with the master", err);
+				backoff = pe_backoff_next(backoff, PE_BACKOFF_MAX_MS);
+			}
+			continue;
+		}
+		b = json_pack("{s:s, s:b, s:I, s:I}", "state", busy ? "busy" : "idle", "session",
+			      session, "done", (json_int_t)done, "failed", (json_int_t)failed);
+		st = b ? hio_http_json(h, "POST", path, b, NULL, err, sizeof(err)) : -1;
+		json_decref(b);
+		last_hb = hio_mono_ms();
+		next_hb = last_hb + (uint64_t)pe->heartbeat_ms;
+		sent_busy = busy;
+		sent_session = session;
+		if (st == 404) {
+			hio_warn("master does not know PE %s (restarted?); registering again",
+				 pe->id);
+			pthread_mutex_lock(&pe->mu);
+			pe->registered = 0;
+			pthread_mutex_unlock(&pe->mu);
+		} else if (st < 200 || st >= 300) {
+			pe_outage_fail(&out, "heartbeat to the master", err);
+			/* Unanswered: back off instead of hammering on each state change. */
+			next_hb = last_hb + (uint64_t)pe->heartbeat_ms * 2;
+		} else {
+			pe_outage_ok(&out, "heartbeat to the master");
+		}
+	}
+	hio_http_free(h);
+	return NULL;
+}
+
+/* ---- start and stop ---- */
+
+/* Our own directory (never the given one itself, which may hold other things). */
+static char *make_workdir(const char *base)
+{
+	char tmpl[PATH_MAX], *abs;
+	const char *tmp = getenv("TMPDIR");
+
+	if (!base)
+		base = tmp && *tmp ? tmp : "/tmp";
+	if (hio_mkdir_p(base) < 0) {
+		hio_err("cannot make workdir %s: %s; not starting", base, strerror(errno));
+		return NULL;
+	}
+	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/hio-pe-XXXXXX", base) >= sizeof(tmpl) ||
+	    !mkdtemp(tmpl)) {
+		hio_err("cannot make a scratch dir under %s: %s; not starting", base,
+			strerror(errno));
+		return NULL;
+	}
+	abs = realpath(tmpl, NULL);
+	if (!abs)
+		hio_err("cannot resolve %s: %s; not starting", tmpl, strerror(errno));
+	return abs;
+}
+
+static int opts_take(struct pe *pe, const struct hio_pe_opts *o)
+{
+	const char *lh = o->listen_host ? o->listen_host : "127.0.0.1";
+	const char *ah = o->advertise_host ? o->advertise_host : lh;
+	const char *pl = o->pipeline ? o->pipeline : "default";
+
+	if (!o->master || !*o->master) {
+		hio_err("no master URL given; not starting");
+		return -1;
+	}
+	if (!o->token || !*o->token || strlen(o->token) > HIO_TOKEN_MAX) {
+		hio_err("no usable cluster token given; not starting");
+		return -1;
+	}
+	if (!hio_pipeline_valid(pl)) {
+		hio_err("pipeline name \"%s\" is not valid ([A-Za-z0-9._-], at most %d); "
+			"not starting",
+			pl, HIO_PIPELINE_MAX);
+		return -1;
+	}
+	if (o->pe_id && !hio_id_valid(o->pe_id)) {
+		hio_err("PE id \"%s\" is not valid (32 lowercase hex chars); not starting",
+			o->pe_id);
+		return -1;
+	}
+	if (o->worker_id && !hio_id_valid(o->worker_id)) {
+		hio_err("worker id \"%s\" is not valid (32 lowercase hex chars); not starting",
+			o->worker_id);
+		return -1;
+	}
+	if (!!o->exec == !!o->handler) {
+		hio_err("give exactly one of an exec command and a handler; not starting");
+		return -1;
+	}
+	if (o->pe_id)
+		snprintf(pe->id, sizeof(pe->id), "%s", o->pe_id);
+	else
+		hio_id_new(pe->id);
+	snprintf(pe->pipeline, sizeof(pe->pipeline), "%s", pl);
+	snprintf(pe->token, sizeof(pe->token), "%s", o->token);
+	/* A wildcard address is no use to a connector. */
+	if (!strcmp(ah, "0.0.0.0") || !strcmp(ah, "::") || !*ah) {
+		hio_warn("listening on %s without an advertise host; advertising 127.0.0.1", lh);
+		ah = "127.0.0.1";
+	}
+	pe->master = strdup(o->master);
+	pe->listen_host = strdup(lh);
+	pe->adv_host = strdup(ah);
+	pe->worker = o->worker_id ? strdup(o->worker_id) : NULL;
+	pe->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
+	pe->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
+	if (o->exec) {
+		pe->exec.command = strdup(o->exec);
+		pe->exec.timeout_ms = pe->timeout_ms;
+		pe->handler = hio_pe_exec_handler;
+		pe->handler_ud = &pe->exec;
+	} else {
+		pe->handler = o->handler;
+		pe->handler_ud = o->handler_ud;
+	}
+	if (!pe->master || !pe->listen_host || !pe->adv_host || (o->worker_id && !pe->worker) ||
+	    (o->exec && !pe->exec.command)) {
+		hio_err("out of memory; not starting");
+		return -1;
+	}
+	return 0;
+}
+
+static void say_gone(struct pe *pe)
+{
+	hio_http *h = hio_http_new(pe->master, pe->token);
+	json_t *b = json_pack("{s:s}", "reason", "stopped");
+	char path[256], err[256];
+	long st = -1;
+
+	snprintf(path, sizeof(path), "/v1/pes/%s/gone", pe->id);
+	if (h && b)
+		st = hio_http_json(h, "POST", path, b, NULL, err, sizeof(err));
+	else
+		snprintf(err, sizeof(err), "out of memory");
+	if (st < 200 || st >= 300)
+		hio_warn("cannot tell the master PE %s is gone: %s; it will notice by the missing "
+			 "heartbeats",
+			 pe->id, err);
+	json_decref(b);
+	hio_http_free(h);
+}
+
+static int cond_init_mono(pthread_cond_t *c)
+{
+	pthread_condattr_t a;
+	int rc;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(c, &a);
+	pthread_condattr_destroy(&a);
+	return rc;
+}
+
+static void pe_free(struct pe *pe)
+{
+	if (pe->workdir && hio_rm_rf(pe->workdir) < 0)
+		hio_warn("cannot remove workdir %s: %s; leaving it", pe->workdir, strerror(errno));
+	free(pe->workdir);
+	free(pe->master);
+	free(pe->worker);
+	free(pe->listen_host);
+	free(pe->adv_host);
+	free((char *)pe->exec.command);
+	if (pe->lfd >= 0)
+		close(pe->lfd);
+	for (int i = 0; i < 2; i++)
+		if (pe->wake[i] >= 0)
+			close(pe->wake[i]);
+	free(pe);
+}
+
+int hio_pe_run(const struct hio_pe_opts *opts)
+{
+	struct sigaction sa = {.sa_handler = on_signal}, old_term, old_int;
+	pthread_t t_exec, t_up, t_hb, t_pull;
+	int ok_exec = 0, ok_up = 0, ok_hb = 0, ok_pull = 0, rc = 1;
+	char err[256];
+	struct pe *pe;
+
+	pe = calloc(1, sizeof(*pe));
+	if (!pe) {
+		hio_err("out of memory; not starting");
+		return 1;
+	}
+	pe->lfd = -1;
+	pe->wake[0] = pe->wake[1] = -1;
+	if (opts_take(pe, opts) < 0)
+		goto out;
+	if (hio_http_global_init() < 0) {
+		hio_err("cannot initialise libcurl; not starting");
+		goto out;
+	}
+	/* Peers that vanish must cost an EPIPE, not the process. */
+	signal(SIGPIPE, SIG_IGN);
+	pe->workdir = make_workdir(opts->workdir);
+	if (!pe->workdir)
+		goto out;
+	pe->lfd = hio_net_listen(pe->listen_host, opts->listen_port, &pe->port, err, sizeof(err));
+	if (pe->lfd < 0) {
+		hio_err("%s; not starting", err);
+		goto out;
+	}
+	/* A connection reset between poll and accept must not block the accept loop. */
+	fcntl(pe->lfd, F_SETFL, O_NONBLOCK);
+	if (pipe2(pe->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		hio_err("cannot make a wake-up pipe: %s; not starting", strerror(errno));
+		goto out;
+	}
+	pthread_mutex_init(&pe->mu, NULL);
+	cond_init_mono(&pe->cv_fifo);
+	cond_init_mono(&pe->cv_up);
+	cond_init_mono(&pe->cv_hb);
+	g_wake_fd = pe->wake[1];
+	if (g_stop)
+		hio_pe_stop();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGINT, &sa, &old_int);
+
+	ok_exec = pthread_create(&t_exec, NULL, executor_main, pe) == 0;
+	ok_up = ok_exec && pthread_create(&t_up, NULL, pe_uploader_main, pe) == 0;
+	ok_hb = ok_up && pthread_create(&t_hb, NULL, heartbeat_main, pe) == 0;
+	ok_pull = ok_hb && pthread_create(&t_pull, NULL, pe_puller_main, pe) == 0;
+	if (!ok_pull) {
+		hio_err("cannot start PE threads; stopping");
+	} else {
+		hio_info("PE %s serving pipeline %s on %s:%d (advertised %s:%d), workdir %s",
+			 pe->id, pe->pipeline, pe->listen_host, pe->port, pe->adv_host, pe->port,
+			 pe->workdir);
+		pe_accept_loop(pe);
+		rc = 0;
+	}
+
+	hio_info("PE %s stopping: finishing the current message", pe->id);
+	pthread_mutex_lock(&pe->mu);
+	pe->stopping = 1;
+	pe->stop_ms = hio_mono_ms();
+	pthread_cond_broadcast(&pe->cv_fifo);
+	pthread_cond_broadcast(&pe->cv_up);
+	pthread_cond_broadcast(&pe->cv_hb);
+	pthread_mutex_unlock(&pe->mu);
+	close(pe->lfd);
+	pe->lfd = -1;
+	pe_recv_stop(pe);
+	if (ok_exec)
+		pthread_join(t_exec, NULL);
+	if (ok_up)
+		pthread_join(t_up, NULL);
+	/* No heartbeat may follow "gone": a 404 would make us register again. */
+	if (ok_hb)
+		pthread_join(t_hb, NULL);
+	/* After the last upload, so the master requeues only what we did not finish; it
+	 * also ends the puller's long poll at once (404), which makes stopping quick. */
+	if (ok_up)
+		say_gone(pe);
+	if (ok_pull)
+		pthread_join(t_pull, NULL);
+	hio_info("PE %s stopped: %" PRIu64 " done, %" PRIu64 " failed", pe->id, pe->n_done,
+		 pe->n_failed);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	g_wake_fd = -1;
+	g_stop = 0;
+	pthread_mutex_destroy(&pe->mu);
+	pthread_cond_destroy(&pe->cv_fifo);
+	pthread_cond_destroy(&pe->cv_up);
+	pthread_cond_destroy(&pe->cv_hb);
+out:
+	pe_free(pe);
+	return rc;
+}

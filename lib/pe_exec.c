@@ -1,0 +1,600 @@
+/* Result sets (hio_pe_out) and the exec handler: SPEC's processing contract, one
+ * `/bin/sh -c COMMAND` per message. */
+#include "hio_log.h"
+#include "hio_pe.h"
+#include "hio_util.h"
+#include "pe_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define EXEC_TAIL 4096	     /* bytes of stderr kept for the error file */
+#define EXEC_KILL_GRACE 2000 /* ms between SIGTERM and SIGKILL on timeout */
+#define EXEC_DEPTH_MAX 64
+
+/* ---- result sets ---- */
+
+void pe_out_init(hio_pe_out *o, const char *workdir, uint64_t seq)
+{
+	memset(o, 0, sizeof(*o));
+	o->workdir = workdir;
+	o->seq = seq;
+}
+
+void pe_out_drop_files(hio_pe_out *o)
+{
+	for (size_t i = 0; i < o->n; i++) {
+		free(o->files[i].name);
+		free(o->files[i].path);
+		free(o->files[i].data);
+	}
+	free(o->files);
+	o->files = NULL;
+	o->n = o->cap = 0;
+	o->bytes = 0;
+}
+
+void pe_out_free(hio_pe_out *o)
+{
+	pe_out_drop_files(o);
+	free(o->error);
+	o->error = NULL;
+	if (o->dir && hio_rm_rf(o->dir) < 0)
+		hio_warn("cannot remove scratch dir %s: %s; leaving it", o->dir, strerror(errno));
+	free(o->dir);
+	o->dir = NULL;
+}
+
+const char *hio_pe_out_dir(hio_pe_out *o)
+{
+	char p[PATH_MAX];
+
+	if (o->dir)
+		return o->dir;
+	if (!o->workdir) {
+		errno = EINVAL;
+		return NULL;
+	}
+	snprintf(p, sizeof(p), "%s/m%" PRIu64, o->workdir, o->seq);
+	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+		return NULL;
+	o->dir = strdup(p);
+	return o->dir;
+}
+
+static struct pe_rfile *out_slot(hio_pe_out *o, const char *name)
+{
+	const char *why = NULL;
+	struct pe_rfile *f;
+
+	if (!name || !hio_name_valid(name, strlen(name), &why)) {
+		hio_warn("result file name \"%s\" refused: %s", name ? name : "(null)",
+			 why ? why : "missing");
+		errno = EINVAL;
+		return NULL;
+	}
+	for (size_t i = 0; i < o->n; i++)
+		if (strcmp(o->files[i].name, name) == 0) {
+			hio_warn("result file \"%s\" added twice; keeping the first", name);
+			errno = EEXIST;
+			return NULL;
+		}
+	if (o->n >= PE_OUT_FILES_MAX) {
+		hio_warn("more than %d result files; refusing \"%s\"", PE_OUT_FILES_MAX, name);
+		errno = EMFILE;
+		return NULL;
+	}
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? o->cap * 2 : 8;
+		struct pe_rfile *nf = realloc(o->files, cap * sizeof(*nf));
+
+		if (!nf)
+			return NULL;
+		o->files = nf;
+		o->cap = cap;
+	}
+	f = &o->files[o->n];
+	memset(f, 0, sizeof(*f));
+	f->name = strdup(name);
+	if (!f->name)
+		return NULL;
+	return f;
+}
+
+int hio_pe_out_add(hio_pe_out *o, const char *name, const void *p, size_t n)
+{
+	struct pe_rfile *f = out_slot(o, name);
+	char path[PATH_MAX];
+	const char *dir;
+
+	if (!f)
+		return -1;
+	if (n <= PE_MEM_MAX) {
+		f->data = malloc(n ? n : 1);
+		if (!f->data)
+			goto fail;
+		memcpy(f->data, p, n);
+	} else {
+		/* Big results go to disk so a batch of them does not sit in memory. */
+		dir = hio_pe_out_dir(o);
+		if (!dir)
+			goto fail;
+		snprintf(path, sizeof(path), "%s/r%zu", dir, o->n);
+		if (hio_file_write_atomic(path, p, n, 0) < 0) {
+			hio_warn("cannot write result \"%s\" to %s: %s; dropping it", name, path,
+				 strerror(errno));
+			goto fail;
+		}
+		f->path = strdup(path);
+		if (!f->path)
+			goto fail;
+	}
+	f->len = n;
+	o->bytes += n;
+	o->n++;
+	return 0;
+fail:
+	free(f->name);
+	free(f->data);
+	f->data = NULL;
+	return -1;
+}
+
+int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path)
+{
+	struct pe_rfile *f;
+	struct stat st;
+
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		hio_warn("result \"%s\": %s is not a readable regular file; dropping it",
+			 name ? name : "(null)", path);
+		errno = EINVAL;
+		return -1;
+	}
+	f = out_slot(o, name);
+	if (!f)
+		return -1;
+	f->path = strdup(path);
+	if (!f->path) {
+		free(f->name);
+		return -1;
+	}
+	f->len = (uint64_t)st.st_size;
+	o->bytes += f->len;
+	o->n++;
+	return 0;
+}
+
+void hio_pe_out_fail(hio_pe_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	o->failed = 1;
+	if (n < 0)
+		s = NULL;
+	else if ((size_t)n > PE_ERROR_MAX)
+		s[PE_ERROR_MAX] = '\0';
+	free(o->error);
+	o->error = s ? s : strdup("failed (no memory for the reason)");
+}
+
+void pe_out_error_line(const hio_pe_out *o, char *out, size_t n)
+{
+	const char *e = o->error ? o->error : "failed";
+	size_t k = strcspn(e, "\n");
+
+	if (k >= n)
+		k = n - 1;
+	memcpy(out, e, k);
+	out[k] = '\0';
+}
+
+/* ---- the exec handler ---- */
+
+/* Puts the input at DIR/input/<basename of name>, so tools that look at the file's
+ * extension see the one the source gave. */
+static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen)
+{
+	const char *base = strrchr(msg->name, '/');
+	char d[PATH_MAX];
+
+	base = base ? base + 1 : msg->name;
+	snprintf(d, sizeof(d), "%s/input", dir);
+	if (mkdir(d, 0700) < 0 && errno != EEXIST)
+		return -1;
+	if ((size_t)snprintf(in, inlen, "%s/%s", d, base) >= inlen) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (msg->path) {
+		if (link(msg->path, in) == 0)
+			return 0;
+		if (symlink(msg->path, in) == 0)
+			return 0;
+		return -1;
+	}
+	return hio_file_write_atomic(in, msg->len ? msg->data : "", msg->len, 0);
+}
+
+static char *env_kv(const char *k, const char *v)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s=%s", k, v) < 0)
+		return NULL;
+	return s;
+}
+
+/* environ less our own variables and the cluster token (the analysis has no use for
+ * it), plus the four HIO_ ones. */
+static char **exec_env(const char *const kv[4])
+{
+	static const char *const drop[] = {
+	    "HIO_INPUT=", "HIO_NAME=", "HIO_OUTPUT=", "HIO_MESSAGE_ID=", "HIO_TOKEN="};
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ && environ[n])
+		n++;
+	env = calloc(n + 5, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int skip = 0;
+
+		for (size_t j = 0; j < sizeof(drop) / sizeof(drop[0]); j++)
+			if (strncmp(environ[i], drop[j], strlen(drop[j])) == 0)
+				skip = 1;
+		if (!skip)
+			env[k++] = environ[i];
+	}
+	for (int i = 0; i < 4; i++)
+		env[k++] = (char *)kv[i];
+	return env;
+}
+
+struct tail {
+	char buf[2 * EXEC_TAIL];
+	size_t len;
+	int cut;
+};
+
+static void tail_read(struct tail *t, int fd)
+{
+	char b[4096];
+	ssize_t r;
+
+	while ((r = read(fd, b, sizeof(b))) > 0) {
+		for (ssize_t off = 0; off < r;) {
+			size_t room = sizeof(t->buf) - t->len, k = (size_t)(r - off);
+
+			if (k > room)
+				k = room;
+			memcpy(t->buf + t->len, b + off, k);
+			t->len += k;
+			off += (ssize_t)k;
+			if (t->len == sizeof(t->buf)) {
+				memmove(t->buf, t->buf + EXEC_TAIL, EXEC_TAIL);
+				t->len = EXEC_TAIL;
+				t->cut = 1;
+			}
+		}
+	}
+}
+
+/* Waits for pid while draining its stderr; on timeout kills its group. Returns the wait
+ * status, with *timed_out set. */
+static int exec_wait(pid_t pid, int errfd, long timeout_ms, struct tail *t, int *timed_out)
+{
+	uint64_t deadline = hio_mono_ms() + (uint64_t)timeout_ms, kill_at = 0;
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	int status = 0, errfd_open = 1;
+
+	*timed_out = 0;
+	for (;;) {
+		struct pollfd p[2];
+		siginfo_t si = {0};
+		uint64_t now = hio_mono_ms();
+		int nfd = 0, wait_ms;
+
+		/* WNOWAIT: the zombie keeps its pid (and so the group id) ours until the
+		 * group was killed below. */
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+			break;
+		if (!*timed_out && now >= deadline) {
+			*timed_out = 1;
+			kill(-pid, SIGTERM);
+			kill_at = now + EXEC_KILL_GRACE;
+		} else if (kill_at && now >= kill_at) {
+			kill(-pid, SIGKILL);
+			kill_at = 0;
+		}
+		if (!*timed_out)
+			wait_ms = (int)(deadline - now);
+		else
+			wait_ms = kill_at ? (int)(kill_at - now) : 100;
+		/* Without a pidfd (old kernel) exits are noticed on a short tick. */
+		if (pfd < 0 && wait_ms > 20)
+			wait_ms = 20;
+		if (pfd >= 0)
+			p[nfd++] = (struct pollfd){.fd = pfd, .events = POLLIN};
+		if (errfd_open)
+			p[nfd++] = (struct pollfd){.fd = errfd, .events = POLLIN};
+		if (poll(p, (nfds_t)nfd, wait_ms) > 0 && errfd_open) {
+			struct pollfd *e = &p[nfd - 1];
+
+			if (e->revents & POLLIN)
+				tail_read(t, errfd);
+			else if (e->revents & (POLLHUP | POLLERR))
+				errfd_open = 0;
+		}
+	}
+	tail_read(t, errfd);
+	/* Whatever the command left running in its group would keep writing into a
+	 * directory that is about to be uploaded and removed. */
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (pfd >= 0)
+		close(pfd);
+	return status;
+}
+
+struct walk {
+	hio_pe_out *out;
+	char bad[PATH_MAX + 64];
+	int has_stdout;
+};
+
+static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (depth > EXEC_DEPTH_MAX) {
+		snprintf(w->bad, sizeof(w->bad), "output nested deeper than %d at %s",
+			 EXEC_DEPTH_MAX, rel);
+		close(dfd);
+		return -1;
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		snprintf(w->bad, sizeof(w->bad), "cannot read %s: %s", abs, strerror(errno));
+		close(dfd);
+		return -1;
+	}
+	while (rc == 0 && (de = readdir(d))) {
+		char a[PATH_MAX], r[PATH_MAX];
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(a, sizeof(a), "%s/%s", abs, de->d_name) >= sizeof(a) ||
+		    (size_t)snprintf(r, sizeof(r), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >=
+			sizeof(r)) {
+			snprintf(w->bad, sizeof(w->bad), "output path too long under %s", rel);
+			rc = -1;
+			break;
+		}
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			snprintf(w->bad, sizeof(w->bad), "cannot stat output %s: %s", r,
+				 strerror(errno));
+			rc = -1;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			if (sub < 0) {
+				snprintf(w->bad, sizeof(w->bad), "cannot open output dir %s: %s", r,
+					 strerror(errno));
+				rc = -1;
+			} else {
+				rc = exec_walk(w, sub, a, r, depth + 1);
+			}
+		} else if (!S_ISREG(st.st_mode)) {
+			snprintf(w->bad, sizeof(w->bad),
+				 "output %s is a %s; only regular files are results", r,
+				 S_ISLNK(st.st_mode) ? "symlink" : "special file");
+			rc = -1;
+		} else if (hio_pe_out_add_file(w->out, r, a) < 0) {
+			snprintf(w->bad, sizeof(w->bad), "output file %s refused: %s", r,
+				 errno == EMFILE ? "too many files" : "invalid name");
+			rc = -1;
+		} else if (strcmp(r, "stdout") == 0) {
+			w->has_stdout = 1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static void exec_collect(hio_pe_out *out, const char *outdir, const char *stdout_path)
+{
+	struct walk w = {.out = out};
+	struct stat st;
+	int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0) {
+		hio_pe_out_fail(out, "cannot open HIO_OUTPUT %s: %s", outdir, strerror(errno));
+		return;
+	}
+	if (exec_walk(&w, dfd, outdir, "", 0) < 0) {
+		hio_pe_out_fail(out, "%s", w.bad);
+		return;
+	}
+	if (stat(stdout_path, &st) == 0 && st.st_size > 0) {
+		if (w.has_stdout)
+			hio_warn(
+			    "command wrote both stdout and HIO_OUTPUT/stdout; keeping the file");
+		else if (hio_pe_out_add_file(out, "stdout", stdout_path) < 0)
+			hio_pe_out_fail(out, "cannot keep stdout as a result");
+	}
+}
+
+static void exec_fail(hio_pe_out *out, const char *what, const struct tail *t)
+{
+	size_t len = t->len, off = 0;
+
+	if (len > EXEC_TAIL) {
+		off = len - EXEC_TAIL;
+		len = EXEC_TAIL;
+	}
+	if (!len)
+		hio_pe_out_fail(out, "%s\n", what);
+	else
+		hio_pe_out_fail(out, "%s\nstderr%s:\n%.*s", what,
+				t->cut || off ? " (last 4 KiB)" : "", (int)len, t->buf + off);
+}
+
+/* stdin /dev/null, stdout to a file, stderr to our pipe, a new process group, and
+ * default signals: the PE ignores SIGPIPE and catches SIGTERM/SIGINT. */
+static int spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at,
+		       int *at_ok, int in, int out, int err)
+{
+	sigset_t none, def;
+
+	if (posix_spawn_file_actions_init(fa) != 0)
+		return -1;
+	*fa_ok = 1;
+	if (posix_spawnattr_init(at) != 0)
+		return -1;
+	*at_ok = 1;
+	sigemptyset(&none);
+	sigemptyset(&def);
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			sigaddset(&def, s);
+	if (posix_spawn_file_actions_adddup2(fa, in, 0) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, out, 1) != 0 ||
+	    posix_spawn_file_actions_adddup2(fa, err, 2) != 0 ||
+	    posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+					     POSIX_SPAWN_SETSIGDEF) != 0 ||
+	    posix_spawnattr_setpgroup(at, 0) != 0 || posix_spawnattr_setsigdefault(at, &def) != 0 ||
+	    posix_spawnattr_setsigmask(at, &none) != 0)
+		return -1;
+	return 0;
+}
+
+int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
+{
+	const struct hio_pe_exec *ex = ud;
+	long timeout = ex->timeout_ms > 0 ? ex->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
+	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX], what[128];
+	const char *kv[4] = {NULL, NULL, NULL, NULL};
+	char *argv[] = {"sh", "-c", (char *)ex->command, NULL};
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	int fa_ok = 0, at_ok = 0, errp[2] = {-1, -1}, sofd = -1, nullfd = -1, timed_out = 0;
+	char **env = NULL;
+	const char *dir;
+	struct tail *t = NULL;
+	pid_t pid;
+	int st, rc;
+
+	dir = hio_pe_out_dir(out);
+	if (!dir) {
+		hio_pe_out_fail(out, "cannot make a scratch dir: %s", strerror(errno));
+		return 1;
+	}
+	snprintf(outdir, sizeof(outdir), "%s/output", dir);
+	snprintf(so, sizeof(so), "%s/stdout", dir);
+	if (exec_input(msg, dir, in, sizeof(in)) < 0) {
+		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
+		return 1;
+	}
+	if (mkdir(outdir, 0700) < 0) {
+		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
+		return 1;
+	}
+	t = calloc(1, sizeof(*t));
+	kv[0] = env_kv("HIO_INPUT", in);
+	kv[1] = env_kv("HIO_NAME", msg->name);
+	kv[2] = env_kv("HIO_OUTPUT", outdir);
+	kv[3] = env_kv("HIO_MESSAGE_ID", msg->id);
+	if (!t || !kv[0] || !kv[1] || !kv[2] || !kv[3] || !(env = exec_env(kv))) {
+		hio_pe_out_fail(out, "out of memory preparing the command");
+		rc = 1;
+		goto out;
+	}
+	sofd = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (sofd < 0 || nullfd < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+		hio_pe_out_fail(out, "cannot set up the command's stdio: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	if (spawn_setup(&fa, &fa_ok, &at, &at_ok, nullfd, sofd, errp[1]) < 0) {
+		hio_pe_out_fail(out, "cannot set up posix_spawn");
+		rc = 1;
+		goto out;
+	}
+	rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+	if (rc != 0) {
+		hio_pe_out_fail(out, "cannot run /bin/sh: %s", strerror(rc));
+		rc = 1;
+		goto out;
+	}
+	close(errp[1]);
+	errp[1] = -1;
+	close(sofd);
+	sofd = -1;
+	st = exec_wait(pid, errp[0], timeout, t, &timed_out);
+	if (timed_out)
+		snprintf(what, sizeof(what), "timed out after %ld ms", timeout);
+	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		what[0] = '\0';
+	else if (WIFEXITED(st))
+		snprintf(what, sizeof(what), "exit status %d", WEXITSTATUS(st));
+	else if (WIFSIGNALED(st))
+		snprintf(what, sizeof(what), "killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(what, sizeof(what), "ended with wait status %d", st);
+	if (what[0]) {
+		hio_info("message %s (%s): command %s", msg->id, msg->name, what);
+		exec_fail(out, what, t);
+		rc = 1;
+		goto out;
+	}
+	exec_collect(out, outdir, so);
+	rc = out->failed;
+out:
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (at_ok)
+		posix_spawnattr_destroy(&at);
+	for (int i = 0; i < 2; i++)
+		if (errp[i] >= 0)
+			close(errp[i]);
+	if (sofd >= 0)
+		close(sofd);
+	if (nullfd >= 0)
+		close(nullfd);
+	for (int i = 0; i < 4; i++)
+		free((char *)kv[i]);
+	free(env);
+	free(t);
+	return rc;
+}

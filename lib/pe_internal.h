@@ -1,0 +1,180 @@
+/* Internal to the PE runtime: pe.c (lifecycle, master client, executor), pe_recv.c
+ * (P2P listener and sessions, the backlog puller), pe_upload.c (result batches, acks) and
+ * pe_exec.c (result sets, the exec handler). Not installed. */
+#ifndef HIO_PE_INTERNAL_H
+#define HIO_PE_INTERNAL_H
+#include "hio_frame.h"
+#include "hio_pe.h"
+#include "hio_util.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define PE_MEM_MAX (1u << 20)	    /* message bodies up to this stay in memory */
+#define PE_FIFO_MAX 256		    /* messages waiting for the executor */
+#define PE_FIFO_BYTES (64ull << 20) /* their bytes (always admits one) */
+#define PE_BATCH_MAX 64		    /* result entries in one PUT /v1/results */
+#define PE_BATCH_BYTES (8ull << 20) /* result bytes in one upload (always takes one) */
+#define PE_PENDING_BATCHES 2	    /* finished entries held before the executor waits */
+#define PE_OUT_FILES_MAX 10000	    /* result files of one message */
+#define PE_ERROR_MAX (64u << 10)    /* text of a failed message's error file */
+#define PE_HELLO_MS 10000	    /* a connector must say HELLO within this */
+#define PE_LRU 512		    /* ids remembered as stored */
+#define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
+#define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)
+
+/* One result file: bytes in memory (data) or in a local file (path). */
+struct pe_rfile {
+	char *name;
+	char *path;
+	void *data;
+	uint64_t len;
+};
+
+struct hio_pe_out {
+	struct pe_rfile *files;
+	size_t n, cap;
+	uint64_t bytes;
+	int failed;
+	char *error; /* the text of the "error" file when failed */
+	char *dir;   /* per-message scratch, made lazily, removed after the upload */
+	const char *workdir;
+	uint64_t seq;
+};
+
+void pe_out_init(hio_pe_out *o, const char *workdir, uint64_t seq);
+/* Drops result files (a failed message keeps only its error). */
+void pe_out_drop_files(hio_pe_out *o);
+/* Frees everything and removes the scratch directory. */
+void pe_out_free(hio_pe_out *o);
+
+/* A P2P connection. fd stays open until the last reference goes, so acks for messages
+ * already received can still be written after the reader stopped reading. */
+struct pe;
+struct pe_session {
+	struct pe *pe;
+	int fd;
+	pthread_mutex_t wmu; /* serialises frames written on fd */
+	int closed;	     /* under wmu: no more writes */
+	int refs;	     /* under pe->mu: the reader plus queued/pending messages */
+	char peer[64];
+};
+
+/* A received message, queued for the executor. */
+struct pe_item {
+	struct pe_item *next;
+	char id[HIO_ID_LEN + 1];
+	char *name;
+	uint64_t ts;
+	void *mem;  /* body when in memory */
+	char *path; /* body file when not (owned, unlinked when freed) */
+	uint64_t len;
+	struct pe_session *sess; /* NULL: leased from the backlog */
+};
+
+/* A finished message waiting for (or in) an upload. */
+struct pe_entry {
+	struct pe_entry *next;
+	struct pe_item *it;
+	hio_pe_out out;
+	uint64_t bytes; /* result bytes, for batch sizing */
+};
+
+struct pe {
+	/* Fixed after start. */
+	char id[HIO_ID_LEN + 1];
+	char pipeline[HIO_PIPELINE_MAX + 1];
+	char token[HIO_TOKEN_MAX + 1];
+	char *master;
+	char *worker;
+	char *listen_host;
+	char *adv_host;
+	char *workdir; /* absolute; ours, removed at the end */
+	int port;      /* the bound port */
+	hio_pe_handler handler;
+	void *handler_ud;
+	struct hio_pe_exec exec;
+	long timeout_ms;
+	long heartbeat_ms;
+	int lfd;
+	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv_fifo; /* FIFO changed, executor idle, stop */
+	pthread_cond_t cv_up;	/* pending entries changed, executor ended */
+	pthread_cond_t cv_hb;	/* state changed, registration needed, stop */
+	/* All below under mu. */
+	struct pe_item *fhead, *ftail;
+	size_t fn;
+	uint64_t fbytes;
+	int running; /* a handler is running */
+	struct pe_entry *uhead, *utail;
+	size_t un;
+	uint64_t ubytes;
+	int exec_done;
+	struct pe_session *sess; /* the active P2P session */
+	pthread_t *readers;	 /* session readers not yet joined (main thread only) */
+	size_t nreaders, capreaders;
+	int stopping;
+	uint64_t stop_ms;
+	int registered;
+	int hb_kick;
+	uint64_t n_done, n_failed, seq;
+	char lru[PE_LRU][HIO_ID_LEN + 1];
+	char lru_failed[PE_LRU];
+	size_t lru_next;
+};
+
+/* pe.c */
+uint64_t pe_next_seq(struct pe *pe);
+/* Queues it (blocks while the FIFO is full). 0, or -1 when stopping (item not taken). */
+int pe_fifo_push(struct pe *pe, struct pe_item *it);
+void pe_item_free(struct pe_item *it);
+void pe_kick_heartbeat_locked(struct pe *pe);
+/* 1 (and *failed) when id was stored in this process lifetime. */
+int pe_lru_find(struct pe *pe, const char *id, int *failed);
+void pe_lru_add(struct pe *pe, const char *id, int failed);
+/* Waits ms or until stop; 1 when stopping. */
+int pe_sleep(struct pe *pe, long ms);
+long pe_backoff_next(long cur, long max);
+int pe_stopping(struct pe *pe);
+/* Master outages are logged once each, not per try. */
+struct pe_outage {
+	int down;
+};
+void pe_outage_fail(struct pe_outage *o, const char *what, const char *err);
+void pe_outage_ok(struct pe_outage *o, const char *what);
+
+/* pe_recv.c */
+void pe_session_unref(struct pe *pe, struct pe_session *s);
+/* Serves the P2P socket until the wake pipe is written (runs on the main thread). */
+void pe_accept_loop(struct pe *pe);
+/* After stopping was set: ends the session's reading (acks can still go out), joins it. */
+void pe_recv_stop(struct pe *pe);
+/* Receives MSG frames through hio_frame_dec (also used for backlog answers). */
+struct pe_rx {
+	struct pe *pe;
+	struct pe_session *sess; /* NULL: a backlog answer */
+	int hello_done;
+	struct pe_item *cur;
+	int cur_fd;
+	uint64_t got;
+	struct pe_item *ready; /* backlog: the decoded message, pushed after HTTP 200 */
+	int quiet;	       /* aborted by stop: no ERROR frame */
+	char err[256];
+};
+extern const struct hio_frame_dec_cbs pe_rx_cbs;
+void pe_rx_reset(struct pe_rx *rx);
+void *pe_puller_main(void *arg);
+
+/* pe_upload.c */
+void *pe_uploader_main(void *arg);
+/* Adds a finished message (blocks while too many wait). */
+void pe_entry_pend(struct pe *pe, struct pe_entry *e);
+void pe_entry_free(struct pe *pe, struct pe_entry *e);
+
+/* pe_exec.c */
+/* First line of the error text, for RDONE's "error" field. */
+void pe_out_error_line(const hio_pe_out *o, char *out, size_t n);
+
+#endif

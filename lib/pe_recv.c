@@ -1,0 +1,624 @@
+/* What brings messages into the PE: the P2P listener with one session at a time, and
+ * the backlog puller. Both decode MSG frames with the same callbacks. */
+#include "hio_frame.h"
+#include "hio_http.h"
+#include "hio_log.h"
+#include "hio_net.h"
+#include "hio_util.h"
+#include "pe_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define PE_PULL_WAIT_MS 5000
+#define P2P_READ_BUF (64u << 10)
+#define P2P_SEND_TIMEOUT_MS 30000 /* an ack that cannot go out in this ends the session */
+#define P2P_DRAIN_MS 200	  /* reading after ERROR so close() does not reset */
+#define P2P_DRAIN_MAX (1u << 20)
+
+/* ---- sessions ---- */
+
+void pe_session_unref(struct pe *pe, struct pe_session *s)
+{
+	int last;
+
+	pthread_mutex_lock(&pe->mu);
+	last = --s->refs == 0;
+	pthread_mutex_unlock(&pe->mu);
+	if (!last)
+		return;
+	close(s->fd);
+	pthread_mutex_destroy(&s->wmu);
+	free(s);
+}
+
+/* Closing with unread input makes TCP send a reset, which can destroy the ERROR frame
+ * before the peer reads it; so stop writing, and read a little until the peer closes. */
+static void drain_and_keep(int fd)
+{
+	char buf[4096];
+	size_t total = 0;
+	uint64_t end = hio_mono_ms() + P2P_DRAIN_MS;
+
+	for (;;) {
+		uint64_t now = hio_mono_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t r;
+
+		if (now >= end || total >= P2P_DRAIN_MAX)
+			break;
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			break;
+		r = read(fd, buf, sizeof(buf));
+		if (r <= 0)
+			break;
+		total += (size_t)r;
+	}
+}
+
+static int send_error(int fd, const char *why)
+{
+	json_t *m = json_pack("{s:s}", "error", why);
+	int rc = m ? hio_frame_send_meta(fd, HIO_F_ERROR, m) : -1;
+
+	json_decref(m);
+	return rc;
+}
+
+static void session_fail(struct pe_session *s, const char *why)
+{
+	pthread_mutex_lock(&s->wmu);
+	if (!s->closed) {
+		if (send_error(s->fd, why) < 0)
+			hio_debug("cannot send ERROR to %s: %s", s->peer, strerror(errno));
+		shutdown(s->fd, SHUT_WR);
+		s->closed = 1;
+	}
+	pthread_mutex_unlock(&s->wmu);
+}
+
+static void peer_name(int fd, char *out, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			port = ntohs(a->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			port = ntohs(a->sin6_port);
+		}
+	}
+	snprintf(out, n, "%s:%d", host, port);
+}
+
+/* ---- MSG reception ---- */
+
+static int rx_fail(struct pe_rx *rx, const char *fmt, const char *arg)
+{
+	snprintf(rx->err, sizeof(rx->err), fmt, arg);
+	return -1;
+}
+
+static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
+{
+	struct pe_rx *rx = ud;
+	struct pe *pe = rx->pe;
+	struct pe_item *it;
+	json_t *jid, *jname, *jts;
+	const char *why = NULL;
+	char tbuf[16];
+
+	if (rx->sess && !rx->hello_done) {
+		if (h->type != HIO_F_HELLO)
+			return rx_fail(rx, "%s", "expected HELLO first");
+		if (h->body_len)
+			return rx_fail(rx, "%s", "HELLO must not have a body");
+		return 0;
+	}
+	if (h->type != HIO_F_MSG) {
+		snprintf(tbuf, sizeof(tbuf), "%u", h->type);
+		return rx_fail(rx, "unexpected frame type %s (only MSG after WELCOME)", tbuf);
+	}
+	if (!rx->sess && rx->ready)
+		return rx_fail(rx, "%s", "more than one frame in a backlog answer");
+	jid = json_object_get(meta, "id");
+	jname = json_object_get(meta, "name");
+	jts = json_object_get(meta, "ts");
+	if (!json_is_string(jid) || !hio_id_valid(json_string_value(jid)))
+		return rx_fail(rx, "%s", "MSG meta: id must be 32 lowercase hex chars");
+	if (!json_is_string(jname))
+		return rx_fail(rx, "%s", "MSG meta: name must be a string");
+	if (!hio_name_valid(json_string_value(jname), json_string_length(jname), &why))
+		return rx_fail(rx, "MSG meta: bad name: %s", why ? why : "invalid");
+	if (!json_is_integer(jts) || json_integer_value(jts) < 0)
+		return rx_fail(rx, "%s", "MSG meta: ts must be a non-negative integer");
+
+	it = calloc(1, sizeof(*it));
+	if (!it || !(it->name = strdup(json_string_value(jname)))) {
+		free(it);
+		return rx_fail(rx, "%s", "out of memory");
+	}
+	memcpy(it->id, json_string_value(jid), HIO_ID_LEN + 1);
+	it->ts = (uint64_t)json_integer_value(jts);
+	it->len = h->body_len;
+	rx->cur = it;
+	rx->got = 0;
+	if (it->len <= PE_MEM_MAX) {
+		it->mem = malloc(it->len ? (size_t)it->len : 1);
+		if (!it->mem)
+			return rx_fail(rx, "%s", "out of memory");
+		return 0;
+	}
+	/* Big bodies go straight to disk: memory stays bounded whatever peers send. */
+	if (asprintf(&it->path, "%s/in%" PRIu64, pe->workdir, pe_next_seq(pe)) < 0) {
+		it->path = NULL;
+		return rx_fail(rx, "%s", "out of memory");
+	}
+	rx->cur_fd = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (rx->cur_fd < 0) {
+		hio_warn("cannot create %s for message %s: %s; refusing it", it->path, it->id,
+			 strerror(errno));
+		return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static int rx_on_body(void *ud, const void *p, size_t n)
+{
+	struct pe_rx *rx = ud;
+	struct pe_item *it = rx->cur;
+
+	if (!it)
+		return rx_fail(rx, "%s", "body on a frame without one");
+	if (n > it->len - rx->got)
+		return rx_fail(rx, "%s", "body longer than announced");
+	if (it->mem) {
+		memcpy((char *)it->mem + rx->got, p, n);
+	} else if (hio_write_all(rx->cur_fd, p, n) < 0) {
+		hio_warn("cannot write %s for message %s: %s; refusing it", it->path, it->id,
+			 strerror(errno));
+		return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+	}
+	rx->got += n;
+	return 0;
+}
+
+static int rx_hello(struct pe_rx *rx, json_t *meta)
+{
+	struct pe *pe = rx->pe;
+	struct pe_session *s = rx->sess;
+	json_t *tok = json_object_get(meta, "token"), *pl = json_object_get(meta, "pipeline");
+	json_t *w;
+	int rc;
+
+	if (!json_is_string(tok) || !hio_token_eq(json_string_value(tok), pe->token)) {
+		hio_warn("P2P connection from %s refused: wrong or missing token", s->peer);
+		return rx_fail(rx, "%s", "unauthorized");
+	}
+	if (!json_is_string(pl) || strcmp(json_string_value(pl), pe->pipeline) != 0) {
+		hio_warn("P2P connection from %s refused: it wants pipeline %s, this PE serves %s",
+			 s->peer, json_is_string(pl) ? json_string_value(pl) : "(none)",
+			 pe->pipeline);
+		return rx_fail(rx, "wrong pipeline: this PE serves %s", pe->pipeline);
+	}
+	w = json_pack("{s:s}", "pe", pe->id);
+	pthread_mutex_lock(&s->wmu);
+	rc = w && !s->closed ? hio_frame_send_meta(s->fd, HIO_F_WELCOME, w) : -1;
+	pthread_mutex_unlock(&s->wmu);
+	json_decref(w);
+	if (rc < 0) {
+		rx->quiet = 1;
+		return rx_fail(rx, "%s", "cannot send WELCOME");
+	}
+	rx->hello_done = 1;
+	hio_info("P2P session from %s started", s->peer);
+	return 0;
+}
+
+static int rx_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
+{
+	struct pe_rx *rx = ud;
+	struct pe *pe = rx->pe;
+	struct pe_item *it = rx->cur;
+
+	if (rx->sess && !rx->hello_done)
+		return rx_hello(rx, meta);
+	if (!it || rx->got != it->len)
+		return rx_fail(rx, "%s", "body shorter than announced");
+	if (rx->cur_fd >= 0) {
+		int rc = close(rx->cur_fd);
+
+		rx->cur_fd = -1;
+		if (rc < 0)
+			return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+	}
+	rx->cur = NULL;
+	(void)h;
+	if (!rx->sess) {
+		rx->ready = it;
+		return 0;
+	}
+	pthread_mutex_lock(&pe->mu);
+	rx->sess->refs++;
+	pthread_mutex_unlock(&pe->mu);
+	it->sess = rx->sess;
+	if (pe_fifo_push(pe, it) < 0) {
+		pe_session_unref(pe, it->sess);
+		pe_item_free(it);
+		rx->quiet = 1;
+		return rx_fail(rx, "%s", "stopping");
+	}
+	return 0;
+}
+
+const struct hio_frame_dec_cbs pe_rx_cbs = {
+    .on_frame = rx_on_frame,
+    .on_body = rx_on_body,
+    .on_end = rx_on_end,
+};
+
+void pe_rx_reset(struct pe_rx *rx)
+{
+	if (rx->cur_fd >= 0)
+		close(rx->cur_fd);
+	rx->cur_fd = -1;
+	pe_item_free(rx->cur);
+	rx->cur = NULL;
+	pe_item_free(rx->ready);
+	rx->ready = NULL;
+}
+
+/* ---- the session reader ---- */
+
+static void *session_main(void *arg)
+{
+	struct pe_session *s = arg;
+	struct pe *pe = s->pe;
+	struct pe_rx rx;
+	hio_frame_dec *dec = NULL;
+	char *buf = malloc(P2P_READ_BUF);
+	uint64_t hello_end = hio_mono_ms() + PE_HELLO_MS;
+	const char *why = NULL;
+
+	memset(&rx, 0, sizeof(rx));
+	rx.pe = pe;
+	rx.sess = s;
+	rx.cur_fd = -1;
+	dec = hio_frame_dec_new(&pe_rx_cbs, &rx);
+	if (!buf || !dec) {
+		hio_err("out of memory for a P2P session from %s; closing it", s->peer);
+		why = "PE out of memory";
+		goto out;
+	}
+	for (;;) {
+		ssize_t r;
+
+		if (!rx.hello_done) {
+			uint64_t now = hio_mono_ms();
+			struct pollfd p = {.fd = s->fd, .events = POLLIN};
+			int pr = now >= hello_end ? 0 : poll(&p, 1, (int)(hello_end - now));
+
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr == 0) {
+				hio_warn("P2P connection from %s sent no HELLO within %d ms; "
+					 "closing it",
+					 s->peer, PE_HELLO_MS);
+				why = "no HELLO in time";
+				break;
+			}
+		}
+		r = read(s->fd, buf, P2P_READ_BUF);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			hio_info("P2P session from %s: read failed: %s; ending it", s->peer,
+				 strerror(errno));
+			break;
+		}
+		if (r == 0) {
+			/* A half-closed peer still reads: tell it why its message is lost. */
+			if (!hio_frame_dec_idle(dec) && !pe_stopping(pe)) {
+				hio_info("P2P session from %s closed inside a frame; dropping "
+					 "that message",
+					 s->peer);
+				why = "truncated frame: the connection ended inside it";
+			} else {
+				hio_info("P2P session from %s ended", s->peer);
+			}
+			break;
+		}
+		if (hio_frame_dec_feed(dec, buf, (size_t)r) < 0) {
+			if (!rx.quiet) {
+				why = rx.err[0] ? rx.err : hio_frame_dec_error(dec);
+				hio_warn("P2P session from %s: %s; sending ERROR and closing",
+					 s->peer, why);
+			}
+			break;
+		}
+	}
+out:
+	if (why)
+		session_fail(s, why);
+	pe_rx_reset(&rx);
+	hio_frame_dec_free(dec);
+	free(buf);
+	/* The slot is free before the drain, so the next connector is not told "busy". */
+	pthread_mutex_lock(&pe->mu);
+	if (pe->sess == s)
+		pe->sess = NULL;
+	pe_kick_heartbeat_locked(pe);
+	pthread_mutex_unlock(&pe->mu);
+	if (why) {
+		drain_and_keep(s->fd);
+		shutdown(s->fd, SHUT_RDWR);
+	}
+	pe_session_unref(pe, s);
+	return NULL;
+}
+
+/* ---- the listener ---- */
+
+static void refuse(int fd, const char *why)
+{
+	if (send_error(fd, why) == 0) {
+		shutdown(fd, SHUT_WR);
+		drain_and_keep(fd);
+	}
+	close(fd);
+}
+
+static void session_start(struct pe *pe, int fd)
+{
+	struct timeval tv = {.tv_sec = P2P_SEND_TIMEOUT_MS / 1000};
+	struct pe_session *s;
+	char peer[64];
+	int one = 1, busy;
+
+	peer_name(fd, peer, sizeof(peer));
+	pthread_mutex_lock(&pe->mu);
+	busy = pe->sess != NULL || pe->stopping;
+	pthread_mutex_unlock(&pe->mu);
+	if (busy) {
+		hio_info("P2P connection from %s refused: a session is already active", peer);
+		refuse(fd, "busy");
+		return;
+	}
+	/* Readers that ended (they may still be draining a refused peer) are reaped here. */
+	for (size_t i = 0; i < pe->nreaders;) {
+		if (pthread_tryjoin_np(pe->readers[i], NULL) == 0)
+			pe->readers[i] = pe->readers[--pe->nreaders];
+		else
+			i++;
+	}
+	if (pe->nreaders == pe->capreaders) {
+		size_t cap = pe->capreaders ? pe->capreaders * 2 : 4;
+		pthread_t *nr = realloc(pe->readers, cap * sizeof(*nr));
+
+		if (!nr) {
+			hio_err("out of memory for a P2P session from %s; refusing it", peer);
+			refuse(fd, "PE out of memory");
+			return;
+		}
+		pe->readers = nr;
+		pe->capreaders = cap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		hio_err("out of memory for a P2P session from %s; refusing it", peer);
+		refuse(fd, "PE out of memory");
+		return;
+	}
+	/* A peer that stops reading must not wedge the uploader's acks forever. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* A vanished peer must not hold the one session slot forever. */
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	s->pe = pe;
+	s->fd = fd;
+	s->refs = 1;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_mutex_lock(&pe->mu);
+	pe->sess = s;
+	pe_kick_heartbeat_locked(pe);
+	pthread_mutex_unlock(&pe->mu);
+	if (pthread_create(&pe->readers[pe->nreaders], NULL, session_main, s) != 0) {
+		hio_err("cannot start a reader for the P2P session from %s; refusing it", peer);
+		pthread_mutex_lock(&pe->mu);
+		pe->sess = NULL;
+		pthread_mutex_unlock(&pe->mu);
+		pthread_mutex_destroy(&s->wmu);
+		free(s);
+		refuse(fd, "PE out of resources");
+		return;
+	}
+	pe->nreaders++;
+}
+
+void pe_accept_loop(struct pe *pe)
+{
+	for (;;) {
+		struct pollfd p[2] = {{.fd = pe->lfd, .events = POLLIN},
+				      {.fd = pe->wake[0], .events = POLLIN}};
+		int fd;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			hio_err("poll on the P2P listener failed: %s; stopping", strerror(errno));
+			return;
+		}
+		if (p[1].revents)
+			return;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		fd = accept4(pe->lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				hio_warn("accept on the P2P port failed: %s; pausing 100 ms",
+					 strerror(errno));
+				poll(NULL, 0, 100);
+			}
+			continue;
+		}
+		session_start(pe, fd);
+	}
+}
+
+void pe_recv_stop(struct pe *pe)
+{
+	pthread_mutex_lock(&pe->mu);
+	/* fd is valid while pe->sess points at it: the reader clears it before its unref. */
+	if (pe->sess)
+		shutdown(pe->sess->fd, SHUT_RD);
+	pthread_mutex_unlock(&pe->mu);
+	for (size_t i = 0; i < pe->nreaders; i++)
+		pthread_join(pe->readers[i], NULL);
+	pe->nreaders = 0;
+	free(pe->readers);
+	pe->readers = NULL;
+}
+
+/* ---- the backlog puller ---- */
+
+struct pull {
+	struct pe_rx rx;
+	hio_frame_dec *dec;
+	int bad; /* not a frame: an error answer, or garbage */
+};
+
+/* Swallows the rest once decoding failed, so a non-200 answer's body ends cleanly. */
+static int pull_write(void *ud, const void *p, size_t n)
+{
+	struct pull *pl = ud;
+
+	if (!pl->bad && hio_frame_dec_feed(pl->dec, p, n) < 0)
+		pl->bad = 1;
+	return 0;
+}
+
+void *pe_puller_main(void *arg)
+{
+	struct pe *pe = arg;
+	hio_http *h = hio_http_new(pe->master, pe->token);
+	struct pe_outage out = {0};
+	char path[512], *pe_q = NULL;
+	long backoff = 0;
+
+	if (!h || !(pe_q = hio_http_escape(pe->id))) {
+		hio_err("cannot make an HTTP client for the backlog; serving P2P only");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/v1/pipelines/%s/backlog/next?pe=%s&wait=%d", pe->pipeline,
+		 pe_q, PE_PULL_WAIT_MS);
+	for (;;) {
+		struct hio_http_req req = {
+		    .method = "GET", .path = path, .timeout_ms = PE_PULL_WAIT_MS + 300000};
+		struct hio_http_resp resp = {0};
+		struct pull pl = {.rx = {.pe = pe, .cur_fd = -1}};
+		struct pe_rx *rx = &pl.rx;
+		hio_frame_dec *dec;
+		int rc, stopping;
+
+		/* Only when nothing else is to be done: a leased message should not wait
+		 * behind P2P work while other PEs might be idle. */
+		pthread_mutex_lock(&pe->mu);
+		while (!pe->stopping && (!pe->registered || pe->fn > 0 || pe->running))
+			pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+		stopping = pe->stopping;
+		pthread_mutex_unlock(&pe->mu);
+		if (stopping)
+			break;
+		if (backoff && pe_sleep(pe, backoff))
+			break;
+
+		dec = hio_frame_dec_new(&pe_rx_cbs, rx);
+		if (!dec) {
+			hio_err("out of memory for a frame decoder; backlog pull waits");
+			backoff = pe_backoff_next(backoff, PE_BACKOFF_MAX_MS);
+			continue;
+		}
+		pl.dec = dec;
+		req.write = pull_write;
+		req.write_ud = &pl;
+		hio_buf_init(&resp.body, HIO_JSON_BODY_MAX);
+		rc = hio_http_do(h, &req, &resp);
+		if (rc == 0 && resp.status == 200 && rx->ready && !pl.bad &&
+		    hio_frame_dec_idle(dec)) {
+			struct pe_item *it = rx->ready;
+
+			rx->ready = NULL;
+			pe_outage_ok(&out, "backlog pull");
+			backoff = 0;
+			hio_debug("leased backlog message %s (%s, %" PRIu64 " bytes)", it->id,
+				  it->name, it->len);
+			if (pe_fifo_push(pe, it) < 0)
+				pe_item_free(it); /* stopping; requeued once we say gone */
+		} else if (rc == 0 && resp.status == 200) {
+			hio_warn("backlog answer for pipeline %s is not one MSG frame: %s; "
+				 "backing off",
+				 pe->pipeline,
+				 rx->err[0] ? rx->err
+				 : pl.bad   ? hio_frame_dec_error(dec)
+					    : "no message in it");
+			backoff = pe_backoff_next(backoff, PE_BACKOFF_MAX_MS);
+		} else if (rc == 0 && resp.status == 204) {
+			pe_outage_ok(&out, "backlog pull");
+			backoff = 0;
+		} else if (rc == 0 && resp.status == 404 && pe_stopping(pe)) {
+			/* Our own "gone" ended the poll. */
+		} else if (rc == 0 && resp.status == 404) {
+			hio_warn("master does not know PE %s while pulling; registering again",
+				 pe->id);
+			pthread_mutex_lock(&pe->mu);
+			pe->registered = 0;
+			pe_kick_heartbeat_locked(pe);
+			pthread_mutex_unlock(&pe->mu);
+			backoff = pe_backoff_next(backoff, PE_BACKOFF_MAX_MS);
+		} else {
+			char why[320];
+			json_t *j = rc == 0 ? json_loadb(resp.body.data ? resp.body.data : "",
+							 resp.body.len, 0, NULL)
+					    : NULL;
+			const char *e = json_string_value(json_object_get(j, "error"));
+
+			if (rc == 0)
+				snprintf(why, sizeof(why), "HTTP %ld: %s", resp.status,
+					 e ? e : "no reason given");
+			else
+				snprintf(why, sizeof(why), "%s", resp.err);
+			json_decref(j);
+			pe_outage_fail(&out, "backlog pull", why);
+			backoff = pe_backoff_next(backoff, PE_BACKOFF_MAX_MS);
+		}
+		pe_rx_reset(rx);
+		hio_frame_dec_free(dec);
+		hio_buf_free(&resp.body);
+	}
+out:
+	free(pe_q);
+	hio_http_free(h);
+	return NULL;
+}

@@ -1,0 +1,485 @@
+/* Result uploads: finished messages are group-committed to the master in one
+ * PUT /v1/results (RFILE* RDONE per entry), and only once it answered are the P2P
+ * messages acknowledged. Whatever finishes while an upload is in flight goes into the
+ * next one, so fast handlers share requests and slow ones are not held back. */
+#include "hio_frame.h"
+#include "hio_http.h"
+#include "hio_log.h"
+#include "hio_util.h"
+#include "pe_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define UP_BACKOFF_MAX_MS 2000
+#define UP_STOP_GRACE_MS 10000 /* when stopping, how long a failing upload is retried */
+
+void pe_entry_free(struct pe *pe, struct pe_entry *e)
+{
+	if (e->it && e->it->sess)
+		pe_session_unref(pe, e->it->sess);
+	pe_item_free(e->it);
+	pe_out_free(&e->out);
+	free(e);
+}
+
+void pe_entry_pend(struct pe *pe, struct pe_entry *e)
+{
+	pthread_mutex_lock(&pe->mu);
+	/* Bounded so that a master outage stops the executor, then the FIFO, then peers. */
+	while (pe->un > 0 && (pe->un >= PE_BATCH_MAX * PE_PENDING_BATCHES ||
+			      pe->ubytes + e->bytes > PE_BATCH_BYTES * PE_PENDING_BATCHES))
+		pthread_cond_wait(&pe->cv_up, &pe->mu);
+	e->next = NULL;
+	if (pe->utail)
+		pe->utail->next = e;
+	else
+		pe->uhead = e;
+	pe->utail = e;
+	pe->un++;
+	pe->ubytes += e->bytes;
+	pthread_cond_broadcast(&pe->cv_up);
+	pthread_mutex_unlock(&pe->mu);
+}
+
+/* ---- the body: a sequence of segments, each a frame head and an optional body ---- */
+
+struct seg {
+	uint8_t *head;
+	size_t hlen;
+	const void *data; /* body in memory, or ... */
+	const char *path; /* ... in a file */
+	uint64_t blen;
+};
+
+struct body {
+	struct seg *segs;
+	size_t n, cap, i;
+	size_t hoff;
+	uint64_t boff;
+	uint64_t total;
+	int fd;
+	char err[160];
+};
+
+static int body_add(struct body *b, int type, json_t *meta, const void *data, const char *path,
+		    uint64_t blen)
+{
+	struct seg *s;
+
+	if (!meta)
+		return -1;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+		struct seg *ns = realloc(b->segs, cap * sizeof(*ns));
+
+		if (!ns) {
+			json_decref(meta);
+			return -1;
+		}
+		b->segs = ns;
+		b->cap = cap;
+	}
+	s = &b->segs[b->n];
+	memset(s, 0, sizeof(*s));
+	if (hio_frame_head(type, 0, meta, blen, &s->head, &s->hlen) < 0) {
+		json_decref(meta);
+		return -1;
+	}
+	json_decref(meta);
+	s->data = data;
+	s->path = path;
+	s->blen = blen;
+	b->total += s->hlen + blen;
+	b->n++;
+	return 0;
+}
+
+static void body_free(struct body *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free(b->segs[i].head);
+	free(b->segs);
+	if (b->fd >= 0)
+		close(b->fd);
+	memset(b, 0, sizeof(*b));
+	b->fd = -1;
+}
+
+static void body_rewind(struct body *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	b->fd = -1;
+	b->i = 0;
+	b->hoff = 0;
+	b->boff = 0;
+	b->err[0] = '\0';
+}
+
+static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
+{
+	struct pe_item *it = e->it;
+	hio_pe_out *o = &e->out;
+	char line[512];
+	json_t *done;
+
+	if (o->failed) {
+		const char *txt = o->error ? o->error : "failed";
+
+		if (body_add(b, HIO_F_RFILE, json_pack("{s:s, s:s}", "id", it->id, "file", "error"),
+			     txt, NULL, strlen(txt)) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < o->n; i++) {
+		struct pe_rfile *f = &o->files[i];
+
+		if (body_add(b, HIO_F_RFILE, json_pack("{s:s, s:s}", "id", it->id, "file", f->name),
+			     f->data, f->path, f->len) < 0)
+			return -1;
+	}
+	done = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", it->id, "name", it->name, "ts",
+			 (json_int_t)it->ts, "pipeline", pe->pipeline, "status",
+			 o->failed ? "failed" : "done");
+	if (done && o->failed) {
+		pe_out_error_line(o, line, sizeof(line));
+		json_object_set_new(done, "error", json_string(line));
+	}
+	return body_add(b, HIO_F_RDONE, done, NULL, NULL, 0);
+}
+
+/* Result files are read as the request goes, never loaded whole. */
+static long body_read(void *ud, char *buf, size_t n)
+{
+	struct body *b = ud;
+
+	while (b->i < b->n) {
+		struct seg *s = &b->segs[b->i];
+
+		if (b->hoff < s->hlen) {
+			size_t k = s->hlen - b->hoff < n ? s->hlen - b->hoff : n;
+
+			memcpy(buf, s->head + b->hoff, k);
+			b->hoff += k;
+			return (long)k;
+		}
+		if (b->boff < s->blen) {
+			uint64_t left = s->blen - b->boff;
+			size_t k = left < n ? (size_t)left : n;
+			ssize_t r;
+
+			if (s->data) {
+				memcpy(buf, (const char *)s->data + b->boff, k);
+				b->boff += k;
+				return (long)k;
+			}
+			if (b->fd < 0) {
+				struct stat st;
+
+				b->fd = open(s->path, O_RDONLY | O_CLOEXEC);
+				if (b->fd < 0 || fstat(b->fd, &st) < 0 ||
+				    (uint64_t)st.st_size != s->blen) {
+					snprintf(b->err, sizeof(b->err),
+						 "result file %s vanished or changed size",
+						 s->path);
+					return -1;
+				}
+			}
+			r = pread(b->fd, buf, k, (off_t)b->boff);
+			if (r <= 0) {
+				snprintf(b->err, sizeof(b->err), "cannot read result file %s: %s",
+					 s->path, r < 0 ? strerror(errno) : "short");
+				return -1;
+			}
+			b->boff += (uint64_t)r;
+			return (long)r;
+		}
+		if (b->fd >= 0)
+			close(b->fd);
+		b->fd = -1;
+		b->i++;
+		b->hoff = 0;
+		b->boff = 0;
+	}
+	return 0;
+}
+
+/* ---- acknowledgements ---- */
+
+static int id_in(json_t *arr, const char *id)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void send_ack(struct pe_session *s, const char *id, const char *status)
+{
+	json_t *m = json_pack("{s:s, s:s}", "id", id, "status", status);
+
+	pthread_mutex_lock(&s->wmu);
+	if (m && !s->closed && hio_frame_send_meta(s->fd, HIO_F_ACK, m) < 0) {
+		hio_info("cannot ack message %s to %s: %s; the connector will resend it", id,
+			 s->peer, strerror(errno));
+		/* The session is useless without acks: make its reader stop too. */
+		s->closed = 1;
+		shutdown(s->fd, SHUT_RDWR);
+	}
+	pthread_mutex_unlock(&s->wmu);
+	json_decref(m);
+}
+
+/* The master answered 2xx: record, ack, free. */
+static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
+{
+	json_t *stored = json_object_get(ans, "stored");
+	json_t *dup = json_object_get(ans, "duplicate");
+
+	while (list) {
+		struct pe_entry *e = list;
+		int failed = e->out.failed;
+		const char *st = failed ? "failed" : "done";
+
+		list = e->next;
+		/* Anything the master took but did not store anew it had stored before. */
+		if ((json_is_array(dup) && id_in(dup, e->it->id)) ||
+		    (json_is_array(stored) && !id_in(stored, e->it->id)))
+			st = "duplicate";
+		pthread_mutex_lock(&pe->mu);
+		if (strcmp(st, "done") == 0)
+			pe->n_done++;
+		else if (strcmp(st, "failed") == 0)
+			pe->n_failed++;
+		pthread_mutex_unlock(&pe->mu);
+		pe_lru_add(pe, e->it->id, failed);
+		if (e->it->sess)
+			send_ack(e->it->sess, e->it->id, st);
+		hio_debug("message %s (%s) stored: %s", e->it->id, e->it->name, st);
+		pe_entry_free(pe, e);
+	}
+}
+
+static void batch_drop(struct pe *pe, struct pe_entry *list, const char *why)
+{
+	while (list) {
+		struct pe_entry *e = list;
+
+		list = e->next;
+		hio_err("result of message %s (%s) not stored: %s; not acknowledging it", e->it->id,
+			e->it->name, why);
+		pe_entry_free(pe, e);
+	}
+}
+
+/* One attempt. Returns the HTTP status (or -1), *ans the JSON answer on 2xx. */
+static long put_results(struct pe *pe, hio_http *h, struct pe_entry *list, json_t **ans, char *err,
+			size_t errlen)
+{
+	struct body b = {.fd = -1};
+	struct hio_http_resp resp = {0};
+	struct hio_http_req req = {
+	    .method = "PUT", .path = "/v1/results", .content_type = "application/octet-stream"};
+	size_t k = 0;
+	long st = -1;
+
+	*ans = NULL;
+	hio_buf_init(&resp.body, HIO_JSON_BODY_MAX);
+	for (struct pe_entry *e = list; e; e = e->next, k++)
+		if (entry_encode(pe, &b, e) < 0) {
+			snprintf(err, errlen, "cannot encode result of message %s", e->it->id);
+			goto out;
+		}
+	body_rewind(&b);
+	req.read = body_read;
+	req.read_ud = &b;
+	req.read_len = (int64_t)b.total;
+	/* Scaled to the size, as if the link carried at least 1 MiB/s. */
+	req.timeout_ms = 60000 + (long)(b.total >> 20) * 1000;
+	if (hio_http_do(h, &req, &resp) < 0) {
+		snprintf(err, errlen, "%s", b.err[0] ? b.err : resp.err);
+		goto out;
+	}
+	st = resp.status;
+	/* Refusals carry the entries stored before the bad one, so parse those too. */
+	*ans = json_loadb(resp.body.data ? resp.body.data : "{}", resp.body.len, 0, NULL);
+	if (!*ans)
+		*ans = json_object();
+	if (st < 200 || st >= 300) {
+		const char *e = json_string_value(json_object_get(*ans, "error"));
+
+		snprintf(err, errlen, "HTTP %ld: %s", st, e ? e : "no reason given");
+	}
+	hio_debug("uploaded %zu results (%" PRIu64 " bytes): HTTP %ld", k, b.total, st);
+out:
+	body_free(&b);
+	hio_buf_free(&resp.body);
+	return st;
+}
+
+/* Settles the entries a refused upload still stored; returns the others. */
+static struct pe_entry *settle_partial(struct pe *pe, struct pe_entry *list, json_t *ans)
+{
+	json_t *stored = json_object_get(ans, "stored"), *dup = json_object_get(ans, "duplicate");
+	struct pe_entry *keep = NULL, **kt = &keep, *done = NULL, **dt = &done;
+
+	while (list) {
+		struct pe_entry *e = list;
+
+		list = e->next;
+		e->next = NULL;
+		if ((json_is_array(stored) && id_in(stored, e->it->id)) ||
+		    (json_is_array(dup) && id_in(dup, e->it->id))) {
+			*dt = e;
+			dt = &e->next;
+		} else {
+			*kt = e;
+			kt = &e->next;
+		}
+	}
+	if (done)
+		batch_stored(pe, done, ans);
+	return keep;
+}
+
+static int stop_expired(struct pe *pe)
+{
+	int r;
+
+	pthread_mutex_lock(&pe->mu);
+	r = pe->stopping && hio_mono_ms() >= pe->stop_ms + UP_STOP_GRACE_MS;
+	pthread_mutex_unlock(&pe->mu);
+	return r;
+}
+
+static void upload(struct pe *pe, hio_http *h, struct pe_entry *list, int *down);
+
+/* The master refused the batch as malformed or too large: find the entry it minds,
+ * and store that one as failed with the reason, so its source gets an answer. */
+static void upload_refused(struct pe *pe, hio_http *h, struct pe_entry *list, const char *err,
+			   int *down)
+{
+	struct pe_entry *e = list;
+
+	if (list->next) {
+		while (list) {
+			e = list;
+			list = e->next;
+			e->next = NULL;
+			upload(pe, h, e, down);
+		}
+		return;
+	}
+	if (e->out.failed && e->out.n == 0 && e->out.error &&
+	    strncmp(e->out.error, "master refused", 14) == 0) {
+		batch_drop(pe, e, err);
+		return;
+	}
+	hio_warn("master refused the result of message %s (%s): %s; storing it as failed",
+		 e->it->id, e->it->name, err);
+	pe_out_drop_files(&e->out);
+	hio_pe_out_fail(&e->out, "master refused the result: %s", err);
+	upload(pe, h, e, down);
+}
+
+static void upload(struct pe *pe, hio_http *h, struct pe_entry *list, int *down)
+{
+	long backoff = 0;
+	char err[320];
+
+	for (;;) {
+		json_t *ans = NULL;
+		long st = put_results(pe, h, list, &ans, err, sizeof(err));
+
+		if (st >= 200 && st < 300) {
+			if (*down)
+				hio_info("result uploads to the master work again");
+			*down = 0;
+			batch_stored(pe, list, ans);
+			json_decref(ans);
+			return;
+		}
+		if (st == 400 || st == 413 || st == 422) {
+			list = settle_partial(pe, list, ans);
+			json_decref(ans);
+			if (list)
+				upload_refused(pe, h, list, err, down);
+			return;
+		}
+		json_decref(ans);
+		if (!*down)
+			hio_warn("result upload to the master failed: %s; retrying with backoff "
+				 "(nothing is acknowledged meanwhile)",
+				 err);
+		*down = 1;
+		if (stop_expired(pe)) {
+			batch_drop(pe, list, "stopping and the master is unreachable");
+			return;
+		}
+		backoff = backoff ? backoff * 2 : 100;
+		if (backoff > UP_BACKOFF_MAX_MS)
+			backoff = UP_BACKOFF_MAX_MS;
+		/* Not pe_sleep: it returns at once when stopping, and we still retry then. */
+		usleep((useconds_t)backoff * 1000);
+	}
+}
+
+void *pe_uploader_main(void *arg)
+{
+	struct pe *pe = arg;
+	hio_http *h = hio_http_new(pe->master, pe->token);
+	int down = 0;
+
+	if (!h)
+		hio_err("cannot make an HTTP client for result uploads; results are dropped "
+			"unacknowledged");
+	for (;;) {
+		struct pe_entry *list, *last;
+		uint64_t bytes;
+		size_t k;
+
+		pthread_mutex_lock(&pe->mu);
+		while (!pe->uhead && !pe->exec_done)
+			pthread_cond_wait(&pe->cv_up, &pe->mu);
+		if (!pe->uhead) {
+			pthread_mutex_unlock(&pe->mu);
+			break;
+		}
+		/* Take what is there, up to a batch: always at least one entry. */
+		list = last = pe->uhead;
+		bytes = last->bytes;
+		k = 1;
+		while (last->next && k < PE_BATCH_MAX &&
+		       bytes + last->next->bytes <= PE_BATCH_BYTES) {
+			last = last->next;
+			bytes += last->bytes;
+			k++;
+		}
+		pe->uhead = last->next;
+		if (!pe->uhead)
+			pe->utail = NULL;
+		last->next = NULL;
+		pe->un -= k;
+		pe->ubytes -= bytes;
+		pthread_cond_broadcast(&pe->cv_up);
+		pthread_mutex_unlock(&pe->mu);
+		if (h)
+			upload(pe, h, list, &down);
+		else
+			batch_drop(pe, list, "no HTTP client");
+	}
+	hio_http_free(h);
+	return NULL;
+}

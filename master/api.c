@@ -1,0 +1,392 @@
+/* api.c: the worker and PE endpoints and allocation. Each one checks its whole
+ * body before taking m->lock, so a bad request changes nothing. */
+#include "master.h"
+
+#include "alloc.h"
+#include "hio_log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void api_worker_put(struct master *m, const char *id, json_t *body, struct reply *out)
+{
+	const char *name, *host, *runtime;
+	long long max_pes = 0;
+	struct worker *w;
+	char err[160];
+
+	if (jget_str(body, "name", JF_REQUIRED, MASTER_TEXT_MAX, &name, err, sizeof(err)) < 0 ||
+	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
+	    jget_str(body, "runtime", 0, MASTER_TEXT_MAX, &runtime, err, sizeof(err)) < 0 ||
+	    jget_int(body, "max_pes", JF_REQUIRED, 0, MASTER_WORKER_PES_MAX, &max_pes, NULL, err,
+		     sizeof(err)) < 0)
+		return reply_err(out, 400, "%s", err);
+	if (!text_valid(name, MASTER_TEXT_MAX) || !text_valid(host, MASTER_TEXT_MAX) ||
+	    (runtime && !text_valid(runtime, MASTER_TEXT_MAX)))
+		return reply_err(out, 400, "name, host and runtime must be printable, no spaces");
+
+	pthread_mutex_lock(&m->lock);
+	w = worker_find(m, id);
+	if (!w) {
+		if (m->n_workers >= MASTER_WORKERS_MAX) {
+			pthread_mutex_unlock(&m->lock);
+			hio_warn("refusing worker %s: %d workers already known", id,
+				 MASTER_WORKERS_MAX);
+			return reply_err(out, 503, "too many workers");
+		}
+		w = calloc(1, sizeof(*w));
+		if (w) {
+			snprintf(w->id, sizeof(w->id), "%s", id);
+			w->cmds = json_array();
+		}
+		if (!w || !w->cmds || hmap_put(&m->worker_ix, w->id, w) < 0) {
+			pthread_mutex_unlock(&m->lock);
+			if (w)
+				json_decref(w->cmds);
+			free(w);
+			hio_err("out of memory registering worker %s; it will retry", id);
+			return reply_err(out, 500, "out of memory");
+		}
+		list_add_tail(&m->workers, &w->link);
+		m->n_workers++;
+	}
+	snprintf(w->name, sizeof(w->name), "%s", name);
+	snprintf(w->host, sizeof(w->host), "%s", host);
+	snprintf(w->runtime, sizeof(w->runtime), "%s", runtime ? runtime : "process");
+	w->max_pes = (int)max_pes;
+	w->gone = 0;
+	w->hb_ms = hio_mono_ms();
+	reconcile_kick(m);
+	pthread_mutex_unlock(&m->lock);
+	hio_info("worker %s (%s at %s, runtime %s) registered with room for %lld PEs", id, name,
+		 host, runtime ? runtime : "process", max_pes);
+	reply_ok(out, 200, json_object());
+}
+
+void api_worker_delete(struct master *m, const char *id, struct reply *out)
+{
+	struct worker *w;
+
+	pthread_mutex_lock(&m->lock);
+	w = worker_find(m, id);
+	if (w)
+		worker_set_gone(m, w, "it deregistered");
+	pthread_mutex_unlock(&m->lock);
+	if (!w)
+		return reply_err(out, 404, "unknown worker %s", id);
+	reply_ok(out, 200, json_object());
+}
+
+/* Checks a heartbeat's PE list entirely before anything is applied. */
+static int check_worker_pes(json_t *pes, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *it;
+
+	if (!json_is_array(pes) || json_array_size(pes) > MASTER_WORKER_PES_MAX) {
+		snprintf(err, errlen, "field 'pes' must be an array of at most %d PEs",
+			 MASTER_WORKER_PES_MAX);
+		return -1;
+	}
+	json_array_foreach(pes, i, it)
+	{
+		const char *id, *pl, *st;
+		long long pid;
+
+		if (!json_is_object(it)) {
+			snprintf(err, errlen, "pes[%zu] must be an object", i);
+			return -1;
+		}
+		if (jget_str(it, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, errlen) < 0 ||
+		    jget_str(it, "pipeline", 0, HIO_PIPELINE_MAX, &pl, err, errlen) < 0 ||
+		    jget_str(it, "state", 0, MASTER_TEXT_MAX, &st, err, errlen) < 0 ||
+		    jget_int(it, "pid", 0, 0, INT32_MAX, &pid, NULL, err, errlen) < 0)
+			return -1;
+		if (!hio_id_valid(id) || (pl && !hio_pipeline_valid(pl))) {
+			snprintf(err, errlen, "pes[%zu] has a bad id or pipeline", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out)
+{
+	json_t *pes = json_object_get(body, "pes"), *it;
+	struct worker *w;
+	char err[160];
+	size_t i;
+
+	if (pes && check_worker_pes(pes, err, sizeof(err)) < 0)
+		return reply_err(out, 400, "%s", err);
+	pthread_mutex_lock(&m->lock);
+	w = worker_find(m, id);
+	if (!w || w->gone) {
+		pthread_mutex_unlock(&m->lock);
+		return reply_err(out, 404, "unknown worker %s: register again", id);
+	}
+	w->hb_ms = hio_mono_ms();
+	json_array_foreach(pes, i, it)
+	{
+		const char *pid = json_string_value(json_object_get(it, "id"));
+		const char *pln = json_string_value(json_object_get(it, "pipeline"));
+		json_t *jpid = json_object_get(it, "pid");
+		struct pe *p = pe_find(m, pid);
+
+		/* A PE this master never heard of (it restarted): list it as starting so
+		 * it is counted, and let its own registration bring it up. */
+		if (!p && pln) {
+			struct pipeline *pl = pipeline_get(m, pln);
+
+			p = pl ? pe_add(m, pid) : NULL;
+			if (!p)
+				continue;
+			p->pl = pl;
+			p->st = PE_STARTING;
+			snprintf(p->worker, sizeof(p->worker), "%s", w->id);
+			hio_info("worker %s reports PE %s of pipeline %s; listed as starting",
+				 w->id, pid, pln);
+		}
+		if (p && json_is_integer(jpid))
+			p->pid = (long)json_integer_value(jpid);
+	}
+	pthread_mutex_unlock(&m->lock);
+	reply_ok(out, 200, json_object());
+}
+
+void api_worker_commands(struct master *m, const char *id, long wait_ms, struct reply *out)
+{
+	struct timespec deadline;
+	struct worker *w;
+	json_t *cmds = NULL;
+	int rc = 0, known = 1;
+
+	deadline_after(&deadline, wait_ms);
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		w = worker_find(m, id);
+		if (!w || w->gone) {
+			known = 0;
+			break;
+		}
+		w->hb_ms = hio_mono_ms();
+		if (json_array_size(w->cmds) > 0) {
+			cmds = w->cmds;
+			w->cmds = json_array();
+			break;
+		}
+		if (m->stopping || rc == ETIMEDOUT || wait_ms <= 0) {
+			cmds = json_array();
+			break;
+		}
+		/* polls > 0 keeps w allocated while unlocked; see reconcile's sweep. */
+		w->polls++;
+		rc = pthread_cond_timedwait(&m->cond, &m->lock, &deadline);
+		w->polls--;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (!known)
+		return reply_err(out, 404, "unknown worker %s: register again", id);
+	if (!cmds) {
+		hio_err("out of memory answering worker %s's command poll", id);
+		return reply_err(out, 500, "out of memory");
+	}
+	reply_ok(out, 200, json_pack("{s:o}", "commands", cmds));
+}
+
+void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out)
+{
+	const char *worker, *pln, *host;
+	long long port = 0;
+	struct pipeline *pl;
+	struct pe *p;
+	char err[160];
+
+	if (jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
+	    jget_str(body, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
+	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
+	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0)
+		return reply_err(out, 400, "%s", err);
+	if (worker && !hio_id_valid(worker))
+		return reply_err(out, 400, "field 'worker' is not a valid id");
+	if (!hio_pipeline_valid(pln))
+		return reply_err(out, 400, "bad pipeline name");
+	if (!text_valid(host, MASTER_TEXT_MAX))
+		return reply_err(out, 400, "field 'host' must be printable, no spaces");
+
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_get(m, pln);
+	p = pe_find(m, id);
+	if (pl && !p)
+		p = pe_add(m, id);
+	if (!pl || !p) {
+		pthread_mutex_unlock(&m->lock);
+		return reply_err(out, 503, "no room for another PE or pipeline");
+	}
+	if (p->st == PE_STARTING && !p->registered) {
+		pl->start_fails = 0;
+		pl->backoff_until_ms = 0;
+	}
+	/* A stopping PE keeps its fate; anything else is a fresh process, so no stale
+	 * reservation or busy flag survives. */
+	if (p->st != PE_STOPPING)
+		p->st = PE_UP;
+	p->registered = 1;
+	p->pl = pl;
+	snprintf(p->worker, sizeof(p->worker), "%s", worker ? worker : "");
+	snprintf(p->host, sizeof(p->host), "%s", host);
+	p->port = (int)port;
+	p->busy = 0;
+	p->reserved = 0;
+	p->hb_ms = hio_mono_ms();
+	reconcile_kick(m);
+	pthread_mutex_unlock(&m->lock);
+	hio_info("PE %s of pipeline %s registered at %s:%lld (worker %s)", id, pln, host, port,
+		 worker ? worker : "none");
+	reply_ok(out, 200, json_object());
+}
+
+void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out)
+{
+	const char *state;
+	long long done = 0, failed = 0;
+	int session = 0, has_session, has_done, has_failed;
+	struct pe *p;
+	char err[160];
+
+	if (jget_str(body, "state", JF_REQUIRED, 16, &state, err, sizeof(err)) < 0 ||
+	    jget_bool(body, "session", 0, &session, &has_session, err, sizeof(err)) < 0 ||
+	    jget_int(body, "done", 0, 0, INT64_MAX, &done, &has_done, err, sizeof(err)) < 0 ||
+	    jget_int(body, "failed", 0, 0, INT64_MAX, &failed, &has_failed, err, sizeof(err)) < 0)
+		return reply_err(out, 400, "%s", err);
+	if (strcmp(state, "idle") != 0 && strcmp(state, "busy") != 0)
+		return reply_err(out, 400, "field 'state' must be \"idle\" or \"busy\"");
+
+	pthread_mutex_lock(&m->lock);
+	p = pe_find(m, id);
+	if (!p || p->st == PE_GONE || !p->registered) {
+		pthread_mutex_unlock(&m->lock);
+		return reply_err(out, 404, "unknown PE %s: register again", id);
+	}
+	p->hb_ms = hio_mono_ms();
+	p->busy = strcmp(state, "busy") == 0;
+	if (has_done)
+		p->done = (uint64_t)done;
+	if (has_failed)
+		p->failed = (uint64_t)failed;
+	/* The reservation is a lease: a connector that never connected must not hold the
+	 * PE forever, but a fresh one may still be on its way. */
+	if (p->reserved && has_session && !session &&
+	    p->hb_ms - p->reserved_ms > MASTER_RESERVE_LEASE_MS)
+		p->reserved = 0;
+	pthread_mutex_unlock(&m->lock);
+	reply_ok(out, 200, json_object());
+}
+
+void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *out)
+{
+	const char *reason;
+	struct pe *p;
+	char err[160], why[MASTER_TEXT_MAX + 32];
+
+	if (jget_str(body, "reason", 0, MASTER_TEXT_MAX, &reason, err, sizeof(err)) < 0)
+		return reply_err(out, 400, "%s", err);
+	if (reason && !line_valid(reason, MASTER_TEXT_MAX))
+		return reply_err(out, 400, "field 'reason' holds control characters");
+	snprintf(why, sizeof(why), "reported gone (%s)", reason ? reason : "no reason");
+	pthread_mutex_lock(&m->lock);
+	p = pe_find(m, id);
+	if (p)
+		pe_set_gone(m, p, why);
+	pthread_mutex_unlock(&m->lock);
+	if (!p)
+		return reply_err(out, 404, "unknown PE %s", id);
+	reply_ok(out, 200, json_object());
+}
+
+void api_pe_release(struct master *m, const char *id, struct reply *out)
+{
+	struct pe *p;
+
+	pthread_mutex_lock(&m->lock);
+	p = pe_find(m, id);
+	if (p)
+		p->reserved = 0;
+	pthread_mutex_unlock(&m->lock);
+	if (!p)
+		return reply_err(out, 404, "unknown PE %s", id);
+	reply_ok(out, 200, json_object());
+}
+
+/* Snapshot of the free PEs of pl for alloc_pick_pe. Workers get group numbers in list
+ * order; a standalone PE (or one whose worker is unknown) a number of its own. */
+static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***cand_out)
+{
+	struct alloc_pe *snap = NULL;
+	struct pe **cand = NULL;
+	struct list *pos, *tmp;
+	uint64_t now = hio_mono_ms();
+	size_t n = 0;
+	int groups = 0;
+	long pick = -1;
+
+	*cand_out = NULL;
+	if (!m->n_pes)
+		return -1;
+	snap = malloc(m->n_pes * sizeof(*snap));
+	cand = malloc(m->n_pes * sizeof(*cand));
+	if (!snap || !cand)
+		goto out;
+	list_for_each_safe(pos, tmp, &m->workers)
+	{
+		list_entry(pos, struct worker, link)->idx = groups++;
+	}
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		struct pe *p = list_entry(pos, struct pe, link);
+		struct worker *w;
+
+		if (p->pl != pl || p->st != PE_UP || p->busy || p->reserved ||
+		    now - p->hb_ms > (uint64_t)m->pe_lease_ms)
+			continue;
+		w = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		snap[n].group = w && !w->gone ? w->idx : groups++;
+		cand[n++] = p;
+	}
+	pick = alloc_pick_pe(snap, n, groups);
+out:
+	free(snap);
+	if (pick < 0)
+		free(cand);
+	else
+		*cand_out = cand;
+	return pick;
+}
+
+void api_allocate(struct master *m, const char *pln, struct reply *out)
+{
+	struct pipeline *pl;
+	struct pe **cand = NULL, *p;
+	json_t *ans;
+	long pick = -1;
+
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_find(m, pln);
+	if (pl)
+		pick = pick_free_pe(m, pl, &cand);
+	if (pick < 0) {
+		pthread_mutex_unlock(&m->lock);
+		return reply_ok(out, 200, json_pack("{s:b}", "backlog", 1));
+	}
+	p = cand[pick];
+	free(cand);
+	p->reserved = 1;
+	p->reserved_ms = hio_mono_ms();
+	ans = json_pack("{s:{s:s,s:s,s:i}}", "pe", "id", p->id, "host", p->host, "port", p->port);
+	hio_debug("allocated PE %s of pipeline %s", p->id, pln);
+	pthread_mutex_unlock(&m->lock);
+	reply_ok(out, 200, ans);
+}

@@ -1,0 +1,561 @@
+/* http.c: request plumbing over libmicrohttpd (a thread per connection, so long polls
+ * simply block). Per request: route and token check on the first call, the body
+ * streamed on the middle calls, the answer on the last; state freed when MHD reports
+ * the request complete. */
+#include "master.h"
+
+#include "hio_buf.h"
+#include "hio_http.h"
+#include "hio_log.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define URL_MAX 512 /* longer paths match no route */
+
+enum route {
+	R_NONE = 0,
+	R_HEALTH,
+	R_STATUS,
+	R_WORKER_PUT,
+	R_WORKER_DEL,
+	R_WORKER_HB,
+	R_WORKER_CMDS,
+	R_PE_REGISTER,
+	R_PE_HB,
+	R_PE_GONE,
+	R_PE_RELEASE,
+	R_PIPELINE,
+	R_ALLOCATE,
+	R_BACKLOG_PUSH,
+	R_BACKLOG_NEXT,
+	R_RESULTS_LIST,
+	R_RESULTS_PUT,
+	R_RESULT_FILE,
+};
+
+/* What a route does with a request body. */
+enum body { B_NONE = 0, B_JSON, B_JSON_OPT, B_PUSH, B_UPLOAD };
+
+struct rdef {
+	const char *pattern; /* ":id" captures an id, ":p" a pipeline name */
+	const char *allow;
+	const char *method[2];
+	enum route route[2];
+	enum body body[2];
+};
+
+static const struct rdef rdefs[] = {
+    {"/v1/health", "GET", {"GET"}, {R_HEALTH}, {B_NONE}},
+    {"/v1/status", "GET", {"GET"}, {R_STATUS}, {B_NONE}},
+    {"/v1/workers/:id",
+     "PUT, DELETE",
+     {"PUT", "DELETE"},
+     {R_WORKER_PUT, R_WORKER_DEL},
+     {B_JSON, B_JSON_OPT}},
+    {"/v1/workers/:id/heartbeat", "POST", {"POST"}, {R_WORKER_HB}, {B_JSON}},
+    {"/v1/workers/:id/commands", "GET", {"GET"}, {R_WORKER_CMDS}, {B_NONE}},
+    {"/v1/pes/:id/register", "POST", {"POST"}, {R_PE_REGISTER}, {B_JSON}},
+    {"/v1/pes/:id/heartbeat", "POST", {"POST"}, {R_PE_HB}, {B_JSON}},
+    {"/v1/pes/:id/gone", "POST", {"POST"}, {R_PE_GONE}, {B_JSON_OPT}},
+    {"/v1/pes/:id/release", "POST", {"POST"}, {R_PE_RELEASE}, {B_JSON_OPT}},
+    {"/v1/pipelines/:p", "POST", {"POST"}, {R_PIPELINE}, {B_JSON}},
+    {"/v1/pipelines/:p/allocate", "POST", {"POST"}, {R_ALLOCATE}, {B_JSON_OPT}},
+    {"/v1/pipelines/:p/backlog", "POST", {"POST"}, {R_BACKLOG_PUSH}, {B_PUSH}},
+    {"/v1/pipelines/:p/backlog/next", "GET", {"GET"}, {R_BACKLOG_NEXT}, {B_NONE}},
+    {"/v1/results",
+     "GET, PUT",
+     {"GET", "PUT"},
+     {R_RESULTS_LIST, R_RESULTS_PUT},
+     {B_NONE, B_UPLOAD}},
+    {"/v1/results/file", "GET", {"GET"}, {R_RESULT_FILE}, {B_NONE}},
+};
+
+struct req {
+	enum route route;
+	enum body body_kind;
+	char id[HIO_ID_LEN + 1];
+	char pl[HIO_PIPELINE_MAX + 1];
+	struct hio_buf body;
+	struct push *push;
+	struct upload *upload;
+	unsigned status; /* an error found while the body streamed, answered at the end */
+	char err[200];
+	char lease_id[HIO_ID_LEN + 1], lease_pe[HIO_ID_LEN + 1];
+};
+
+void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(out->json);
+	out->status = status;
+	out->json = json_pack("{s:s}", "error", msg);
+}
+
+void reply_ok(struct reply *out, unsigned status, json_t *json)
+{
+	json_decref(out->json);
+	out->json = json;
+	out->status = status;
+	if (!json && status != 204)
+		reply_err(out, 500, "out of memory building the answer");
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
+{
+	struct MHD_Response *resp = NULL;
+	const char *ctype = "application/json";
+	enum MHD_Result ret;
+	char *text = NULL;
+
+	if (r->fd >= 0) {
+		resp = MHD_create_response_from_fd64(r->fd_size, r->fd);
+		if (!resp)
+			close(r->fd);
+		ctype = "application/octet-stream";
+	} else if (r->json && (text = json_dumps(r->json, JSON_COMPACT))) {
+		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		if (!resp)
+			free(text);
+	} else {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		ctype = NULL;
+	}
+	json_decref(r->json);
+	r->json = NULL;
+	if (!resp) {
+		hio_err("cannot build a %u answer (out of memory); closing the connection",
+			r->status);
+		return MHD_NO;
+	}
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (r->hdr_id[0])
+		MHD_add_response_header(resp, "X-Hio-Id", r->hdr_id);
+	if (r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	ret = MHD_queue_response(c, r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* Matches url against pattern, capturing ":id" and ":p" segments into r. */
+static int match(const char *pattern, const char *url, struct req *r, int *bad_param)
+{
+	const char *p = pattern, *u = url;
+
+	while (*p && *u) {
+		if (*p == ':') {
+			const char *pe = strchrnul(p, '/'), *ue = strchrnul(u, '/');
+			size_t n = (size_t)(ue - u);
+			int is_id = strncmp(p, ":id", 3) == 0;
+			char *dst = is_id ? r->id : r->pl;
+			size_t cap = is_id ? sizeof(r->id) : sizeof(r->pl);
+
+			if (n == 0)
+				return 0;
+			if (n >= cap) {
+				*bad_param = is_id ? 1 : 2;
+			} else {
+				memcpy(dst, u, n);
+				dst[n] = '\0';
+				if (is_id ? !hio_id_valid(dst) : !hio_pipeline_valid(dst))
+					*bad_param = is_id ? 1 : 2;
+			}
+			p = pe;
+			u = ue;
+			continue;
+		}
+		if (*p != *u)
+			return 0;
+		p++;
+		u++;
+	}
+	return *p == '\0' && *u == '\0';
+}
+
+static int token_ok(struct master *m, struct MHD_Connection *c)
+{
+	const char *h =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return 0;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return hio_token_eq(h, m->token);
+}
+
+/* MHD hands over the URL already percent-decoded, so "/v1/pipelines/..%2fetc" arrives
+ * as "/v1/pipelines/../etc" and matches no route. Name the bad member (1: id,
+ * 2: pipeline) rather than answer 404 for what is a malformed request. */
+static int bad_collection_member(const char *url)
+{
+	static const struct {
+		const char *prefix;
+		int kind;
+	} cols[] = {{"/v1/workers/", 1}, {"/v1/pes/", 1}, {"/v1/pipelines/", 2}};
+	char seg[HIO_PIPELINE_MAX + 2];
+
+	for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
+		size_t pl = strlen(cols[i].prefix), n;
+		const char *s = url + pl;
+
+		if (strncmp(url, cols[i].prefix, pl) != 0)
+			continue;
+		n = strcspn(s, "/");
+		if (n >= sizeof(seg))
+			return cols[i].kind;
+		memcpy(seg, s, n);
+		seg[n] = '\0';
+		if (cols[i].kind == 1 ? !hio_id_valid(seg) : !hio_pipeline_valid(seg))
+			return cols[i].kind;
+	}
+	return 0;
+}
+
+/* First call: route, token, limits. Returns 0 to go on, -1 with out set to answer now
+ * (MHD then skips the body and closes the connection). */
+static int begin(struct master *m, struct MHD_Connection *c, struct req *r, const char *url,
+		 const char *method, struct reply *out)
+{
+	const struct rdef *d = NULL;
+	const char *cl;
+	long long clen = -1;
+	int bad = 0, k;
+
+	if (strlen(url) < URL_MAX)
+		for (size_t i = 0; !d && i < sizeof(rdefs) / sizeof(rdefs[0]); i++) {
+			bad = 0;
+			r->id[0] = r->pl[0] = '\0';
+			if (match(rdefs[i].pattern, url, r, &bad))
+				d = &rdefs[i];
+		}
+	/* Health is the one endpoint a probe may call without the token. */
+	if (d && d->route[0] == R_HEALTH && strcmp(method, "GET") == 0) {
+		reply_ok(out, 200, json_pack("{s:b}", "ok", 1));
+		return -1;
+	}
+	if (!token_ok(m, c)) {
+		reply_err(out, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
+		return -1;
+	}
+	if (!d) {
+		bad = bad_collection_member(url);
+		if (bad)
+			reply_err(out, 400, "bad %s in the path",
+				  bad == 1 ? "id" : "pipeline name");
+		else
+			reply_err(out, 404, "no such endpoint: %.200s", url);
+		return -1;
+	}
+	for (k = 0; k < 2 && d->method[k]; k++)
+		if (strcmp(method, d->method[k]) == 0)
+			break;
+	if (k == 2 || !d->method[k]) {
+		out->allow = d->allow;
+		reply_err(out, 405, "%s is not allowed on %s (allowed: %s)", method, d->pattern,
+			  d->allow);
+		return -1;
+	}
+	if (bad) {
+		reply_err(out, 400,
+			  bad == 1 ? "bad id in the path (32 lowercase hex characters)"
+				   : "bad pipeline name in the path ([A-Za-z0-9._-], "
+				     "at most 64)");
+		return -1;
+	}
+	r->route = d->route[k];
+	r->body_kind = d->body[k];
+	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+
+		errno = 0;
+		clen = strtoll(cl, &end, 10);
+		if (errno || end == cl || *end || clen < 0)
+			clen = -1;
+	}
+	if (r->body_kind == B_PUSH) {
+		r->push = backlog_push_new(m, r->pl, clen, out);
+		return r->push ? 0 : -1;
+	}
+	if (r->body_kind == B_UPLOAD) {
+		r->upload = results_upload_new(m, out);
+		return r->upload ? 0 : -1;
+	}
+	if (clen > (long long)HIO_JSON_BODY_MAX) {
+		reply_err(out, 413, "body of %lld bytes is over the %u byte limit", clen,
+			  HIO_JSON_BODY_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static void feed(struct req *r, const char *data, size_t n)
+{
+	switch (r->body_kind) {
+	case B_PUSH:
+		backlog_push_feed(r->push, data, n);
+		return;
+	case B_UPLOAD:
+		results_upload_feed(r->upload, data, n);
+		return;
+	default:
+		break;
+	}
+	if (r->status)
+		return;
+	/* A chunked body has no Content-Length to refuse up front: stop storing at the
+	 * cap, drain the rest, then answer 413. */
+	if (hio_buf_append(&r->body, data, n) < 0) {
+		r->status = 413;
+		snprintf(r->err, sizeof(r->err), "body is over the %u byte limit",
+			 HIO_JSON_BODY_MAX);
+		hio_buf_free(&r->body);
+	}
+}
+
+/* A query argument; *len gets its length (it may hold a NUL a C string would hide). */
+static const char *arg(struct MHD_Connection *c, const char *key, size_t *len)
+{
+	const char *v = NULL;
+	size_t n = 0;
+
+	if (MHD_lookup_connection_value_n(c, MHD_GET_ARGUMENT_KIND, key, strlen(key), &v, &n) !=
+		MHD_YES ||
+	    !v)
+		return NULL;
+	if (len)
+		*len = n;
+	return v;
+}
+
+/* ?wait=MS, capped; -1 when malformed. */
+static long wait_arg(struct MHD_Connection *c)
+{
+	const char *s = arg(c, "wait", NULL);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno == ERANGE && v > 0)
+		return MASTER_WAIT_MAX_MS;
+	if (errno || *end || v < 0)
+		return -1;
+	return v > MASTER_WAIT_MAX_MS ? MASTER_WAIT_MAX_MS : v;
+}
+
+static json_t *parse_json(struct req *r, struct reply *out)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	if (r->body.len == 0) {
+		if (r->body_kind == B_JSON)
+			reply_err(out, 400, "a JSON object body is required");
+		return r->body_kind == B_JSON ? NULL : json_object();
+	}
+	j = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		reply_err(out, 400, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+			  jerr.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		reply_err(out, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r, struct reply *out)
+{
+	const char *pl = arg(c, "pipeline", NULL), *name, *file, *prefix, *pe, *why;
+	size_t nlen = 0, flen = 0, plen = 0;
+	long wait;
+
+	if (!pl)
+		pl = "default";
+	switch (r->route) {
+	case R_STATUS:
+		return api_status(m, out);
+	case R_WORKER_CMDS:
+	case R_BACKLOG_NEXT:
+		wait = wait_arg(c);
+		if (wait < 0)
+			return reply_err(out, 400, "wait must be milliseconds, 0..%d",
+					 MASTER_WAIT_MAX_MS);
+		if (r->route == R_WORKER_CMDS)
+			return api_worker_commands(m, r->id, wait, out);
+		pe = arg(c, "pe", NULL);
+		if (!pe || !hio_id_valid(pe))
+			return reply_err(out, 400, "pe must be a PE id");
+		api_backlog_next(m, r->pl, pe, wait, out);
+		if (out->status == 200) {
+			snprintf(r->lease_id, sizeof(r->lease_id), "%s", out->hdr_id);
+			snprintf(r->lease_pe, sizeof(r->lease_pe), "%s", pe);
+		}
+		return;
+	default:
+		break;
+	}
+	if (!hio_pipeline_valid(pl))
+		return reply_err(out, 400, "bad pipeline name");
+	if (r->route == R_RESULTS_LIST) {
+		prefix = arg(c, "prefix", &plen);
+		if (!prefix)
+			prefix = "";
+		if (plen > HIO_NAME_MAX || strlen(prefix) != plen)
+			return reply_err(out, 400, "bad prefix");
+		return api_results_list(m, pl, prefix, plen, out);
+	}
+	name = arg(c, "name", &nlen);
+	file = arg(c, "file", &flen);
+	if (!name || !hio_name_valid(name, nlen, &why))
+		return reply_err(out, 400, "bad name: %s", name ? why : "missing");
+	if (!file || !hio_name_valid(file, flen, &why))
+		return reply_err(out, 400, "bad file: %s", file ? why : "missing");
+	api_results_file(m, pl, name, nlen, file, flen, out);
+}
+
+static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, struct reply *out)
+{
+	json_t *j = NULL;
+
+	if (r->status)
+		return reply_err(out, r->status, "%s", r->err);
+	if (r->body_kind == B_PUSH)
+		return backlog_push_finish(r->push, out);
+	if (r->body_kind == B_UPLOAD)
+		return results_upload_finish(r->upload, out);
+	if (r->body_kind == B_NONE)
+		return get_routes(m, c, r, out);
+	j = parse_json(r, out);
+	if (!j)
+		return;
+	switch (r->route) {
+	case R_WORKER_PUT:
+		api_worker_put(m, r->id, j, out);
+		break;
+	case R_WORKER_DEL:
+		api_worker_delete(m, r->id, out);
+		break;
+	case R_WORKER_HB:
+		api_worker_heartbeat(m, r->id, j, out);
+		break;
+	case R_PE_REGISTER:
+		api_pe_register(m, r->id, j, out);
+		break;
+	case R_PE_HB:
+		api_pe_heartbeat(m, r->id, j, out);
+		break;
+	case R_PE_GONE:
+		api_pe_gone(m, r->id, j, out);
+		break;
+	case R_PE_RELEASE:
+		api_pe_release(m, r->id, out);
+		break;
+	case R_PIPELINE:
+		api_pipeline_post(m, r->pl, j, out);
+		break;
+	case R_ALLOCATE:
+		api_allocate(m, r->pl, out);
+		break;
+	default:
+		reply_err(out, 500, "unrouted request");
+		break;
+	}
+	json_decref(j);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct master *m = cls;
+	struct req *r = *con_cls;
+	struct reply out = {.fd = -1};
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r) {
+			hio_err("out of memory for a request to %s; closing the connection", url);
+			return MHD_NO;
+		}
+		hio_buf_init(&r->body, HIO_JSON_BODY_MAX);
+		*con_cls = r;
+		if (begin(m, c, r, url, method, &out) < 0)
+			return send_reply(c, &out);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		atomic_fetch_add(&m->rx_bytes, *upload_data_size);
+		feed(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	dispatch(m, c, r, &out);
+	return send_reply(c, &out);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct master *m = cls;
+	struct req *r = *con_cls;
+
+	(void)c;
+	if (!r)
+		return;
+	/* The frame never fully left: the PE does not have it, so it must not stay leased. */
+	if (r->lease_id[0] && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		backlog_lease_failed(m, r->lease_id, r->lease_pe);
+	backlog_push_free(r->push);
+	results_upload_free(r->upload);
+	hio_buf_free(&r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	hio_warn("libmicrohttpd: %s", msg);
+}
+
+struct MHD_Daemon *http_start(struct master *m, int listen_fd)
+{
+	return MHD_start_daemon(
+	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+		MHD_USE_ERROR_LOG,
+	    0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+	    MHD_OPTION_END);
+}

@@ -1,0 +1,273 @@
+/* main.c: hio-master's command line, startup (state, token, listener), and a clean
+ * stop on SIGTERM/SIGINT. */
+#include "master.h"
+
+#include "hio_config.h"
+#include "hio_log.h"
+#include "hio_net.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hio-master --state-dir DIR [--listen HOST:PORT] [--token-file F]\n"
+		"                  [--pe-lease-ms MS] [--worker-lease-ms MS]\n"
+		"                  [--backlog-max-bytes N[K|M|G]] [--fsync]\n"
+		"  --state-dir DIR        backlog, results, pipelines.json, master.url live here\n"
+		"  --listen HOST:PORT     default 127.0.0.1:0 (any free port)\n"
+		"  --token-file F         cluster token; else $HIO_TOKEN, else DIR/token\n"
+		"  --pe-lease-ms MS       a PE silent this long is gone (default 3000)\n"
+		"  --worker-lease-ms MS   a worker silent this long is gone (default 5000)\n"
+		"  --backlog-max-bytes N  cap of queued backlog bytes (default 8G)\n"
+		"  --fsync                fsync backlog files, result files and the journal\n");
+}
+
+static int parse_num(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		mul = 1024;
+	else if (*end == 'M' || *end == 'm')
+		mul = 1024 * 1024;
+	else if (*end == 'G' || *end == 'g')
+		mul = 1024ll * 1024 * 1024;
+	if (mul != 1)
+		end++;
+	if (*end || v < min / mul || v > max / mul)
+		return -1;
+	*out = v * mul;
+	return (*out < min || *out > max) ? -1 : 0;
+}
+
+struct args {
+	const char *state_dir, *listen, *token_file;
+};
+
+static int parse_args(int argc, char **argv, struct master *m, struct args *a)
+{
+	static const struct option opts[] = {
+	    {"state-dir", required_argument, NULL, 'd'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"token-file", required_argument, NULL, 't'},
+	    {"pe-lease-ms", required_argument, NULL, 'p'},
+	    {"worker-lease-ms", required_argument, NULL, 'w'},
+	    {"backlog-max-bytes", required_argument, NULL, 'b'},
+	    {"fsync", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	long long v;
+	int c;
+
+	a->listen = "127.0.0.1:0";
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			a->state_dir = optarg;
+			break;
+		case 'l':
+			a->listen = optarg;
+			break;
+		case 't':
+			a->token_file = optarg;
+			break;
+		case 'p':
+		case 'w':
+			if (parse_num(optarg, 100, 3600000, &v) < 0) {
+				fprintf(stderr,
+					"hio-master: --%s wants milliseconds, 100..3600000\n",
+					c == 'p' ? "pe-lease-ms" : "worker-lease-ms");
+				return -1;
+			}
+			*(c == 'p' ? &m->pe_lease_ms : &m->worker_lease_ms) = (long)v;
+			break;
+		case 'b':
+			if (parse_num(optarg, 0, INT64_MAX, &v) < 0) {
+				fprintf(stderr, "hio-master: --backlog-max-bytes wants bytes, e.g. "
+						"512M or 8G\n");
+				return -1;
+			}
+			m->backlog_max = (uint64_t)v;
+			break;
+		case 'f':
+			m->fsync = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		default:
+			usage(stderr);
+			return -1;
+		}
+	}
+	if (optind < argc || !a->state_dir) {
+		fprintf(stderr, "hio-master: %s\n",
+			a->state_dir ? "unexpected arguments" : "--state-dir is required");
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_token(struct master *m, const struct args *a)
+{
+	char path[PATH_MAX], err[256];
+
+	if (a->token_file || getenv("HIO_TOKEN")) {
+		if (hio_token_load(a->token_file, m->token, err, sizeof(err)) == 0 && m->token[0])
+			return 0;
+		hio_err("no usable token (%s); not starting", err);
+		return -1;
+	}
+	if (path_fmt(path, sizeof(path), "%s/token", m->dir) == 0 &&
+	    hio_token_read(path, m->token) == 0 && m->token[0])
+		return 0;
+	hio_err("no token: give --token-file, set HIO_TOKEN, or write %s/token; not starting",
+		m->dir);
+	return -1;
+}
+
+static int master_init(struct master *m)
+{
+	pthread_condattr_t ca;
+
+	m->journal_fd = -1;
+	list_init(&m->workers);
+	list_init(&m->pes);
+	list_init(&m->pipelines);
+	hmap_init(&m->worker_ix);
+	hmap_init(&m->pe_ix);
+	hmap_init(&m->pipeline_ix);
+	hmap_init(&m->ids);
+	/* Long-poll deadlines are monotonic, so a clock step cannot stretch or cut them. */
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_mutex_init(&m->lock, NULL) || pthread_mutex_init(&m->journal_lock, NULL) ||
+	    pthread_mutex_init(&m->persist_lock, NULL) || pthread_cond_init(&m->cond, &ca) ||
+	    pthread_cond_init(&m->rc_cond, &ca))
+		return -1;
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+static void master_free(struct master *m)
+{
+	results_close(m);
+	backlog_free(m);
+	registry_free(m);
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->journal_lock);
+	pthread_mutex_destroy(&m->persist_lock);
+	pthread_cond_destroy(&m->cond);
+	pthread_cond_destroy(&m->rc_cond);
+	free(m);
+}
+
+/* Listens and publishes DIR/master.url. Returns the listening fd or -1. */
+static int listen_publish(struct master *m, const char *listen, char *url, size_t urllen)
+{
+	char host[256], err[256];
+	int port, bound = 0, fd;
+
+	if (hio_net_split(listen, host, sizeof(host), &port) < 0 || port < 0 || port > 65535) {
+		hio_err("bad --listen %s (want HOST:PORT); not starting", listen);
+		return -1;
+	}
+	fd = hio_net_listen(host, port, &bound, err, sizeof(err));
+	if (fd < 0) {
+		hio_err("cannot listen on %s: %s; not starting", listen, err);
+		return -1;
+	}
+	snprintf(m->listen_host, sizeof(m->listen_host), "%s", host);
+	m->listen_port = bound;
+	snprintf(url, urllen, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, bound);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct MHD_Daemon *mhd = NULL;
+	struct master *m = calloc(1, sizeof(*m));
+	struct args a = {0};
+	char url[320], path[PATH_MAX];
+	sigset_t set;
+	int rc = 1, fd = -1, sig = 0;
+
+	hio_log_init("hio-master");
+	if (!m || master_init(m) < 0) {
+		hio_err("cannot initialise (out of memory or threads); not starting");
+		return 1;
+	}
+	m->pe_lease_ms = 3000;
+	m->worker_lease_ms = 5000;
+	m->backlog_max = MASTER_BACKLOG_MAX_DEFAULT;
+	rc = parse_args(argc, argv, m, &a);
+	if (rc != 0) {
+		master_free(m);
+		return rc < 0 ? 2 : 0;
+	}
+	rc = 1;
+	if (path_fmt(m->dir, sizeof(m->dir), "%s", a.state_dir) < 0 || hio_mkdir_p(m->dir) < 0) {
+		hio_err("cannot create state dir %s: %s; not starting", a.state_dir,
+			strerror(errno));
+		goto out;
+	}
+	if (load_token(m, &a) < 0)
+		goto out;
+
+	/* Signals go to sigwait in this thread only: every thread made later inherits
+	 * the mask, and nobody dies of a peer closing a socket. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (pipelines_load(m) < 0 || results_load(m) < 0 || backlog_load(m) < 0)
+		goto out;
+	fd = listen_publish(m, a.listen, url, sizeof(url));
+	if (fd < 0)
+		goto out;
+	mhd = http_start(m, fd);
+	if (!mhd) {
+		hio_err("cannot start the HTTP server on %s; not starting", url);
+		close(fd);
+		goto out;
+	}
+	if (reconcile_start(m) < 0)
+		goto out;
+	if (path_fmt(path, sizeof(path), "%s/master.url", m->dir) < 0 ||
+	    hio_file_write_atomic(path, url, strlen(url), 1) < 0) {
+		hio_err("cannot write %s/master.url: %s; not starting", m->dir, strerror(errno));
+		goto out;
+	}
+	hio_info("listening on %s (state in %s, pe lease %ld ms, worker lease %ld ms%s)", url,
+		 m->dir, m->pe_lease_ms, m->worker_lease_ms, m->fsync ? ", fsync" : "");
+	while (sigwait(&set, &sig) != 0)
+		;
+	hio_info("got %s; stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	unlink(path);
+	rc = 0;
+out:
+	/* Long polls see m->stopping and return, so MHD can join their threads. */
+	reconcile_stop(m);
+	if (mhd)
+		MHD_stop_daemon(mhd);
+	master_free(m);
+	if (rc == 0)
+		hio_info("stopped");
+	return rc;
+}

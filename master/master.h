@@ -1,0 +1,335 @@
+/* master.h: hio-master's internal interface. One struct master holds everything;
+ * m->lock guards the registry (workers, PEs, pipelines), the backlog queues, the
+ * id table and the result index. Nothing holds m->lock across body I/O or network
+ * I/O; the journal has its own mutex. See docs/master.md. */
+#ifndef HIO_MASTER_H
+#define HIO_MASTER_H
+#include "hio_frame.h"
+#include "hio_util.h"
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef HIO_RESULT_FILES_MAX
+#define HIO_RESULT_FILES_MAX 10000 /* result files in one entry */
+#endif
+
+#define MASTER_WAIT_MAX_MS 30000	  /* cap of a long poll's wait */
+#define MASTER_TEXT_MAX 255		  /* host, worker name, runtime, reason */
+#define MASTER_EXEC_MAX (16u * 1024)	  /* a pipeline's command */
+#define MASTER_IMAGE_MAX 1024		  /* a pipeline's container image */
+#define MASTER_WORKERS_MAX 4096		  /* workers known at once */
+#define MASTER_PES_MAX 65536		  /* PEs known at once */
+#define MASTER_PIPELINES_MAX 1024	  /* pipelines known at once */
+#define MASTER_WORKER_PES_MAX 10000	  /* max_pes of one worker, PEs in a heartbeat */
+#define MASTER_CMDS_MAX 4096		  /* commands waiting for one worker */
+#define MASTER_TIMEOUT_MAX_MS 604800000LL /* a pipeline's per-message timeout: a week */
+#define MASTER_GONE_KEEP_MS 60000	  /* gone workers and PEs stay listed this long */
+#define MASTER_START_TIMEOUT_MS 30000	  /* a starting PE must register within this */
+#define MASTER_RESERVE_LEASE_MS 2000	  /* a reservation without a session expires after */
+#define MASTER_STOP_RETRY_MS 10000	  /* a stopping PE still alive gets its stop again */
+#define MASTER_RECONCILE_MS 100		  /* reconcile period */
+#define MASTER_BACKOFF_MAX_MS 30000	  /* start retry back-off cap after failed starts */
+#define MASTER_BACKLOG_MAX_DEFAULT (8ull * 1024 * 1024 * 1024)
+
+/* --- an intrusive doubly linked list --- */
+struct list {
+	struct list *prev, *next;
+};
+#define list_entry(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define list_for_each_safe(pos, tmp, head)                                                         \
+	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                           \
+	     (pos) = (tmp), (tmp) = (pos)->next)
+static inline void list_init(struct list *h)
+{
+	h->prev = h->next = h;
+}
+static inline int list_empty(const struct list *h)
+{
+	return h->next == h;
+}
+static inline void list_insert(struct list *n, struct list *prev, struct list *next)
+{
+	n->prev = prev;
+	n->next = next;
+	prev->next = n;
+	next->prev = n;
+}
+static inline void list_add_tail(struct list *h, struct list *n)
+{
+	list_insert(n, h->prev, h);
+}
+static inline void list_add_head(struct list *h, struct list *n)
+{
+	list_insert(n, h, h->next);
+}
+static inline void list_del(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+/* --- a string-keyed hash map; the key string belongs to the value --- */
+struct hslot {
+	const char *key;
+	void *val;
+};
+struct hmap {
+	struct hslot *slots;
+	size_t cap, len;
+};
+void hmap_init(struct hmap *h);
+void hmap_free(struct hmap *h); /* frees the table, not the values */
+void *hmap_get(const struct hmap *h, const char *key);
+int hmap_put(struct hmap *h, const char *key, void *val); /* 0, or -1 out of memory */
+void *hmap_del(struct hmap *h, const char *key);	  /* the removed value or NULL */
+
+/* --- registry --- */
+enum pe_state { PE_STARTING = 0, PE_UP, PE_STOPPING, PE_GONE };
+
+struct worker {
+	struct list link; /* m->workers */
+	char id[HIO_ID_LEN + 1];
+	char name[MASTER_TEXT_MAX + 1];
+	char host[MASTER_TEXT_MAX + 1];
+	char runtime[MASTER_TEXT_MAX + 1];
+	int max_pes;
+	int gone;
+	int polls; /* command long polls in progress: keeps it alive and allocated */
+	int idx;   /* scratch: group number while building a snapshot */
+	uint64_t hb_ms, gone_ms;
+	json_t *cmds; /* array of commands not yet fetched */
+};
+
+struct pipeline;
+struct pe {
+	struct list link; /* m->pes */
+	char id[HIO_ID_LEN + 1];
+	char worker[HIO_ID_LEN + 1]; /* "" when standalone */
+	struct pipeline *pl;
+	char host[MASTER_TEXT_MAX + 1];
+	int port;
+	enum pe_state st;
+	int busy;	/* its last heartbeat said busy, or it just took a backlog lease */
+	int registered; /* it registered at least once */
+	int reserved;	/* allocated to a connector */
+	int polls;	/* backlog long polls in progress */
+	long pid;
+	uint64_t created_ms, hb_ms, reserved_ms, stop_ms, gone_ms;
+	uint64_t done, failed;
+};
+
+struct pipeline {
+	struct list link; /* m->pipelines */
+	char name[HIO_PIPELINE_MAX + 1];
+	/* configuration (POST /v1/pipelines/{p}); persisted when configured */
+	int configured;
+	char *exec, *image;
+	long long timeout_ms;
+	int pes; /* desired PE count by hand; -1: PEs are not managed */
+	int min_pes, max_pes;
+	/* start failures: PEs that never registered delay the next start */
+	int start_fails;
+	uint64_t backoff_until_ms;
+	/* backlog */
+	struct list queued, leased;
+	size_t n_queued, n_leased;
+	/* counters over distinct message ids */
+	uint64_t n_in, n_done, n_failed;
+	struct hmap results; /* name -> struct result */
+};
+
+/* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
+struct msg {
+	struct list link; /* pl->queued or pl->leased */
+	char id[HIO_ID_LEN + 1];
+	struct pipeline *pl;
+	uint64_t seq, ts, size;
+	int leased;
+	char pe[HIO_ID_LEN + 1];
+};
+
+enum id_result { IDR_NONE = 0, IDR_STORING, IDR_DONE, IDR_FAILED };
+/* Every message id the master knows: in the backlog, being stored, or stored. */
+struct ident {
+	char id[HIO_ID_LEN + 1];
+	unsigned char result; /* enum id_result */
+	struct pipeline *pl;
+	struct msg *msg; /* its backlog copy, or NULL */
+};
+
+struct rfile {
+	char *name;
+	uint64_t size;
+};
+struct result {
+	char *name; /* key in pl->results */
+	char id[HIO_ID_LEN + 1];
+	uint64_t ts;
+	int failed;
+	char *error;
+	size_t nfiles;
+	struct rfile *files;
+};
+
+struct master {
+	/* configuration, read-only once serving */
+	char dir[PATH_MAX];
+	char token[HIO_TOKEN_MAX + 1];
+	char listen_host[256];
+	int listen_port;
+	long pe_lease_ms, worker_lease_ms;
+	int fsync;
+	uint64_t backlog_max;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	/* long polls (commands, backlog): broadcast on news */
+	pthread_cond_t rc_cond; /* wakes the reconcile thread */
+	int stopping;
+
+	struct list workers, pes, pipelines;
+	struct hmap worker_ix, pe_ix, pipeline_ix;
+	size_t n_workers, n_pes, n_pipelines;
+	struct hmap ids;	/* id -> struct ident */
+	uint64_t backlog_bytes; /* stored frame bytes */
+	uint64_t backlog_held;	/* reserved by pushes in progress */
+	uint64_t seq;		/* next backlog / temp file sequence */
+
+	pthread_mutex_t journal_lock;
+	int journal_fd;
+	uint64_t journal_size;
+	pthread_mutex_t persist_lock; /* orders pipelines.json writes */
+
+	atomic_uint_least64_t rx_bytes, backlog_rx, results_rx;
+
+	pthread_t rc_thread;
+	int rc_started;
+};
+
+/* --- util.c --- */
+#define JF_REQUIRED 1
+#define JF_NULLABLE 2
+/* Field getters: 0 with *out set (NULL/absent leaves *present 0), or -1 with err. */
+int jget_str(json_t *o, const char *key, int flags, size_t max, const char **out, char *err,
+	     size_t errlen);
+int jget_int(json_t *o, const char *key, int flags, long long min, long long max, long long *out,
+	     int *present, char *err, size_t errlen);
+int jget_bool(json_t *o, const char *key, int flags, int *out, int *present, char *err,
+	      size_t errlen);
+/* Printable ASCII, no spaces or quotes, 1..max bytes: hosts, worker names, runtimes. */
+int text_valid(const char *s, size_t max);
+/* No control characters, at most max bytes (may be empty): free text that gets logged. */
+int line_valid(const char *s, size_t max);
+/* snprintf into out; -1 (ENAMETOOLONG) when it does not fit. */
+int path_fmt(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* fsync a directory (after a rename into it). */
+int dir_sync(const char *dir);
+/* Deadline of a long poll from ?wait=MS. */
+void deadline_after(struct timespec *ts, long ms);
+
+/* --- registry.c (callers hold m->lock unless noted) --- */
+struct pipeline *pipeline_find(struct master *m, const char *name);
+/* NULL when MASTER_PIPELINES_MAX is reached or memory is out. */
+struct pipeline *pipeline_get(struct master *m, const char *name);
+struct worker *worker_find(struct master *m, const char *id);
+struct pe *pe_find(struct master *m, const char *id);
+/* A new PE (state starting) with that id; NULL when full or out of memory. */
+struct pe *pe_add(struct master *m, const char *id);
+/* Unlinks and frees a PE. */
+void pe_free(struct master *m, struct pe *p);
+const char *pe_state_name(const struct pe *p);
+int pe_running(const struct pe *p); /* starting, idle or busy */
+void pe_set_gone(struct master *m, struct pe *p, const char *why);
+void worker_set_gone(struct master *m, struct worker *w, const char *why);
+/* Queues a command for a worker and wakes its long poll. Takes cmd. 0 or -1. */
+int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd);
+void registry_free(struct master *m);
+
+/* --- api.c: JSON endpoints (they take m->lock themselves) --- */
+struct reply {
+	unsigned status;
+	json_t *json;		     /* answer, or NULL for none */
+	int fd;			     /* >= 0: answer with this file's bytes (fd is handed over) */
+	uint64_t fd_size;	     /* bytes to send from fd */
+	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
+	const char *allow;	     /* Allow header (405) */
+};
+void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void reply_ok(struct reply *out, unsigned status, json_t *json);
+
+void api_worker_put(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_worker_delete(struct master *m, const char *id, struct reply *out);
+void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_worker_commands(struct master *m, const char *id, long wait_ms, struct reply *out);
+void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_pe_release(struct master *m, const char *id, struct reply *out);
+void api_allocate(struct master *m, const char *pl, struct reply *out);
+
+/* --- pipeline.c --- */
+void api_pipeline_post(struct master *m, const char *name, json_t *body, struct reply *out);
+/* The PE count reconcile aims at; -1: unmanaged. The one place for desired-count
+ * policy (the autoscaler plugs in here). Caller holds m->lock. */
+int pipeline_desired(struct master *m, struct pipeline *pl);
+int pipelines_load(struct master *m);
+int pipelines_save(struct master *m);
+void pipeline_free(struct pipeline *pl);
+
+/* --- reconcile.c --- */
+int reconcile_start(struct master *m);
+void reconcile_stop(struct master *m);
+void reconcile_kick(struct master *m); /* caller holds m->lock */
+
+/* --- backlog.c --- */
+struct push;
+/* Starts a push into pipeline pl; content_len < 0 when unknown. NULL with out set. */
+struct push *backlog_push_new(struct master *m, const char *pl, long long content_len,
+			      struct reply *out);
+void backlog_push_feed(struct push *p, const char *data, size_t n);
+void backlog_push_finish(struct push *p, struct reply *out);
+void backlog_push_free(struct push *p);
+void api_backlog_next(struct master *m, const char *pl, const char *pe, long wait_ms,
+		      struct reply *out);
+/* The answer carrying msg id to pe was not delivered: put it back in front. */
+void backlog_lease_failed(struct master *m, const char *id, const char *pe);
+/* Moves pe's leases back to the front of their queue. Caller holds m->lock. */
+void backlog_requeue_pe(struct master *m, const char *pe);
+/* Drops a message (its result was stored). Caller holds m->lock; the file path to
+ * unlink after unlocking goes to path. */
+void backlog_drop(struct master *m, struct msg *msg, char *path, size_t pathlen);
+int backlog_path(struct master *m, const struct msg *msg, const char *suffix, char *out, size_t n);
+int backlog_load(struct master *m);
+void backlog_free(struct master *m);
+
+/* --- results.c / upload.c --- */
+struct upload;
+struct upload *results_upload_new(struct master *m, struct reply *out);
+void results_upload_feed(struct upload *u, const char *data, size_t n);
+void results_upload_finish(struct upload *u, struct reply *out);
+void results_upload_free(struct upload *u);
+/* Commits one finished entry whose files are in tmpdir (renamed or removed). Adds the
+ * id to stored or duplicate. 0, or -1 with out set. */
+int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
+		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out);
+void api_results_list(struct master *m, const char *pl, const char *prefix, size_t prefix_len,
+		      struct reply *out);
+void api_results_file(struct master *m, const char *pl, const char *name, size_t name_len,
+		      const char *file, size_t file_len, struct reply *out);
+int results_load(struct master *m);
+void results_close(struct master *m);
+void result_free(struct result *r);
+
+/* --- status.c --- */
+void api_status(struct master *m, struct reply *out);
+
+/* --- http.c --- */
+struct MHD_Daemon;
+struct MHD_Daemon *http_start(struct master *m, int listen_fd);
+
+#endif

@@ -1,0 +1,224 @@
+/* registry.c: workers, PEs and pipelines in memory, and the state changes that
+ * ripple from one to another (a gone worker takes its PEs, a gone PE gives back its
+ * backlog leases). Every function here runs with m->lock held. */
+#include "master.h"
+
+#include "hio_log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct pipeline *pipeline_find(struct master *m, const char *name)
+{
+	return hmap_get(&m->pipeline_ix, name);
+}
+
+struct pipeline *pipeline_get(struct master *m, const char *name)
+{
+	struct pipeline *pl = pipeline_find(m, name);
+
+	if (pl)
+		return pl;
+	if (m->n_pipelines >= MASTER_PIPELINES_MAX) {
+		hio_warn("refusing new pipeline %s: %d pipelines already known", name,
+			 MASTER_PIPELINES_MAX);
+		return NULL;
+	}
+	pl = calloc(1, sizeof(*pl));
+	if (!pl)
+		goto oom;
+	snprintf(pl->name, sizeof(pl->name), "%s", name);
+	pl->pes = -1;
+	list_init(&pl->queued);
+	list_init(&pl->leased);
+	hmap_init(&pl->results);
+	if (hmap_put(&m->pipeline_ix, pl->name, pl) < 0)
+		goto oom;
+	list_add_tail(&m->pipelines, &pl->link);
+	m->n_pipelines++;
+	return pl;
+oom:
+	free(pl);
+	hio_err("out of memory adding pipeline %s; the request fails", name);
+	return NULL;
+}
+
+void pipeline_free(struct pipeline *pl)
+{
+	for (size_t i = 0; i < pl->results.cap; i++)
+		if (pl->results.slots[i].key)
+			result_free(pl->results.slots[i].val);
+	hmap_free(&pl->results);
+	free(pl->exec);
+	free(pl->image);
+	free(pl);
+}
+
+struct worker *worker_find(struct master *m, const char *id)
+{
+	return hmap_get(&m->worker_ix, id);
+}
+
+struct pe *pe_find(struct master *m, const char *id)
+{
+	return hmap_get(&m->pe_ix, id);
+}
+
+struct pe *pe_add(struct master *m, const char *id)
+{
+	struct pe *p;
+
+	if (m->n_pes >= MASTER_PES_MAX) {
+		hio_warn("refusing PE %s: %d PEs already known", id, MASTER_PES_MAX);
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		goto oom;
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	if (hmap_put(&m->pe_ix, p->id, p) < 0)
+		goto oom;
+	p->created_ms = p->hb_ms = hio_mono_ms();
+	list_add_tail(&m->pes, &p->link);
+	m->n_pes++;
+	return p;
+oom:
+	free(p);
+	hio_err("out of memory adding PE %s; the request fails", id);
+	return NULL;
+}
+
+void pe_free(struct master *m, struct pe *p)
+{
+	hmap_del(&m->pe_ix, p->id);
+	list_del(&p->link);
+	m->n_pes--;
+	free(p);
+}
+
+const char *pe_state_name(const struct pe *p)
+{
+	switch (p->st) {
+	case PE_STARTING:
+		return "starting";
+	case PE_STOPPING:
+		return "stopping";
+	case PE_GONE:
+		return "gone";
+	case PE_UP:
+		break;
+	}
+	/* A reserved PE is shown busy: a connector holds it even before it says so. */
+	return p->busy || p->reserved ? "busy" : "idle";
+}
+
+int pe_running(const struct pe *p)
+{
+	return p->st == PE_STARTING || p->st == PE_UP;
+}
+
+void pe_set_gone(struct master *m, struct pe *p, const char *why)
+{
+	uint64_t now = hio_mono_ms();
+
+	if (p->st == PE_GONE)
+		return;
+	/* A PE that never registered most likely failed to start (bad command, missing
+	 * image): back off so reconcile does not restart it ten times a second. */
+	if (p->st == PE_STARTING && !p->registered && p->pl) {
+		int shift = p->pl->start_fails < 5 ? p->pl->start_fails : 5;
+		uint64_t delay = 1000ull << shift;
+
+		p->pl->start_fails++;
+		if (delay > MASTER_BACKOFF_MAX_MS)
+			delay = MASTER_BACKOFF_MAX_MS;
+		p->pl->backoff_until_ms = now + delay;
+		hio_warn("PE %s of pipeline %s never registered (%s); next start of that pipeline "
+			 "in %llu ms",
+			 p->id, p->pl->name, why, (unsigned long long)delay);
+	} else {
+		hio_info("PE %s (pipeline %s, worker %s) is gone: %s; its leased messages go back "
+			 "to the queue",
+			 p->id, p->pl ? p->pl->name : "-", p->worker[0] ? p->worker : "none", why);
+	}
+	p->st = PE_GONE;
+	p->gone_ms = now;
+	p->reserved = 0;
+	p->busy = 0;
+	backlog_requeue_pe(m, p->id);
+	pthread_cond_broadcast(&m->cond);
+	reconcile_kick(m);
+}
+
+void worker_set_gone(struct master *m, struct worker *w, const char *why)
+{
+	struct list *pos, *tmp;
+
+	if (w->gone)
+		return;
+	hio_info("worker %s (%s) is gone: %s; its PEs are gone with it", w->id, w->name, why);
+	w->gone = 1;
+	w->gone_ms = hio_mono_ms();
+	json_array_clear(w->cmds);
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		struct pe *p = list_entry(pos, struct pe, link);
+
+		if (p->st != PE_GONE && strcmp(p->worker, w->id) == 0)
+			pe_set_gone(m, p, "its worker is gone");
+	}
+	pthread_cond_broadcast(&m->cond);
+	reconcile_kick(m);
+}
+
+int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd)
+{
+	if (!cmd)
+		goto fail;
+	if (json_array_size(w->cmds) >= MASTER_CMDS_MAX) {
+		hio_warn("worker %s has %d commands unfetched; dropping a new one (reconcile "
+			 "retries)",
+			 w->id, MASTER_CMDS_MAX);
+		json_decref(cmd);
+		return -1;
+	}
+	if (json_array_append_new(w->cmds, cmd) < 0)
+		goto fail;
+	pthread_cond_broadcast(&m->cond);
+	return 0;
+fail:
+	hio_err("out of memory queueing a command for worker %s; reconcile retries", w->id);
+	return -1;
+}
+
+void registry_free(struct master *m)
+{
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &m->workers)
+	{
+		struct worker *w = list_entry(pos, struct worker, link);
+
+		json_decref(w->cmds);
+		free(w);
+	}
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		free(list_entry(pos, struct pe, link));
+	}
+	list_for_each_safe(pos, tmp, &m->pipelines)
+	{
+		pipeline_free(list_entry(pos, struct pipeline, link));
+	}
+	for (size_t i = 0; i < m->ids.cap; i++)
+		if (m->ids.slots[i].key)
+			free(m->ids.slots[i].val);
+	hmap_free(&m->ids);
+	hmap_free(&m->worker_ix);
+	hmap_free(&m->pe_ix);
+	hmap_free(&m->pipeline_ix);
+	list_init(&m->workers);
+	list_init(&m->pes);
+	list_init(&m->pipelines);
+}

@@ -1,0 +1,525 @@
+/* results.c: the result store. An entry's files live in DIR/results/<id>/; every
+ * stored id is one line of DIR/results.journal, from which the index (pipeline, name
+ * -> newest entry) and the set of seen ids are rebuilt at start. */
+#include "master.h"
+
+#include "hio_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void result_free(struct result *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->nfiles; i++)
+		free(r->files[i].name);
+	free(r->files);
+	free(r->name);
+	free(r->error);
+	free(r);
+}
+
+static struct result *result_new(const char *name, const char *id, uint64_t ts, int failed,
+				 const char *error, const struct rfile *files, size_t nfiles)
+{
+	struct result *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	snprintf(r->id, sizeof(r->id), "%s", id);
+	r->ts = ts;
+	r->failed = failed;
+	r->name = strdup(name);
+	r->error = error ? strdup(error) : NULL;
+	r->files = nfiles ? calloc(nfiles, sizeof(*r->files)) : NULL;
+	if (!r->name || (error && !r->error) || (nfiles && !r->files))
+		goto oom;
+	for (; r->nfiles < nfiles; r->nfiles++) {
+		r->files[r->nfiles].size = files[r->nfiles].size;
+		r->files[r->nfiles].name = strdup(files[r->nfiles].name);
+		if (!r->files[r->nfiles].name)
+			goto oom;
+	}
+	return r;
+oom:
+	result_free(r);
+	return NULL;
+}
+
+static json_t *files_json(const struct rfile *files, size_t n)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, json_pack("{s:s,s:I}", "name", files[i].name, "size",
+							 (json_int_t)files[i].size)) < 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	return arr;
+}
+
+/* One journal line. A torn write is cut back so the next line starts clean. */
+static int journal_append(struct master *m, const char *text)
+{
+	size_t len = strlen(text);
+	char *buf = malloc(len + 1);
+	int rc = 0;
+
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* One write per line, so a crash tears at most the last line. */
+	memcpy(buf, text, len);
+	buf[len++] = '\n';
+	pthread_mutex_lock(&m->journal_lock);
+	if (hio_write_all(m->journal_fd, buf, len) < 0 || (m->fsync && fsync(m->journal_fd) < 0)) {
+		int e = errno;
+
+		if (ftruncate(m->journal_fd, (off_t)m->journal_size) < 0)
+			hio_err("cannot cut the journal back after a failed write: %s; the next "
+				"start ignores the torn line",
+				strerror(errno));
+		errno = e;
+		rc = -1;
+	} else {
+		m->journal_size += len;
+	}
+	pthread_mutex_unlock(&m->journal_lock);
+	free(buf);
+	return rc;
+}
+
+int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
+		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out)
+{
+	const char *id = json_string_value(json_object_get(meta, "id"));
+	const char *name = json_string_value(json_object_get(meta, "name"));
+	const char *pln = json_string_value(json_object_get(meta, "pipeline"));
+	const char *error = json_string_value(json_object_get(meta, "error"));
+	int failed = strcmp(json_string_value(json_object_get(meta, "status")), "failed") == 0;
+	uint64_t ts = (uint64_t)json_integer_value(json_object_get(meta, "ts"));
+	char dest[PATH_MAX], oldpath[PATH_MAX] = "", msgpath[PATH_MAX] = "", rdir[PATH_MAX];
+	struct result *res, *existing, *old = NULL;
+	struct ident *ident;
+	struct pipeline *pl;
+	int kept, new_ident = 0, renamed = 0, e;
+	json_t *line = NULL;
+	char *text = NULL;
+
+	res = result_new(name, id, ts, failed, error, files, nfiles);
+	if (!res || path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
+	    path_fmt(dest, sizeof(dest), "%s/%s", rdir, id) < 0) {
+		hio_rm_rf(tmpdir);
+		result_free(res);
+		reply_err(out, 500, "out of memory or path too long storing %s", id);
+		return -1;
+	}
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_get(m, pln);
+	ident = hmap_get(&m->ids, id);
+	if (pl && ident && ident->result != IDR_NONE) {
+		pthread_mutex_unlock(&m->lock);
+		hio_rm_rf(tmpdir);
+		result_free(res);
+		json_array_append_new(duplicate, json_string(id));
+		return 0;
+	}
+	if (pl && !ident && (ident = calloc(1, sizeof(*ident)))) {
+		snprintf(ident->id, sizeof(ident->id), "%s", id);
+		ident->pl = pl;
+		new_ident = 1;
+		if (hmap_put(&m->ids, ident->id, ident) < 0) {
+			free(ident);
+			ident = NULL;
+		}
+	}
+	if (!pl || !ident) {
+		pthread_mutex_unlock(&m->lock);
+		hio_rm_rf(tmpdir);
+		result_free(res);
+		reply_err(out, 503, "no room to store %s (pipelines or memory)", id);
+		return -1;
+	}
+	/* Claimed: a concurrent upload of the same id now counts as a duplicate. */
+	ident->result = IDR_STORING;
+	existing = hmap_get(&pl->results, name);
+	kept = !existing || existing->ts < ts;
+	pthread_mutex_unlock(&m->lock);
+
+	if (kept) {
+		/* A directory already named by this id is debris of a crash before its
+		 * journal line: the id has no stored result, so it is safe to replace. */
+		int r = rename(tmpdir, dest);
+
+		if (r < 0 && (errno == EEXIST || errno == ENOTEMPTY) && hio_rm_rf(dest) == 0)
+			r = rename(tmpdir, dest);
+		renamed = r == 0;
+		if (!renamed) {
+			e = errno;
+			hio_err("cannot move result %s into %s: %s; the upload fails", id, dest,
+				strerror(e));
+			goto undo;
+		}
+		if (m->fsync && dir_sync(rdir) < 0)
+			hio_warn("cannot fsync %s: %s", rdir, strerror(errno));
+	} else {
+		hio_rm_rf(tmpdir);
+	}
+	line = json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:b}", "pipeline", pln, "name", name, "id", id,
+			 "ts", (json_int_t)ts, "state", failed ? "failed" : "done", "files",
+			 files_json(files, nfiles), "kept", kept);
+	if (line && error)
+		json_object_set_new(line, "error", json_string(error));
+	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+	if (!text || journal_append(m, text) < 0) {
+		e = text ? errno : ENOMEM;
+		hio_err("cannot journal result %s: %s; the upload fails", id, strerror(e));
+		goto undo;
+	}
+	free(text);
+	json_decref(line);
+
+	pthread_mutex_lock(&m->lock);
+	ident->result = failed ? IDR_FAILED : IDR_DONE;
+	if (new_ident)
+		pl->n_in++;
+	if (failed)
+		pl->n_failed++;
+	else
+		pl->n_done++;
+	existing = hmap_get(&pl->results, name);
+	/* A newer version may have been committed while this one was on disk. */
+	if (kept && existing && existing->ts >= ts)
+		kept = 0;
+	if (kept && hmap_put(&pl->results, res->name, res) == 0) {
+		if (existing) {
+			old = existing;
+			path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
+		}
+		res = NULL;
+	}
+	if (ident->msg)
+		backlog_drop(m, ident->msg, msgpath, sizeof(msgpath));
+	pthread_mutex_unlock(&m->lock);
+
+	if (res && renamed)
+		hio_rm_rf(dest);
+	result_free(res);
+	if (old) {
+		hio_rm_rf(oldpath);
+		result_free(old);
+	}
+	if (msgpath[0] && unlink(msgpath) < 0 && errno != ENOENT)
+		hio_warn("cannot remove acknowledged backlog file %s: %s", msgpath,
+			 strerror(errno));
+	json_array_append_new(stored, json_string(id));
+	hio_debug("stored result %s of %s/%s (%s, %zu files)", id, pln, name,
+		  failed ? "failed" : "done", nfiles);
+	return 0;
+undo:
+	free(text);
+	json_decref(line);
+	if (renamed)
+		hio_rm_rf(dest);
+	else
+		hio_rm_rf(tmpdir);
+	pthread_mutex_lock(&m->lock);
+	if (new_ident) {
+		hmap_del(&m->ids, id);
+		free(ident);
+	} else {
+		ident->result = IDR_NONE;
+	}
+	pthread_mutex_unlock(&m->lock);
+	result_free(res);
+	reply_err(out, e == ENOSPC || e == EDQUOT ? 503 : 500, "cannot store result %s: %s", id,
+		  strerror(e));
+	return -1;
+}
+
+static int cmp_result(const void *a, const void *b)
+{
+	return strcmp((*(struct result *const *)a)->name, (*(struct result *const *)b)->name);
+}
+
+static json_t *result_json(const struct result *r)
+{
+	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:o}", "name", r->name, "id", r->id, "ts",
+			      (json_int_t)r->ts, "state", r->failed ? "failed" : "done", "files",
+			      files_json(r->files, r->nfiles));
+
+	if (o && r->error)
+		json_object_set_new(o, "error", json_string(r->error));
+	return o;
+}
+
+void api_results_list(struct master *m, const char *pln, const char *prefix, size_t prefix_len,
+		      struct reply *out)
+{
+	struct result **v = NULL;
+	struct pipeline *pl;
+	json_t *arr = json_array();
+	size_t n = 0;
+
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_find(m, pln);
+	if (pl && pl->results.len)
+		v = malloc(pl->results.len * sizeof(*v));
+	for (size_t i = 0; v && i < pl->results.cap; i++) {
+		struct result *r = pl->results.slots[i].val;
+
+		if (pl->results.slots[i].key && strncmp(r->name, prefix, prefix_len) == 0)
+			v[n++] = r;
+	}
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_result);
+	for (size_t i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, result_json(v[i])) < 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	pthread_mutex_unlock(&m->lock);
+	free(v);
+	if (!arr || (pl && pl->results.len && !v)) {
+		json_decref(arr);
+		return reply_err(out, 500, "out of memory listing results");
+	}
+	reply_ok(out, 200, json_pack("{s:o}", "results", arr));
+}
+
+void api_results_file(struct master *m, const char *pln, const char *name, size_t name_len,
+		      const char *file, size_t file_len, struct reply *out)
+{
+	char path[PATH_MAX];
+	struct pipeline *pl;
+	struct result *r;
+	struct stat st;
+	int fd = -1, e = ENOENT;
+
+	(void)name_len;
+	(void)file_len;
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_find(m, pln);
+	r = pl ? hmap_get(&pl->results, name) : NULL;
+	/* Only a file the index lists is served, so no request names a path of its own. */
+	for (size_t i = 0; r && i < r->nfiles; i++) {
+		if (strcmp(r->files[i].name, file) != 0)
+			continue;
+		if (path_fmt(path, sizeof(path), "%s/results/%s/%s", m->dir, r->id, file) == 0)
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		break;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		if (r && e != ENOENT)
+			hio_warn("cannot open result file %s: %s", path, strerror(e));
+		return reply_err(out, 404, "no result file %s for %s in pipeline %s", file, name,
+				 pln);
+	}
+	out->status = 200;
+	out->fd = fd;
+	out->fd_size = (uint64_t)st.st_size;
+}
+
+/* Applies one journal line to the index. 0, or -1 when the line is not one of ours. */
+static int replay_line(struct master *m, json_t *o)
+{
+	const char *pln, *name, *id, *state, *error, *why;
+	json_t *files = json_object_get(o, "files"), *f;
+	struct rfile *rf = NULL;
+	struct result *res = NULL, *existing;
+	struct pipeline *pl;
+	struct ident *ident;
+	long long ts = 0;
+	int kept = 1, failed;
+	size_t i, n;
+	char err[160];
+
+	if (jget_str(o, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
+	    jget_str(o, "name", JF_REQUIRED, HIO_NAME_MAX, &name, err, sizeof(err)) < 0 ||
+	    jget_str(o, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, sizeof(err)) < 0 ||
+	    jget_str(o, "state", JF_REQUIRED, 16, &state, err, sizeof(err)) < 0 ||
+	    jget_str(o, "error", 0, HIO_FRAME_META_MAX, &error, err, sizeof(err)) < 0 ||
+	    jget_int(o, "ts", JF_REQUIRED, 0, INT64_MAX, &ts, NULL, err, sizeof(err)) < 0 ||
+	    jget_bool(o, "kept", 0, &kept, NULL, err, sizeof(err)) < 0 || !hio_id_valid(id) ||
+	    !hio_pipeline_valid(pln) || !hio_name_valid(name, strlen(name), &why) ||
+	    !json_is_array(files) || json_array_size(files) > HIO_RESULT_FILES_MAX)
+		return -1;
+	failed = strcmp(state, "failed") == 0;
+	n = json_array_size(files);
+	rf = n ? calloc(n, sizeof(*rf)) : NULL;
+	if (n && !rf)
+		return -1;
+	json_array_foreach(files, i, f)
+	{
+		rf[i].name = (char *)json_string_value(json_object_get(f, "name"));
+		rf[i].size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+		if (!rf[i].name || !hio_name_valid(rf[i].name, strlen(rf[i].name), &why)) {
+			free(rf);
+			return -1;
+		}
+	}
+	res = result_new(name, id, (uint64_t)ts, failed, error, rf, n);
+	free(rf);
+	if (!res)
+		return -1;
+	pl = pipeline_get(m, pln);
+	ident = hmap_get(&m->ids, id);
+	if (!pl || ident) {
+		/* A repeated line (or no room): the first one counted. */
+		result_free(res);
+		return pl ? 0 : -1;
+	}
+	ident = calloc(1, sizeof(*ident));
+	if (!ident) {
+		result_free(res);
+		return -1;
+	}
+	snprintf(ident->id, sizeof(ident->id), "%s", id);
+	ident->pl = pl;
+	ident->result = failed ? IDR_FAILED : IDR_DONE;
+	if (hmap_put(&m->ids, ident->id, ident) < 0) {
+		free(ident);
+		result_free(res);
+		return -1;
+	}
+	pl->n_in++;
+	if (failed)
+		pl->n_failed++;
+	else
+		pl->n_done++;
+	existing = hmap_get(&pl->results, name);
+	if (kept && (!existing || existing->ts < (uint64_t)ts) &&
+	    hmap_put(&pl->results, res->name, res) == 0) {
+		result_free(existing);
+		res = NULL;
+	}
+	result_free(res);
+	return 0;
+}
+
+static int replay_journal(struct master *m, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0, lines = 0, bad = 0;
+	off_t good = 0, pos = 0;
+	ssize_t n;
+
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		json_t *o;
+
+		pos += n;
+		if (line[n - 1] != '\n')
+			break; /* torn last line: cut below */
+		o = json_loadb(line, (size_t)n - 1, 0, NULL);
+		if (!o || replay_line(m, o) < 0) {
+			bad++;
+			hio_warn("%s: line %zu is not a result record; skipped", path, lines + 1);
+		}
+		json_decref(o);
+		lines++;
+		good = pos;
+	}
+	free(line);
+	fclose(f);
+	m->journal_size = (uint64_t)good;
+	if (pos > good) {
+		if (truncate(path, good) < 0) {
+			hio_err("cannot cut the torn end of %s: %s; not starting", path,
+				strerror(errno));
+			return -1;
+		}
+		hio_warn("%s ended in a torn line (a crash while writing); cut it off", path);
+	}
+	hio_info("replayed %zu result records from %s (%zu skipped)", lines, path, bad);
+	return 0;
+}
+
+/* Removes DIR/results/<id> directories no index entry points at: debris of crashes
+ * between rename and journal, or of replaced versions not yet removed. */
+static void remove_orphans(struct master *m, const char *rdir)
+{
+	struct hmap live;
+	struct list *pos, *tmp;
+	struct dirent *de;
+	char path[PATH_MAX];
+	size_t removed = 0;
+	DIR *d;
+
+	hmap_init(&live);
+	list_for_each_safe(pos, tmp, &m->pipelines)
+	{
+		struct pipeline *pl = list_entry(pos, struct pipeline, link);
+
+		for (size_t i = 0; i < pl->results.cap; i++) {
+			struct result *r = pl->results.slots[i].val;
+
+			if (pl->results.slots[i].key && hmap_put(&live, r->id, r) < 0)
+				goto out; /* out of memory: better keep debris than lose data */
+		}
+	}
+	d = opendir(rdir);
+	while (d && (de = readdir(d))) {
+		if (!hio_id_valid(de->d_name) || hmap_get(&live, de->d_name))
+			continue;
+		if (path_fmt(path, sizeof(path), "%s/%s", rdir, de->d_name) == 0 &&
+		    hio_rm_rf(path) == 0)
+			removed++;
+	}
+	if (d)
+		closedir(d);
+	if (removed)
+		hio_info("removed %zu result directories no index entry refers to", removed);
+out:
+	hmap_free(&live);
+}
+
+int results_load(struct master *m)
+{
+	char rdir[PATH_MAX], tdir[PATH_MAX], jpath[PATH_MAX];
+
+	if (path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
+	    path_fmt(tdir, sizeof(tdir), "%s/results/tmp", m->dir) < 0 ||
+	    path_fmt(jpath, sizeof(jpath), "%s/results.journal", m->dir) < 0)
+		return -1;
+	/* Temp dirs belong to uploads that never finished: not acknowledged, so gone. */
+	if (hio_rm_rf(tdir) < 0 || hio_mkdir_p(tdir) < 0) {
+		hio_err("cannot reset %s: %s; not starting", tdir, strerror(errno));
+		return -1;
+	}
+	if (replay_journal(m, jpath) < 0) {
+		hio_err("cannot read %s: %s; not starting", jpath, strerror(errno));
+		return -1;
+	}
+	remove_orphans(m, rdir);
+	m->journal_fd = open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (m->journal_fd < 0) {
+		hio_err("cannot open %s: %s; not starting", jpath, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void results_close(struct master *m)
+{
+	if (m->journal_fd >= 0)
+		close(m->journal_fd);
+	m->journal_fd = -1;
+}

@@ -1,0 +1,259 @@
+/* util.c: the master's small helpers: a hash map, JSON field getters, paths. */
+#include "master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* --- hash map: open addressing, linear probing, backward-shift deletion --- */
+
+static size_t hmap_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return (size_t)h;
+}
+
+void hmap_init(struct hmap *h)
+{
+	h->slots = NULL;
+	h->cap = h->len = 0;
+}
+
+void hmap_free(struct hmap *h)
+{
+	free(h->slots);
+	hmap_init(h);
+}
+
+static struct hslot *hmap_slot(const struct hmap *h, const char *key)
+{
+	size_t i;
+
+	if (!h->cap)
+		return NULL;
+	for (i = hmap_hash(key) & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
+		if (!h->slots[i].key || strcmp(h->slots[i].key, key) == 0)
+			return &h->slots[i];
+	}
+}
+
+void *hmap_get(const struct hmap *h, const char *key)
+{
+	struct hslot *s = hmap_slot(h, key);
+
+	return s && s->key ? s->val : NULL;
+}
+
+static int hmap_grow(struct hmap *h)
+{
+	struct hmap n;
+	size_t cap = h->cap ? h->cap * 2 : 16;
+
+	n.slots = calloc(cap, sizeof(*n.slots));
+	if (!n.slots)
+		return -1;
+	n.cap = cap;
+	n.len = 0;
+	for (size_t i = 0; i < h->cap; i++) {
+		if (!h->slots[i].key)
+			continue;
+		*hmap_slot(&n, h->slots[i].key) = h->slots[i];
+		n.len++;
+	}
+	free(h->slots);
+	*h = n;
+	return 0;
+}
+
+int hmap_put(struct hmap *h, const char *key, void *val)
+{
+	struct hslot *s;
+
+	/* Keep the load under 3/4 so probes stay short and a free slot always exists. */
+	if ((h->len + 1) * 4 > h->cap * 3 && hmap_grow(h) < 0)
+		return -1;
+	s = hmap_slot(h, key);
+	if (!s->key)
+		h->len++;
+	s->key = key;
+	s->val = val;
+	return 0;
+}
+
+void *hmap_del(struct hmap *h, const char *key)
+{
+	struct hslot *s = hmap_slot(h, key);
+	size_t i, j, home;
+	void *val;
+
+	if (!s || !s->key)
+		return NULL;
+	val = s->val;
+	i = (size_t)(s - h->slots);
+	/* Shift later members of the probe run back so lookups never stop early. */
+	for (j = (i + 1) & (h->cap - 1); h->slots[j].key; j = (j + 1) & (h->cap - 1)) {
+		home = hmap_hash(h->slots[j].key) & (h->cap - 1);
+		if (((j - home) & (h->cap - 1)) >= ((j - i) & (h->cap - 1))) {
+			h->slots[i] = h->slots[j];
+			i = j;
+		}
+	}
+	h->slots[i].key = NULL;
+	h->slots[i].val = NULL;
+	h->len--;
+	return val;
+}
+
+/* --- JSON fields --- */
+
+int jget_str(json_t *o, const char *key, int flags, size_t max, const char **out, char *err,
+	     size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if ((flags & JF_REQUIRED) && !(v && (flags & JF_NULLABLE))) {
+			snprintf(err, errlen, "field '%s' is required", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "field '%s' must be a string", key);
+		return -1;
+	}
+	/* A string holding NUL would be cut short by every C consumer downstream. */
+	if (json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "field '%s' is longer than %zu bytes or holds NUL", key, max);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int jget_int(json_t *o, const char *key, int flags, long long min, long long max, long long *out,
+	     int *present, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (present)
+		*present = 0;
+	if (!v || json_is_null(v)) {
+		if (flags & JF_REQUIRED) {
+			snprintf(err, errlen, "field '%s' is required", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(err, errlen, "field '%s' must be an integer in %lld..%lld", key, min, max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	if (present)
+		*present = 1;
+	return 0;
+}
+
+int jget_bool(json_t *o, const char *key, int flags, int *out, int *present, char *err,
+	      size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (present)
+		*present = 0;
+	if (!v || json_is_null(v)) {
+		if (flags & JF_REQUIRED) {
+			snprintf(err, errlen, "field '%s' is required", key);
+			return -1;
+		}
+		return 0;
+	}
+	if (!json_is_boolean(v)) {
+		snprintf(err, errlen, "field '%s' must be true or false", key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	if (present)
+		*present = 1;
+	return 0;
+}
+
+int text_valid(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (n >= max || c <= ' ' || c >= 0x7f || c == '"' || c == '\\')
+			return 0;
+	}
+	return n > 0;
+}
+
+int line_valid(const char *s, size_t max)
+{
+	size_t n = 0;
+
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (n >= max || c < ' ' || c == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+int path_fmt(char *out, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = vsnprintf(out, n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= n) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+int dir_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+void deadline_after(struct timespec *ts, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}

@@ -1,0 +1,138 @@
+/* hio-pe: the processing engine daemon. Runs COMMAND once per message (SPEC "The
+ * processing contract"); everything else is hio_pe_run (lib/pe.c, docs/pe.md). */
+#include "hio_config.h"
+#include "hio_log.h"
+#include "hio_net.h"
+#include "hio_pe.h"
+#include "hio_util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hio-pe --master URL --exec COMMAND [options]\n"
+		   "  --master URL        the master, e.g. http://127.0.0.1:7700\n"
+		   "  --exec COMMAND      run per message through /bin/sh -c, with HIO_INPUT,\n"
+		   "                      HIO_NAME, HIO_OUTPUT and HIO_MESSAGE_ID set\n"
+		   "  --token-file F      the cluster token (else $HIO_TOKEN)\n"
+		   "  --pipeline P        pipeline served (default: default)\n"
+		   "  --id ID             PE id (default: a random one)\n"
+		   "  --worker ID         the worker that started this PE\n"
+		   "  --listen HOST:PORT  P2P address (default 127.0.0.1:0, 0 = any port)\n"
+		   "  --advertise HOST    host connectors dial (default: the listen host)\n"
+		   "  --workdir DIR       scratch space (default: $TMPDIR or /tmp)\n"
+		   "  --timeout-ms N      per-message limit (default 600000)\n"
+		   "  --heartbeat-ms N    heartbeat period (default 1000)\n");
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hio-pe: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'hio-pe --help'.\n");
+	return 2;
+}
+
+static int parse_ms(const char *s, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"master", required_argument, NULL, 'm'},
+	    {"token-file", required_argument, NULL, 't'},
+	    {"pipeline", required_argument, NULL, 'p'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"worker", required_argument, NULL, 'w'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"advertise", required_argument, NULL, 'a'},
+	    {"workdir", required_argument, NULL, 'd'},
+	    {"timeout-ms", required_argument, NULL, 'T'},
+	    {"heartbeat-ms", required_argument, NULL, 'H'},
+	    {"exec", required_argument, NULL, 'e'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct hio_pe_opts o = {0};
+	const char *token_file = NULL;
+	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
+	int c;
+
+	hio_log_init("hio-pe");
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			o.master = optarg;
+			break;
+		case 't':
+			token_file = optarg;
+			break;
+		case 'p':
+			if (!hio_pipeline_valid(optarg))
+				return bad("bad --pipeline \"%s\": use [A-Za-z0-9._-], up to 64",
+					   optarg);
+			o.pipeline = optarg;
+			break;
+		case 'i':
+			o.pe_id = optarg;
+			break;
+		case 'w':
+			o.worker_id = optarg;
+			break;
+		case 'l':
+			if (hio_net_split(optarg, host, sizeof(host), &o.listen_port) < 0 ||
+			    o.listen_port < 0 || o.listen_port > 65535)
+				return bad("bad --listen \"%s\": want HOST:PORT", optarg);
+			break;
+		case 'a':
+			o.advertise_host = optarg;
+			break;
+		case 'd':
+			o.workdir = optarg;
+			break;
+		case 'T':
+			if (parse_ms(optarg, &o.timeout_ms) < 0)
+				return bad("bad --timeout-ms \"%s\": want a positive number",
+					   optarg);
+			break;
+		case 'H':
+			if (parse_ms(optarg, &o.heartbeat_ms) < 0)
+				return bad("bad --heartbeat-ms \"%s\": want a positive number",
+					   optarg);
+			break;
+		case 'e':
+			o.exec = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad("%s", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument \"%s\"", argv[optind]);
+	if (!o.master)
+		return bad("%s", "--master URL is required");
+	if (!o.exec || !*o.exec)
+		return bad("%s", "--exec COMMAND is required");
+	if (hio_token_load(token_file, token, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	o.token = token;
+	o.listen_host = host;
+	return hio_pe_run(&o);
+}

@@ -1,0 +1,558 @@
+/* hio-worker: one per node. Registers with the master, starts and stops PEs on its
+ * commands through a runtime (runtime.h), and reports them. Threads:
+ *   main       signals (signalfd), runtime calls, child exits, "gone" notices
+ *   heartbeat  registration and the 1 s heartbeat with the PE list (master_link.c)
+ *   commands   long-polls the master for start/stop and hands them to main
+ * docs/worker.md has the picture. */
+#include "hio_config.h"
+#include "hio_http.h"
+#include "hio_log.h"
+#include "hio_util.h"
+#include "runtime.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A "gone" notice the master has not taken yet. */
+struct gone {
+	struct gone *next;
+	char id[HIO_ID_LEN + 1];
+	char reason[160];
+};
+
+/* ---- main thread: commands, exits, gone notices ---- */
+
+static void gone_add(struct gone **q, const char *id, const char *reason)
+{
+	struct gone *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		hio_err("out of memory queueing the gone notice of PE %s; the master will notice "
+			"by its missing heartbeats",
+			id);
+		return;
+	}
+	snprintf(g->id, sizeof(g->id), "%s", id);
+	snprintf(g->reason, sizeof(g->reason), "%s", reason);
+	g->next = *q;
+	*q = g;
+}
+
+/* Sends what is queued; what fails stays for the next tick. */
+static void gone_flush(hio_http *h, struct gone **q)
+{
+	for (struct gone **pp = q; *pp;) {
+		struct gone *g = *pp;
+		json_t *b = json_pack("{s:s}", "reason", g->reason);
+		char path[128], err[256];
+		long st;
+
+		snprintf(path, sizeof(path), "/v1/pes/%s/gone", g->id);
+		st = b ? hio_http_json(h, "POST", path, b, NULL, err, sizeof(err)) : -1;
+		json_decref(b);
+		if ((st >= 200 && st < 300) || st == 404) {
+			*pp = g->next;
+			free(g);
+			continue;
+		}
+		hio_warn("cannot tell the master PE %s is gone: %s; retrying", g->id, err);
+		break;
+	}
+}
+
+static int pe_find(struct wk *w, const char *id)
+{
+	for (int i = 0; i < w->npes; i++)
+		if (strcmp(w->pes[i].id, id) == 0)
+			return i;
+	return -1;
+}
+
+static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
+{
+	const char *id = json_string_value(json_object_get(c, "pe"));
+	const char *pl = json_string_value(json_object_get(c, "pipeline"));
+	json_t *jt = json_object_get(c, "timeout_ms");
+	struct rt_spec s = {.pe_id = id, .pipeline = pl};
+	char err[256], why[320];
+	void *h;
+	int full, known;
+
+	if (!jt)
+		jt = json_object_get(c, "timeout");
+	s.exec = json_string_value(json_object_get(c, "exec"));
+	s.image = json_string_value(json_object_get(c, "image"));
+	s.timeout_ms =
+	    json_is_integer(jt) && json_integer_value(jt) > 0 ? (long)json_integer_value(jt) : 0;
+	if (!id || !hio_id_valid(id) || !pl || !hio_pipeline_valid(pl)) {
+		hio_warn("start command with a bad pe id or pipeline; ignoring it");
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	known = pe_find(w, id) >= 0;
+	full = w->npes >= w->max_pes || w->stopping;
+	pthread_mutex_unlock(&w->mu);
+	if (known) {
+		hio_info("start of PE %s repeated; it is already running", id);
+		return;
+	}
+	if (full) {
+		hio_warn("refusing to start PE %s of pipeline %s: %s", id, pl,
+			 w->stopping ? "the worker is stopping" : "at the maximum of PEs");
+		snprintf(why, sizeof(why), "refused: worker %s",
+			 w->stopping ? "stopping" : "at its PE maximum");
+		gone_add(gq, id, why);
+		return;
+	}
+	h = w->rt->start(w->rt, &s, err, sizeof(err));
+	if (!h) {
+		hio_err("cannot start PE %s of pipeline %s: %s; telling the master", id, pl, err);
+		snprintf(why, sizeof(why), "cannot start: %s", err);
+		gone_add(gq, id, why);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	struct wpe *p = &w->pes[w->npes++];
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->id, sizeof(p->id), "%s", id);
+	snprintf(p->pipeline, sizeof(p->pipeline), "%s", pl);
+	p->h = h;
+	p->pid = w->rt->pid(w->rt, h);
+	pthread_mutex_unlock(&w->mu);
+	hio_info("started PE %s of pipeline %s (pid %ld)", id, pl, p->pid);
+}
+
+static void pe_stop_one(struct wk *w, struct wpe *p)
+{
+	if (p->stopping)
+		return;
+	p->stopping = 1;
+	p->kill_at = hio_mono_ms() + WK_STOP_GRACE_MS;
+	w->rt->stop(w->rt, p->h, 0);
+}
+
+static void cmd_stop(struct wk *w, json_t *c, struct gone **gq)
+{
+	const char *id = json_string_value(json_object_get(c, "pe"));
+	int i;
+
+	if (!id || !hio_id_valid(id)) {
+		hio_warn("stop command with a bad pe id; ignoring it");
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	i = pe_find(w, id);
+	if (i >= 0 && !w->pes[i].stopping) {
+		hio_info("stopping PE %s (pid %ld)", id, w->pes[i].pid);
+		pe_stop_one(w, &w->pes[i]);
+	}
+	pthread_mutex_unlock(&w->mu);
+	/* Not ours (any more): say so, or the master keeps asking. */
+	if (i < 0)
+		gone_add(gq, id, "not running on this worker");
+}
+
+static void run_commands(struct wk *w, struct gone **gq)
+{
+	json_t *q, *c;
+	size_t i;
+
+	pthread_mutex_lock(&w->mu);
+	q = w->cmdq;
+	w->cmdq = json_array();
+	pthread_mutex_unlock(&w->mu);
+	if (!w->cmdq) {
+		hio_err("out of memory for the command queue; stopping");
+		w->cmdq = q;
+		return;
+	}
+	json_array_foreach(q, i, c)
+	{
+		const char *op = json_string_value(json_object_get(c, "op"));
+
+		if (op && strcmp(op, "start") == 0)
+			cmd_start(w, c, gq);
+		else if (op && strcmp(op, "stop") == 0)
+			cmd_stop(w, c, gq);
+		else
+			hio_warn("unknown command op \"%s\"; ignoring it", op ? op : "(none)");
+	}
+	json_decref(q);
+}
+
+/* Reaps ended PEs; an exit nobody asked for is reported to the master at once, which
+ * is what requeues the messages that PE had leased. */
+static void reap(struct wk *w, struct gone **gq)
+{
+	struct rt_exit ex;
+
+	while (w->rt->poll(w->rt, &ex)) {
+		struct wpe p = {0};
+		int found = 0;
+
+		pthread_mutex_lock(&w->mu);
+		for (int i = 0; i < w->npes; i++)
+			if (w->pes[i].h == ex.h) {
+				p = w->pes[i];
+				w->pes[i] = w->pes[--w->npes];
+				found = 1;
+				break;
+			}
+		pthread_mutex_unlock(&w->mu);
+		w->rt->release(w->rt, ex.h);
+		if (!found)
+			continue;
+		if (!p.stopping) {
+			hio_warn("PE %s of pipeline %s (pid %ld) %s unasked; telling the master",
+				 p.id, p.pipeline, p.pid, ex.why);
+			gone_add(gq, p.id, ex.why);
+		} else if (p.killed || !ex.clean) {
+			hio_warn("PE %s (pid %ld) %s while stopping", p.id, p.pid, ex.why);
+			gone_add(gq, p.id,
+				 p.killed ? "killed after the stop grace period" : ex.why);
+		} else {
+			hio_info("PE %s (pid %ld) stopped", p.id, p.pid);
+		}
+	}
+}
+
+static void kill_overdue(struct wk *w)
+{
+	uint64_t now = hio_mono_ms();
+
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < w->npes; i++) {
+		struct wpe *p = &w->pes[i];
+
+		if (p->stopping && !p->killed && now >= p->kill_at) {
+			hio_warn("PE %s (pid %ld) still running %d ms after SIGTERM; killing it",
+				 p->id, p->pid, WK_STOP_GRACE_MS);
+			w->rt->stop(w->rt, p->h, 1);
+			p->killed = 1;
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Runs until SIGTERM/SIGINT, then stops every PE. */
+static void main_loop(struct wk *w, int sfd)
+{
+	hio_http *h = hio_http_new(w->master, w->token);
+	struct gone *gq = NULL;
+	uint64_t next_gone = 0;
+	int stopping = 0;
+
+	if (!h)
+		hio_err("cannot make an HTTP client for gone notices; the master will rely on "
+			"missing heartbeats");
+	for (;;) {
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+				      {.fd = w->evfd, .events = POLLIN}};
+		int npes;
+
+		if (poll(p, 2, 200) < 0 && errno != EINTR)
+			hio_warn("poll failed: %s; going on", strerror(errno));
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if ((si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) &&
+				    !stopping) {
+					hio_info("worker %s stopping: stopping its PEs", w->id);
+					stopping = 1;
+					pthread_mutex_lock(&w->mu);
+					w->stopping = 1;
+					for (int i = 0; i < w->npes; i++)
+						pe_stop_one(w, &w->pes[i]);
+					pthread_cond_broadcast(&w->cv);
+					pthread_mutex_unlock(&w->mu);
+				}
+			}
+		}
+		if (p[1].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(w->evfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+				hio_warn("eventfd read failed: %s", strerror(errno));
+			run_commands(w, &gq);
+		}
+		reap(w, &gq);
+		kill_overdue(w);
+		if (h && gq && hio_mono_ms() >= next_gone) {
+			gone_flush(h, &gq);
+			next_gone = gq ? hio_mono_ms() + 1000 : 0;
+		}
+		pthread_mutex_lock(&w->mu);
+		npes = w->npes;
+		pthread_mutex_unlock(&w->mu);
+		if (stopping && npes == 0)
+			break;
+	}
+	/* One last try for the notices; then the master's own timeouts take over. */
+	if (h && gq)
+		gone_flush(h, &gq);
+	while (gq) {
+		struct gone *g = gq;
+
+		gq = g->next;
+		free(g);
+	}
+	hio_http_free(h);
+}
+
+/* ---- start-up ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: hio-worker --master URL [options]\n"
+		   "  --master URL        the master, e.g. http://127.0.0.1:7700\n"
+		   "  --token-file F      the cluster token (else $HIO_TOKEN)\n"
+		   "  --id ID             worker id, 32 hex chars (default: kept in the state\n"
+		   "                      dir, else a new one)\n"
+		   "  --name N            display name (default: the host name)\n"
+		   "  --max-pes N         PEs this worker runs at most (default 8)\n"
+		   "  --runtime process   how PEs run (process is the one built in)\n"
+		   "  --host HOST         address PEs listen on and advertise (default 127.0.0.1)\n"
+		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n");
+}
+
+static int bad(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hio-worker: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'hio-worker --help'.\n");
+	return 2;
+}
+
+/* The id from --id, else the one kept in STATE/worker.id, else a new one (kept). */
+static int worker_id(const char *given, const char *state, char out[HIO_ID_LEN + 1])
+{
+	char path[PATH_MAX], *s;
+	size_t n;
+
+	if (given) {
+		if (!hio_id_valid(given))
+			return bad("bad --id \"%s\": want 32 lowercase hex chars", given);
+		snprintf(out, HIO_ID_LEN + 1, "%s", given);
+		return 0;
+	}
+	hio_id_new(out);
+	if (!state)
+		return 0;
+	snprintf(path, sizeof(path), "%s/worker.id", state);
+	s = hio_file_read(path, 128, &n);
+	if (s) {
+		s[strcspn(s, " \t\r\n")] = '\0';
+		if (hio_id_valid(s)) {
+			snprintf(out, HIO_ID_LEN + 1, "%s", s);
+			free(s);
+			return 0;
+		}
+		hio_warn("%s does not hold a worker id; making a new one", path);
+		free(s);
+	}
+	if (hio_file_write_atomic(path, out, HIO_ID_LEN, 1) < 0)
+		hio_warn("cannot keep the worker id in %s: %s; the next start gets a new one", path,
+			 strerror(errno));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"master", required_argument, NULL, 'm'},  {"token-file", required_argument, NULL, 't'},
+	    {"id", required_argument, NULL, 'i'},      {"name", required_argument, NULL, 'n'},
+	    {"max-pes", required_argument, NULL, 'x'}, {"runtime", required_argument, NULL, 'r'},
+	    {"host", required_argument, NULL, 'H'},    {"state-dir", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	};
+	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
+	char err[256], workdir[PATH_MAX], *tf_abs = NULL, *end;
+	struct rt_conf rc = {0};
+	pthread_t t_hb, t_cmd;
+	int ok_hb = 0, ok_cmd = 0, sfd = -1, c, ret = 1, own_workdir = 0;
+	struct wk *w = calloc(1, sizeof(*w));
+	sigset_t sigs;
+	long v;
+
+	hio_log_init("hio-worker");
+	if (!w) {
+		fprintf(stderr, "hio-worker: out of memory\n");
+		return 1;
+	}
+	w->max_pes = 8;
+	w->evfd = -1;
+	snprintf(w->host, sizeof(w->host), "127.0.0.1");
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			w->master = optarg;
+			break;
+		case 't':
+			token_file = optarg;
+			break;
+		case 'i':
+			id = optarg;
+			break;
+		case 'n':
+			snprintf(w->name, sizeof(w->name), "%s", optarg);
+			break;
+		case 'x':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > WK_PES_MAX)
+				return bad("bad --max-pes \"%s\": want 1..1024", optarg);
+			w->max_pes = (int)v;
+			break;
+		case 'r':
+			runtime = optarg;
+			break;
+		case 'H':
+			snprintf(w->host, sizeof(w->host), "%s", optarg);
+			break;
+		case 's':
+			state = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return bad("%s", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return bad("unexpected argument \"%s\"", argv[optind]);
+	if (!w->master)
+		return bad("%s", "--master URL is required");
+	if (strcmp(runtime, "process") != 0)
+		return bad("runtime \"%s\" is not available (this build has: process)", runtime);
+	if (!w->host[0] || strpbrk(w->host, " \t\r\n"))
+		return bad("bad --host \"%s\"", w->host);
+	if (hio_token_load(token_file, w->token, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	if (token_file && !(tf_abs = realpath(token_file, NULL)))
+		return bad("cannot resolve --token-file %s", token_file);
+	if (!w->name[0] && gethostname(w->name, sizeof(w->name) - 1) < 0)
+		snprintf(w->name, sizeof(w->name), "worker");
+	if (state && hio_mkdir_p(state) < 0) {
+		fprintf(stderr, "hio-worker: cannot make --state-dir %s: %s\n", state,
+			strerror(errno));
+		goto out;
+	}
+	if (worker_id(id, state, w->id) != 0)
+		goto out;
+	if (hio_http_global_init() < 0) {
+		hio_err("cannot initialise libcurl; not starting");
+		goto out;
+	}
+	/* A vanished master must cost an EPIPE, not the process. */
+	signal(SIGPIPE, SIG_IGN);
+	rc.master = w->master;
+	rc.token_file = tf_abs;
+	rc.worker_id = w->id;
+	rc.host = w->host;
+	if (state) {
+		snprintf(workdir, sizeof(workdir), "%s/work", state);
+	} else {
+		const char *tmp = getenv("TMPDIR");
+
+		snprintf(workdir, sizeof(workdir), "%s/hio-worker-%s", tmp && *tmp ? tmp : "/tmp",
+			 w->id);
+		own_workdir = 1;
+	}
+	rc.workdir = workdir;
+	/* PEs of an earlier run died with it (PR_SET_PDEATHSIG); their scratch is junk. */
+	if (hio_rm_rf(workdir) < 0 && errno != ENOENT)
+		hio_warn("cannot clear %s: %s; old PE scratch stays", workdir, strerror(errno));
+	w->rt = rt_process_new(&rc, err, sizeof(err));
+	if (!w->rt) {
+		hio_err("%s; not starting", err);
+		goto out;
+	}
+	/* Signals arrive on a descriptor, in the main thread only; blocked before any
+	 * thread starts so every thread inherits the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	w->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->cmdq = json_array();
+	if (sfd < 0 || w->evfd < 0 || !w->cmdq) {
+		hio_err("cannot set up signal and event descriptors: %s; not starting",
+			strerror(errno));
+		goto out;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&w->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	hio_info("worker %s (%s) starting: master %s, host %s, up to %d PEs, runtime %s", w->id,
+		 w->name, w->master, w->host, w->max_pes, w->rt->name);
+	ok_hb = pthread_create(&t_hb, NULL, wk_hb_main, w) == 0;
+	ok_cmd = ok_hb && pthread_create(&t_cmd, NULL, wk_cmd_main, w) == 0;
+	if (!ok_cmd) {
+		hio_err("cannot start worker threads; stopping");
+		pthread_mutex_lock(&w->mu);
+		w->stopping = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	} else {
+		main_loop(w, sfd);
+		ret = 0;
+	}
+	if (ok_hb)
+		pthread_join(t_hb, NULL);
+	{
+		hio_http *h = hio_http_new(w->master, w->token);
+		char path[128];
+		long st = -1;
+
+		snprintf(path, sizeof(path), "/v1/workers/%s", w->id);
+		if (h)
+			st = hio_http_json(h, "DELETE", path, NULL, NULL, err, sizeof(err));
+		if (st < 200 || st >= 300)
+			hio_warn("cannot deregister worker %s: %s; the master will notice by the "
+				 "missing heartbeats",
+				 w->id, h ? err : "out of memory");
+		hio_http_free(h);
+	}
+	/* The command poll ends at the latest when its long poll does. */
+	if (ok_cmd)
+		pthread_join(t_cmd, NULL);
+	hio_info("worker %s stopped", w->id);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+out:
+	if (w->rt)
+		w->rt->free(w->rt);
+	if (own_workdir && hio_rm_rf(workdir) < 0 && errno != ENOENT)
+		hio_warn("cannot remove %s: %s; leaving it", workdir, strerror(errno));
+	if (sfd >= 0)
+		close(sfd);
+	if (w->evfd >= 0)
+		close(w->evfd);
+	json_decref(w->cmdq);
+	free(tf_abs);
+	free(w);
+	return ret;
+}

@@ -1,0 +1,50 @@
+/* A PE runtime: how a worker starts and stops PEs. "process" (fork/exec of hio-pe) is
+ * built in; a docker runtime (Engine API over its unix socket) fits the same shape.
+ * All calls come from the worker's main thread. */
+#ifndef HIO_WORKER_RUNTIME_H
+#define HIO_WORKER_RUNTIME_H
+#include <stddef.h>
+
+struct rt_spec {
+	const char *pe_id;
+	const char *pipeline;
+	const char *exec;  /* the command per message; may be NULL when image holds it */
+	const char *image; /* container runtimes only */
+	long timeout_ms;   /* 0: the PE's default */
+};
+
+/* What every PE of this worker shares. */
+struct rt_conf {
+	const char *master;
+	const char *token_file; /* NULL: PEs inherit HIO_TOKEN from the environment */
+	const char *worker_id;
+	const char *host;    /* PEs listen on and advertise host:0 */
+	const char *workdir; /* each PE gets WORKDIR/<pe id>, removed when it ends */
+};
+
+struct rt_exit {
+	void *h;
+	int clean;     /* exited with status 0 */
+	char why[128]; /* "exited with status N" / "killed by signal N" */
+};
+
+struct runtime {
+	const char *name;
+	/* Starts a PE. Returns a handle (owned by the runtime until release), or NULL with
+	 * err. */
+	void *(*start)(struct runtime *rt, const struct rt_spec *spec, char *err, size_t errlen);
+	/* Asks a PE to stop: SIGTERM, or SIGKILL when force. */
+	void (*stop)(struct runtime *rt, void *h, int force);
+	/* One PE that ended since the last call: 1 and *ex, or 0 when none did. */
+	int (*poll)(struct runtime *rt, struct rt_exit *ex);
+	/* The process id to report, or 0. */
+	long (*pid)(struct runtime *rt, void *h);
+	/* Frees an ended PE's handle. */
+	void (*release)(struct runtime *rt, void *h);
+	void (*free)(struct runtime *rt);
+};
+
+/* NULL with err when the hio-pe binary cannot be found. */
+struct runtime *rt_process_new(const struct rt_conf *conf, char *err, size_t errlen);
+
+#endif

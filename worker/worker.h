@@ -1,0 +1,53 @@
+/* Internal to hio-worker: main.c (start-up, commands, child exits) and master_link.c
+ * (registration, heartbeat and command polling threads). */
+#ifndef HIO_WORKER_H
+#define HIO_WORKER_H
+#include "hio_util.h"
+#include "runtime.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define WK_HB_MS 1000
+#define WK_POLL_WAIT_MS 10000
+#define WK_STOP_GRACE_MS 10000 /* SIGTERM, then SIGKILL this much later */
+#define WK_BACKOFF_MAX_MS 5000
+#define WK_PES_MAX 1024
+
+struct wpe {
+	char id[HIO_ID_LEN + 1];
+	char pipeline[HIO_PIPELINE_MAX + 1];
+	void *h;
+	long pid;
+	int stopping;
+	uint64_t kill_at; /* 0: not yet due */
+	int killed;
+};
+
+struct wk {
+	char id[HIO_ID_LEN + 1];
+	char name[256];
+	char host[256];
+	char token[HIO_TOKEN_MAX + 1];
+	const char *master;
+	int max_pes;
+	struct runtime *rt;
+	int evfd;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* Under mu. */
+	struct wpe pes[WK_PES_MAX];
+	int npes;
+	json_t *cmdq; /* commands for the main thread */
+	int registered;
+	int stopping;
+};
+
+/* Heartbeat thread: registers, then reports the PE list every WK_HB_MS. */
+void *wk_hb_main(void *arg);
+/* Command thread: long-polls start/stop commands into cmdq and wakes main. */
+void *wk_cmd_main(void *arg);
+
+#endif

@@ -24,8 +24,10 @@ enum { OPT_STATE = 1000, OPT_JSON, OPT_PIPELINE, OPT_COMPRESS, OPT_TIMEOUT };
 
 #define COMMON_OPTS                                                                                \
 	{"state-dir", required_argument, 0, OPT_STATE},                                            \
-	    {"pipeline", required_argument, 0, OPT_PIPELINE},                                      \
-	    {"json", no_argument, 0, OPT_JSON}, {"timeout", required_argument, 0, OPT_TIMEOUT}
+	    {"pipeline", required_argument, 0, OPT_PIPELINE}, {"json", no_argument, 0, OPT_JSON},  \
+	{                                                                                          \
+		"timeout", required_argument, 0, OPT_TIMEOUT                                       \
+	}
 
 struct common {
 	const char *state_dir;
@@ -50,10 +52,18 @@ static int parse_common(int argc, char **argv, struct common *c, const struct op
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (o) {
-		case OPT_STATE: c->state_dir = optarg; break;
-		case OPT_PIPELINE: c->pipeline = optarg; break;
-		case OPT_JSON: c->json = 1; break;
-		case OPT_TIMEOUT: c->timeout_s = atol(optarg); break;
+		case OPT_STATE:
+			c->state_dir = optarg;
+			break;
+		case OPT_PIPELINE:
+			c->pipeline = optarg;
+			break;
+		case OPT_JSON:
+			c->json = 1;
+			break;
+		case OPT_TIMEOUT:
+			c->timeout_s = atol(optarg);
+			break;
 		default:
 			if (!on_extra || on_extra(o, optarg, ud) < 0)
 				return -1;
@@ -107,24 +117,24 @@ int cmd_status(int argc, char **argv)
 	printf("master %s\n", conf.master);
 	printf("%-34s %-10s %-8s %s\n", "WORKER", "STATE", "MAX_PES", "HOST");
 	json_array_foreach(json_object_get(st, "workers"), i, v)
-	printf("%-34s %-10s %-8lld %s\n", json_string_value(json_object_get(v, "id")),
-	       json_string_value(json_object_get(v, "state")),
-	       (long long)json_integer_value(json_object_get(v, "max_pes")),
-	       json_string_value(json_object_get(v, "host")));
+	    printf("%-34s %-10s %-8lld %s\n", json_string_value(json_object_get(v, "id")),
+		   json_string_value(json_object_get(v, "state")),
+		   (long long)json_integer_value(json_object_get(v, "max_pes")),
+		   json_string_value(json_object_get(v, "host")));
 	printf("%-34s %-10s %-12s %s\n", "PE", "STATE", "PIPELINE", "ADDRESS");
 	json_array_foreach(json_object_get(st, "pes"), i, v)
-	printf("%-34s %-10s %-12s %s:%lld\n", json_string_value(json_object_get(v, "id")),
-	       json_string_value(json_object_get(v, "state")),
-	       json_string_value(json_object_get(v, "pipeline")),
-	       json_string_value(json_object_get(v, "host")),
-	       (long long)json_integer_value(json_object_get(v, "port")));
+	    printf("%-34s %-10s %-12s %s:%lld\n", json_string_value(json_object_get(v, "id")),
+		   json_string_value(json_object_get(v, "state")),
+		   json_string_value(json_object_get(v, "pipeline")),
+		   json_string_value(json_object_get(v, "host")),
+		   (long long)json_integer_value(json_object_get(v, "port")));
 	printf("%-12s %8s %8s %8s %8s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED");
 	json_array_foreach(json_object_get(st, "pipelines"), i, v)
-	printf("%-12s %8lld %8lld %8lld %8lld\n", json_string_value(json_object_get(v, "name")),
-	       (long long)json_integer_value(json_object_get(v, "queue_length")),
-	       (long long)json_integer_value(json_object_get(v, "in")),
-	       (long long)json_integer_value(json_object_get(v, "done")),
-	       (long long)json_integer_value(json_object_get(v, "failed")));
+	    printf("%-12s %8lld %8lld %8lld %8lld\n", json_string_value(json_object_get(v, "name")),
+		   (long long)json_integer_value(json_object_get(v, "queue_length")),
+		   (long long)json_integer_value(json_object_get(v, "in")),
+		   (long long)json_integer_value(json_object_get(v, "done")),
+		   (long long)json_integer_value(json_object_get(v, "failed")));
 	json_decref(st);
 	return 0;
 }
@@ -179,7 +189,8 @@ static int send_path(hio_stream *s, const char *path, int *bad)
 			const char *d = ents[i]->d_name;
 			if (strcmp(d, ".") && strcmp(d, "..") &&
 			    snprintf(sub, sizeof(sub), "%s%s%s", path,
-				     path[strlen(path) - 1] == '/' ? "" : "/", d) < (int)sizeof(sub))
+				     path[strlen(path) - 1] == '/' ? "" : "/",
+				     d) < (int)sizeof(sub))
 				n += send_path(s, sub, bad);
 			free(ents[i]);
 		}
@@ -235,7 +246,8 @@ int cmd_send(int argc, char **argv)
 
 	first = parse_common(argc, argv, &c, extra, compress_opt, &comp);
 	if (first < 0 || first >= argc)
-		return cli_fail("usage: hio send [--pipeline P] [--compress auto|on|off] FILE|DIR...");
+		return cli_fail(
+		    "usage: hio send [--pipeline P] [--compress auto|on|off] FILE|DIR...");
 	if (hio_client_conf_load(&conf, c.state_dir, err, sizeof(err)) < 0)
 		return cli_fail("%s", err);
 	so.master = conf.master;
@@ -305,8 +317,8 @@ static int results_get(hio_http *h, const char *pipeline, const char *name, cons
 		char dst[PATH_MAX], tmp[PATH_MAX + 16], path[HIO_NAME_MAX * 3 + 512];
 		char *en = hio_http_escape(name), *ef = hio_http_escape(fname ? fname : ""),
 		     *ep = hio_http_escape(pipeline);
-		struct hio_http_req req = {.method = "GET", .path = path, .write = file_sink,
-					   .timeout_ms = 3600000};
+		struct hio_http_req req = {
+		    .method = "GET", .path = path, .write = file_sink, .timeout_ms = 3600000};
 		struct hio_http_resp resp;
 		int fd, ok;
 
@@ -385,8 +397,8 @@ int cmd_results(int argc, char **argv)
 		{
 			printf("%s\t%s\t", json_string_value(json_object_get(e, "name")),
 			       json_string_value(json_object_get(e, "state")));
-			json_array_foreach(json_object_get(e, "files"), j, f)
-			printf("%s%s", j ? "," : "", json_string_value(json_object_get(f, "name")));
+			json_array_foreach(json_object_get(e, "files"), j, f) printf(
+			    "%s%s", j ? "," : "", json_string_value(json_object_get(f, "name")));
 			putchar('\n');
 		}
 	}

@@ -148,12 +148,12 @@ static int mount_ready(const char *mnt)
 int cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"pes", required_argument, 0, 'n'},	 {"exec", required_argument, 0, 'e'},
-		{"runtime", required_argument, 0, 'r'},	 {"image", required_argument, 0, 'i'},
-		{"mount", required_argument, 0, 'm'},	 {"state-dir", required_argument, 0, 's'},
-		{"port", required_argument, 0, 'p'},	 {"min-pes", required_argument, 0, 'a'},
-		{"max-pes", required_argument, 0, 'b'},	 {"timeout-ms", required_argument, 0, 't'},
-		{"pipeline", required_argument, 0, 'P'}, {0, 0, 0, 0}};
+	    {"pes", required_argument, 0, 'n'},	     {"exec", required_argument, 0, 'e'},
+	    {"runtime", required_argument, 0, 'r'},  {"image", required_argument, 0, 'i'},
+	    {"mount", required_argument, 0, 'm'},    {"state-dir", required_argument, 0, 's'},
+	    {"port", required_argument, 0, 'p'},     {"min-pes", required_argument, 0, 'a'},
+	    {"max-pes", required_argument, 0, 'b'},  {"timeout-ms", required_argument, 0, 't'},
+	    {"pipeline", required_argument, 0, 'P'}, {0, 0, 0, 0}};
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
 	const char *mount = NULL, *pipeline = "default";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
@@ -170,18 +170,41 @@ int cmd_up(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': pes = atoi(optarg); break;
-		case 'e': exec_cmd = optarg; break;
-		case 'r': runtime = optarg; break;
-		case 'i': image = optarg; break;
-		case 'm': mount = optarg; break;
-		case 's': snprintf(dir, sizeof(dir), "%s", optarg); break;
-		case 'p': port = atoi(optarg); break;
-		case 'a': min_pes = atoi(optarg); break;
-		case 'b': max_pes = atoi(optarg); break;
-		case 't': timeout_ms = atol(optarg); break;
-		case 'P': pipeline = optarg; break;
-		default: return cli_fail("usage: hio up [--pes N] [--exec CMD] ... (hio --help)");
+		case 'n':
+			pes = atoi(optarg);
+			break;
+		case 'e':
+			exec_cmd = optarg;
+			break;
+		case 'r':
+			runtime = optarg;
+			break;
+		case 'i':
+			image = optarg;
+			break;
+		case 'm':
+			mount = optarg;
+			break;
+		case 's':
+			snprintf(dir, sizeof(dir), "%s", optarg);
+			break;
+		case 'p':
+			port = atoi(optarg);
+			break;
+		case 'a':
+			min_pes = atoi(optarg);
+			break;
+		case 'b':
+			max_pes = atoi(optarg);
+			break;
+		case 't':
+			timeout_ms = atol(optarg);
+			break;
+		case 'P':
+			pipeline = optarg;
+			break;
+		default:
+			return cli_fail("usage: hio up [--pes N] [--exec CMD] ... (hio --help)");
 		}
 	}
 	if (pes < 0 || pes > 1000 || port < 0 || port > 65535)
@@ -222,8 +245,8 @@ int cmd_up(int argc, char **argv)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	char tokpath[PATH_MAX + 64];
 	state_path(tokpath, sizeof(tokpath), dir, "token");
-	char *margv[] = {master_bin, "--state-dir", dir, "--listen", listen, "--token-file", tokpath,
-			 NULL};
+	char *margv[] = {master_bin, "--state-dir",  dir,     "--listen",
+			 listen,     "--token-file", tokpath, NULL};
 	mpid = spawn(dir, "master", margv);
 	if (mpid < 0)
 		goto out;
@@ -241,8 +264,8 @@ int cmd_up(int argc, char **argv)
 	url[strcspn(url, "\r\n ")] = '\0';
 
 	snprintf(maxbuf, sizeof(maxbuf), "%d", max_pes);
-	char *wargv[] = {worker_bin, "--master", url, "--token-file", tokpath, "--runtime",
-			 (char *)runtime, "--max-pes", maxbuf, "--state-dir", dir, NULL};
+	char *wargv[] = {worker_bin,	  "--master",  url,    "--token-file", tokpath, "--runtime",
+			 (char *)runtime, "--max-pes", maxbuf, "--state-dir",  dir,	NULL};
 	wpid = spawn(dir, "worker", wargv);
 	if (wpid < 0)
 		goto out;
@@ -287,8 +310,8 @@ int cmd_up(int argc, char **argv)
 		}
 		char spool[PATH_MAX + 16];
 		snprintf(spool, sizeof(spool), "%s/spool", dir);
-		char *fargv[] = {fs_bin, "--token-file", tokpath, "--spool", spool, "--pipeline",
-				 (char *)pipeline, url, (char *)mount, NULL};
+		char *fargv[] = {fs_bin,       "--token-file",	 tokpath, "--spool",	 spool,
+				 "--pipeline", (char *)pipeline, url,	  (char *)mount, NULL};
 		pid_t fpid = spawn(dir, "fs", fargv);
 		if (fpid < 0)
 			goto out;

@@ -10,20 +10,20 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: hio COMMAND [options]\n"
-	"  up [--pes N] [--exec CMD] [--runtime process|docker] [--image IMG] [--mount DIR]\n"
-	"     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
-	"                         start master, worker and N PEs (and the mount); print the URL\n"
-	"  down [--state-dir DIR] stop everything 'up' started, unmount\n"
-	"  status [--json]        workers, PEs, queues and counters\n"
-	"  send [--pipeline P] [--compress auto|on|off] FILE|DIR...\n"
-	"                         stream files without a mount, one line per acknowledged file\n"
-	"  results [--json]       list result entries\n"
-	"  results get NAME DIR   copy one input's result files into DIR\n"
-	"  scale [--pipeline P] N set the PE count by hand\n"
-	"  wait [--timeout SEC]   wait until every message the master knows is processed\n"
-	"Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
-	"HIO_MASTER and HIO_TOKEN are used when set.\n";
+    "usage: hio COMMAND [options]\n"
+    "  up [--pes N] [--exec CMD] [--runtime process|docker] [--image IMG] [--mount DIR]\n"
+    "     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
+    "                         start master, worker and N PEs (and the mount); print the URL\n"
+    "  down [--state-dir DIR] stop everything 'up' started, unmount\n"
+    "  status [--json]        workers, PEs, queues and counters\n"
+    "  send [--pipeline P] [--compress auto|on|off] FILE|DIR...\n"
+    "                         stream files without a mount, one line per acknowledged file\n"
+    "  results [--json]       list result entries\n"
+    "  results get NAME DIR   copy one input's result files into DIR\n"
+    "  scale [--pipeline P] N set the PE count by hand\n"
+    "  wait [--timeout SEC]   wait until every message the master knows is processed\n"
+    "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
+    "HIO_MASTER and HIO_TOKEN are used when set.\n";
 
 int cli_fail(const char *fmt, ...)
 {
@@ -71,8 +71,8 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"up", cmd_up},		{"down", cmd_down},   {"status", cmd_status},
-		    {"send", cmd_send},		{"results", cmd_results}, {"scale", cmd_scale},
+	} cmds[] = {{"up", cmd_up},	{"down", cmd_down},	  {"status", cmd_status},
+		    {"send", cmd_send}, {"results", cmd_results}, {"scale", cmd_scale},
 		    {"wait", cmd_wait}};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -90,28 +90,6 @@ struct req {
 	char lease_id[HIO_ID_LEN + 1], lease_pe[HIO_ID_LEN + 1];
 };
 
-void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	json_decref(out->json);
-	out->status = status;
-	out->json = json_pack("{s:s}", "error", msg);
-}
-
-void reply_ok(struct reply *out, unsigned status, json_t *json)
-{
-	json_decref(out->json);
-	out->json = json;
-	out->status = status;
-	if (!json && status != 204)
-		reply_err(out, 500, "out of memory building the answer");
-}
-
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 {
 	struct MHD_Response *resp = NULL;

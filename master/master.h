@@ -258,6 +258,7 @@ struct reply {
 	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
 	const char *allow;	     /* Allow header (405) */
 };
+/* util.c: fill an answer (no HTTP involved, so unit tests link without MHD). */
 void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void reply_ok(struct reply *out, unsigned status, json_t *json);

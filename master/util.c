@@ -1,4 +1,4 @@
-/* util.c: the master's small helpers: a hash map, JSON field getters, paths. */
+/* util.c: the master's small helpers: a hash map, JSON field getters, paths, replies. */
 #include "master.h"
 
 #include <errno.h>
@@ -256,4 +256,28 @@ void deadline_after(struct timespec *ts, long ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+/* --- answers of the JSON endpoints (struct reply), free of the HTTP layer --- */
+
+void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_decref(out->json);
+	out->status = status;
+	out->json = json_pack("{s:s}", "error", msg);
+}
+
+void reply_ok(struct reply *out, unsigned status, json_t *json)
+{
+	json_decref(out->json);
+	out->json = json;
+	out->status = status;
+	if (!json && status != 204)
+		reply_err(out, 500, "out of memory building the answer");
 }

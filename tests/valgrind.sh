@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The daemons' paths under valgrind: hio-master and hio-pe run under memcheck while
+# files stream P2P and through the backlog, then stop cleanly; any error or leak fails.
+# Needs a build without sanitizers: HIO_BUILD=build-vg tests/valgrind.sh
+. "$(dirname "$0")/e2e/lib.sh"
+unset ASAN_OPTIONS UBSAN_OPTIONS
+command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit 77; }
+VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9)
+
+"$HIO" up --state-dir "$STATE" --pes 0 --exec true >"$T/url" || { fail "hio up"; finish; }
+url=$(cat "$T/url")
+port=${url##*:}
+tok=$(cat "$STATE/token")
+# Swap the master for one under valgrind, on the same port and state dir.
+mpid=$(cat "$STATE/master.pid")
+kill "$mpid"
+master_gone() { ! kill -0 "$mpid" 2>/dev/null; }
+wait_for 30 master_gone
+"${VG[@]}" --log-file="$T/master.vg" "$HIO_BUILD/master/hio-master" --state-dir "$STATE" \
+	--listen "127.0.0.1:$port" --token-file "$STATE/token" >>"$STATE/master.log" 2>&1 &
+vg_master=$!
+echo "$vg_master" >"$STATE/master.pid"
+check "master under valgrind serves" wait_for 120 curl -sf "$url/v1/health"
+
+cd "$T" || exit 1
+mkdir -p in
+for i in $(seq 1 20); do head -c $((i * 5000)) /dev/urandom >"in/f$i"; done
+# First through the backlog (no PE yet), then P2P once a PE under valgrind is up.
+"$HIO" send in/f1 in/f2 in/f3 >sent.txt || fail "send to the backlog"
+HIO_TOKEN=$tok "${VG[@]}" --log-file="$T/pe.vg" "$HIO_BUILD/pe/hio-pe" --master "$url" \
+	--exec 'wc -c <"$HIO_INPUT"' >"$T/pe.log" 2>&1 &
+vg_pe=$!
+pe_idle() { test "$(pe_count idle)" -ge 1; }
+check "PE under valgrind registers" wait_for 120 pe_idle
+"$HIO" send in >>sent.txt || fail "send P2P"
+check "every message processed" "$HIO" wait --timeout 120
+eq "result entries" "$("$HIO" results --json | jq length)" 20
+
+kill -TERM "$vg_pe"
+wait "$vg_pe"
+eq "hio-pe exit status under valgrind" "$?" 0
+kill -TERM "$vg_master"
+wait "$vg_master"
+eq "hio-master exit status under valgrind" "$?" 0
+for f in master.vg pe.vg; do
+	grep -E "ERROR SUMMARY|in use at exit" "$T/$f"
+	check "$f: no errors" grep -q "ERROR SUMMARY: 0 errors" "$T/$f"
+done
+finish

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define HIO_ID_LEN 32	    /* hex chars of a message id */
 #define HIO_NAME_MAX 4096   /* bytes in an input name */
@@ -12,6 +13,8 @@
 
 uint64_t hio_now_us(void);  /* wall clock, microseconds since the epoch */
 uint64_t hio_mono_ms(void); /* monotonic milliseconds */
+/* Sets ts to ms from now on clock, for pthread_cond_timedwait on a condvar of that clock. */
+void hio_timespec_in(struct timespec *ts, clockid_t clock, long ms);
 
 /* Writes HIO_ID_LEN hex chars of randomness and a NUL into out. */
 void hio_id_new(char out[HIO_ID_LEN + 1]);

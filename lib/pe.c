@@ -76,13 +76,7 @@ int pe_sleep(struct pe *pe, long ms)
 	struct timespec ts;
 	int stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	hio_timespec_in(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&pe->mu);
 	while (!pe->stopping && pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts) != ETIMEDOUT)
 		;
@@ -99,17 +93,6 @@ int pe_stopping(struct pe *pe)
 	s = pe->stopping;
 	pthread_mutex_unlock(&pe->mu);
 	return s;
-}
-
-static void deadline_in(struct timespec *ts, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
 }
 
 long pe_backoff_next(long cur, long max)
@@ -390,7 +373,7 @@ static void *heartbeat_main(void *arg)
 		else
 			wait = next_hb > now ? (long)(next_hb - now) : 0;
 		if (wait > 0 && !pe->stopping) {
-			deadline_in(&ts, wait);
+			hio_timespec_in(&ts, CLOCK_MONOTONIC, wait);
 			pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts);
 			pthread_mutex_unlock(&pe->mu);
 			continue;

@@ -105,13 +105,8 @@ static void timed_wait(hio_stream *s, pthread_cond_t *cv, long ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	/* The stream's condvars use the default clock. */
+	hio_timespec_in(&ts, CLOCK_REALTIME, ms);
 	pthread_cond_timedwait(cv, &s->mu, &ts);
 }
 

@@ -54,6 +54,17 @@ static void random_hex(char *out, size_t nbytes)
 	out[2 * nbytes] = '\0';
 }
 
+void hio_timespec_in(struct timespec *ts, clockid_t clock, long ms)
+{
+	clock_gettime(clock, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 void hio_id_new(char out[HIO_ID_LEN + 1])
 {
 	random_hex(out, HIO_ID_LEN / 2);

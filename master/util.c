@@ -249,13 +249,7 @@ int dir_sync(const char *dir)
 
 void deadline_after(struct timespec *ts, long ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	hio_timespec_in(ts, CLOCK_MONOTONIC, ms);
 }
 
 /* --- answers of the JSON endpoints (struct reply), free of the HTTP layer --- */

@@ -16,13 +16,7 @@ static int wk_sleep(struct wk *w, long ms)
 	struct timespec ts;
 	int stopping;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	hio_timespec_in(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
 		;

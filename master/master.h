@@ -248,6 +248,10 @@ void worker_set_gone(struct master *m, struct worker *w, const char *why);
 /* Queues a command for a worker and wakes its long poll. Takes cmd. 0 or -1. */
 int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd);
 void registry_free(struct master *m);
+/* Initialises the lists, maps, locks and condvars of a zeroed master (0 or -1). */
+int master_init(struct master *m);
+/* Frees results, backlog, registry, locks and m itself. */
+void master_free(struct master *m);
 
 /* --- api.c: JSON endpoints (they take m->lock themselves) --- */
 struct reply {

@@ -222,3 +222,40 @@ void registry_free(struct master *m)
 	list_init(&m->pes);
 	list_init(&m->pipelines);
 }
+
+/* ---- the master state's lifetime (main.c and the unit tests) ---- */
+
+int master_init(struct master *m)
+{
+	pthread_condattr_t ca;
+
+	m->journal_fd = -1;
+	list_init(&m->workers);
+	list_init(&m->pes);
+	list_init(&m->pipelines);
+	hmap_init(&m->worker_ix);
+	hmap_init(&m->pe_ix);
+	hmap_init(&m->pipeline_ix);
+	hmap_init(&m->ids);
+	/* Long-poll deadlines are monotonic, so a clock step cannot stretch or cut them. */
+	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
+	    pthread_mutex_init(&m->lock, NULL) || pthread_mutex_init(&m->journal_lock, NULL) ||
+	    pthread_mutex_init(&m->persist_lock, NULL) || pthread_cond_init(&m->cond, &ca) ||
+	    pthread_cond_init(&m->rc_cond, &ca))
+		return -1;
+	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+void master_free(struct master *m)
+{
+	results_close(m);
+	backlog_free(m);
+	registry_free(m);
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->journal_lock);
+	pthread_mutex_destroy(&m->persist_lock);
+	pthread_cond_destroy(&m->cond);
+	pthread_cond_destroy(&m->rc_cond);
+	free(m);
+}

@@ -47,19 +47,7 @@ static struct master *master_open(void)
 
 	if (!m)
 		exit(2);
-	m->journal_fd = -1;
-	list_init(&m->workers);
-	list_init(&m->pes);
-	list_init(&m->pipelines);
-	hmap_init(&m->worker_ix);
-	hmap_init(&m->pe_ix);
-	hmap_init(&m->pipeline_ix);
-	hmap_init(&m->ids);
-	pthread_mutex_init(&m->lock, NULL);
-	pthread_mutex_init(&m->journal_lock, NULL);
-	pthread_mutex_init(&m->persist_lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
-	pthread_cond_init(&m->rc_cond, NULL);
+	CHECK(master_init(m) == 0);
 	m->pe_lease_ms = 3000;
 	m->worker_lease_ms = 5000;
 	m->backlog_max = MASTER_BACKLOG_MAX_DEFAULT;
@@ -72,15 +60,7 @@ static struct master *master_open(void)
 
 static void master_close(struct master *m)
 {
-	results_close(m);
-	backlog_free(m);
-	registry_free(m);
-	pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->journal_lock);
-	pthread_mutex_destroy(&m->persist_lock);
-	pthread_cond_destroy(&m->cond);
-	pthread_cond_destroy(&m->rc_cond);
-	free(m);
+	master_free(m);
 }
 
 static struct master *master_restart(struct master *m)

@@ -8,6 +8,7 @@
 #include "hio_log.h"
 #include "hio_net.h"
 #include "hio_stream.h"
+#include "stream_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,22 +33,6 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define HELLO_TIMEOUT_MS 5000
-
-struct msg {
-	struct msg *next;
-	char id[HIO_ID_LEN + 1];
-	char *name;
-	uint64_t ts;
-	int fd;	    /* file body, or -1 */
-	char *data; /* memory body */
-	uint64_t len;
-	int flags; /* frame flags, chosen once */
-	void *user;
-	uint64_t queued_ms; /* when it last entered the queue */
-	uint64_t first_ms;
-	uint64_t sent_ms;
-	int tries;
-};
 
 struct lane {
 	hio_stream *s;
@@ -187,102 +172,7 @@ static struct msg *queue_pop_locked(hio_stream *s)
 	return m;
 }
 
-static json_t *msg_meta(const struct msg *m)
-{
-	return json_pack("{s:s, s:s, s:I}", "id", m->id, "name", m->name, "ts", (json_int_t)m->ts);
-}
-
-/* ------------------------------------------------------------------ backlog */
-
-static long src_read_cb(void *ud, char *buf, size_t n)
-{
-	return hio_frame_src_read(ud, buf, n);
-}
-
-/* 0 when the master holds m durably; -1 otherwise (err says why). */
-static int backlog_push(hio_stream *s, hio_http *http, struct msg *m, char *err, size_t errlen)
-{
-	json_t *meta = msg_meta(m);
-	hio_frame_src *src = hio_frame_src_new(HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
-	char path[HIO_PIPELINE_MAX + 64];
-	struct hio_http_req req = {.method = "POST",
-				   .path = path,
-				   .content_type = "application/octet-stream",
-				   .read = src_read_cb,
-				   .read_ud = src,
-				   .timeout_ms = 600000};
-	struct hio_http_resp resp;
-	int rc = -1;
-
-	json_decref(meta);
-	if (!src) {
-		snprintf(err, errlen, "cannot encode the message");
-		return -1;
-	}
-	snprintf(path, sizeof(path), "/v1/pipelines/%s/backlog", s->pipeline);
-	req.read_len = hio_frame_src_size(src);
-	if (hio_http_do(http, &req, &resp) < 0) {
-		snprintf(err, errlen, "%s", resp.err);
-	} else if (resp.status != 201 && resp.status != 200) {
-		snprintf(err, errlen, "backlog refused %s: HTTP %ld %s", m->name, resp.status,
-			 resp.body.data ? resp.body.data : "");
-	} else {
-		rc = 0;
-	}
-	hio_buf_free(&resp.body);
-	hio_frame_src_free(src);
-	return rc;
-}
-
 /* ------------------------------------------------------------------ sessions */
-
-struct pe_addr {
-	char id[HIO_ID_LEN + 1];
-	char host[256];
-	int port;
-};
-
-/* 1: a PE was reserved for us; 0: none free (use the backlog); -1: master unreachable. */
-static int allocate(hio_stream *s, hio_http *http, struct pe_addr *pe, char *err, size_t errlen)
-{
-	char path[HIO_PIPELINE_MAX + 64];
-	json_t *ans = NULL, *p;
-	long st;
-	int rc = -1;
-
-	snprintf(path, sizeof(path), "/v1/pipelines/%s/allocate", s->pipeline);
-	st = hio_http_json(http, "POST", path, NULL, &ans, err, errlen);
-	if (st < 200 || st >= 300)
-		return -1;
-	p = json_object_get(ans, "pe");
-	if (json_is_object(p)) {
-		const char *id = json_string_value(json_object_get(p, "id"));
-		const char *host = json_string_value(json_object_get(p, "host"));
-		json_int_t port = json_integer_value(json_object_get(p, "port"));
-		if (id && host && port > 0 && port < 65536 && strlen(id) <= HIO_ID_LEN) {
-			snprintf(pe->id, sizeof(pe->id), "%s", id);
-			snprintf(pe->host, sizeof(pe->host), "%s", host);
-			pe->port = (int)port;
-			rc = 1;
-		} else {
-			snprintf(err, errlen, "master gave a malformed PE address");
-		}
-	} else {
-		rc = 0;
-	}
-	json_decref(ans);
-	return rc;
-}
-
-static void release_pe(hio_stream *s, hio_http *http, const char *pe_id)
-{
-	char path[128], err[256];
-
-	snprintf(path, sizeof(path), "/v1/pes/%s/release", pe_id);
-	if (hio_http_json(http, "POST", path, NULL, NULL, err, sizeof(err)) < 0)
-		hio_debug("release of PE %s failed: %s", pe_id, err);
-	(void)s;
-}
 
 struct ack_frame {
 	struct lane *l;
@@ -477,7 +367,7 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
 	}
 	if (release)
-		release_pe(s, http, l->pe_id);
+		stream_release_pe(http, l->pe_id);
 	l->pe_id[0] = '\0';
 }
 
@@ -490,7 +380,7 @@ static int lane_window(const struct lane *l)
 static int session_send(struct lane *l, struct msg *m)
 {
 	hio_stream *s = l->s;
-	json_t *meta = msg_meta(m);
+	json_t *meta = stream_msg_meta(m);
 	int r;
 
 	pthread_mutex_lock(&s->mu);
@@ -568,13 +458,13 @@ static void *lane_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		struct pe_addr pe;
-		int a = allocate(s, http, &pe, err, sizeof(err));
+		int a = stream_allocate(http, s->pipeline, &pe, err, sizeof(err));
 		if (a == 1) {
 			int busy;
 			backoff = BACKOFF_MIN_MS;
 			if (session_open(l, &pe, &busy, err, sizeof(err)) < 0) {
 				hio_info("%s; trying another PE or the backlog", err);
-				release_pe(s, http, pe.id);
+				stream_release_pe(http, pe.id);
 				pthread_mutex_lock(&s->mu);
 				timed_wait(s, &s->cv, BACKOFF_MIN_MS);
 				continue;
@@ -610,7 +500,7 @@ static void *lane_main(void *arg)
 		}
 		m = queue_pop_locked(s);
 		pthread_mutex_unlock(&s->mu);
-		if (backlog_push(s, http, m, err, sizeof(err)) == 0) {
+		if (stream_backlog_push(http, s->pipeline, m, err, sizeof(err)) == 0) {
 			pthread_mutex_lock(&s->mu);
 			s->st.bytes_backlog += m->len;
 			pthread_mutex_unlock(&s->mu);

@@ -1,0 +1,93 @@
+/* The stream connector's calls to the master: allocate and release PEs, push a
+ * message into the backlog. One hio_http per lane thread. */
+#include "hio_log.h"
+#include "stream_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+json_t *stream_msg_meta(const struct msg *m)
+{
+	return json_pack("{s:s, s:s, s:I}", "id", m->id, "name", m->name, "ts", (json_int_t)m->ts);
+}
+
+static long src_read_cb(void *ud, char *buf, size_t n)
+{
+	return hio_frame_src_read(ud, buf, n);
+}
+
+int stream_backlog_push(hio_http *http, const char *pipeline, const struct msg *m, char *err,
+			size_t errlen)
+{
+	json_t *meta = stream_msg_meta(m);
+	hio_frame_src *src = hio_frame_src_new(HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
+	char path[HIO_PIPELINE_MAX + 64];
+	struct hio_http_req req = {.method = "POST",
+				   .path = path,
+				   .content_type = "application/octet-stream",
+				   .read = src_read_cb,
+				   .read_ud = src,
+				   .timeout_ms = 600000};
+	struct hio_http_resp resp;
+	int rc = -1;
+
+	json_decref(meta);
+	if (!src) {
+		snprintf(err, errlen, "cannot encode the message");
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/v1/pipelines/%s/backlog", pipeline);
+	req.read_len = hio_frame_src_size(src);
+	if (hio_http_do(http, &req, &resp) < 0) {
+		snprintf(err, errlen, "%s", resp.err);
+	} else if (resp.status != 201 && resp.status != 200) {
+		snprintf(err, errlen, "backlog refused %s: HTTP %ld %s", m->name, resp.status,
+			 resp.body.data ? resp.body.data : "");
+	} else {
+		rc = 0;
+	}
+	hio_buf_free(&resp.body);
+	hio_frame_src_free(src);
+	return rc;
+}
+
+int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, char *err,
+		    size_t errlen)
+{
+	char path[HIO_PIPELINE_MAX + 64];
+	json_t *ans = NULL, *p;
+	long st;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/v1/pipelines/%s/allocate", pipeline);
+	st = hio_http_json(http, "POST", path, NULL, &ans, err, errlen);
+	if (st < 200 || st >= 300)
+		return -1;
+	p = json_object_get(ans, "pe");
+	if (json_is_object(p)) {
+		const char *id = json_string_value(json_object_get(p, "id"));
+		const char *host = json_string_value(json_object_get(p, "host"));
+		json_int_t port = json_integer_value(json_object_get(p, "port"));
+		if (id && host && port > 0 && port < 65536 && strlen(id) <= HIO_ID_LEN) {
+			snprintf(pe->id, sizeof(pe->id), "%s", id);
+			snprintf(pe->host, sizeof(pe->host), "%s", host);
+			pe->port = (int)port;
+			rc = 1;
+		} else {
+			snprintf(err, errlen, "master gave a malformed PE address");
+		}
+	} else {
+		rc = 0;
+	}
+	json_decref(ans);
+	return rc;
+}
+
+void stream_release_pe(hio_http *http, const char *pe_id)
+{
+	char path[128], err[256];
+
+	snprintf(path, sizeof(path), "/v1/pes/%s/release", pe_id);
+	if (hio_http_json(http, "POST", path, NULL, NULL, err, sizeof(err)) < 0)
+		hio_debug("release of PE %s failed: %s", pe_id, err);
+}

@@ -147,15 +147,21 @@ static int mount_ready(const char *mnt)
 
 int cmd_up(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"pes", required_argument, 0, 'n'},	     {"exec", required_argument, 0, 'e'},
-	    {"runtime", required_argument, 0, 'r'},  {"image", required_argument, 0, 'i'},
-	    {"mount", required_argument, 0, 'm'},    {"state-dir", required_argument, 0, 's'},
-	    {"port", required_argument, 0, 'p'},     {"min-pes", required_argument, 0, 'a'},
-	    {"max-pes", required_argument, 0, 'b'},  {"timeout-ms", required_argument, 0, 't'},
-	    {"pipeline", required_argument, 0, 'P'}, {0, 0, 0, 0}};
+	static const struct option opts[] = {{"pes", required_argument, 0, 'n'},
+					     {"exec", required_argument, 0, 'e'},
+					     {"runtime", required_argument, 0, 'r'},
+					     {"image", required_argument, 0, 'i'},
+					     {"mount", required_argument, 0, 'm'},
+					     {"state-dir", required_argument, 0, 's'},
+					     {"port", required_argument, 0, 'p'},
+					     {"min-pes", required_argument, 0, 'a'},
+					     {"max-pes", required_argument, 0, 'b'},
+					     {"timeout-ms", required_argument, 0, 't'},
+					     {"pipeline", required_argument, 0, 'P'},
+					     {"spool-max", required_argument, 0, 'S'},
+					     {0, 0, 0, 0}};
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
-	const char *mount = NULL, *pipeline = "default";
+	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
 	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1;
@@ -202,6 +208,9 @@ int cmd_up(int argc, char **argv)
 			break;
 		case 'P':
 			pipeline = optarg;
+			break;
+		case 'S':
+			spool_max = optarg;
 			break;
 		default:
 			return cli_fail("usage: hio up [--pes N] [--exec CMD] ... (hio --help)");
@@ -310,8 +319,19 @@ int cmd_up(int argc, char **argv)
 		}
 		char spool[PATH_MAX + 16];
 		snprintf(spool, sizeof(spool), "%s/spool", dir);
-		char *fargv[] = {fs_bin,       "--token-file",	 tokpath, "--spool",	 spool,
-				 "--pipeline", (char *)pipeline, url,	  (char *)mount, NULL};
+		char *fargv[] = {fs_bin,
+				 "-f",
+				 "--token-file",
+				 tokpath,
+				 "--spool",
+				 spool,
+				 "--spool-max",
+				 (char *)spool_max,
+				 "--pipeline",
+				 (char *)pipeline,
+				 url,
+				 (char *)mount,
+				 NULL};
 		pid_t fpid = spawn(dir, "fs", fargv);
 		if (fpid < 0)
 			goto out;

@@ -50,6 +50,9 @@ int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name
 /* Waits until every queued message was acknowledged or given up. timeout_ms < 0: forever.
  * 0, or -1 on timeout. */
 int hio_stream_flush(hio_stream *s, long timeout_ms);
+/* Stops accepting messages and wakes any send blocked on a full queue (it fails with
+ * ECANCELED), so the sending threads can be joined before hio_stream_close. */
+void hio_stream_cancel(hio_stream *s);
 /* Stops; messages not yet acknowledged are reported with ok = 0. Frees s. */
 void hio_stream_close(hio_stream *s);
 

@@ -699,17 +699,22 @@ int hio_stream_flush(hio_stream *s, long timeout_ms)
 	return rc;
 }
 
+void hio_stream_cancel(hio_stream *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->cv_space);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void hio_stream_close(hio_stream *s)
 {
 	struct msg *m;
 
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_cond_broadcast(&s->cv_space);
-	pthread_mutex_unlock(&s->mu);
+	hio_stream_cancel(s);
 	for (int i = 0; i < s->nlanes; i++)
 		pthread_join(s->lanes[i].thread, NULL);
 	/* Lanes requeued what they had in flight; nothing is acknowledged any more. */

@@ -42,7 +42,7 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 			snprintf(w->id, sizeof(w->id), "%s", id);
 			w->cmds = json_array();
 		}
-		if (!w || !w->cmds || hmap_put(&m->worker_ix, w->id, w) < 0) {
+		if (!w || !w->cmds || hio_hmap_put(&m->worker_ix, w->id, w) < 0) {
 			pthread_mutex_unlock(&m->lock);
 			if (w)
 				json_decref(w->cmds);

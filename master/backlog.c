@@ -110,7 +110,7 @@ static int push_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	p->ts = (uint64_t)json_integer_value(ts);
 	pthread_mutex_lock(&m->lock);
-	p->dup = hmap_get(&m->ids, id) != NULL;
+	p->dup = hio_hmap_get(&m->ids, id) != NULL;
 	/* Without a Content-Length the frame's own size is the best estimate of room. */
 	if (!p->dup && p->content_len < 0 &&
 	    hold_room(m, p, HIO_FRAME_HDR_LEN + (uint64_t)h->meta_len + h->body_len) < 0)
@@ -264,7 +264,7 @@ void backlog_push_finish(struct push *p, struct reply *out)
 	ident = calloc(1, sizeof(*ident));
 	pthread_mutex_lock(&m->lock);
 	/* A concurrent push of the same id may have won while this body streamed. */
-	dup = hmap_get(&m->ids, p->id) != NULL;
+	dup = hio_hmap_get(&m->ids, p->id) != NULL;
 	if (dup)
 		goto unlock;
 	pl = pipeline_get(m, p->pl);
@@ -276,10 +276,10 @@ void backlog_push_finish(struct push *p, struct reply *out)
 	}
 	snprintf(ident->id, sizeof(ident->id), "%s", p->id);
 	snprintf(msg->id, sizeof(msg->id), "%s", p->id);
-	if (hmap_put(&m->ids, ident->id, ident) < 0 || rename(p->tmp, final) < 0) {
+	if (hio_hmap_put(&m->ids, ident->id, ident) < 0 || rename(p->tmp, final) < 0) {
 		int e = errno;
 
-		hmap_del(&m->ids, ident->id);
+		hio_hmap_del(&m->ids, ident->id);
 		pthread_mutex_unlock(&m->lock);
 		free(msg);
 		free(ident);
@@ -368,7 +368,7 @@ void backlog_lease_failed(struct master *m, const char *id, const char *pe)
 	struct ident *ident;
 
 	pthread_mutex_lock(&m->lock);
-	ident = hmap_get(&m->ids, id);
+	ident = hio_hmap_get(&m->ids, id);
 	if (ident && ident->msg && ident->msg->leased && strcmp(ident->msg->pe, pe) == 0) {
 		hio_warn("backlog message %s did not reach PE %s; back to the front of %s", id, pe,
 			 ident->msg->pl->name);
@@ -379,7 +379,7 @@ void backlog_lease_failed(struct master *m, const char *id, const char *pe)
 
 void backlog_drop(struct master *m, struct msg *msg, char *path, size_t pathlen)
 {
-	struct ident *ident = hmap_get(&m->ids, msg->id);
+	struct ident *ident = hio_hmap_get(&m->ids, msg->id);
 
 	if (backlog_path(m, msg, "", path, pathlen) < 0)
 		path[0] = '\0';
@@ -445,7 +445,7 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 				hio_err("backlog message %s of %s is lost: %s vanished; dropped "
 					"from the queue",
 					msg->id, pln, path);
-				ident = hmap_del(&m->ids, msg->id);
+				ident = hio_hmap_del(&m->ids, msg->id);
 				pl->n_in--;
 				backlog_drop(m, msg, path, sizeof(path));
 				free(ident);

@@ -163,7 +163,7 @@ static int cmp_found(const void *a, const void *b)
 static int enqueue(struct master *m, const struct found *f)
 {
 	struct msg *msg;
-	struct ident *ident = hmap_get(&m->ids, f->id);
+	struct ident *ident = hio_hmap_get(&m->ids, f->id);
 	char path[PATH_MAX];
 
 	if (ident) {
@@ -180,7 +180,7 @@ static int enqueue(struct master *m, const struct found *f)
 		goto oom;
 	snprintf(msg->id, sizeof(msg->id), "%s", f->id);
 	snprintf(ident->id, sizeof(ident->id), "%s", f->id);
-	if (hmap_put(&m->ids, ident->id, ident) < 0)
+	if (hio_hmap_put(&m->ids, ident->id, ident) < 0)
 		goto oom;
 	ident->pl = f->pl;
 	ident->msg = msg;

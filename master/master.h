@@ -5,6 +5,7 @@
 #ifndef HIO_MASTER_H
 #define HIO_MASTER_H
 #include "hio_frame.h"
+#include "hio_hmap.h"
 #include "hio_util.h"
 #include <jansson.h>
 #include <limits.h>
@@ -73,21 +74,6 @@ static inline void list_del(struct list *n)
 	n->prev = n->next = n;
 }
 
-/* --- a string-keyed hash map; the key string belongs to the value --- */
-struct hslot {
-	const char *key;
-	void *val;
-};
-struct hmap {
-	struct hslot *slots;
-	size_t cap, len;
-};
-void hmap_init(struct hmap *h);
-void hmap_free(struct hmap *h); /* frees the table, not the values */
-void *hmap_get(const struct hmap *h, const char *key);
-int hmap_put(struct hmap *h, const char *key, void *val); /* 0, or -1 out of memory */
-void *hmap_del(struct hmap *h, const char *key);	  /* the removed value or NULL */
-
 /* --- registry --- */
 enum pe_state { PE_STARTING = 0, PE_UP, PE_STOPPING, PE_GONE };
 
@@ -140,7 +126,7 @@ struct pipeline {
 	size_t n_queued, n_leased;
 	/* counters over distinct message ids */
 	uint64_t n_in, n_done, n_failed;
-	struct hmap results; /* name -> struct result */
+	struct hio_hmap results; /* name -> struct result */
 };
 
 /* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
@@ -192,9 +178,9 @@ struct master {
 	int stopping;
 
 	struct list workers, pes, pipelines;
-	struct hmap worker_ix, pe_ix, pipeline_ix;
+	struct hio_hmap worker_ix, pe_ix, pipeline_ix;
 	size_t n_workers, n_pes, n_pipelines;
-	struct hmap ids;	/* id -> struct ident */
+	struct hio_hmap ids;	/* id -> struct ident */
 	uint64_t backlog_bytes; /* stored frame bytes */
 	uint64_t backlog_held;	/* reserved by pushes in progress */
 	uint64_t seq;		/* next backlog / temp file sequence */

@@ -64,7 +64,7 @@ static void sweep(struct master *m, uint64_t now)
 		struct worker *w = list_entry(pos, struct worker, link);
 
 		if (w->gone && w->polls == 0 && now - w->gone_ms > MASTER_GONE_KEEP_MS) {
-			hmap_del(&m->worker_ix, w->id);
+			hio_hmap_del(&m->worker_ix, w->id);
 			list_del(&w->link);
 			m->n_workers--;
 			json_decref(w->cmds);

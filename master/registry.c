@@ -11,7 +11,7 @@
 
 struct pipeline *pipeline_find(struct master *m, const char *name)
 {
-	return hmap_get(&m->pipeline_ix, name);
+	return hio_hmap_get(&m->pipeline_ix, name);
 }
 
 struct pipeline *pipeline_get(struct master *m, const char *name)
@@ -32,8 +32,8 @@ struct pipeline *pipeline_get(struct master *m, const char *name)
 	pl->pes = -1;
 	list_init(&pl->queued);
 	list_init(&pl->leased);
-	hmap_init(&pl->results);
-	if (hmap_put(&m->pipeline_ix, pl->name, pl) < 0)
+	hio_hmap_init(&pl->results);
+	if (hio_hmap_put(&m->pipeline_ix, pl->name, pl) < 0)
 		goto oom;
 	list_add_tail(&m->pipelines, &pl->link);
 	m->n_pipelines++;
@@ -49,7 +49,7 @@ void pipeline_free(struct pipeline *pl)
 	for (size_t i = 0; i < pl->results.cap; i++)
 		if (pl->results.slots[i].key)
 			result_free(pl->results.slots[i].val);
-	hmap_free(&pl->results);
+	hio_hmap_free(&pl->results);
 	free(pl->exec);
 	free(pl->image);
 	free(pl);
@@ -57,12 +57,12 @@ void pipeline_free(struct pipeline *pl)
 
 struct worker *worker_find(struct master *m, const char *id)
 {
-	return hmap_get(&m->worker_ix, id);
+	return hio_hmap_get(&m->worker_ix, id);
 }
 
 struct pe *pe_find(struct master *m, const char *id)
 {
-	return hmap_get(&m->pe_ix, id);
+	return hio_hmap_get(&m->pe_ix, id);
 }
 
 struct pe *pe_add(struct master *m, const char *id)
@@ -77,7 +77,7 @@ struct pe *pe_add(struct master *m, const char *id)
 	if (!p)
 		goto oom;
 	snprintf(p->id, sizeof(p->id), "%s", id);
-	if (hmap_put(&m->pe_ix, p->id, p) < 0)
+	if (hio_hmap_put(&m->pe_ix, p->id, p) < 0)
 		goto oom;
 	p->created_ms = p->hb_ms = hio_mono_ms();
 	list_add_tail(&m->pes, &p->link);
@@ -91,7 +91,7 @@ oom:
 
 void pe_free(struct master *m, struct pe *p)
 {
-	hmap_del(&m->pe_ix, p->id);
+	hio_hmap_del(&m->pe_ix, p->id);
 	list_del(&p->link);
 	m->n_pes--;
 	free(p);
@@ -214,10 +214,10 @@ void registry_free(struct master *m)
 	for (size_t i = 0; i < m->ids.cap; i++)
 		if (m->ids.slots[i].key)
 			free(m->ids.slots[i].val);
-	hmap_free(&m->ids);
-	hmap_free(&m->worker_ix);
-	hmap_free(&m->pe_ix);
-	hmap_free(&m->pipeline_ix);
+	hio_hmap_free(&m->ids);
+	hio_hmap_free(&m->worker_ix);
+	hio_hmap_free(&m->pe_ix);
+	hio_hmap_free(&m->pipeline_ix);
 	list_init(&m->workers);
 	list_init(&m->pes);
 	list_init(&m->pipelines);
@@ -233,10 +233,10 @@ int master_init(struct master *m)
 	list_init(&m->workers);
 	list_init(&m->pes);
 	list_init(&m->pipelines);
-	hmap_init(&m->worker_ix);
-	hmap_init(&m->pe_ix);
-	hmap_init(&m->pipeline_ix);
-	hmap_init(&m->ids);
+	hio_hmap_init(&m->worker_ix);
+	hio_hmap_init(&m->pe_ix);
+	hio_hmap_init(&m->pipeline_ix);
+	hio_hmap_init(&m->ids);
 	/* Long-poll deadlines are monotonic, so a clock step cannot stretch or cut them. */
 	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
 	    pthread_mutex_init(&m->lock, NULL) || pthread_mutex_init(&m->journal_lock, NULL) ||

@@ -125,7 +125,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	}
 	pthread_mutex_lock(&m->lock);
 	pl = pipeline_get(m, pln);
-	ident = hmap_get(&m->ids, id);
+	ident = hio_hmap_get(&m->ids, id);
 	if (pl && ident && ident->result != IDR_NONE) {
 		pthread_mutex_unlock(&m->lock);
 		hio_rm_rf(tmpdir);
@@ -137,7 +137,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		snprintf(ident->id, sizeof(ident->id), "%s", id);
 		ident->pl = pl;
 		new_ident = 1;
-		if (hmap_put(&m->ids, ident->id, ident) < 0) {
+		if (hio_hmap_put(&m->ids, ident->id, ident) < 0) {
 			free(ident);
 			ident = NULL;
 		}
@@ -151,7 +151,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	}
 	/* Claimed: a concurrent upload of the same id now counts as a duplicate. */
 	ident->result = IDR_STORING;
-	existing = hmap_get(&pl->results, name);
+	existing = hio_hmap_get(&pl->results, name);
 	kept = !existing || existing->ts < ts;
 	pthread_mutex_unlock(&m->lock);
 
@@ -196,11 +196,11 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		pl->n_failed++;
 	else
 		pl->n_done++;
-	existing = hmap_get(&pl->results, name);
+	existing = hio_hmap_get(&pl->results, name);
 	/* A newer version may have been committed while this one was on disk. */
 	if (kept && existing && existing->ts >= ts)
 		kept = 0;
-	if (kept && hmap_put(&pl->results, res->name, res) == 0) {
+	if (kept && hio_hmap_put(&pl->results, res->name, res) == 0) {
 		if (existing) {
 			old = existing;
 			path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
@@ -234,7 +234,7 @@ undo:
 		hio_rm_rf(tmpdir);
 	pthread_mutex_lock(&m->lock);
 	if (new_ident) {
-		hmap_del(&m->ids, id);
+		hio_hmap_del(&m->ids, id);
 		free(ident);
 	} else {
 		ident->result = IDR_NONE;
@@ -309,7 +309,7 @@ void api_results_file(struct master *m, const char *pln, const char *name, size_
 	(void)file_len;
 	pthread_mutex_lock(&m->lock);
 	pl = pipeline_find(m, pln);
-	r = pl ? hmap_get(&pl->results, name) : NULL;
+	r = pl ? hio_hmap_get(&pl->results, name) : NULL;
 	/* Only a file the index lists is served, so no request names a path of its own. */
 	for (size_t i = 0; r && i < r->nfiles; i++) {
 		if (strcmp(r->files[i].name, file) != 0)
@@ -378,7 +378,7 @@ static int replay_line(struct master *m, json_t *o)
 	if (!res)
 		return -1;
 	pl = pipeline_get(m, pln);
-	ident = hmap_get(&m->ids, id);
+	ident = hio_hmap_get(&m->ids, id);
 	if (!pl || ident) {
 		/* A repeated line (or no room): the first one counted. */
 		result_free(res);
@@ -392,7 +392,7 @@ static int replay_line(struct master *m, json_t *o)
 	snprintf(ident->id, sizeof(ident->id), "%s", id);
 	ident->pl = pl;
 	ident->result = failed ? IDR_FAILED : IDR_DONE;
-	if (hmap_put(&m->ids, ident->id, ident) < 0) {
+	if (hio_hmap_put(&m->ids, ident->id, ident) < 0) {
 		free(ident);
 		result_free(res);
 		return -1;
@@ -402,9 +402,9 @@ static int replay_line(struct master *m, json_t *o)
 		pl->n_failed++;
 	else
 		pl->n_done++;
-	existing = hmap_get(&pl->results, name);
+	existing = hio_hmap_get(&pl->results, name);
 	if (kept && (!existing || existing->ts < (uint64_t)ts) &&
-	    hmap_put(&pl->results, res->name, res) == 0) {
+	    hio_hmap_put(&pl->results, res->name, res) == 0) {
 		result_free(existing);
 		res = NULL;
 	}
@@ -456,14 +456,14 @@ static int replay_journal(struct master *m, const char *path)
  * between rename and journal, or of replaced versions not yet removed. */
 static void remove_orphans(struct master *m, const char *rdir)
 {
-	struct hmap live;
+	struct hio_hmap live;
 	struct list *pos, *tmp;
 	struct dirent *de;
 	char path[PATH_MAX];
 	size_t removed = 0;
 	DIR *d;
 
-	hmap_init(&live);
+	hio_hmap_init(&live);
 	list_for_each_safe(pos, tmp, &m->pipelines)
 	{
 		struct pipeline *pl = list_entry(pos, struct pipeline, link);
@@ -471,13 +471,13 @@ static void remove_orphans(struct master *m, const char *rdir)
 		for (size_t i = 0; i < pl->results.cap; i++) {
 			struct result *r = pl->results.slots[i].val;
 
-			if (pl->results.slots[i].key && hmap_put(&live, r->id, r) < 0)
+			if (pl->results.slots[i].key && hio_hmap_put(&live, r->id, r) < 0)
 				goto out; /* out of memory: better keep debris than lose data */
 		}
 	}
 	d = opendir(rdir);
 	while (d && (de = readdir(d))) {
-		if (!hio_id_valid(de->d_name) || hmap_get(&live, de->d_name))
+		if (!hio_id_valid(de->d_name) || hio_hmap_get(&live, de->d_name))
 			continue;
 		if (path_fmt(path, sizeof(path), "%s/%s", rdir, de->d_name) == 0 &&
 		    hio_rm_rf(path) == 0)
@@ -488,7 +488,7 @@ static void remove_orphans(struct master *m, const char *rdir)
 	if (removed)
 		hio_info("removed %zu result directories no index entry refers to", removed);
 out:
-	hmap_free(&live);
+	hio_hmap_free(&live);
 }
 
 int results_load(struct master *m)

@@ -27,7 +27,7 @@ struct upload {
 	char tmpdir[PATH_MAX];
 	struct rfile *files;
 	size_t nfiles, capfiles;
-	struct hmap names;
+	struct hio_hmap names;
 	uint64_t bytes;
 	int fd;	  /* the RFILE being written, or -1 */
 	int type; /* type of the frame being decoded */
@@ -73,7 +73,7 @@ static void entry_reset(struct upload *u, int remove_dir)
 	free(u->files);
 	u->files = NULL;
 	u->nfiles = u->capfiles = 0;
-	hmap_free(&u->names);
+	hio_hmap_free(&u->names);
 	u->tmpdir[0] = '\0';
 	u->open = 0;
 	u->bytes = 0;
@@ -125,7 +125,7 @@ static int rfile_begin(struct upload *u, const struct hio_frame_hdr *h, json_t *
 	}
 	if (entry_begin(u, id) < 0)
 		return -1;
-	if (hmap_get(&u->names, file)) {
+	if (hio_hmap_get(&u->names, file)) {
 		up_fail(u, 400, "entry %s names file %s twice", id, file);
 		return -1;
 	}
@@ -143,7 +143,7 @@ static int rfile_begin(struct upload *u, const struct hio_frame_hdr *h, json_t *
 	rf = &u->files[u->nfiles];
 	rf->size = 0;
 	rf->name = strdup(file);
-	if (!rf->name || hmap_put(&u->names, rf->name, rf->name) < 0) {
+	if (!rf->name || hio_hmap_put(&u->names, rf->name, rf->name) < 0) {
 		free(rf->name);
 		up_fail(u, 500, "out of memory");
 		return -1;
@@ -294,7 +294,7 @@ struct upload *results_upload_new(struct master *m, struct reply *out)
 		goto oom;
 	u->m = m;
 	u->fd = -1;
-	hmap_init(&u->names);
+	hio_hmap_init(&u->names);
 	u->stored = json_array();
 	u->duplicate = json_array();
 	u->dec = hio_frame_dec_new(&cbs, u);

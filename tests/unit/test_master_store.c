@@ -256,7 +256,7 @@ static const char *kept_id(struct master *m, const char *pl, const char *name, u
 	id[0] = '\0';
 	pthread_mutex_lock(&m->lock);
 	p = pipeline_find(m, pl);
-	r = p ? hmap_get(&p->results, name) : NULL;
+	r = p ? hio_hmap_get(&p->results, name) : NULL;
 	if (r) {
 		snprintf(id, sizeof(id), "%s", r->id);
 		if (ts)
@@ -272,7 +272,7 @@ static int id_state(struct master *m, const char *id)
 	int st;
 
 	pthread_mutex_lock(&m->lock);
-	i = hmap_get(&m->ids, id);
+	i = hio_hmap_get(&m->ids, id);
 	st = i ? i->result : -1;
 	pthread_mutex_unlock(&m->lock);
 	return st;
@@ -406,7 +406,7 @@ static void test_backlog_restart(void)
 	 * keep a second link to it and put it back after the commit. */
 	pthread_mutex_lock(&m->lock);
 	{
-		struct ident *i3 = hmap_get(&m->ids, ids[3]);
+		struct ident *i3 = hio_hmap_get(&m->ids, ids[3]);
 
 		CHECK(i3 && i3->msg && backlog_path(m, i3->msg, "", frame3, sizeof(frame3)) == 0);
 	}
@@ -487,7 +487,7 @@ static void test_journal_reload(void)
 	CHECK(pl && pl->n_failed == 1 && pl->n_done == 0 && pl->n_in == 1);
 	pthread_mutex_lock(&m->lock);
 	{
-		struct result *r = pl ? hmap_get(&pl->results, "two") : NULL;
+		struct result *r = pl ? hio_hmap_get(&pl->results, "two") : NULL;
 
 		CHECK(r && r->failed && r->error && strcmp(r->error, "it broke") == 0);
 		CHECK(r && r->nfiles == 1 && strcmp(r->files[0].name, "out.txt") == 0 &&

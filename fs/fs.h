@@ -1,0 +1,112 @@
+/* fs.h: hio-fs internals shared by its files.
+ *
+ * The mount is a passthrough of SPOOL/tree (the namespace users see), plus a virtual,
+ * read-only results/ served from the master. A completed input is snapshotted by a
+ * hard link SPOOL/out/<id> (and SPOOL/out/<id>.json with its name and version), which
+ * the sender streams and deletes once a PE or the master's backlog acknowledged it. A
+ * file still linked from out/ is copied on its next open for writing, so a pending
+ * version never changes under the sender. */
+#ifndef HIO_FS_H
+#define HIO_FS_H
+#include "hio_util.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define FS_RESULTS "results" /* the virtual directory at the mount's root */
+#define FS_IGNORE_MAX 64     /* patterns in --ignore */
+#define FS_STUB_BIT S_ISVTX  /* marks an evicted input: size kept, bytes gone */
+#define FS_DEFAULT_IGNORE ".*,*.tmp,*.part,*~,*.swp"
+
+struct fs_spool;
+struct fs_results;
+
+/* One backing inode with open handles: who writes it and whether it changed. */
+struct fs_ino {
+	dev_t dev;
+	ino_t ino;
+	int refs;    /* open handles */
+	int writers; /* open handles that may write */
+	int dirty;   /* written, created or truncated since it last completed */
+	uint64_t size;
+	struct fs_ino *next;
+};
+
+struct fs {
+	char spool_dir[PATH_MAX];
+	char tree_dir[PATH_MAX + 8];
+	char out_dir[PATH_MAX + 8];
+	int tree_fd; /* SPOOL/tree, O_DIRECTORY */
+	int out_fd;  /* SPOOL/out */
+	char master[512];
+	char token[HIO_TOKEN_MAX + 1];
+	char pipeline[HIO_PIPELINE_MAX + 1];
+	int compress; /* enum hio_compress */
+	int fsync;
+	uint64_t spool_max;
+	_Atomic uint64_t spool_used; /* bytes of distinct non-evicted inodes in tree/ and out/ */
+
+	char *ignore[FS_IGNORE_MAX];
+	int nignore;
+
+	pthread_mutex_t ino_mu; /* the open-inode table; also serialises eviction */
+	struct fs_ino *inos[256];
+
+	struct fs_spool *spool;
+	struct fs_results *results;
+};
+
+/* --- ignore.c --- */
+/* Parses a comma-separated pattern list into fs->ignore. 0, or -1 (too many). */
+int fs_ignore_parse(struct fs *fs, const char *list);
+void fs_ignore_free(struct fs *fs);
+/* 1 when path's last component matches an ignore pattern (held until renamed). */
+int fs_ignored(const struct fs *fs, const char *path);
+
+/* --- spool.c: the out/ queue, the sender, states, space and eviction --- */
+/* Opens SPOOL/{tree,out}, counts the space used, queues what out/ holds (a replay
+ * after a crash) and starts the sender. 0, or -1 with a logged reason. */
+int fs_spool_start(struct fs *fs);
+/* Starts the sender thread (after FUSE daemonized). 0 or -1. */
+int fs_spool_run(struct fs *fs);
+/* Flushes nothing: unacknowledged entries stay in out/ for the next mount. */
+void fs_spool_stop(struct fs *fs);
+/* Snapshots tree path rel (no leading '/') as a new version and queues it.
+ * 0, or -errno (the caller's close or rename reports it). */
+int fs_spool_complete(struct fs *fs, const char *rel);
+/* Reserves n more bytes of spool space, evicting processed inputs when needed.
+ * 0 or -ENOSPC. */
+int fs_spool_reserve(struct fs *fs, uint64_t n);
+void fs_spool_unreserve(struct fs *fs, uint64_t n);
+/* Accounts for an inode that lost a link: releases its bytes when it has none left.
+ * fd is an O_PATH (or any) fd on it, opened before the unlink or rename. */
+void fs_spool_dropped(struct fs *fs, int fd);
+/* The state of input rel for user.hio.state into out (NUL-terminated). 0, or -ENODATA. */
+int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
+/* A rename moved input from to to: its state follows it. */
+void fs_spool_renamed(struct fs *fs, const char *from, const char *to);
+
+/* --- ops.c --- */
+/* Looks up (and with create, adds) the open-inode entry; caller holds fs->ino_mu. */
+struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create);
+void fs_ino_put(struct fs *fs, struct fs_ino *i); /* caller holds fs->ino_mu */
+extern const struct fuse_operations fs_ops;
+
+/* --- results.c: the read-only results/ tree --- */
+struct stat;
+int fs_results_start(struct fs *fs);
+void fs_results_stop(struct fs *fs);
+/* path is relative to results/ ("" for results/ itself). */
+int fs_results_getattr(struct fs *fs, const char *path, struct stat *st);
+/* Calls fill(buf, name) for each child of directory path; 0 or -errno. */
+int fs_results_readdir(struct fs *fs, const char *path, void *buf,
+		       int (*fill)(void *buf, const char *name));
+/* The master's word on input name: 0 unknown, 1 done, 2 failed; *ts its version. */
+int fs_results_entry_state(struct fs *fs, const char *name, uint64_t *ts);
+/* Fetches a result file into an unlinked local file; returns its fd or -errno. */
+int fs_results_open(struct fs *fs, const char *path);
+
+#endif

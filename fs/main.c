@@ -1,0 +1,261 @@
+/* hio-fs: the FUSE front door. `hio-fs [options] MASTER_URL MOUNTPOINT`: every file
+ * completed under the mount streams to a free PE; results/ shows what came back. */
+#define FUSE_USE_VERSION 312
+#include "fs.h"
+#include "hio_config.h"
+#include "hio_frame.h"
+#include "hio_http.h"
+#include "hio_log.h"
+
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_SPOOL_MAX (10ull << 30)
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hio-fs [options] MASTER_URL MOUNTPOINT\n"
+		"  --token-file FILE   cluster token (default: $HIO_TOKEN)\n"
+		"  --spool DIR         spool directory (default: $HIO_STATE_DIR/spool)\n"
+		"  --spool-max SIZE    spool limit, bytes or with K/M/G (default 10G);\n"
+		"                      writes past it fail with ENOSPC\n"
+		"  --pipeline NAME     pipeline to stream to (default: default)\n"
+		"  --ignore LIST       comma-separated patterns held until renamed\n"
+		"                      (default: %s; '' holds none)\n"
+		"  --compress MODE     auto, on or off (default auto)\n"
+		"  --fsync             fsync each input before its close returns\n"
+		"  -f                  stay in the foreground;  -d  FUSE debug;  -o OPT  FUSE "
+		"options\n",
+		FS_DEFAULT_IGNORE);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+
+	if (end == s)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end || v == 0 || v > (~0ull >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+/* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
+ * "--name value" and "--name=value" both work. */
+static const char *const value_opts[] = {"token-file", "spool",	 "spool-max",
+					 "pipeline",   "ignore", "compress"};
+
+static int take_opt(struct fs *fs, const char *name, const char *val, const char **token_file)
+{
+	if (!strcmp(name, "token-file")) {
+		*token_file = val;
+	} else if (!strcmp(name, "spool")) {
+		if (!realpath(val, fs->spool_dir) &&
+		    (hio_mkdir_p(val) < 0 || !realpath(val, fs->spool_dir))) {
+			fprintf(stderr, "hio-fs: cannot use spool %s: %s\n", val, strerror(errno));
+			return -1;
+		}
+	} else if (!strcmp(name, "spool-max")) {
+		if (parse_size(val, &fs->spool_max) < 0) {
+			fprintf(stderr, "hio-fs: bad --spool-max '%s' (e.g. 512M, 10G)\n", val);
+			return -1;
+		}
+	} else if (!strcmp(name, "pipeline")) {
+		if (!hio_pipeline_valid(val)) {
+			fprintf(stderr, "hio-fs: bad pipeline name '%s'\n", val);
+			return -1;
+		}
+		snprintf(fs->pipeline, sizeof(fs->pipeline), "%s", val);
+	} else if (!strcmp(name, "ignore")) {
+		if (fs_ignore_parse(fs, val) < 0) {
+			fprintf(stderr, "hio-fs: at most %d --ignore patterns\n", FS_IGNORE_MAX);
+			return -1;
+		}
+	} else if (!strcmp(name, "compress")) {
+		if (!strcmp(val, "auto"))
+			fs->compress = HIO_COMPRESS_AUTO;
+		else if (!strcmp(val, "on"))
+			fs->compress = HIO_COMPRESS_ON;
+		else if (!strcmp(val, "off"))
+			fs->compress = HIO_COMPRESS_OFF;
+		else {
+			fprintf(stderr, "hio-fs: --compress is auto, on or off\n");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_args(struct fs *fs, int argc, char **argv, struct fuse_args *fargs,
+		      const char **token_file)
+{
+	int have_master = 0;
+
+	fuse_opt_add_arg(fargs, argv[0]);
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t k;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			exit(0);
+		}
+		if (!strcmp(a, "--fsync")) {
+			fs->fsync = 1;
+			continue;
+		}
+		if (!strncmp(a, "--", 2)) {
+			for (k = 0; k < sizeof(value_opts) / sizeof(value_opts[0]); k++) {
+				size_t n = strlen(value_opts[k]);
+				if (strncmp(a + 2, value_opts[k], n) ||
+				    (a[2 + n] && a[2 + n] != '='))
+					continue;
+				const char *val = a[2 + n] == '=' ? a + 3 + n : argv[++i];
+				if (!val) {
+					fprintf(stderr, "hio-fs: --%s needs a value\n",
+						value_opts[k]);
+					return -1;
+				}
+				if (take_opt(fs, value_opts[k], val, token_file) < 0)
+					return -1;
+				break;
+			}
+			if (k == sizeof(value_opts) / sizeof(value_opts[0])) {
+				fprintf(stderr, "hio-fs: unknown option %s\n", a);
+				return -1;
+			}
+			continue;
+		}
+		if (!strcmp(a, "-o") && i + 1 < argc) {
+			fuse_opt_add_arg(fargs, a);
+			fuse_opt_add_arg(fargs, argv[++i]);
+			continue;
+		}
+		if (a[0] != '-' && !have_master) {
+			snprintf(fs->master, sizeof(fs->master), "%s", a);
+			have_master = 1;
+			continue;
+		}
+		fuse_opt_add_arg(fargs, a);
+	}
+	if (!have_master) {
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fs fs;
+	struct fuse_args fargs = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_cmdline_opts co = {0};
+	struct fuse_loop_config *lc = NULL;
+	struct fuse *fuse = NULL;
+	const char *token_file = NULL;
+	char err[256];
+	int rc = 1, mounted = 0;
+
+	hio_log_init("hio-fs");
+	fs.tree_fd = fs.out_fd = -1;
+	fs.spool_max = DEFAULT_SPOOL_MAX;
+	fs.compress = HIO_COMPRESS_AUTO;
+	snprintf(fs.pipeline, sizeof(fs.pipeline), "default");
+	pthread_mutex_init(&fs.ino_mu, NULL);
+	if (fs_ignore_parse(&fs, FS_DEFAULT_IGNORE) < 0)
+		return 1;
+	if (parse_args(&fs, argc, argv, &fargs, &token_file) < 0)
+		goto out;
+	if (!fs.spool_dir[0]) {
+		char dir[PATH_MAX];
+		hio_state_dir_default(dir, sizeof(dir));
+		snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/spool");
+		if (take_opt(&fs, "spool", dir, &token_file) < 0)
+			goto out;
+	}
+	if (hio_token_load(token_file, fs.token, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hio-fs: %s\n", err);
+		goto out;
+	}
+	if (fuse_parse_cmdline(&fargs, &co) != 0 || !co.mountpoint) {
+		usage(stderr);
+		goto out;
+	}
+	/* The kernel checks permissions from the modes, as on a local disk. */
+	fuse_opt_add_arg(&fargs, "-odefault_permissions");
+	if (hio_http_global_init() < 0 || fs_spool_start(&fs) < 0 || fs_results_start(&fs) < 0)
+		goto out;
+	if (!(fuse = fuse_new(&fargs, &fs_ops, sizeof(fs_ops), &fs)))
+		goto out;
+	if (fuse_mount(fuse, co.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (fuse_daemonize(co.foreground) != 0 ||
+	    fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
+		goto out;
+	if (fs_spool_run(&fs) < 0) {
+		hio_err("cannot start the sender thread; unmounting");
+		goto out;
+	}
+	hio_info("serving %s on %s (pipeline %s, spool %s)", fs.master, co.mountpoint, fs.pipeline,
+		 fs.spool_dir);
+	if (!co.singlethread && !(lc = fuse_loop_cfg_create()))
+		goto out;
+	if (lc) {
+		fuse_loop_cfg_set_clone_fd(lc, 0);
+		/* Unset (UINT_MAX) unless given with -o: libfuse's defaults then apply. */
+		if (co.max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(lc, co.max_idle_threads);
+		if (co.max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(lc, co.max_threads);
+	}
+	rc = co.singlethread ? fuse_loop(fuse) : fuse_loop_mt(fuse, lc);
+	rc = rc == 0 ? 0 : 1;
+	fuse_remove_signal_handlers(fuse_get_session(fuse));
+out:
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	if (mounted)
+		fuse_unmount(fuse);
+	if (fuse)
+		fuse_destroy(fuse);
+	fs_spool_stop(&fs);
+	fs_results_stop(&fs);
+	fs_ignore_free(&fs);
+	free(co.mountpoint);
+	fuse_opt_free_args(&fargs);
+	return rc;
+}

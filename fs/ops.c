@@ -1,0 +1,932 @@
+/* ops.c: the FUSE operations. Inputs pass through to SPOOL/tree (so Linux gives the
+ * errno values tools expect); results/ goes to results.c. A file completes at the
+ * flush of its last writing handle (so close() returns only once the version is in
+ * the spool), or at its last release when the flush could not tell. */
+#define FUSE_USE_VERSION 312
+#include "fs.h"
+#include "hio_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define XATTR_STATE "user.hio.state"
+#define XATTR_HIO_PREFIX "user.hio."
+
+struct fh {
+	int fd;
+	int writer;
+	struct fs_ino *ino; /* NULL for results/ files */
+};
+
+static struct fs *FS(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static const char *rel(const char *path)
+{
+	return path[1] ? path + 1 : ".";
+}
+
+/* 1 for results/ and below; *sub gets the path inside results/ ("" for itself). */
+static int in_results(const char *path, const char **sub)
+{
+	size_t n = sizeof(FS_RESULTS) - 1;
+
+	if (!path || strncmp(path + 1, FS_RESULTS, n) != 0 || (path[n + 1] && path[n + 1] != '/'))
+		return 0;
+	if (sub)
+		*sub = path[n + 1] ? path + n + 2 : "";
+	return 1;
+}
+
+/* ------------------------------------------------------------ open inodes */
+
+static size_t ino_slot(ino_t ino)
+{
+	return (size_t)(ino * 0x9E3779B97F4A7C15ull >> 56);
+}
+
+struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create)
+{
+	struct fs_ino **pp = &fs->inos[ino_slot(ino)], *i;
+
+	for (i = *pp; i; i = i->next)
+		if (i->ino == ino && i->dev == dev)
+			return i;
+	if (!create || !(i = calloc(1, sizeof(*i))))
+		return NULL;
+	i->dev = dev;
+	i->ino = ino;
+	i->next = *pp;
+	*pp = i;
+	return i;
+}
+
+void fs_ino_put(struct fs *fs, struct fs_ino *i)
+{
+	struct fs_ino **pp = &fs->inos[ino_slot(i->ino)];
+
+	if (i->refs > 0)
+		return;
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == i) {
+			*pp = i->next;
+			free(i);
+			return;
+		}
+}
+
+/* Brings the byte count back in line with the file after a failed or short write. */
+static void ino_resync(struct fs *fs, struct fh *h)
+{
+	struct stat st;
+	uint64_t was;
+
+	if (fstat(h->fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&fs->ino_mu);
+	was = h->ino->size;
+	h->ino->size = (uint64_t)st.st_size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (was > (uint64_t)st.st_size)
+		fs_spool_unreserve(fs, was - (uint64_t)st.st_size);
+	else if ((uint64_t)st.st_size > was)
+		atomic_fetch_add(&fs->spool_used, (uint64_t)st.st_size - was);
+}
+
+/* Sets the file behind h to size bytes, keeping the spool's byte count. */
+static int ino_truncate(struct fs *fs, struct fh *h, off_t size)
+{
+	uint64_t old;
+
+	pthread_mutex_lock(&fs->ino_mu);
+	old = h->ino->size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if ((uint64_t)size > old && fs_spool_reserve(fs, (uint64_t)size - old) < 0)
+		return -ENOSPC;
+	if (ftruncate(h->fd, size) < 0) {
+		int e = errno;
+		if ((uint64_t)size > old)
+			fs_spool_unreserve(fs, (uint64_t)size - old);
+		return -e;
+	}
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino->size = (uint64_t)size;
+	h->ino->dirty = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if ((uint64_t)size < old)
+		fs_spool_unreserve(fs, old - (uint64_t)size);
+	return 0;
+}
+
+/* A pending version shares its inode with the tree (out/<id> is a hard link). Before
+ * anyone writes it again, the tree gets a fresh inode: empty for a truncating open,
+ * else a copy. Serialised so two opens do not both replace the file. */
+static pthread_mutex_t cow_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int copy_fd(int from, int to)
+{
+	char buf[1 << 16];
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			break;
+	}
+	if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
+		return -1;
+	while ((n = read(from, buf, sizeof(buf))) > 0)
+		if (hio_write_all(to, buf, (size_t)n) < 0)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+static int cow_if_shared(struct fs *fs, const char *r, int trunc)
+{
+	char tmp[64], id[HIO_ID_LEN + 1];
+	struct stat st;
+	int nfd = -1, ofd = -1, rc = 0;
+
+	pthread_mutex_lock(&cow_mu);
+	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink < 2)
+		goto out;
+	hio_id_new(id);
+	snprintf(tmp, sizeof(tmp), ".cow-%s", id);
+	if (!trunc && fs_spool_reserve(fs, (uint64_t)st.st_size) < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		     st.st_mode & 07777 & ~FS_STUB_BIT);
+	if (nfd < 0 || (!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
+	    (!trunc && copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
+		rc = -errno;
+		hio_warn("cannot copy %s before it is written again: %s; the open fails", r,
+			 strerror(errno));
+		if (nfd >= 0)
+			unlinkat(fs->out_fd, tmp, 0);
+		if (!trunc)
+			fs_spool_unreserve(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	if (fchown(nfd, st.st_uid, st.st_gid) < 0)
+		hio_debug("cannot keep the owner of %s: %s", r, strerror(errno));
+out:
+	if (nfd >= 0)
+		close(nfd);
+	if (ofd >= 0)
+		close(ofd);
+	pthread_mutex_unlock(&cow_mu);
+	return rc;
+}
+
+/* Opens tree path r for a handle. created: the file was just made (counts as a write). */
+static int handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
+		       struct fh **out)
+{
+	int acc = flags & O_ACCMODE, writer = acc != O_RDONLY, trunc = !!(flags & O_TRUNC);
+	struct fh *h = calloc(1, sizeof(*h));
+	struct stat st;
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	h->fd = -1;
+	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
+		goto fail;
+	/* O_TRUNC is applied below so the freed bytes are counted. */
+	h->fd =
+	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+	if (h->fd < 0 || fstat(h->fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & FS_STUB_BIT)) {
+		/* An evicted input: its bytes are gone, only a full overwrite makes sense. */
+		if (!writer || !trunc) {
+			rc = -EIO;
+			goto fail;
+		}
+		if (fchmod(h->fd, st.st_mode & 07777 & ~FS_STUB_BIT) < 0 ||
+		    ftruncate(h->fd, 0) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		st.st_size = 0;
+	}
+	h->writer = writer;
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
+	if (h->ino) {
+		if (h->ino->refs++ == 0)
+			h->ino->size = (uint64_t)st.st_size;
+		if (writer) {
+			h->ino->writers++;
+			if (create)
+				h->ino->dirty = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!h->ino) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (writer && trunc && (rc = ino_truncate(fs, h, 0)) < 0)
+		goto fail_registered;
+	*out = h;
+	return 0;
+fail_registered:
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino->refs--;
+	h->ino->writers--;
+	fs_ino_put(fs, h->ino);
+	pthread_mutex_unlock(&fs->ino_mu);
+fail:
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+	return rc;
+}
+
+/* GNU tar extracts a symbolic link as an empty file without permissions first and
+ * replaces it at the end; such a file is no input. */
+static int is_placeholder(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_size == 0 && (st.st_mode & 07777) == 0;
+}
+
+/* The completion rule, shared by flush and release: a dirty file whose last writer is
+ * going away becomes a new version, unless its name is held (ignored). */
+static int maybe_complete(struct fs *fs, struct fh *h, const char *path, int last_writers)
+{
+	int complete;
+
+	pthread_mutex_lock(&fs->ino_mu);
+	complete = h->ino->dirty && h->ino->writers == last_writers;
+	if (complete && path && !fs_ignored(fs, rel(path)))
+		h->ino->dirty = 0;
+	else
+		complete = 0;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!complete || is_placeholder(h->fd))
+		return 0;
+	if (fs->fsync && fsync(h->fd) < 0)
+		return -errno;
+	int rc = fs_spool_complete(fs, rel(path));
+	if (rc < 0) {
+		pthread_mutex_lock(&fs->ino_mu);
+		h->ino->dirty = 1;
+		pthread_mutex_unlock(&fs->ino_mu);
+	}
+	return rc;
+}
+
+/* Drops h; completes its file when it was the last writer. Returns the completion's
+ * result (release cannot report it; truncate does). */
+static int handle_close(struct fs *fs, struct fh *h, const char *path)
+{
+	int rc = 0, drop_bytes = 0;
+	uint64_t size = 0;
+	struct stat st;
+
+	if (h->ino) {
+		if (h->writer)
+			rc = maybe_complete(fs, h, path, 1);
+		pthread_mutex_lock(&fs->ino_mu);
+		h->ino->refs--;
+		if (h->writer)
+			h->ino->writers--;
+		if (h->ino->refs == 0) {
+			/* Removed while open: its bytes leave the spool now. */
+			drop_bytes = fstat(h->fd, &st) == 0 && st.st_nlink == 0 &&
+				     !(st.st_mode & FS_STUB_BIT);
+			size = h->ino->size;
+		}
+		fs_ino_put(fs, h->ino);
+		pthread_mutex_unlock(&fs->ino_mu);
+	}
+	if (drop_bytes)
+		fs_spool_unreserve(fs, size);
+	close(h->fd);
+	free(h);
+	return rc;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->max_write = 1u << 20;
+	cfg->use_ino = 0;
+	cfg->nullpath_ok = 0; /* flush and release need the path: it names the input */
+	cfg->hard_remove = 1;
+	cfg->entry_timeout = 1;
+	cfg->attr_timeout = 1;
+	cfg->negative_timeout = 0;
+	return fuse_get_context()->private_data;
+}
+
+static void fix_stat(struct stat *st)
+{
+	if (S_ISREG(st->st_mode)) {
+		st->st_mode &= ~FS_STUB_BIT;
+		st->st_nlink = 1; /* out/ links are the spool's business */
+	}
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	const char *sub;
+
+	if (fi && fi->fh) {
+		if (fstat(((struct fh *)fi->fh)->fd, st) < 0)
+			return -errno;
+		if (!((struct fh *)fi->fh)->ino)
+			st->st_mode = S_IFREG | 0444;
+	} else if (in_results(path, &sub)) {
+		return fs_results_getattr(fs, sub, st);
+	} else if (fstatat(fs->tree_fd, rel(path), st, AT_SYMLINK_NOFOLLOW) < 0) {
+		return -errno;
+	}
+	fix_stat(st);
+	return 0;
+}
+
+static int fill_one(void *buf, const char *name)
+{
+	return ((fuse_fill_dir_t)((void **)buf)[1])(((void **)buf)[0], name, NULL, 0, 0);
+}
+
+/* A directory handle: the backing directory, or a path inside results/. */
+struct dh {
+	int fd;
+	int root; /* the mount's root, which also lists results/ */
+	char *rsub;
+};
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+	struct dh *d = calloc(1, sizeof(*d));
+	const char *sub;
+
+	if (!d)
+		return -ENOMEM;
+	d->fd = -1;
+	if (in_results(path, &sub)) {
+		if (!(d->rsub = strdup(sub))) {
+			free(d);
+			return -ENOMEM;
+		}
+	} else if ((d->fd = openat(FS()->tree_fd, rel(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
+		   0) {
+		int e = errno;
+		free(d);
+		return -e;
+	}
+	d->root = !path[1];
+	fi->fh = (uintptr_t)d;
+	return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	struct dh *d = (struct dh *)fi->fh;
+
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->rsub);
+	free(d);
+	return 0;
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	struct dh *dh = (struct dh *)fi->fh;
+	struct dirent *de;
+	DIR *d;
+	int fd;
+
+	if (dh->rsub) {
+		void *pair[2] = {buf, (void *)filler};
+		filler(buf, ".", NULL, 0, 0);
+		filler(buf, "..", NULL, 0, 0);
+		return fs_results_readdir(FS(), dh->rsub, pair, fill_one);
+	}
+	/* A fresh descriptor each time, so a rewinddir() listing starts over. */
+	if ((fd = openat(dh->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (!(d = fdopendir(fd))) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	while ((de = readdir(d)))
+		if (filler(buf, de->d_name, NULL, 0, 0))
+			break;
+	closedir(d);
+	if (dh->root)
+		filler(buf, FS_RESULTS, NULL, 0, 0);
+	return 0;
+}
+
+/* Changes under results/ are refused; results/ itself exists. */
+static int refuse_results(const char *path, int exists_err)
+{
+	const char *sub;
+
+	if (!in_results(path, &sub))
+		return 0;
+	return *sub ? -EROFS : exists_err;
+}
+
+static int op_mkdir(const char *path, mode_t mode)
+{
+	int rc = refuse_results(path, -EEXIST);
+
+	if (rc)
+		return rc;
+	return mkdirat(FS()->tree_fd, rel(path), mode) < 0 ? -errno : 0;
+}
+
+static int op_rmdir(const char *path)
+{
+	int rc = refuse_results(path, -EBUSY);
+
+	if (rc)
+		return rc;
+	return unlinkat(FS()->tree_fd, rel(path), AT_REMOVEDIR) < 0 ? -errno : 0;
+}
+
+static int op_unlink(const char *path)
+{
+	struct fs *fs = FS();
+	int rc = refuse_results(path, -EISDIR), fd;
+
+	if (rc)
+		return rc;
+	fd = openat(fs->tree_fd, rel(path), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (unlinkat(fs->tree_fd, rel(path), 0) < 0) {
+		rc = -errno;
+	} else if (fd >= 0) {
+		fs_spool_dropped(fs, fd);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int op_symlink(const char *target, const char *path)
+{
+	int rc = refuse_results(path, -EEXIST);
+
+	if (rc)
+		return rc;
+	return symlinkat(target, FS()->tree_fd, rel(path)) < 0 ? -errno : 0;
+}
+
+static int op_readlink(const char *path, char *buf, size_t n)
+{
+	ssize_t len;
+
+	if (in_results(path, NULL))
+		return -EINVAL;
+	len = readlinkat(FS()->tree_fd, rel(path), buf, n - 1);
+	if (len < 0)
+		return -errno;
+	buf[len] = 0;
+	return 0;
+}
+
+static int op_link(const char *from, const char *to)
+{
+	/* A second name would make one inode two inputs, and out/ snapshots rely on the
+	 * link count: refused, as on filesystems without hard links. */
+	return -EPERM;
+}
+
+/* Every regular file under tree path r that is now final and not being written
+ * completes (a held name, or a held directory, was renamed to a final one). */
+static int complete_renamed(struct fs *fs, const char *r, int depth)
+{
+	struct stat st;
+	int rc = 0;
+
+	if (fs_ignored(fs, r) || fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode)) {
+		struct fs_ino *i;
+		int busy;
+
+		if (st.st_mode & FS_STUB_BIT)
+			return 0;
+		pthread_mutex_lock(&fs->ino_mu);
+		i = fs_ino_get(fs, st.st_dev, st.st_ino, 0);
+		busy = i && i->writers > 0;
+		if (busy)
+			i->dirty = 1; /* its last writer completes it under the new name */
+		pthread_mutex_unlock(&fs->ino_mu);
+		return busy ? 0 : fs_spool_complete(fs, r);
+	}
+	if (!S_ISDIR(st.st_mode) || depth > 64)
+		return 0;
+	int fd = openat(fs->tree_fd, r, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		char child[PATH_MAX];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(child, sizeof(child), "%s/%s", r, de->d_name) >= (int)sizeof(child))
+			continue;
+		int crc = complete_renamed(fs, child, depth + 1);
+		if (crc < 0 && !rc)
+			rc = crc;
+	}
+	closedir(d);
+	return rc;
+}
+
+static int op_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct fs *fs = FS();
+	const char *rf = rel(from), *rt = rel(to);
+	int dfd, rc;
+
+	if (in_results(from, NULL) || in_results(to, NULL))
+		return -EROFS;
+	dfd = (flags & RENAME_EXCHANGE) ? -1
+					: openat(fs->tree_fd, rt, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (renameat2(fs->tree_fd, rf, fs->tree_fd, rt, flags) < 0) {
+		rc = -errno;
+		if (dfd >= 0)
+			close(dfd);
+		return rc;
+	}
+	if (dfd >= 0) {
+		fs_spool_dropped(fs, dfd);
+		close(dfd);
+	}
+	if (flags & RENAME_EXCHANGE)
+		return 0;
+	if (fs_ignored(fs, rf) && !fs_ignored(fs, rt)) {
+		rc = complete_renamed(fs, rt, 0);
+		if (rc < 0)
+			hio_err(
+			    "renamed %s to %s but cannot queue it: %s; rename it again to retry",
+			    rf, rt, strerror(-rc));
+		return rc;
+	}
+	fs_spool_renamed(fs, rf, rt);
+	return 0;
+}
+
+static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	struct stat st;
+	int fd, rc = refuse_results(path, -EROFS);
+
+	if (rc)
+		return rc;
+	fd = fi && fi->fh ? ((struct fh *)fi->fh)->fd : -1;
+	if ((fd >= 0 ? fstat(fd, &st) : fstatat(fs->tree_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW)) <
+	    0)
+		return -errno;
+	if (S_ISREG(st.st_mode)) /* the stub mark is ours, not the user's */
+		mode = (mode & ~FS_STUB_BIT) | (st.st_mode & FS_STUB_BIT);
+	if (fd >= 0)
+		return fchmod(fd, mode) < 0 ? -errno : 0;
+	return fchmodat(fs->tree_fd, rel(path), mode, 0) < 0 ? -errno : 0;
+}
+
+static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	int rc = refuse_results(path, -EROFS);
+
+	if (rc)
+		return rc;
+	if (fi && fi->fh)
+		return fchown(((struct fh *)fi->fh)->fd, uid, gid) < 0 ? -errno : 0;
+	return fchownat(FS()->tree_fd, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int op_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+	int rc = refuse_results(path, -EROFS);
+
+	if (rc)
+		return rc;
+	if (fi && fi->fh)
+		return futimens(((struct fh *)fi->fh)->fd, tv) < 0 ? -errno : 0;
+	return utimensat(FS()->tree_fd, rel(path), tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	struct fh *h;
+	int rc = refuse_results(path, -EISDIR);
+
+	if (rc)
+		return rc;
+	if (fi && fi->fh) {
+		h = (struct fh *)fi->fh;
+		return h->ino ? ino_truncate(fs, h, size) : -EROFS;
+	}
+	/* truncate(2) by name: an open, a truncation and a close, so it completes. */
+	if ((rc = handle_open(fs, rel(path), O_WRONLY | (size == 0 ? O_TRUNC : 0), 0, 0, &h)) < 0)
+		return rc;
+	rc = ino_truncate(fs, h, size);
+	int crc = handle_close(fs, h, path);
+	return rc < 0 ? rc : crc;
+}
+
+static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	struct fh *h;
+	int rc = refuse_results(path, -EISDIR);
+
+	if (rc)
+		return rc;
+	if ((rc = handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
+		return rc;
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	return 0;
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	const char *sub;
+	struct fh *h;
+	int rc;
+
+	if (in_results(path, &sub)) {
+		if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))
+			return -EROFS;
+		if (!(h = calloc(1, sizeof(*h))))
+			return -ENOMEM;
+		if ((h->fd = fs_results_open(fs, sub)) < 0) {
+			rc = h->fd;
+			free(h);
+			return rc;
+		}
+		fi->fh = (uintptr_t)h;
+		return 0;
+	}
+	if ((rc = handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
+		return rc;
+	fi->fh = (uintptr_t)h;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	return 0;
+}
+
+static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct fuse_bufvec *src = malloc(sizeof(*src));
+
+	if (!src)
+		return -ENOMEM;
+	*src = FUSE_BUFVEC_INIT(size);
+	src->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	src->buf[0].fd = ((struct fh *)fi->fh)->fd;
+	src->buf[0].pos = off;
+	*bufp = src;
+	return 0;
+}
+
+static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
+			struct fuse_file_info *fi)
+{
+	struct fs *fs = FS();
+	struct fh *h = (struct fh *)fi->fh;
+	size_t len = fuse_buf_size(buf);
+	uint64_t end = (uint64_t)off + len, cur, grow, actual = 0;
+	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(len);
+	ssize_t n;
+
+	if (!h->ino)
+		return -EROFS;
+	pthread_mutex_lock(&fs->ino_mu);
+	cur = h->ino->size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	grow = end > cur ? end - cur : 0;
+	if (grow && fs_spool_reserve(fs, grow) < 0)
+		return -ENOSPC;
+	pthread_mutex_lock(&fs->ino_mu);
+	if (end > h->ino->size) {
+		actual = end - h->ino->size;
+		h->ino->size = end;
+	}
+	h->ino->dirty = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	/* Another writer of the same file may have grown (or cut) it meanwhile. */
+	if (grow > actual)
+		fs_spool_unreserve(fs, grow - actual);
+	else if (actual > grow)
+		atomic_fetch_add(&fs->spool_used, actual - grow);
+	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	dst.buf[0].fd = h->fd;
+	dst.buf[0].pos = off;
+	n = fuse_buf_copy(&dst, buf, FUSE_BUF_SPLICE_NONBLOCK);
+	if (n < (ssize_t)len)
+		ino_resync(fs, h);
+	return (int)n;
+}
+
+static int op_flush(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)fi->fh;
+
+	/* The last writer's close() returns once this version is in the spool, so an
+	 * accepted file survives a crash of hio-fs. */
+	if (!h->ino || !h->writer)
+		return 0;
+	return maybe_complete(FS(), h, path, 1);
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+	struct fh *h = (struct fh *)fi->fh;
+	int rc = handle_close(FS(), h, path);
+
+	if (rc < 0)
+		hio_err("cannot queue %s at its close: %s; write it again to retry",
+			path ? path : "?", strerror(-rc));
+	return 0;
+}
+
+static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	int fd = ((struct fh *)fi->fh)->fd;
+
+	return (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+	struct fs *fs = FS();
+	uint64_t used = atomic_load(&fs->spool_used), fr;
+
+	if (fstatvfs(fs->tree_fd, sv) < 0)
+		return -errno;
+	/* df shows the spool's limit, or the disk when that is smaller. */
+	fr = sv->f_frsize ? sv->f_frsize : 4096;
+	if (fs->spool_max / fr < sv->f_blocks)
+		sv->f_blocks = fs->spool_max / fr;
+	uint64_t room = used < fs->spool_max ? (fs->spool_max - used) / fr : 0;
+	if (room < sv->f_bavail)
+		sv->f_bavail = room;
+	if (room < sv->f_bfree)
+		sv->f_bfree = room;
+	return 0;
+}
+
+/* xattrs: user.hio.* are ours (read-only); the rest pass through to the tree. */
+static int tree_path(struct fs *fs, const char *path, char *out, size_t n)
+{
+	return snprintf(out, n, "%s/%s", fs->tree_dir, rel(path)) >= (int)n ? -ENAMETOOLONG : 0;
+}
+
+static int op_setxattr(const char *path, const char *name, const char *val, size_t n, int flags)
+{
+	char p[PATH_MAX * 2];
+	int rc = refuse_results(path, -EROFS);
+
+	if (rc)
+		return rc;
+	if (!strncmp(name, XATTR_HIO_PREFIX, sizeof(XATTR_HIO_PREFIX) - 1))
+		return -EPERM;
+	if ((rc = tree_path(FS(), path, p, sizeof(p))) < 0)
+		return rc;
+	return lsetxattr(p, name, val, n, flags) < 0 ? -errno : 0;
+}
+
+static int op_getxattr(const char *path, const char *name, char *val, size_t n)
+{
+	struct fs *fs = FS();
+	char p[PATH_MAX * 2], state[32];
+	ssize_t len;
+	int rc;
+
+	if (in_results(path, NULL))
+		return -ENODATA;
+	if (!strcmp(name, XATTR_STATE)) {
+		if ((rc = fs_spool_state(fs, rel(path), state, sizeof(state))) < 0)
+			return rc;
+		len = (ssize_t)strlen(state);
+		if (n == 0)
+			return (int)len;
+		if ((size_t)len > n)
+			return -ERANGE;
+		memcpy(val, state, (size_t)len);
+		return (int)len;
+	}
+	if ((rc = tree_path(fs, path, p, sizeof(p))) < 0)
+		return rc;
+	len = lgetxattr(p, name, val, n);
+	return len < 0 ? -errno : (int)len;
+}
+
+static int op_listxattr(const char *path, char *list, size_t n)
+{
+	struct fs *fs = FS();
+	char p[PATH_MAX * 2], state[32];
+	size_t extra = 0;
+	ssize_t len;
+	int rc;
+
+	if (in_results(path, NULL))
+		return 0;
+	if (fs_spool_state(fs, rel(path), state, sizeof(state)) == 0)
+		extra = sizeof(XATTR_STATE);
+	if ((rc = tree_path(fs, path, p, sizeof(p))) < 0)
+		return rc;
+	len = llistxattr(p, n ? list : NULL, n);
+	if (len < 0 && errno != ENOTSUP)
+		return -errno;
+	if (len < 0)
+		len = 0;
+	if (n == 0)
+		return (int)(len + (ssize_t)extra);
+	if ((size_t)len + extra > n)
+		return -ERANGE;
+	if (extra)
+		memcpy(list + len, XATTR_STATE, extra);
+	return (int)(len + (ssize_t)extra);
+}
+
+static int op_removexattr(const char *path, const char *name)
+{
+	char p[PATH_MAX * 2];
+	int rc = refuse_results(path, -EROFS);
+
+	if (rc)
+		return rc;
+	if (!strncmp(name, XATTR_HIO_PREFIX, sizeof(XATTR_HIO_PREFIX) - 1))
+		return -EPERM;
+	if ((rc = tree_path(FS(), path, p, sizeof(p))) < 0)
+		return rc;
+	return lremovexattr(p, name) < 0 ? -errno : 0;
+}
+
+const struct fuse_operations fs_ops = {
+    .init = op_init,
+    .getattr = op_getattr,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .mkdir = op_mkdir,
+    .rmdir = op_rmdir,
+    .unlink = op_unlink,
+    .symlink = op_symlink,
+    .readlink = op_readlink,
+    .link = op_link,
+    .rename = op_rename,
+    .chmod = op_chmod,
+    .chown = op_chown,
+    .utimens = op_utimens,
+    .truncate = op_truncate,
+    .create = op_create,
+    .open = op_open,
+    .read_buf = op_read_buf,
+    .write_buf = op_write_buf,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .statfs = op_statfs,
+    .setxattr = op_setxattr,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .removexattr = op_removexattr,
+};

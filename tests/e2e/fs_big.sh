@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One 2 GiB file written into the mount with dd: hio-fs streams it without holding it
+# in memory (peak VmRSS, sampled every 0.2 s while it is written and sent, stays under
+# 256 MiB, ASan included) and the PE sees all 2147483648 bytes.
+# HIO_BIG_SOURCE=urandom writes pseudo-random bytes instead of zeros.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fs_lib.sh"
+
+SIZE=$((2 << 30))
+RSS_MAX_KB=$((256 << 10))
+NEED=$((5 << 30)) # the spool's copy, the PE's copy of its input, and room to spare
+source_dev=/dev/${HIO_BIG_SOURCE:-zero}
+
+avail=$(df --output=avail -B1 "$T" | tail -n1)
+if [ "$avail" -lt "$NEED" ]; then
+	echo "SKIP: $T has $((avail >> 20)) MiB free; this test needs $((NEED >> 20)) MiB"
+	cleanup
+	trap - EXIT
+	exit 77
+fi
+
+fs_up 'wc -c <"$HIO_INPUT"' --spool-max 8G || { fail "hio up --mount --spool-max 8G"; finish; }
+cd "$T" || exit 1
+pid=$(fs_pid)
+
+# The sampler: hio-fs's VmRSS (kB), one line per 0.2 s, until $T/stop_rss exists.
+sample_rss() {
+	while [ ! -e stop_rss ] && [ -e "/proc/$pid/status" ]; do
+		awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" >>rss 2>/dev/null
+		sleep 0.2 # the sampling period
+	done
+}
+sample_rss &
+sampler=$!
+FS_BG_PIDS+=("$sampler")
+
+t0=$SECONDS
+timeout -k 5 300 dd if="$source_dev" of="$MNT/big" bs=1M count=2048 iflag=fullblock \
+	status=none 2>dd.err
+rc=$?
+check "dd of 2 GiB ($source_dev) into the mount returns 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || cat dd.err >&2
+echo "written in $((SECONDS - t0)) s"
+eq "size in the mount" "$(stat -c %s "$MNT/big")" "$SIZE"
+check "big done" wait_for 240 done_at_least big 1
+echo "written and processed in $((SECONDS - t0)) s"
+touch stop_rss
+wait "$sampler"
+
+peak=$(sort -n rss | tail -n1)
+echo "hio-fs VmRSS: $(wc -l <rss) samples, peak ${peak:-?} kB ($((${peak:-0} >> 10)) MiB), first $(head -n1 rss) kB"
+check "peak VmRSS of hio-fs under $((RSS_MAX_KB >> 10)) MiB" test "${peak:-999999999}" -lt "$RSS_MAX_KB"
+check "results/big/stdout listed" wait_for 15 test -f "$MNT/results/big/stdout"
+eq "result (wc -c of the PE's input)" "$(tr -d ' \n' <"$MNT/results/big/stdout")" "$SIZE"
+check "spool drains" wait_for 60 spool_empty
+check "master idle (hio wait)" "$HIO" wait --timeout 60 --state-dir "$STATE"
+eq "pipeline in" "$(pfield default in)" 1
+eq "pipeline done" "$(pfield default done)" 1
+check_state "$MNT/big" done
+finish

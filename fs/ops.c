@@ -24,6 +24,7 @@
 struct fh {
 	int fd;
 	int writer;
+	int wrote; /* data written (or cut) through this handle */
 	struct fs_ino *ino; /* NULL for results/ files */
 };
 
@@ -658,7 +659,10 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 		return rc;
 	if (fi && fi->fh) {
 		h = (struct fh *)fi->fh;
-		return h->ino ? ino_truncate(fs, h, size) : -EROFS;
+		if (!h->ino)
+			return -EROFS;
+		h->wrote = 1;
+		return ino_truncate(fs, h, size);
 	}
 	/* truncate(2) by name: an open, a truncation and a close, so it completes. */
 	if ((rc = handle_open(fs, rel(path), O_WRONLY | (size == 0 ? O_TRUNC : 0), 0, 0, &h)) < 0)
@@ -750,6 +754,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	}
 	h->ino->dirty = 1;
 	pthread_mutex_unlock(&fs->ino_mu);
+	h->wrote = 1;
 	/* Another writer of the same file may have grown (or cut) it meanwhile. */
 	if (grow > actual)
 		fs_spool_unreserve(fs, grow - actual);
@@ -769,8 +774,9 @@ static int op_flush(const char *path, struct fuse_file_info *fi)
 	struct fh *h = (struct fh *)fi->fh;
 
 	/* The last writer's close() returns once this version is in the spool, so an
-	 * accepted file survives a crash of hio-fs. */
-	if (!h->ino || !h->writer)
+	 * accepted file survives a crash of hio-fs. A handle that wrote nothing yet is
+	 * left to release: a shell's "cmd > file" closes a duplicate before cmd writes. */
+	if (!h->ino || !h->writer || !h->wrote)
 		return 0;
 	return maybe_complete(FS(), h, path, 1);
 }

@@ -42,6 +42,7 @@ struct fs {
 	int tree_fd; /* SPOOL/tree, O_DIRECTORY */
 	int out_fd;  /* SPOOL/out */
 	char master[512];
+	char mountpoint[PATH_MAX];
 	char token[HIO_TOKEN_MAX + 1];
 	char pipeline[HIO_PIPELINE_MAX + 1];
 	int compress; /* enum hio_compress */
@@ -103,7 +104,7 @@ void fs_results_stop(struct fs *fs);
 int fs_results_getattr(struct fs *fs, const char *path, struct stat *st);
 /* Calls fill(buf, name) for each child of directory path; 0 or -errno. */
 int fs_results_readdir(struct fs *fs, const char *path, void *buf,
-		       int (*fill)(void *buf, const char *name));
+		       int (*fill)(void *buf, const char *name, int dir));
 /* The master's word on input name: 0 unknown, 1 done, 2 failed; *ts its version. */
 int fs_results_entry_state(struct fs *fs, const char *name, uint64_t *ts);
 /* Fetches a result file into an unlinked local file; returns its fd or -errno. */

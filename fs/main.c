@@ -214,6 +214,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	if (!realpath(co.mountpoint, fs.mountpoint))
+		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", co.mountpoint);
 	/* The kernel checks permissions from the modes, as on a local disk. */
 	fuse_opt_add_arg(&fargs, "-odefault_permissions");
 	if (hio_http_global_init() < 0 || fs_spool_start(&fs) < 0 || fs_results_start(&fs) < 0)

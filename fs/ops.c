@@ -24,7 +24,7 @@
 struct fh {
 	int fd;
 	int writer;
-	int wrote; /* data written (or cut) through this handle */
+	int wrote;	    /* data written (or cut) through this handle */
 	struct fs_ino *ino; /* NULL for results/ files */
 };
 
@@ -48,6 +48,12 @@ static int in_results(const char *path, const char **sub)
 	if (sub)
 		*sub = path[n + 1] ? path + n + 2 : "";
 	return 1;
+}
+
+/* libfuse's name for a file removed while open (see op_init). */
+static int is_hidden(const char *name)
+{
+	return strncmp(name, ".fuse_hidden", 12) == 0;
 }
 
 /* ------------------------------------------------------------ open inodes */
@@ -338,18 +344,23 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	conn->max_write = 1u << 20;
 	cfg->use_ino = 0;
 	cfg->nullpath_ok = 0; /* flush and release need the path: it names the input */
-	cfg->hard_remove = 1;
+	/* A file removed while open becomes .fuse_hiddenN (hidden from listings) until its
+	 * last close, so fstat() on it still works as on a local disk. */
+	cfg->hard_remove = 0;
 	cfg->entry_timeout = 1;
 	cfg->attr_timeout = 1;
 	cfg->negative_timeout = 0;
 	return fuse_get_context()->private_data;
 }
 
-static void fix_stat(struct stat *st)
+static void fix_stat(struct stat *st, const char *path)
 {
 	if (S_ISREG(st->st_mode)) {
+		const char *base = path ? strrchr(path, '/') : NULL;
+
 		st->st_mode &= ~FS_STUB_BIT;
-		st->st_nlink = 1; /* out/ links are the spool's business */
+		/* out/ links are the spool's business; a removed open file has none. */
+		st->st_nlink = base && is_hidden(base + 1) ? 0 : 1;
 	}
 }
 
@@ -368,13 +379,15 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	} else if (fstatat(fs->tree_fd, rel(path), st, AT_SYMLINK_NOFOLLOW) < 0) {
 		return -errno;
 	}
-	fix_stat(st);
+	fix_stat(st, path);
 	return 0;
 }
 
-static int fill_one(void *buf, const char *name)
+static int fill_one(void *buf, const char *name, int dir)
 {
-	return ((fuse_fill_dir_t)((void **)buf)[1])(((void **)buf)[0], name, NULL, 0, 0);
+	struct stat st = {.st_mode = dir ? S_IFDIR : S_IFREG};
+
+	return ((fuse_fill_dir_t)((void **)buf)[1])(((void **)buf)[0], name, &st, 0, 0);
 }
 
 /* A directory handle: the backing directory, or a path inside results/. */
@@ -429,8 +442,8 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 
 	if (dh->rsub) {
 		void *pair[2] = {buf, (void *)filler};
-		filler(buf, ".", NULL, 0, 0);
-		filler(buf, "..", NULL, 0, 0);
+		filler(buf, ".", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
+		filler(buf, "..", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
 		return fs_results_readdir(FS(), dh->rsub, pair, fill_one);
 	}
 	/* A fresh descriptor each time, so a rewinddir() listing starts over. */
@@ -441,12 +454,17 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 		close(fd);
 		return -e;
 	}
-	while ((de = readdir(d)))
-		if (filler(buf, de->d_name, NULL, 0, 0))
+	while ((de = readdir(d))) {
+		struct stat st = {.st_ino = de->d_ino, .st_mode = DTTOIF(de->d_type)};
+
+		if (is_hidden(de->d_name))
+			continue;
+		if (filler(buf, de->d_name, &st, 0, 0))
 			break;
+	}
 	closedir(d);
 	if (dh->root)
-		filler(buf, FS_RESULTS, NULL, 0, 0);
+		filler(buf, FS_RESULTS, &(struct stat){.st_mode = S_IFDIR}, 0, 0);
 	return 0;
 }
 
@@ -467,6 +485,17 @@ static int op_mkdir(const char *path, mode_t mode)
 	if (rc)
 		return rc;
 	return mkdirat(FS()->tree_fd, rel(path), mode) < 0 ? -errno : 0;
+}
+
+static int op_mknod(const char *path, mode_t mode, dev_t rdev)
+{
+	int rc = refuse_results(path, -EEXIST);
+
+	if (rc)
+		return rc;
+	if (S_ISREG(mode)) /* a regular file made this way is an empty input */
+		return -EPERM;
+	return mknodat(FS()->tree_fd, rel(path), mode, rdev) < 0 ? -errno : 0;
 }
 
 static int op_rmdir(const char *path)

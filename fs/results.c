@@ -260,7 +260,7 @@ int fs_results_getattr(struct fs *fs, const char *path, struct stat *st)
 }
 
 int fs_results_readdir(struct fs *fs, const char *path, void *buf,
-		       int (*fill)(void *buf, const char *name))
+		       int (*fill)(void *buf, const char *name, int dir))
 {
 	struct snap *s = snap_get(fs);
 	struct rnode *n = s ? snap_find(s, path) : NULL;
@@ -271,8 +271,9 @@ int fs_results_readdir(struct fs *fs, const char *path, void *buf,
 		goto out;
 	}
 	for (size_t i = 0; i < n->nkids; i++) {
-		const char *p = s->nodes[n->kids[i]].path, *slash = strrchr(p, '/');
-		if (fill(buf, slash ? slash + 1 : p))
+		const struct rnode *k = &s->nodes[n->kids[i]];
+		const char *slash = strrchr(k->path, '/');
+		if (fill(buf, slash ? slash + 1 : k->path, k->dir))
 			break;
 	}
 out:

@@ -8,6 +8,7 @@
  * (same size and mtime, no blocks, FS_STUB_BIT set). */
 #include "fs.h"
 #include "hio_hmap.h"
+#include "hio_http.h"
 #include "hio_log.h"
 #include "hio_stream.h"
 
@@ -25,6 +26,7 @@
 #define RETRY_MAX_MS 60000
 #define STATES_MAX 100000 /* input states kept; older done ones are answered by the index */
 #define SIDECAR_MAX 16384 /* bytes of an out/<id>.json */
+#define REPORT_MS 2000	  /* how often the spool's state goes to the master */
 
 enum in_state { ST_SPOOLED = 0, ST_SENT, ST_QUEUED, ST_PROCESSING, ST_DONE, ST_FAILED };
 static const char *const state_names[] = {"spooled",	"sent", "queued",
@@ -61,6 +63,11 @@ struct fs_spool {
 	char **evict;
 	size_t ev_head, ev_len, ev_cap;
 	uint64_t failures;
+	size_t failing; /* entries whose last delivery failed */
+	char last_error[256];
+	char mount_id[HIO_ID_LEN + 1];
+	pthread_t reporter;
+	int reporter_started;
 };
 
 static void entry_free(struct entry *e)
@@ -295,7 +302,7 @@ static void queue_entry(struct fs_spool *sp, struct entry *e)
 	else
 		sp->head = e;
 	sp->tail = e;
-	pthread_cond_signal(&sp->cv);
+	pthread_cond_broadcast(&sp->cv); /* the sender and the reporter share the condvar */
 }
 
 static int sidecar_write(struct fs *fs, const char *id, const char *name, uint64_t ts)
@@ -380,6 +387,8 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 			st = ST_FAILED;
 		entry_done(fs, e);
 		pthread_mutex_lock(&sp->mu);
+		if (e->tries > 0)
+			sp->failing--;
 		state_set(sp, e->name, e->id, e->ts, st);
 		evict_push(sp, e->name);
 		sp->pending--;
@@ -395,6 +404,10 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 		entry_free(e);
 		return;
 	}
+	if (e->tries == 0)
+		sp->failing++;
+	snprintf(sp->last_error, sizeof(sp->last_error), "%s: %s", e->name,
+		 ack->error ? ack->error : "unknown");
 	long delay = RETRY_MIN_MS << (e->tries < 6 ? e->tries : 6);
 	if (delay > RETRY_MAX_MS)
 		delay = RETRY_MAX_MS;
@@ -459,6 +472,48 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
+/* ------------------------------------------------------------ reports */
+
+/* Every REPORT_MS the spool's state goes to the master, so `hio status` shows what
+ * waits at this mount and whether deliveries keep failing. */
+static void *reporter_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct fs_spool *sp = fs->spool;
+	hio_http *h = hio_http_new(fs->master, fs->token);
+	char host[256] = "", path[128], err[256];
+	struct timespec ts;
+	int warned = 0;
+
+	if (!h)
+		return NULL;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(path, sizeof(path), "/v1/mounts/%s", sp->mount_id);
+	pthread_mutex_lock(&sp->mu);
+	while (!sp->stop) {
+		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "host", host,
+				      "mountpoint", fs->mountpoint, "pipeline", fs->pipeline,
+				      "spooled", (json_int_t)sp->pending, "spool_bytes",
+				      (json_int_t)atomic_load(&fs->spool_used), "spool_max",
+				      (json_int_t)fs->spool_max, "failing", (json_int_t)sp->failing,
+				      "last_error", sp->last_error[0] ? sp->last_error : NULL);
+		pthread_mutex_unlock(&sp->mu);
+		long st = j ? hio_http_json(h, "POST", path, j, NULL, err, sizeof(err)) : -1;
+		json_decref(j);
+		if (st != 200 && !warned++)
+			hio_debug("cannot report the spool to the master: %s; retrying", err);
+		if (st == 200)
+			warned = 0;
+		pthread_mutex_lock(&sp->mu);
+		hio_timespec_in(&ts, CLOCK_MONOTONIC, REPORT_MS);
+		while (!sp->stop && pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&sp->mu);
+	hio_http_free(h);
+	return NULL;
+}
+
 /* ------------------------------------------------------------ start: scan and replay */
 
 /* Counts tree bytes (each inode once) and lists processed inputs as evictable. */
@@ -477,6 +532,11 @@ static void scan_tree(struct fs *fs, int dfd, const char *prefix, int depth)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (!strncmp(de->d_name, ".fuse_hidden", 12)) {
+			/* removed while open when the last mount ended */
+			unlinkat(dirfd(d), de->d_name, 0);
+			continue;
+		}
 		if (snprintf(name, sizeof(name), "%s%s%s", prefix, *prefix ? "/" : "",
 			     de->d_name) >= (int)sizeof(name) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -622,6 +682,7 @@ int fs_spool_start(struct fs *fs)
 	pthread_cond_init(&sp->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	hio_hmap_init(&sp->states);
+	hio_id_new(sp->mount_id);
 
 	snprintf(fs->tree_dir, sizeof(fs->tree_dir), "%s/tree", fs->spool_dir);
 	snprintf(fs->out_dir, sizeof(fs->out_dir), "%s/out", fs->spool_dir);
@@ -670,6 +731,9 @@ int fs_spool_run(struct fs *fs)
 	if (pthread_create(&sp->sender, NULL, sender_main, fs) != 0)
 		return -1;
 	sp->sender_started = 1;
+	if (pthread_create(&sp->reporter, NULL, reporter_main, fs) != 0)
+		return -1;
+	sp->reporter_started = 1;
 	return 0;
 }
 
@@ -688,6 +752,8 @@ void fs_spool_stop(struct fs *fs)
 		hio_stream_cancel(sp->stream);
 	if (sp->sender_started)
 		pthread_join(sp->sender, NULL);
+	if (sp->reporter_started)
+		pthread_join(sp->reporter, NULL);
 	if (sp->stream)
 		hio_stream_close(sp->stream); /* unacknowledged ones come back with ok = 0 */
 	while ((e = sp->head)) {

@@ -135,6 +135,19 @@ int cmd_status(int argc, char **argv)
 		   (long long)json_integer_value(json_object_get(v, "in")),
 		   (long long)json_integer_value(json_object_get(v, "done")),
 		   (long long)json_integer_value(json_object_get(v, "failed")));
+	if (json_array_size(json_object_get(st, "mounts")))
+		printf("%-24s %-12s %8s %12s %8s %s\n", "MOUNT", "HOST", "SPOOLED", "SPOOL_MB",
+		       "FAILING", "LAST_ERROR");
+	json_array_foreach(json_object_get(st, "mounts"), i, v)
+	{
+		const char *le = json_string_value(json_object_get(v, "last_error"));
+		printf("%-24s %-12s %8lld %12.1f %8lld %s\n",
+		       json_string_value(json_object_get(v, "mountpoint")),
+		       json_string_value(json_object_get(v, "host")),
+		       (long long)json_integer_value(json_object_get(v, "spooled")),
+		       (double)json_integer_value(json_object_get(v, "spool_bytes")) / 1048576.0,
+		       (long long)json_integer_value(json_object_get(v, "failing")), le ? le : "-");
+	}
 	json_decref(st);
 	return 0;
 }

@@ -212,6 +212,8 @@ void pe_out_error_line(const hio_pe_out *o, char *out, size_t n)
 
 /* ---- the exec handler ---- */
 
+#define EXEC_INPUT_BASE_MAX 200 /* bytes of the input's file name under input/ */
+
 /* Puts the input at DIR/input/<basename of name>, so tools that look at the file's
  * extension see the one the source gave. */
 static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen)
@@ -220,6 +222,10 @@ static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, s
 	char d[PATH_MAX];
 
 	base = base ? base + 1 : msg->name;
+	/* Room for a temporary suffix within NAME_MAX: a long name keeps its tail, which
+	 * holds the extension. */
+	if (strlen(base) > EXEC_INPUT_BASE_MAX)
+		base += strlen(base) - EXEC_INPUT_BASE_MAX;
 	snprintf(d, sizeof(d), "%s/input", dir);
 	if (mkdir(d, 0700) < 0 && errno != EEXIST)
 		return -1;

@@ -192,6 +192,9 @@ struct master {
 
 	atomic_uint_least64_t rx_bytes, backlog_rx, results_rx;
 
+	struct mount_rep *mounts; /* hio-fs mounts that reported lately (mounts.c) */
+	size_t n_mounts;
+
 	pthread_t rc_thread;
 	int rc_started;
 };
@@ -318,6 +321,13 @@ void result_free(struct result *r);
 
 /* --- status.c --- */
 void api_status(struct master *m, struct reply *out);
+
+/* --- mounts.c: what each hio-fs reports of its spool, for hio status --- */
+#define MOUNTS_MAX 256		  /* mounts remembered at once */
+#define MOUNT_REPORT_TTL_MS 30000 /* a mount silent this long is dropped */
+void api_mount_report(struct master *m, const char *id, json_t *body, struct reply *out);
+json_t *mounts_json(struct master *m); /* needs m->lock */
+void mounts_free(struct master *m);
 
 /* --- http.c --- */
 struct MHD_Daemon;

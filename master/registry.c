@@ -252,6 +252,7 @@ void master_free(struct master *m)
 	results_close(m);
 	backlog_free(m);
 	registry_free(m);
+	mounts_free(m);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->journal_lock);
 	pthread_mutex_destroy(&m->persist_lock);

@@ -82,21 +82,22 @@ fail:
 
 void api_status(struct master *m, struct reply *out)
 {
-	json_t *w, *p, *pl, *counters, *ans;
+	json_t *w, *p, *pl, *mn, *counters, *ans;
 
 	pthread_mutex_lock(&m->lock);
 	w = workers_json(m);
 	p = pes_json(m);
 	pl = pipelines_json(m);
+	mn = mounts_json(m);
 	counters = json_pack(
 	    "{s:I,s:I,s:I,s:I,s:I}", "rx_bytes", (json_int_t)atomic_load(&m->rx_bytes),
 	    "backlog_bytes", (json_int_t)atomic_load(&m->backlog_rx), "results_bytes",
 	    (json_int_t)atomic_load(&m->results_rx), "backlog_stored_bytes",
 	    (json_int_t)m->backlog_bytes, "backlog_max_bytes", (json_int_t)m->backlog_max);
 	pthread_mutex_unlock(&m->lock);
-	ans = json_pack("{s:o*,s:o*,s:o*,s:o*}", "workers", w, "pes", p, "pipelines", pl,
-			"counters", counters);
-	if (!ans || !w || !p || !pl || !counters) {
+	ans = json_pack("{s:o*,s:o*,s:o*,s:o*,s:o*}", "workers", w, "pes", p, "pipelines", pl,
+			"mounts", mn, "counters", counters);
+	if (!ans || !w || !p || !pl || !mn || !counters) {
 		json_decref(ans);
 		return reply_err(out, 500, "out of memory building the status");
 	}

@@ -50,8 +50,9 @@ check "hio-fs still serves the mount after the run" test -d "$MNT/results"
 
 # Labels are unique, so the outputs pair up line by line by label; tmpfs gives the order.
 awk -F': ' '
-	FNR == NR { if ($1 !~ /^x-/) { ref[$1] = substr($0, length($1) + 3); order[n++] = $1 } next }
-	$1 !~ /^x-/ { got[$1] = substr($0, length($1) + 3) }
+	function val() { return substr($0, length($1) + 3) }
+	FNR == NR { if ($1 !~ /^x-/) { ref[$1] = val(); order[n++] = $1 } next }
+	$1 !~ /^x-/ { got[$1] = val() }
 	END {
 		for (i = 0; i < n; i++) {
 			l = order[i]

@@ -942,6 +942,7 @@ const struct fuse_operations fs_ops = {
     .readdir = op_readdir,
     .releasedir = op_releasedir,
     .mkdir = op_mkdir,
+    .mknod = op_mknod,
     .rmdir = op_rmdir,
     .unlink = op_unlink,
     .symlink = op_symlink,

@@ -90,10 +90,40 @@ int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
 /* A rename moved input from to to: its state follows it. */
 void fs_spool_renamed(struct fs *fs, const char *from, const char *to);
 
-/* --- ops.c --- */
+/* FUSE paths start with '/'; the tree is addressed relative to tree_fd. */
+static inline const char *fs_rel(const char *path)
+{
+	return path[1] ? path + 1 : ".";
+}
+
+/* --- handle.c: open input files --- */
+struct fs_handle { /* fi->fh of an open file */
+	int fd;
+	int writer;
+	int wrote;	    /* data written (or cut) through this handle */
+	int write_failed;   /* a write failed (ENOSPC...): not whole, so no input */
+	struct fs_ino *ino; /* NULL for results/ files */
+};
+
 /* Looks up (and with create, adds) the open-inode entry; caller holds fs->ino_mu. */
 struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create);
 void fs_ino_put(struct fs *fs, struct fs_ino *i); /* caller holds fs->ino_mu */
+/* Opens tree path r (flags as open(2); create: O_CREAT, counts as a write). On 0 *out
+ * is a new handle the caller gives back with fs_handle_close; else -errno. */
+int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
+		   struct fs_handle **out);
+/* Completes the file if it is dirty and has last_writers writers (the caller's
+ * handle among them). path is the FUSE path (NULL: removed). 0 or -errno. */
+int fs_handle_complete(struct fs *fs, struct fs_handle *h, const char *path, int last_writers);
+/* Closes and frees h, completing its file when it was the last writer; returns that
+ * completion's result. */
+int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path);
+/* ftruncate with the spool's byte count kept; 0, -ENOSPC or -errno. */
+int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size);
+/* Re-reads the file's size after a short write. */
+void fs_handle_resync(struct fs *fs, struct fs_handle *h);
+
+/* --- ops.c --- */
 extern const struct fuse_operations fs_ops;
 
 /* --- results.c: the read-only results/ tree --- */

@@ -21,13 +21,6 @@
 #define XATTR_STATE "user.hio.state"
 #define XATTR_HIO_PREFIX "user.hio."
 
-struct fh {
-	int fd;
-	int writer;
-	int wrote;	    /* data written (or cut) through this handle */
-	struct fs_ino *ino; /* NULL for results/ files */
-};
-
 static struct fs *FS(void)
 {
 	return fuse_get_context()->private_data;
@@ -35,7 +28,7 @@ static struct fs *FS(void)
 
 static const char *rel(const char *path)
 {
-	return path[1] ? path + 1 : ".";
+	return fs_rel(path);
 }
 
 /* 1 for results/ and below; *sub gets the path inside results/ ("" for itself). */
@@ -54,285 +47,6 @@ static int in_results(const char *path, const char **sub)
 static int is_hidden(const char *name)
 {
 	return strncmp(name, ".fuse_hidden", 12) == 0;
-}
-
-/* ------------------------------------------------------------ open inodes */
-
-static size_t ino_slot(ino_t ino)
-{
-	return (size_t)(ino * 0x9E3779B97F4A7C15ull >> 56);
-}
-
-struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create)
-{
-	struct fs_ino **pp = &fs->inos[ino_slot(ino)], *i;
-
-	for (i = *pp; i; i = i->next)
-		if (i->ino == ino && i->dev == dev)
-			return i;
-	if (!create || !(i = calloc(1, sizeof(*i))))
-		return NULL;
-	i->dev = dev;
-	i->ino = ino;
-	i->next = *pp;
-	*pp = i;
-	return i;
-}
-
-void fs_ino_put(struct fs *fs, struct fs_ino *i)
-{
-	struct fs_ino **pp = &fs->inos[ino_slot(i->ino)];
-
-	if (i->refs > 0)
-		return;
-	for (; *pp; pp = &(*pp)->next)
-		if (*pp == i) {
-			*pp = i->next;
-			free(i);
-			return;
-		}
-}
-
-/* Brings the byte count back in line with the file after a failed or short write. */
-static void ino_resync(struct fs *fs, struct fh *h)
-{
-	struct stat st;
-	uint64_t was;
-
-	if (fstat(h->fd, &st) < 0)
-		return;
-	pthread_mutex_lock(&fs->ino_mu);
-	was = h->ino->size;
-	h->ino->size = (uint64_t)st.st_size;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if (was > (uint64_t)st.st_size)
-		fs_spool_unreserve(fs, was - (uint64_t)st.st_size);
-	else if ((uint64_t)st.st_size > was)
-		atomic_fetch_add(&fs->spool_used, (uint64_t)st.st_size - was);
-}
-
-/* Sets the file behind h to size bytes, keeping the spool's byte count. */
-static int ino_truncate(struct fs *fs, struct fh *h, off_t size)
-{
-	uint64_t old;
-
-	pthread_mutex_lock(&fs->ino_mu);
-	old = h->ino->size;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if ((uint64_t)size > old && fs_spool_reserve(fs, (uint64_t)size - old) < 0)
-		return -ENOSPC;
-	if (ftruncate(h->fd, size) < 0) {
-		int e = errno;
-		if ((uint64_t)size > old)
-			fs_spool_unreserve(fs, (uint64_t)size - old);
-		return -e;
-	}
-	pthread_mutex_lock(&fs->ino_mu);
-	h->ino->size = (uint64_t)size;
-	h->ino->dirty = 1;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if ((uint64_t)size < old)
-		fs_spool_unreserve(fs, old - (uint64_t)size);
-	return 0;
-}
-
-/* A pending version shares its inode with the tree (out/<id> is a hard link). Before
- * anyone writes it again, the tree gets a fresh inode: empty for a truncating open,
- * else a copy. Serialised so two opens do not both replace the file. */
-static pthread_mutex_t cow_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int copy_fd(int from, int to)
-{
-	char buf[1 << 16];
-	ssize_t n;
-
-	for (;;) {
-		n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
-		if (n == 0)
-			return 0;
-		if (n < 0)
-			break;
-	}
-	if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
-		return -1;
-	while ((n = read(from, buf, sizeof(buf))) > 0)
-		if (hio_write_all(to, buf, (size_t)n) < 0)
-			return -1;
-	return n < 0 ? -1 : 0;
-}
-
-static int cow_if_shared(struct fs *fs, const char *r, int trunc)
-{
-	char tmp[64], id[HIO_ID_LEN + 1];
-	struct stat st;
-	int nfd = -1, ofd = -1, rc = 0;
-
-	pthread_mutex_lock(&cow_mu);
-	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_nlink < 2)
-		goto out;
-	hio_id_new(id);
-	snprintf(tmp, sizeof(tmp), ".cow-%s", id);
-	if (!trunc && fs_spool_reserve(fs, (uint64_t)st.st_size) < 0) {
-		rc = -ENOSPC;
-		goto out;
-	}
-	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		     st.st_mode & 07777 & ~FS_STUB_BIT);
-	if (nfd < 0 || (!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
-	    (!trunc && copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
-		rc = -errno;
-		hio_warn("cannot copy %s before it is written again: %s; the open fails", r,
-			 strerror(errno));
-		if (nfd >= 0)
-			unlinkat(fs->out_fd, tmp, 0);
-		if (!trunc)
-			fs_spool_unreserve(fs, (uint64_t)st.st_size);
-		goto out;
-	}
-	if (fchown(nfd, st.st_uid, st.st_gid) < 0)
-		hio_debug("cannot keep the owner of %s: %s", r, strerror(errno));
-out:
-	if (nfd >= 0)
-		close(nfd);
-	if (ofd >= 0)
-		close(ofd);
-	pthread_mutex_unlock(&cow_mu);
-	return rc;
-}
-
-/* Opens tree path r for a handle. created: the file was just made (counts as a write). */
-static int handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
-		       struct fh **out)
-{
-	int acc = flags & O_ACCMODE, writer = acc != O_RDONLY, trunc = !!(flags & O_TRUNC);
-	struct fh *h = calloc(1, sizeof(*h));
-	struct stat st;
-	int rc;
-
-	if (!h)
-		return -ENOMEM;
-	h->fd = -1;
-	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
-		goto fail;
-	/* O_TRUNC is applied below so the freed bytes are counted. */
-	h->fd =
-	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
-	if (h->fd < 0 || fstat(h->fd, &st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	if (S_ISREG(st.st_mode) && (st.st_mode & FS_STUB_BIT)) {
-		/* An evicted input: its bytes are gone, only a full overwrite makes sense. */
-		if (!writer || !trunc) {
-			rc = -EIO;
-			goto fail;
-		}
-		if (fchmod(h->fd, st.st_mode & 07777 & ~FS_STUB_BIT) < 0 ||
-		    ftruncate(h->fd, 0) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		st.st_size = 0;
-	}
-	h->writer = writer;
-	pthread_mutex_lock(&fs->ino_mu);
-	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
-	if (h->ino) {
-		if (h->ino->refs++ == 0)
-			h->ino->size = (uint64_t)st.st_size;
-		if (writer) {
-			h->ino->writers++;
-			if (create)
-				h->ino->dirty = 1;
-		}
-	}
-	pthread_mutex_unlock(&fs->ino_mu);
-	if (!h->ino) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	if (writer && trunc && (rc = ino_truncate(fs, h, 0)) < 0)
-		goto fail_registered;
-	*out = h;
-	return 0;
-fail_registered:
-	pthread_mutex_lock(&fs->ino_mu);
-	h->ino->refs--;
-	h->ino->writers--;
-	fs_ino_put(fs, h->ino);
-	pthread_mutex_unlock(&fs->ino_mu);
-fail:
-	if (h->fd >= 0)
-		close(h->fd);
-	free(h);
-	return rc;
-}
-
-/* GNU tar extracts a symbolic link as an empty file without permissions first and
- * replaces it at the end; such a file is no input. */
-static int is_placeholder(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && st.st_size == 0 && (st.st_mode & 07777) == 0;
-}
-
-/* The completion rule, shared by flush and release: a dirty file whose last writer is
- * going away becomes a new version, unless its name is held (ignored). */
-static int maybe_complete(struct fs *fs, struct fh *h, const char *path, int last_writers)
-{
-	int complete;
-
-	pthread_mutex_lock(&fs->ino_mu);
-	complete = h->ino->dirty && h->ino->writers == last_writers;
-	if (complete && path && !fs_ignored(fs, rel(path)))
-		h->ino->dirty = 0;
-	else
-		complete = 0;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if (!complete || is_placeholder(h->fd))
-		return 0;
-	if (fs->fsync && fsync(h->fd) < 0)
-		return -errno;
-	int rc = fs_spool_complete(fs, rel(path));
-	if (rc < 0) {
-		pthread_mutex_lock(&fs->ino_mu);
-		h->ino->dirty = 1;
-		pthread_mutex_unlock(&fs->ino_mu);
-	}
-	return rc;
-}
-
-/* Drops h; completes its file when it was the last writer. Returns the completion's
- * result (release cannot report it; truncate does). */
-static int handle_close(struct fs *fs, struct fh *h, const char *path)
-{
-	int rc = 0, drop_bytes = 0;
-	uint64_t size = 0;
-	struct stat st;
-
-	if (h->ino) {
-		if (h->writer)
-			rc = maybe_complete(fs, h, path, 1);
-		pthread_mutex_lock(&fs->ino_mu);
-		h->ino->refs--;
-		if (h->writer)
-			h->ino->writers--;
-		if (h->ino->refs == 0) {
-			/* Removed while open: its bytes leave the spool now. */
-			drop_bytes = fstat(h->fd, &st) == 0 && st.st_nlink == 0 &&
-				     !(st.st_mode & FS_STUB_BIT);
-			size = h->ino->size;
-		}
-		fs_ino_put(fs, h->ino);
-		pthread_mutex_unlock(&fs->ino_mu);
-	}
-	if (drop_bytes)
-		fs_spool_unreserve(fs, size);
-	close(h->fd);
-	free(h);
-	return rc;
 }
 
 /* ------------------------------------------------------------ operations */
@@ -370,9 +84,9 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	const char *sub;
 
 	if (fi && fi->fh) {
-		if (fstat(((struct fh *)fi->fh)->fd, st) < 0)
+		if (fstat(((struct fs_handle *)fi->fh)->fd, st) < 0)
 			return -errno;
-		if (!((struct fh *)fi->fh)->ino)
+		if (!((struct fs_handle *)fi->fh)->ino)
 			st->st_mode = S_IFREG | 0444;
 	} else if (in_results(path, &sub)) {
 		return fs_results_getattr(fs, sub, st);
@@ -645,7 +359,7 @@ static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	if (rc)
 		return rc;
-	fd = fi && fi->fh ? ((struct fh *)fi->fh)->fd : -1;
+	fd = fi && fi->fh ? ((struct fs_handle *)fi->fh)->fd : -1;
 	if ((fd >= 0 ? fstat(fd, &st) : fstatat(fs->tree_fd, rel(path), &st, AT_SYMLINK_NOFOLLOW)) <
 	    0)
 		return -errno;
@@ -663,7 +377,7 @@ static int op_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_inf
 	if (rc)
 		return rc;
 	if (fi && fi->fh)
-		return fchown(((struct fh *)fi->fh)->fd, uid, gid) < 0 ? -errno : 0;
+		return fchown(((struct fs_handle *)fi->fh)->fd, uid, gid) < 0 ? -errno : 0;
 	return fchownat(FS()->tree_fd, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
@@ -674,42 +388,43 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 	if (rc)
 		return rc;
 	if (fi && fi->fh)
-		return futimens(((struct fh *)fi->fh)->fd, tv) < 0 ? -errno : 0;
+		return futimens(((struct fs_handle *)fi->fh)->fd, tv) < 0 ? -errno : 0;
 	return utimensat(FS()->tree_fd, rel(path), tv, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
-	struct fh *h;
+	struct fs_handle *h;
 	int rc = refuse_results(path, -EISDIR);
 
 	if (rc)
 		return rc;
 	if (fi && fi->fh) {
-		h = (struct fh *)fi->fh;
+		h = (struct fs_handle *)fi->fh;
 		if (!h->ino)
 			return -EROFS;
 		h->wrote = 1;
-		return ino_truncate(fs, h, size);
+		return fs_handle_truncate(fs, h, size);
 	}
 	/* truncate(2) by name: an open, a truncation and a close, so it completes. */
-	if ((rc = handle_open(fs, rel(path), O_WRONLY | (size == 0 ? O_TRUNC : 0), 0, 0, &h)) < 0)
+	if ((rc = fs_handle_open(fs, rel(path), O_WRONLY | (size == 0 ? O_TRUNC : 0), 0, 0, &h)) <
+	    0)
 		return rc;
-	rc = ino_truncate(fs, h, size);
-	int crc = handle_close(fs, h, path);
+	rc = fs_handle_truncate(fs, h, size);
+	int crc = fs_handle_close(fs, h, path);
 	return rc < 0 ? rc : crc;
 }
 
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
-	struct fh *h;
+	struct fs_handle *h;
 	int rc = refuse_results(path, -EISDIR);
 
 	if (rc)
 		return rc;
-	if ((rc = handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
+	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
@@ -720,7 +435,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
 	const char *sub;
-	struct fh *h;
+	struct fs_handle *h;
 	int rc;
 
 	if (in_results(path, &sub)) {
@@ -736,7 +451,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 		fi->fh = (uintptr_t)h;
 		return 0;
 	}
-	if ((rc = handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
+	if ((rc = fs_handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
@@ -752,7 +467,7 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 		return -ENOMEM;
 	*src = FUSE_BUFVEC_INIT(size);
 	src->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	src->buf[0].fd = ((struct fh *)fi->fh)->fd;
+	src->buf[0].fd = ((struct fs_handle *)fi->fh)->fd;
 	src->buf[0].pos = off;
 	*bufp = src;
 	return 0;
@@ -762,7 +477,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 			struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
-	struct fh *h = (struct fh *)fi->fh;
+	struct fs_handle *h = (struct fs_handle *)fi->fh;
 	size_t len = fuse_buf_size(buf);
 	uint64_t end = (uint64_t)off + len, cur, grow, actual = 0;
 	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(len);
@@ -774,8 +489,10 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	cur = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);
 	grow = end > cur ? end - cur : 0;
-	if (grow && fs_spool_reserve(fs, grow) < 0)
+	if (grow && fs_spool_reserve(fs, grow) < 0) {
+		h->write_failed = 1;
 		return -ENOSPC;
+	}
 	pthread_mutex_lock(&fs->ino_mu);
 	if (end > h->ino->size) {
 		actual = end - h->ino->size;
@@ -793,27 +510,29 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	dst.buf[0].fd = h->fd;
 	dst.buf[0].pos = off;
 	n = fuse_buf_copy(&dst, buf, FUSE_BUF_SPLICE_NONBLOCK);
-	if (n < (ssize_t)len)
-		ino_resync(fs, h);
+	if (n < (ssize_t)len) {
+		h->write_failed = 1;
+		fs_handle_resync(fs, h);
+	}
 	return (int)n;
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)fi->fh;
+	struct fs_handle *h = (struct fs_handle *)fi->fh;
 
 	/* The last writer's close() returns once this version is in the spool, so an
 	 * accepted file survives a crash of hio-fs. A handle that wrote nothing yet is
 	 * left to release: a shell's "cmd > file" closes a duplicate before cmd writes. */
 	if (!h->ino || !h->writer || !h->wrote)
 		return 0;
-	return maybe_complete(FS(), h, path, 1);
+	return fs_handle_complete(FS(), h, path, 1);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
 {
-	struct fh *h = (struct fh *)fi->fh;
-	int rc = handle_close(FS(), h, path);
+	struct fs_handle *h = (struct fs_handle *)fi->fh;
+	int rc = fs_handle_close(FS(), h, path);
 
 	if (rc < 0)
 		hio_err("cannot queue %s at its close: %s; write it again to retry",
@@ -823,7 +542,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-	int fd = ((struct fh *)fi->fh)->fd;
+	int fd = ((struct fs_handle *)fi->fh)->fd;
 
 	return (datasync ? fdatasync(fd) : fsync(fd)) < 0 ? -errno : 0;
 }

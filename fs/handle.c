@@ -1,0 +1,299 @@
+/* handle.c: open files of the input tree. Each open handle is counted on its backing
+ * inode (struct fs_ino), which says whether the file changed and who still writes
+ * it; that decides when a file completes. A pending version is never written in
+ * place: an open for writing of an inode out/ still links gets a fresh copy first. */
+#include "fs.h"
+#include "hio_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ open inodes */
+
+static size_t ino_slot(ino_t ino)
+{
+	return (size_t)(ino * 0x9E3779B97F4A7C15ull >> 56);
+}
+
+struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create)
+{
+	struct fs_ino **pp = &fs->inos[ino_slot(ino)], *i;
+
+	for (i = *pp; i; i = i->next)
+		if (i->ino == ino && i->dev == dev)
+			return i;
+	if (!create || !(i = calloc(1, sizeof(*i))))
+		return NULL;
+	i->dev = dev;
+	i->ino = ino;
+	i->next = *pp;
+	*pp = i;
+	return i;
+}
+
+void fs_ino_put(struct fs *fs, struct fs_ino *i)
+{
+	struct fs_ino **pp = &fs->inos[ino_slot(i->ino)];
+
+	if (i->refs > 0)
+		return;
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == i) {
+			*pp = i->next;
+			free(i);
+			return;
+		}
+}
+
+/* Brings the byte count back in line with the file after a failed or short write. */
+void fs_handle_resync(struct fs *fs, struct fs_handle *h)
+{
+	struct stat st;
+	uint64_t was;
+
+	if (fstat(h->fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&fs->ino_mu);
+	was = h->ino->size;
+	h->ino->size = (uint64_t)st.st_size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (was > (uint64_t)st.st_size)
+		fs_spool_unreserve(fs, was - (uint64_t)st.st_size);
+	else if ((uint64_t)st.st_size > was)
+		atomic_fetch_add(&fs->spool_used, (uint64_t)st.st_size - was);
+}
+
+/* Sets the file behind h to size bytes, keeping the spool's byte count. */
+int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size)
+{
+	uint64_t old;
+
+	pthread_mutex_lock(&fs->ino_mu);
+	old = h->ino->size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if ((uint64_t)size > old && fs_spool_reserve(fs, (uint64_t)size - old) < 0)
+		return -ENOSPC;
+	if (ftruncate(h->fd, size) < 0) {
+		int e = errno;
+		if ((uint64_t)size > old)
+			fs_spool_unreserve(fs, (uint64_t)size - old);
+		return -e;
+	}
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino->size = (uint64_t)size;
+	h->ino->dirty = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if ((uint64_t)size < old)
+		fs_spool_unreserve(fs, old - (uint64_t)size);
+	return 0;
+}
+
+/* A pending version shares its inode with the tree (out/<id> is a hard link). Before
+ * anyone writes it again, the tree gets a fresh inode: empty for a truncating open,
+ * else a copy. Serialised so two opens do not both replace the file. */
+static pthread_mutex_t cow_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int copy_fd(int from, int to)
+{
+	char buf[1 << 16];
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n < 0)
+			break;
+	}
+	if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL)
+		return -1;
+	while ((n = read(from, buf, sizeof(buf))) > 0)
+		if (hio_write_all(to, buf, (size_t)n) < 0)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+static int cow_if_shared(struct fs *fs, const char *r, int trunc)
+{
+	char tmp[64], id[HIO_ID_LEN + 1];
+	struct stat st;
+	int nfd = -1, ofd = -1, rc = 0;
+
+	pthread_mutex_lock(&cow_mu);
+	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink < 2)
+		goto out;
+	hio_id_new(id);
+	snprintf(tmp, sizeof(tmp), ".cow-%s", id);
+	if (!trunc && fs_spool_reserve(fs, (uint64_t)st.st_size) < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		     st.st_mode & 07777 & ~FS_STUB_BIT);
+	if (nfd < 0 || (!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
+	    (!trunc && copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
+		rc = -errno;
+		hio_warn("cannot copy %s before it is written again: %s; the open fails", r,
+			 strerror(errno));
+		if (nfd >= 0)
+			unlinkat(fs->out_fd, tmp, 0);
+		if (!trunc)
+			fs_spool_unreserve(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	if (fchown(nfd, st.st_uid, st.st_gid) < 0)
+		hio_debug("cannot keep the owner of %s: %s", r, strerror(errno));
+out:
+	if (nfd >= 0)
+		close(nfd);
+	if (ofd >= 0)
+		close(ofd);
+	pthread_mutex_unlock(&cow_mu);
+	return rc;
+}
+
+/* Opens tree path r for a handle. created: the file was just made (counts as a write). */
+int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
+		   struct fs_handle **out)
+{
+	int acc = flags & O_ACCMODE, writer = acc != O_RDONLY, trunc = !!(flags & O_TRUNC);
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	struct stat st;
+	int rc;
+
+	if (!h)
+		return -ENOMEM;
+	h->fd = -1;
+	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
+		goto fail;
+	/* O_TRUNC is applied below so the freed bytes are counted. */
+	h->fd =
+	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+	if (h->fd < 0 || fstat(h->fd, &st) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode) && (st.st_mode & FS_STUB_BIT)) {
+		/* An evicted input: its bytes are gone, only a full overwrite makes sense. */
+		if (!writer || !trunc) {
+			rc = -EIO;
+			goto fail;
+		}
+		if (fchmod(h->fd, st.st_mode & 07777 & ~FS_STUB_BIT) < 0 ||
+		    ftruncate(h->fd, 0) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		st.st_size = 0;
+	}
+	h->writer = writer;
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
+	if (h->ino) {
+		if (h->ino->refs++ == 0)
+			h->ino->size = (uint64_t)st.st_size;
+		if (writer) {
+			h->ino->writers++;
+			if (create)
+				h->ino->dirty = 1;
+		}
+	}
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!h->ino) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (writer && trunc && (rc = fs_handle_truncate(fs, h, 0)) < 0)
+		goto fail_registered;
+	*out = h;
+	return 0;
+fail_registered:
+	pthread_mutex_lock(&fs->ino_mu);
+	h->ino->refs--;
+	h->ino->writers--;
+	fs_ino_put(fs, h->ino);
+	pthread_mutex_unlock(&fs->ino_mu);
+fail:
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+	return rc;
+}
+
+/* GNU tar extracts a symbolic link as an empty file without permissions first and
+ * replaces it at the end; such a file is no input. */
+static int is_placeholder(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && st.st_size == 0 && (st.st_mode & 07777) == 0;
+}
+
+/* The completion rule, shared by flush and release: a dirty file whose last writer is
+ * going away becomes a new version, unless its name is held (ignored). */
+int fs_handle_complete(struct fs *fs, struct fs_handle *h, const char *path, int last_writers)
+{
+	int complete;
+
+	pthread_mutex_lock(&fs->ino_mu);
+	complete = h->ino->dirty && h->ino->writers == last_writers;
+	if (complete && path && !fs_ignored(fs, fs_rel(path)))
+		h->ino->dirty = 0;
+	else
+		complete = 0;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!complete || is_placeholder(h->fd))
+		return 0;
+	if (h->write_failed) {
+		hio_warn("not streaming %s: a write to it failed, so it is incomplete; write it "
+			 "again to stream it",
+			 path);
+		return 0;
+	}
+	if (fs->fsync && fsync(h->fd) < 0)
+		return -errno;
+	int rc = fs_spool_complete(fs, fs_rel(path));
+	if (rc < 0) {
+		pthread_mutex_lock(&fs->ino_mu);
+		h->ino->dirty = 1;
+		pthread_mutex_unlock(&fs->ino_mu);
+	}
+	return rc;
+}
+
+/* Drops h; completes its file when it was the last writer. Returns the completion's
+ * result (release cannot report it; truncate does). */
+int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
+{
+	int rc = 0, drop_bytes = 0;
+	uint64_t size = 0;
+	struct stat st;
+
+	if (h->ino) {
+		if (h->writer)
+			rc = fs_handle_complete(fs, h, path, 1);
+		pthread_mutex_lock(&fs->ino_mu);
+		h->ino->refs--;
+		if (h->writer)
+			h->ino->writers--;
+		if (h->ino->refs == 0) {
+			/* Removed while open: its bytes leave the spool now. */
+			drop_bytes = fstat(h->fd, &st) == 0 && st.st_nlink == 0 &&
+				     !(st.st_mode & FS_STUB_BIT);
+			size = h->ino->size;
+		}
+		fs_ino_put(fs, h->ino);
+		pthread_mutex_unlock(&fs->ino_mu);
+	}
+	if (drop_bytes)
+		fs_spool_unreserve(fs, size);
+	close(h->fd);
+	free(h);
+	return rc;
+}

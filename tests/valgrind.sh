@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The daemons' paths under valgrind: hio-master and hio-pe run under memcheck while
-# files stream P2P and through the backlog, then stop cleanly; any error or leak fails.
+# The daemons' paths under valgrind: hio-master, hio-pe and hio-fs run under memcheck
+# while files stream P2P, through the backlog and through the mount, then stop
+# cleanly; any error or leak fails.
 # Needs a build without sanitizers: HIO_BUILD=build-vg tests/valgrind.sh
 . "$(dirname "$0")/e2e/lib.sh"
 unset ASAN_OPTIONS UBSAN_OPTIONS
@@ -36,13 +37,34 @@ check "PE under valgrind registers" wait_for 120 pe_idle
 check "every message processed" "$HIO" wait --timeout 120
 eq "result entries" "$("$HIO" results --json | jq length)" 20
 
+# hio-fs: files written, renamed from a held name, overwritten, results read back.
+mnt="$T/mnt"
+mkdir -p "$mnt"
+"${VG[@]}" --log-file="$T/fs.vg" "$HIO_BUILD/fs/hio-fs" -f --token-file "$STATE/token" \
+	--spool "$T/spool" "$url" "$mnt" >"$T/fs.log" 2>&1 &
+vg_fs=$!
+mounted() { test -d "$mnt/results"; }
+check "hio-fs under valgrind mounts" wait_for 120 mounted
+mkdir -p "$mnt/d"
+cp in/f1 in/f2 "$mnt/d/" || fail "cp into the mount"
+cp in/f3 "$mnt/d/f3.tmp" && mv "$mnt/d/f3.tmp" "$mnt/d/f3" || fail "rename into the mount"
+cp in/f4 "$mnt/d/f1" || fail "overwrite in the mount"
+fs_results() { test "$(find "$mnt/results/d" -name stdout 2>/dev/null | wc -l)" -eq 3; }
+check "mount results listed" wait_for 120 fs_results
+f1_new() { test "$(cat "$mnt/results/d/f1/stdout")" = "$(wc -c <in/f4)"; }
+check "overwrite's result read through the mount" wait_for 120 f1_new
+eq "state of d/f2" "$(getfattr -n user.hio.state --only-values "$mnt/d/f2")" done
+fusermount3 -u "$mnt"
+wait "$vg_fs"
+eq "hio-fs exit status under valgrind" "$?" 0
+
 kill -TERM "$vg_pe"
 wait "$vg_pe"
 eq "hio-pe exit status under valgrind" "$?" 0
 kill -TERM "$vg_master"
 wait "$vg_master"
 eq "hio-master exit status under valgrind" "$?" 0
-for f in master.vg pe.vg; do
+for f in master.vg pe.vg fs.vg; do
 	grep -E "ERROR SUMMARY|in use at exit" "$T/$f"
 	check "$f: no errors" grep -q "ERROR SUMMARY: 0 errors" "$T/$f"
 done

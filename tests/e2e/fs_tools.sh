@@ -33,6 +33,18 @@ end_test() { teardown; finish; }
 check "mount is a FUSE mount" mounted
 check "results/ is a directory once hio up returns" test -d "$MNT/results"
 
+# A crashed hio-fs leaves "Transport endpoint is not connected": stop waiting then.
+DEAD=
+serving() { stat "$MNT/results" >/dev/null 2>&1; }
+cond_or_dead() { "$@" && return 0; serving || { DEAD=1; return 0; }; return 1; }
+# wait_fs SECS CMD...: wait_for that gives up at once when the mount dies.
+wait_fs() { local secs=$1; shift; wait_for "$secs" cond_or_dead "$@" && [ -z "$DEAD" ]; }
+# Each section starts with a live mount, or the test ends here.
+need_mount() {
+	serving && return 0
+	fail "hio-fs no longer serves $MNT (before: $1)"
+	end_test
+}
 results_json() { "$HIO" results --json --state-dir "$STATE"; }
 # n_results PREFIX: result entries whose name starts with PREFIX ("" = all).
 n_results() { results_json | jq --arg p "$1" '[.[] | select(.name | startswith($p))] | length'; }
@@ -50,7 +62,7 @@ names_for() { results_json | jq -r --arg p "$1" '.[] | select(.name | startswith
 # (spool out/ empty) and the master has nothing queued, leased or unfinished.
 spool_out_empty() { [ -z "$(ls -A "$STATE/spool/out" 2>/dev/null)" ]; }
 settle() {
-	wait_for 120 spool_out_empty || { fail "spool out/ still holds: $(ls "$STATE/spool/out" | head)"; return 1; }
+	wait_fs 120 spool_out_empty || { fail "spool out/ still holds: $(ls "$STATE/spool/out" | head)"; return 1; }
 	"$HIO" wait --timeout 120 --state-dir "$STATE" >/dev/null
 }
 # hashes DIR: "sha256  relative-name" for every file under $SRC/DIR, sorted by name.
@@ -66,6 +78,9 @@ verify_hashes() {
 	done <"$1"
 	echo "$bad"
 }
+# visible PREFIX N: results/PREFIX in the mount shows N stdout files (hio-fs lists
+# results/ from the master's index, cached for about a second).
+visible() { [ "$(find "$MNT/results/$1" -type f -name stdout 2>/dev/null | wc -l)" -eq "$2" ]; }
 # state FILE: user.hio.state of an input.
 state() { getfattr -n user.hio.state --only-values "$1" 2>/dev/null; }
 state_is() { [ "$(state "$1")" = "$2" ]; }
@@ -96,26 +111,29 @@ mkdir -p "$SRC"
 : >"$EXPECTED"
 
 # ---- 1. cp -r of a 500-file tree (5 dirs x 10 subdirs x 10 files)
+need_mount "1 cp"
 mkfiles cp 5 10 10 1
 hashes cp >"$T/cp.sha"
 eq "source files for cp" "$(wc -l <"$T/cp.sha")" 500
 cut -c67- "$T/cp.sha" >>"$EXPECTED"
 check "1 cp -r into the mount exits 0" cp -r "$SRC/cp" "$MNT/"
-check "1 cp: 500 results arrive, all done" wait_for 120 at_least cp/ 500
+check "1 cp: 500 results arrive, all done" wait_fs 120 at_least cp/ 500
 settle
 eq "1 cp: result entries under cp/" "$(n_results cp/)" 500
 check "1 cp: result names are exactly the source files" \
 	diff <(names_for cp/) <(cut -c67- "$T/cp.sha")
+check "1 cp: results/cp shows 500 stdout files" wait_fs 30 visible cp 500
 eq "1 cp: results/<name>/stdout differing from the file's sha256" "$(verify_hashes "$T/cp.sha")" 0
-check "1 cp: all 500 inputs come to user.hio.state done" wait_for 30 all_done "$MNT/cp" 500
+check "1 cp: all 500 inputs come to user.hio.state done" wait_fs 30 all_done "$MNT/cp" 500
 eq "1 cp: inputs reporting user.hio.state done" "$(done_inputs "$MNT/cp")" 500
 
 # ---- 2. rsync -a (writes .name.XXXXXX, then renames it to name)
+need_mount "2 rsync"
 mkfiles rs 3 4 5 2
 hashes rs >"$T/rs.sha"
 cut -c67- "$T/rs.sha" >>"$EXPECTED"
 check "2 rsync -a into the mount exits 0" rsync -a "$SRC/rs" "$MNT/"
-check "2 rsync: 60 results arrive, all done" wait_for 120 at_least rs/ 60
+check "2 rsync: 60 results arrive, all done" wait_fs 120 at_least rs/ 60
 settle
 eq "2 rsync: result entries under rs/" "$(n_results rs/)" 60
 check "2 rsync: result names are exactly the final files" \
@@ -123,53 +141,67 @@ check "2 rsync: result names are exactly the final files" \
 eq "2 rsync: entries for a dot (temp) name" \
 	"$(results_json | jq '[.[] | select(.name | test("(^|/)\\."))] | length')" 0
 eq "2 rsync: dot files left in the mount" "$(find "$MNT/rs" -name '.*' | wc -l)" 0
+check "2 rsync: results/rs shows 60 stdout files" wait_fs 30 visible rs 60
 eq "2 rsync: stdout differing from the sha256" "$(verify_hashes "$T/rs.sha")" 0
 
 # ---- 3. tar -x of a tarball (50 files and one empty file)
+need_mount "3 tar"
 mkfiles tar 2 5 5 3
 : >"$SRC/tar/empty"
 hashes tar >"$T/tar.sha"
 cut -c67- "$T/tar.sha" >>"$EXPECTED"
 tar -cf "$T/t.tar" -C "$SRC" tar
 check "3 tar -x into the mount exits 0" tar -xf "$T/t.tar" -C "$MNT"
-check "3 tar: 51 results arrive, all done" wait_for 120 at_least tar/ 51
+check "3 tar: 51 results arrive, all done" wait_fs 120 at_least tar/ 51
 settle
 eq "3 tar: result entries under tar/" "$(n_results tar/)" 51
 check "3 tar: result names are exactly the archive's files" \
 	diff <(names_for tar/) <(cut -c67- "$T/tar.sha")
+check "3 tar: results/tar shows 51 stdout files" wait_fs 30 visible tar 51
 eq "3 tar: stdout differing from the sha256" "$(verify_hashes "$T/tar.sha")" 0
 check "3 tar: the empty file's result is the sha256 of nothing" stdout_is tar/empty "$EMPTY_SHA"
 
 # ---- 4. dd bs=1M count=8
+need_mount "4 dd"
 head -c $((8 << 20)) /dev/urandom >"$SRC/big"
 big_sha=$(sha256sum "$SRC/big" | cut -c1-64)
 echo x >>"$EXPECTED"
 check "4 dd of=mnt/x exits 0" dd if="$SRC/big" of="$MNT/x" bs=1M count=8 status=none
-check "4 dd: result for x is the file's sha256" wait_for 120 stdout_is x "$big_sha"
+check "4 dd: result for x is the file's sha256" wait_fs 120 stdout_is x "$big_sha"
 settle
 eq "4 dd: result entries named x" "$(results_json | jq '[.[] | select(.name == "x")] | length')" 1
 eq "4 dd: size of mnt/x" "$(stat -c %s "$MNT/x")" $((8 << 20))
 
 # ---- 5. mv from outside the mount (cross-device: copy, then unlink)
+need_mount "5 mv"
 head -c 70000 /dev/urandom >"$SRC/moved.bin"
 mv_sha=$(sha256sum "$SRC/moved.bin" | cut -c1-64)
 echo moved.bin >>"$EXPECTED"
 check "5 mv into the mount exits 0" mv "$SRC/moved.bin" "$MNT/moved.bin"
 check "5 mv: the source is gone" test ! -e "$SRC/moved.bin"
-check "5 mv: result for moved.bin is its sha256" wait_for 120 stdout_is moved.bin "$mv_sha"
+check "5 mv: result for moved.bin is its sha256" wait_fs 120 stdout_is moved.bin "$mv_sha"
 settle
 eq "5 mv: result entries named moved.bin" \
 	"$(results_json | jq '[.[] | select(.name == "moved.bin")] | length')" 1
 
 # ---- 6. an editor's save: write name.tmp, then mv name.tmp name inside the mount
+need_mount "6 save"
 mkdir -p "$MNT/doc"
 head -c 3000 /dev/urandom >"$T/doc.src"
 doc_sha=$(sha256sum "$T/doc.src" | cut -c1-64)
-echo doc/name >>"$EXPECTED"
 check "6 save: cp to doc/name.tmp exits 0" cp "$T/doc.src" "$MNT/doc/name.tmp"
-check "6 save: held name.tmp reports spooled, not sent" state_is "$MNT/doc/name.tmp" spooled
+# Everything completed so far has gone out and been processed: the held name.tmp
+# must not be among it.
+settle
+eq "6 save: messages in while name.tmp is held (the files before it)" \
+	"$(pfield default in)" "$(wc -l <"$EXPECTED")"
+echo doc/name >>"$EXPECTED"
+# Held until renamed: it must not be on its way (no state, or spooled).
+held_state=$(state "$MNT/doc/name.tmp")
+check "6 save: held name.tmp is not streamed (user.hio.state '$held_state')" \
+	test -z "$held_state" -o "$held_state" = spooled
 check "6 save: mv name.tmp name exits 0" mv "$MNT/doc/name.tmp" "$MNT/doc/name"
-check "6 save: result for doc/name is its sha256" wait_for 120 stdout_is doc/name "$doc_sha"
+check "6 save: result for doc/name is its sha256" wait_fs 120 stdout_is doc/name "$doc_sha"
 settle
 eq "6 save: entries under doc/" "$(n_results doc/)" 1
 eq "6 save: entries for doc/name.tmp" \
@@ -177,6 +209,7 @@ eq "6 save: entries for doc/name.tmp" \
 check "6 save: mnt/doc/name reads back as written" cmp -s "$T/doc.src" "$MNT/doc/name"
 
 # ---- 7. results/ with cat, cp -r, find
+need_mount "7 results"
 check "7 cat results/x/stdout" test "$(cat "$MNT/results/x/stdout")" = "$big_sha"
 check "7 ls -R results/ exits 0" quiet ls -R "$MNT/results"
 check "7 cp -r results/cp exits 0" cp -r "$MNT/results/cp" "$T/out"
@@ -190,23 +223,25 @@ done <"$T/cp.sha"
 eq "7 cp -r: copied stdout files differing from the sha256" "$bad" 0
 n_expected=$(wc -l <"$EXPECTED")
 eq "7 find results/ -type f (one stdout per input)" "$(find "$MNT/results" -type f | wc -l)" "$n_expected"
-check "7 results/ refuses a new file" bash -c "! : >'$MNT/results/new' 2>/dev/null"
+check "7 results/ refuses a new file" bash -c "! : 2>/dev/null >'$MNT/results/new'"
 
 # ---- 8. overwrite a done file: the new version's result replaces the old one
+need_mount "8 overwrite"
 ow=cp/d2/s3/f4.bin
 head -c 5000 /dev/urandom >"$T/ow.src"
 ow_sha=$(sha256sum "$T/ow.src" | cut -c1-64)
 check "8 overwrite: old result was the old sha256" \
 	stdout_is "$ow" "$(grep " $ow\$" "$T/cp.sha" | cut -c1-64)"
 check "8 overwrite: cp over mnt/$ow exits 0" cp "$T/ow.src" "$MNT/$ow"
-check "8 overwrite: result shows the new sha256" wait_for 120 stdout_is "$ow" "$ow_sha"
+check "8 overwrite: result shows the new sha256" wait_fs 120 stdout_is "$ow" "$ow_sha"
 settle
 eq "8 overwrite: entries for $ow" "$(results_json | jq --arg n "$ow" '[.[] | select(.name == $n)] | length')" 1
-check "8 overwrite: user.hio.state becomes done" wait_for 30 state_is "$MNT/$ow" "done"
+check "8 overwrite: user.hio.state becomes done" wait_fs 30 state_is "$MNT/$ow" "done"
 eq "8 overwrite: user.hio.state" "$(state "$MNT/$ow")" "done"
 check "8 overwrite: mnt/$ow reads back as the new content" cmp -s "$T/ow.src" "$MNT/$ow"
 
 # ---- 9. overall: one entry per final file written, nothing else
+need_mount "9 totals"
 settle
 eq "9 total result entries" "$(n_results "")" "$n_expected"
 check "9 result names are exactly the final files written" \
@@ -217,4 +252,14 @@ check "9 the mount lists exactly the final files" diff \
 eq "9 messages in (one per final file, plus the overwrite's new version)" \
 	"$(pfield default in)" $((n_expected + 1))
 eq "9 failed" "$(pfield default failed)" 0
+
+# ---- 10. hio down with a reader still inside the mount: it unmounts anyway (lazily)
+(cd "$MNT/cp" && exec sleep 300) &
+reader=$!
+in_mount() { [ "$(readlink "/proc/$reader/cwd")" = "$MNT/cp" ]; }
+check "10 a reader sits inside the mount" wait_for 10 in_mount
+check "10 hio down exits 0" "$HIO" down --state-dir "$STATE"
+check "10 the mount is gone after hio down" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
+kill "$reader" 2>/dev/null
+wait "$reader" 2>/dev/null
 end_test

@@ -19,6 +19,7 @@
 #define RESULTS_TTL_MS 1000
 #define RESULTS_LIST_MAX (256u << 20) /* bytes of one index listing */
 #define RESULTS_FETCH_TIMEOUT_MS 600000
+#define RESULTS_LIST_TIMEOUT_MS 5000 /* a stalled master delays a listing this long, once */
 
 struct rnode {
 	char *path; /* relative to results/, "" for results/ itself */
@@ -166,7 +167,10 @@ fail:
 static struct snap *fetch(struct fs *fs, struct fs_results *rs)
 {
 	char path[256], *pe = hio_http_escape(fs->pipeline);
-	struct hio_http_req req = {.method = "GET", .path = path, .resp_max = RESULTS_LIST_MAX};
+	struct hio_http_req req = {.method = "GET",
+				   .path = path,
+				   .resp_max = RESULTS_LIST_MAX,
+				   .timeout_ms = RESULTS_LIST_TIMEOUT_MS};
 	struct hio_http_resp resp = {0};
 	struct snap *s = NULL;
 	json_t *j = NULL;

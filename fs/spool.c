@@ -26,6 +26,7 @@
 #define RETRY_MAX_MS 60000
 #define STATES_MAX 100000 /* input states kept; older done ones are answered by the index */
 #define SIDECAR_MAX 16384 /* bytes of an out/<id>.json */
+#define EVICT_MAX 200000  /* processed inputs remembered as evictable (a remount rescans) */
 #define REPORT_MS 2000	  /* how often the spool's state goes to the master */
 
 enum in_state { ST_SPOOLED = 0, ST_SENT, ST_QUEUED, ST_PROCESSING, ST_DONE, ST_FAILED };
@@ -239,6 +240,8 @@ static void evict_push(struct fs_spool *sp, const char *name)
 {
 	char *dup;
 
+	if (sp->ev_len >= EVICT_MAX)
+		return;
 	if (sp->ev_len == sp->ev_cap) {
 		size_t cap = sp->ev_cap ? sp->ev_cap * 2 : 1024;
 		char **v = malloc(cap * sizeof(*v));

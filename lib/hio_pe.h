@@ -47,8 +47,10 @@ struct hio_pe_opts {
 int hio_pe_run(const struct hio_pe_opts *opts);
 void hio_pe_stop(void);
 
-/* A per-message scratch directory (absolute path), made on first call and removed with
- * everything in it once the message's result is uploaded. NULL with errno on failure. */
+/* A per-message scratch directory (absolute path), taken on first call and given back
+ * once the message's result is uploaded: then emptied and reused for a later message.
+ * It is empty when taken, but for entries named input, output and stdout, which the
+ * exec handler keeps (emptied) between messages. NULL with errno on failure. */
 const char *hio_pe_out_dir(hio_pe_out *o);
 
 /* The exec handler (SPEC "The processing contract"): runs command through /bin/sh -c with

@@ -44,6 +44,8 @@ int hio_file_write_atomic(const char *path, const void *data, size_t len, int sy
 int hio_mkdir_p(const char *path);
 /* rm -rf; 0 or -1. */
 int hio_rm_rf(const char *path);
+/* Removes everything inside the directory path, keeping path itself. 0 or -1. */
+int hio_empty_dir(const char *path);
 /* Reads a token file and trims white space into out. 0 or -1. */
 int hio_token_read(const char *path, char out[HIO_TOKEN_MAX + 1]);
 /* Directory holding the running executable (for finding sibling programs). Caller frees. */

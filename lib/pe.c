@@ -11,6 +11,7 @@
 #include "hio_pe.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_scratch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,7 +258,7 @@ static void *executor_main(void *arg)
 			continue;
 		}
 		e->it = it;
-		pe_out_init(&e->out, pe->workdir, pe_next_seq(pe));
+		pe_out_init(&e->out, pe->scratch);
 		if (pe_lru_find(pe, it->id, &failed)) {
 			/* Stored already: an empty entry lets the master answer "duplicate". */
 			hio_info("message %s (%s) was already processed; not running it again",
@@ -561,6 +562,7 @@ static int cond_init_mono(pthread_cond_t *c)
 
 static void pe_free(struct pe *pe)
 {
+	pe_scratch_free(pe->scratch);
 	if (pe->workdir && hio_rm_rf(pe->workdir) < 0)
 		hio_warn("cannot remove workdir %s: %s; leaving it", pe->workdir, strerror(errno));
 	free(pe->workdir);
@@ -603,6 +605,11 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	pe->workdir = make_workdir(opts->workdir);
 	if (!pe->workdir)
 		goto out;
+	pe->scratch = pe_scratch_new(pe->workdir);
+	if (!pe->scratch) {
+		hio_err("out of memory; not starting");
+		goto out;
+	}
 	pe->lfd = hio_net_listen(pe->listen_host, opts->listen_port, &pe->port, err, sizeof(err));
 	if (pe->lfd < 0) {
 		hio_err("%s; not starting", err);

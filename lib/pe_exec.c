@@ -4,6 +4,7 @@
 #include "hio_pe.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_scratch.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -30,11 +31,10 @@ extern char **environ;
 
 /* ---- result sets ---- */
 
-void pe_out_init(hio_pe_out *o, const char *workdir, uint64_t seq)
+void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch)
 {
 	memset(o, 0, sizeof(*o));
-	o->workdir = workdir;
-	o->seq = seq;
+	o->scratch = scratch;
 }
 
 void pe_out_drop_files(hio_pe_out *o)
@@ -55,26 +55,20 @@ void pe_out_free(hio_pe_out *o)
 	pe_out_drop_files(o);
 	free(o->error);
 	o->error = NULL;
-	if (o->dir && hio_rm_rf(o->dir) < 0)
-		hio_warn("cannot remove scratch dir %s: %s; leaving it", o->dir, strerror(errno));
-	free(o->dir);
+	if (o->dir)
+		pe_scratch_put(o->scratch, o->dir);
 	o->dir = NULL;
 }
 
 const char *hio_pe_out_dir(hio_pe_out *o)
 {
-	char p[PATH_MAX];
-
 	if (o->dir)
 		return o->dir;
-	if (!o->workdir) {
+	if (!o->scratch) {
 		errno = EINVAL;
 		return NULL;
 	}
-	snprintf(p, sizeof(p), "%s/m%" PRIu64, o->workdir, o->seq);
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		return NULL;
-	o->dir = strdup(p);
+	o->dir = pe_scratch_take(o->scratch);
 	return o->dir;
 }
 
@@ -214,6 +208,25 @@ void pe_out_error_line(const hio_pe_out *o, char *out, size_t n)
 
 #define EXEC_INPUT_BASE_MAX 200 /* bytes of the input's file name under input/ */
 
+/* Writes an in-memory body to in, into the inode a reused scratch dir kept for it
+ * when there is one (no inode is created per message). */
+static int write_input(const char *dir, const char *in, const struct hio_pe_msg *msg)
+{
+	char body[PATH_MAX];
+	int fd, rc;
+
+	snprintf(body, sizeof(body), "%s/" PE_SCRATCH_BODY, dir);
+	if (rename(body, in) < 0)
+		return hio_file_write_atomic(in, msg->len ? msg->data : "", msg->len, 0);
+	fd = open(in, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = msg->len ? hio_write_all(fd, msg->data, msg->len) : 0;
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
 /* Puts the input at DIR/input/<basename of name>, so tools that look at the file's
  * extension see the one the source gave. */
 static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen)
@@ -240,7 +253,7 @@ static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, s
 			return 0;
 		return -1;
 	}
-	return hio_file_write_atomic(in, msg->len ? msg->data : "", msg->len, 0);
+	return write_input(dir, in, msg);
 }
 
 static char *env_kv(const char *k, const char *v)
@@ -530,7 +543,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}
-	if (mkdir(outdir, 0700) < 0) {
+	if (mkdir(outdir, 0700) < 0 && errno != EEXIST) {
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return 1;
 	}

@@ -37,15 +37,14 @@ struct hio_pe_out {
 	uint64_t bytes;
 	int failed;
 	char *error; /* the text of the "error" file when failed */
-	char *dir;   /* per-message scratch, made lazily, removed after the upload */
-	const char *workdir;
-	uint64_t seq;
+	char *dir;   /* per-message scratch, taken lazily, given back after the upload */
+	struct pe_scratch *scratch;
 };
 
-void pe_out_init(hio_pe_out *o, const char *workdir, uint64_t seq);
+void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
 /* Drops result files (a failed message keeps only its error). */
 void pe_out_drop_files(hio_pe_out *o);
-/* Frees everything and removes the scratch directory. */
+/* Frees everything and gives the scratch directory back. */
 void pe_out_free(hio_pe_out *o);
 
 /* A P2P connection. fd stays open until the last reference goes, so acks for messages
@@ -89,8 +88,9 @@ struct pe {
 	char *worker;
 	char *listen_host;
 	char *adv_host;
-	char *workdir; /* absolute; ours, removed at the end */
-	int port;      /* the bound port */
+	char *workdir;		    /* absolute; ours, removed at the end */
+	struct pe_scratch *scratch; /* per-message dirs under workdir */
+	int port;		    /* the bound port */
 	hio_pe_handler handler;
 	void *handler_ud;
 	struct hio_pe_exec exec;

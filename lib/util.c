@@ -306,17 +306,12 @@ int hio_mkdir_p(const char *path)
 	return 0;
 }
 
-int hio_rm_rf(const char *path)
+int hio_empty_dir(const char *path)
 {
-	struct stat st;
 	DIR *d;
 	struct dirent *e;
 	int rc = 0;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path);
 	d = opendir(path);
 	if (!d)
 		return -1;
@@ -332,6 +327,19 @@ int hio_rm_rf(const char *path)
 			rc = -1;
 	}
 	closedir(d);
+	return rc;
+}
+
+int hio_rm_rf(const char *path)
+{
+	struct stat st;
+	int rc;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	rc = hio_empty_dir(path);
 	if (rmdir(path) < 0)
 		rc = -1;
 	return rc;

@@ -1,0 +1,166 @@
+#include "pe_scratch.h"
+
+#include "hio_log.h"
+#include "hio_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Directories kept for reuse: a PE holds at most one running message plus its pending
+ * uploads (pe_internal.h: PE_BATCH_MAX * PE_PENDING_BATCHES), so this covers a busy PE. */
+#define PE_SCRATCH_KEEP 160
+
+struct pe_scratch {
+	pthread_mutex_t mu;
+	const char *workdir;
+	char *free[PE_SCRATCH_KEEP];
+	size_t nfree;
+	uint64_t next;
+};
+
+struct pe_scratch *pe_scratch_new(const char *workdir)
+{
+	struct pe_scratch *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	s->workdir = workdir;
+	return s;
+}
+
+char *pe_scratch_take(struct pe_scratch *s)
+{
+	char *dir = NULL;
+	uint64_t k;
+
+	pthread_mutex_lock(&s->mu);
+	if (s->nfree > 0)
+		dir = s->free[--s->nfree];
+	k = ++s->next;
+	pthread_mutex_unlock(&s->mu);
+	if (dir)
+		return dir;
+	if (asprintf(&dir, "%s/s%" PRIu64, s->workdir, k) < 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (mkdir(dir, 0700) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+/* Empties input/: its first file with no other link becomes PE_SCRATCH_BODY (the
+ * next input is written into that inode), the rest goes. */
+static int empty_input(const char *dir, const char *input)
+{
+	char body[PATH_MAX], p[PATH_MAX];
+	int have_body, rc = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	snprintf(body, sizeof(body), "%s/" PE_SCRATCH_BODY, dir);
+	have_body = lstat(body, &st) == 0;
+	d = opendir(input);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", input, e->d_name) >= sizeof(p)) {
+			rc = -1;
+			continue;
+		}
+		if (!have_body && lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+		    rename(p, body) == 0) {
+			have_body = 1;
+			continue;
+		}
+		if (hio_rm_rf(p) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Keeps output/ and input/ (emptied), stdout (truncated) and the body file. */
+static int empty_dir(const char *dir)
+{
+	char p[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	int rc = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		const char *n = e->d_name;
+
+		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, PE_SCRATCH_BODY))
+			continue;
+		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, n) >= sizeof(p) ||
+		    lstat(p, &st) < 0) {
+			rc = -1;
+			continue;
+		}
+		if (S_ISDIR(st.st_mode) && !strcmp(n, "output")) {
+			if (hio_empty_dir(p) < 0)
+				rc = -1;
+		} else if (S_ISDIR(st.st_mode) && !strcmp(n, "input")) {
+			if (empty_input(dir, p) < 0)
+				rc = -1;
+		} else if (S_ISREG(st.st_mode) && !strcmp(n, "stdout")) {
+			if (truncate(p, 0) < 0)
+				rc = -1;
+		} else if (hio_rm_rf(p) < 0) {
+			rc = -1;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+void pe_scratch_put(struct pe_scratch *s, char *dir)
+{
+	int kept = 0;
+
+	if (!dir)
+		return;
+	if (empty_dir(dir) == 0) {
+		pthread_mutex_lock(&s->mu);
+		if (s->nfree < PE_SCRATCH_KEEP) {
+			s->free[s->nfree++] = dir;
+			kept = 1;
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	if (kept)
+		return;
+	if (hio_rm_rf(dir) < 0)
+		hio_warn("cannot remove scratch dir %s: %s; leaving it", dir, strerror(errno));
+	free(dir);
+}
+
+void pe_scratch_free(struct pe_scratch *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nfree; i++)
+		free(s->free[i]);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

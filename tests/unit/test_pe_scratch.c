@@ -1,0 +1,142 @@
+/* The PE's scratch pool: a directory given back is emptied and handed out again, keeping
+ * the exec handler's entries (input/, output/, stdout, the input's inode) and nothing
+ * else; beyond the pool's size directories are removed. */
+#include "check.h"
+#include "hio_util.h"
+#include "pe_scratch.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK(hio_write_all(fd, text, strlen(text)) == 0);
+		close(fd);
+	}
+}
+
+/* Entries in dir, "." and ".." not counted; -1 when it cannot be read. */
+static int entries(const char *dir)
+{
+	struct dirent *e;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return n;
+}
+
+static struct stat st_of(const char *dir, const char *name)
+{
+	struct stat st;
+	char p[PATH_MAX];
+
+	memset(&st, 0, sizeof(st));
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	if (lstat(p, &st) < 0)
+		st.st_ino = 0;
+	return st;
+}
+
+int main(void)
+{
+	char work[] = "/tmp/hio-test-scratch-XXXXXX", p[PATH_MAX], *a, *b, *many[200];
+	struct pe_scratch *s;
+	struct stat in_st;
+
+	CHECK(mkdtemp(work) != NULL);
+	s = pe_scratch_new(work);
+	CHECK(s != NULL);
+
+	/* A fresh directory is empty and distinct from the next one taken. */
+	a = pe_scratch_take(s);
+	b = pe_scratch_take(s);
+	CHECK(a && b && strcmp(a, b) != 0);
+	CHECK(entries(a) == 0);
+
+	/* Used the way the exec handler and a command use it. */
+	snprintf(p, sizeof(p), "%s/input", a);
+	CHECK(mkdir(p, 0700) == 0);
+	put_file(p, "t003.tif", "image bytes");
+	in_st = st_of(p, "t003.tif");
+	snprintf(p, sizeof(p), "%s/output", a);
+	CHECK(mkdir(p, 0700) == 0);
+	put_file(p, "summary.json", "{}");
+	snprintf(p, sizeof(p), "%s/output/sub", a);
+	CHECK(mkdir(p, 0700) == 0);
+	put_file(p, "deep", "x");
+	put_file(a, "stdout", "result line\n");
+	put_file(a, "r0", "a big result");
+
+	pe_scratch_put(s, a);
+	a = pe_scratch_take(s);
+	CHECK(a != NULL);
+	if (a) {
+		struct stat body = st_of(a, PE_SCRATCH_BODY);
+
+		/* The same directory again, holding only the kept entries, emptied. */
+		CHECK(entries(a) == 4);
+		snprintf(p, sizeof(p), "%s/output", a);
+		CHECK(entries(p) == 0);
+		snprintf(p, sizeof(p), "%s/input", a);
+		CHECK(entries(p) == 0);
+		CHECK(st_of(a, "stdout").st_size == 0);
+		CHECK(st_of(a, "r0").st_ino == 0);
+		/* The input's inode is kept for the next input. */
+		CHECK(body.st_ino != 0 && body.st_ino == in_st.st_ino);
+	}
+
+	/* An input that is a second link (a received file) is not kept as the body: the
+	 * body from before stays, the link goes. */
+	if (a) {
+		char other[PATH_MAX];
+
+		snprintf(other, sizeof(other), "%s/received", work);
+		put_file(work, "received", "big body");
+		snprintf(p, sizeof(p), "%s/input/x.bin", a);
+		CHECK(link(other, p) == 0);
+		pe_scratch_put(s, a);
+		a = pe_scratch_take(s);
+		CHECK(a != NULL);
+		if (a) {
+			snprintf(p, sizeof(p), "%s/input", a);
+			CHECK(entries(p) == 0);
+			CHECK(st_of(a, PE_SCRATCH_BODY).st_ino == in_st.st_ino);
+		}
+		CHECK(st_of(work, "received").st_nlink == 1);
+		unlink(other);
+	}
+
+	/* More directories than the pool keeps: the surplus is removed when given back. */
+	for (int i = 0; i < 200; i++)
+		many[i] = pe_scratch_take(s);
+	for (int i = 0; i < 200; i++) {
+		CHECK(many[i] != NULL);
+		pe_scratch_put(s, many[i]);
+	}
+	pe_scratch_put(s, a);
+	pe_scratch_put(s, b);
+	/* 160 kept: the counted entries are the pool's directories alone. */
+	CHECK(entries(work) == 160);
+
+	pe_scratch_free(s);
+	CHECK(hio_rm_rf(work) == 0);
+	return check_result("test_pe_scratch");
+}

@@ -27,7 +27,8 @@
 #define STATES_MAX 100000 /* input states kept; older done ones are answered by the index */
 #define SIDECAR_MAX 16384 /* bytes of an out/<id>.json */
 #define EVICT_MAX 200000  /* processed inputs remembered as evictable (a remount rescans) */
-#define REPORT_MS 2000	  /* how often the spool's state goes to the master */
+#define REPORT_MS 500	  /* how often the spool's state goes to the master */
+#define REPORT_MIN_MS 100 /* at least this apart when the pending count changed */
 
 enum in_state { ST_SPOOLED = 0, ST_SENT, ST_QUEUED, ST_PROCESSING, ST_DONE, ST_FAILED };
 static const char *const state_names[] = {"spooled",	"sent", "queued",
@@ -53,8 +54,9 @@ struct fs_spool {
 	struct fs *fs;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	pthread_cond_t cv_report;  /* pending changed, stop */
 	struct entry *head, *tail; /* waiting for the sender */
-	size_t pending;		   /* in out/: waiting or handed to the stream */
+	size_t pending;		   /* in out/: waiting or handed to the stream (pending_add) */
 	int stop;
 	pthread_t sender;
 	int sender_started;
@@ -308,6 +310,13 @@ static void queue_entry(struct fs_spool *sp, struct entry *e)
 	pthread_cond_broadcast(&sp->cv); /* the sender and the reporter share the condvar */
 }
 
+/* Needs sp->mu. The reporter tells the master soon, so `hio wait` sees it. */
+static void pending_add(struct fs_spool *sp, int delta)
+{
+	sp->pending = (size_t)((long)sp->pending + delta);
+	pthread_cond_signal(&sp->cv_report);
+}
+
 static int sidecar_write(struct fs *fs, const char *id, const char *name, uint64_t ts)
 {
 	char path[PATH_MAX + 64];
@@ -352,7 +361,7 @@ int fs_spool_complete(struct fs *fs, const char *rel)
 	pthread_mutex_lock(&sp->mu);
 	state_set(sp, rel, e->id, e->ts, ST_SPOOLED);
 	states_trim(sp);
-	sp->pending++;
+	pending_add(sp, 1);
 	queue_entry(sp, e);
 	pthread_mutex_unlock(&sp->mu);
 	return 0;
@@ -394,7 +403,7 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 			sp->failing--;
 		state_set(sp, e->name, e->id, e->ts, st);
 		evict_push(sp, e->name);
-		sp->pending--;
+		pending_add(sp, -1);
 		pthread_mutex_unlock(&sp->mu);
 		hio_debug("%s acknowledged (%s)", e->name, ack->status ? ack->status : "?");
 		entry_free(e);
@@ -402,7 +411,7 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 	}
 	pthread_mutex_lock(&sp->mu);
 	if (sp->stop) { /* stays in out/ for the next mount */
-		sp->pending--;
+		pending_add(sp, -1);
 		pthread_mutex_unlock(&sp->mu);
 		entry_free(e);
 		return;
@@ -458,7 +467,7 @@ static void *sender_main(void *arg)
 			if (err == ENOENT || err == EINVAL) {
 				hio_err("cannot send %s (%s): %s; dropped from the spool", e->name,
 					e->id, strerror(err));
-				sp->pending--;
+				pending_add(sp, -1);
 				entry_free(e);
 				continue;
 			}
@@ -477,8 +486,9 @@ static void *sender_main(void *arg)
 
 /* ------------------------------------------------------------ reports */
 
-/* Every REPORT_MS the spool's state goes to the master, so `hio status` shows what
- * waits at this mount and whether deliveries keep failing. */
+/* The spool's state goes to the master every REPORT_MS, and within REPORT_MIN_MS of a
+ * change of the pending count, so `hio status` shows what waits at this mount and
+ * whether deliveries keep failing, and `hio wait` knows when the mount has drained. */
 static void *reporter_main(void *arg)
 {
 	struct fs *fs = arg;
@@ -494,12 +504,15 @@ static void *reporter_main(void *arg)
 	snprintf(path, sizeof(path), "/v1/mounts/%s", sp->mount_id);
 	pthread_mutex_lock(&sp->mu);
 	while (!sp->stop) {
+		size_t sent_pending = sp->pending;
 		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "host", host,
 				      "mountpoint", fs->mountpoint, "pipeline", fs->pipeline,
-				      "spooled", (json_int_t)sp->pending, "spool_bytes",
+				      "spooled", (json_int_t)sent_pending, "spool_bytes",
 				      (json_int_t)atomic_load(&fs->spool_used), "spool_max",
 				      (json_int_t)fs->spool_max, "failing", (json_int_t)sp->failing,
 				      "last_error", sp->last_error[0] ? sp->last_error : NULL);
+		uint64_t sent_ms;
+
 		pthread_mutex_unlock(&sp->mu);
 		long st = j ? hio_http_json(h, "POST", path, j, NULL, err, sizeof(err)) : -1;
 		json_decref(j);
@@ -507,10 +520,18 @@ static void *reporter_main(void *arg)
 			hio_debug("cannot report the spool to the master: %s; retrying", err);
 		if (st == 200)
 			warned = 0;
+		sent_ms = hio_mono_ms();
 		pthread_mutex_lock(&sp->mu);
-		hio_timespec_in(&ts, CLOCK_MONOTONIC, REPORT_MS);
-		while (!sp->stop && pthread_cond_timedwait(&sp->cv, &sp->mu, &ts) == 0)
-			;
+		while (!sp->stop) {
+			uint64_t now = hio_mono_ms(), due = sent_ms + REPORT_MS;
+
+			if (sp->pending != sent_pending)
+				due = sent_ms + REPORT_MIN_MS;
+			if (now >= due)
+				break;
+			hio_timespec_in(&ts, CLOCK_MONOTONIC, (long)(due - now));
+			pthread_cond_timedwait(&sp->cv_report, &sp->mu, &ts);
+		}
 	}
 	pthread_mutex_unlock(&sp->mu);
 	hio_http_free(h);
@@ -657,7 +678,7 @@ static int replay_out(struct fs *fs)
 	pthread_mutex_lock(&sp->mu);
 	for (size_t i = 0; i < n; i++) {
 		state_set(sp, v[i]->name, v[i]->id, v[i]->ts, ST_SPOOLED);
-		sp->pending++;
+		pending_add(sp, 1);
 		queue_entry(sp, v[i]);
 	}
 	pthread_mutex_unlock(&sp->mu);
@@ -683,6 +704,7 @@ int fs_spool_start(struct fs *fs)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&sp->cv, &ca);
+	pthread_cond_init(&sp->cv_report, &ca);
 	pthread_condattr_destroy(&ca);
 	hio_hmap_init(&sp->states);
 	hio_id_new(sp->mount_id);
@@ -750,6 +772,7 @@ void fs_spool_stop(struct fs *fs)
 	pthread_mutex_lock(&sp->mu);
 	sp->stop = 1;
 	pthread_cond_broadcast(&sp->cv);
+	pthread_cond_broadcast(&sp->cv_report);
 	pthread_mutex_unlock(&sp->mu);
 	if (sp->stream)
 		hio_stream_cancel(sp->stream);
@@ -777,6 +800,7 @@ void fs_spool_stop(struct fs *fs)
 		free(evict_pop(sp));
 	free(sp->evict);
 	pthread_cond_destroy(&sp->cv);
+	pthread_cond_destroy(&sp->cv_report);
 	pthread_mutex_destroy(&sp->mu);
 	if (fs->tree_fd >= 0)
 		close(fs->tree_fd);

@@ -18,6 +18,12 @@
 
 #define SEND_GIVE_UP_MS 120000
 #define WAIT_POLL_MS 50
+/* A mount that has not reported for this long is gone (killed, or cut off); hio wait
+ * does not wait for it. hio-fs reports every half second. */
+#define WAIT_MOUNT_STALE_MS 5000
+/* A report counts only when it reached the master this long after the wait began: one
+ * already under way when a file closed may still say "nothing pending". */
+#define WAIT_MOUNT_SLACK_MS 250
 #define RESULTS_MAX (256u << 20) /* a results listing answer */
 
 enum { OPT_STATE = 1000, OPT_JSON, OPT_PIPELINE, OPT_COMPRESS, OPT_TIMEOUT };
@@ -450,19 +456,41 @@ int cmd_scale(int argc, char **argv)
 	return 0;
 }
 
+/* Every live mount of the pipeline has nothing pending, said in a report that reached
+ * the master well after the wait began (an older one may predate a file just closed). */
+static int mounts_drained(json_t *st, const char *pipeline, uint64_t waited_ms)
+{
+	json_t *mounts = json_object_get(st, "mounts"), *mt;
+	size_t i;
+
+	json_array_foreach(mounts, i, mt)
+	{
+		const char *pl = json_string_value(json_object_get(mt, "pipeline"));
+		json_int_t age = json_integer_value(json_object_get(mt, "age_ms"));
+
+		if (!pl || strcmp(pl, pipeline) || age > WAIT_MOUNT_STALE_MS)
+			continue;
+		if ((uint64_t)age + WAIT_MOUNT_SLACK_MS >= waited_ms ||
+		    json_integer_value(json_object_get(mt, "spooled")) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 int cmd_wait(int argc, char **argv)
 {
 	struct common c = {0};
 	struct hio_client_conf conf;
 	hio_http *h;
-	uint64_t deadline;
+	uint64_t start, deadline;
 	int rc = 1;
 
 	if (parse_common(argc, argv, &c, NULL, NULL, NULL) < 0)
 		return cli_fail("usage: hio wait [--pipeline P] [--timeout SEC]");
 	if (!(h = cli_connect(c.state_dir, &conf)))
 		return 1;
-	deadline = hio_mono_ms() + (uint64_t)(c.timeout_s > 0 ? c.timeout_s : 600) * 1000;
+	start = hio_mono_ms();
+	deadline = start + (uint64_t)(c.timeout_s > 0 ? c.timeout_s : 600) * 1000;
 	for (;;) {
 		json_t *st = cli_status(h), *p;
 		if (!st)
@@ -473,7 +501,8 @@ int cmd_wait(int argc, char **argv)
 			json_int_t fin = json_integer_value(json_object_get(p, "done")) +
 					 json_integer_value(json_object_get(p, "failed"));
 			if (json_integer_value(json_object_get(p, "queue_length")) == 0 &&
-			    json_integer_value(json_object_get(p, "leased")) == 0 && fin >= in) {
+			    json_integer_value(json_object_get(p, "leased")) == 0 && fin >= in &&
+			    mounts_drained(st, c.pipeline, hio_mono_ms() - start)) {
 				json_decref(st);
 				rc = 0;
 				break;

@@ -22,7 +22,7 @@ static const char usage[] =
     "  results [--json]       list result entries\n"
     "  results get NAME DIR   copy one input's result files into DIR\n"
     "  scale [--pipeline P] N set the PE count by hand\n"
-    "  wait [--timeout SEC]   wait until every message the master knows is processed\n"
+    "  wait [--timeout SEC]   wait until every input the mounts and the master hold is processed\n"
     "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
     "HIO_MASTER and HIO_TOKEN are used when set.\n";
 

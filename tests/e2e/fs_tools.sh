@@ -240,9 +240,21 @@ check "8 overwrite: user.hio.state becomes done" wait_fs 30 state_is "$MNT/$ow" 
 eq "8 overwrite: user.hio.state" "$(state "$MNT/$ow")" "done"
 check "8 overwrite: mnt/$ow reads back as the new content" cmp -s "$T/ow.src" "$MNT/$ow"
 
+# ---- 8b. hio wait right after cp: it returns only once the mount's inputs are processed
+need_mount "8b hio wait"
+mkfiles hwait 1 1 30 8
+hashes hwait >"$T/hwait.sha"
+cut -c67- "$T/hwait.sha" >>"$EXPECTED"
+check "8b cp into the mount exits 0" cp -r "$SRC/hwait" "$MNT/"
+check "8b hio wait exits 0" "$HIO" wait --timeout 120 --state-dir "$STATE"
+# No polling from here: hio wait has already seen the spool drained.
+eq "8b result entries right after hio wait" "$(n_results hwait/)" 30
+check "8b all of them done" at_least hwait/ 30
+
 # ---- 9. overall: one entry per final file written, nothing else
 need_mount "9 totals"
 settle
+n_expected=$(wc -l <"$EXPECTED")
 eq "9 total result entries" "$(n_results "")" "$n_expected"
 check "9 result names are exactly the final files written" \
 	diff <(names_for "") <(sort "$EXPECTED")

@@ -48,13 +48,12 @@ struct rt_docker {
 	uint64_t next_list;
 };
 
-/* Returns a new reference to a JSON array of the image's ENTRYPOINT then CMD, or NULL
- * with err. */
-static json_t *image_argv(struct rt_docker *r, const char *image, char *err, size_t errlen)
+/* Returns a new reference to a JSON array: the image's CMD, which the daemon puts after
+ * its ENTRYPOINT (hio-pe in images FROM hio-pe), or NULL with err. */
+static json_t *image_cmd(struct rt_docker *r, const char *image, char *err, size_t errlen)
 {
 	char path[512], e[256];
-	json_t *img = NULL, *cfg, *argv = NULL, *v;
-	const char *parts[] = {"Entrypoint", "Cmd"};
+	json_t *img = NULL, *cfg, *cmd = NULL, *v;
 	char *esc = hio_http_escape(image);
 	long st;
 	size_t i;
@@ -68,8 +67,8 @@ static json_t *image_argv(struct rt_docker *r, const char *image, char *err, siz
 	st = dk_call(r->d, "GET", path, NULL, &img, e, sizeof(e));
 	if (st == 404) {
 		snprintf(err, errlen,
-			 "image %s is not on this host (the worker does not pull; "
-			 "build it with docker/build or docker load it)",
+			 "image %s is not on this host (the worker does not pull; build it with "
+			 "docker/build or docker load it)",
 			 image);
 		return NULL;
 	}
@@ -78,28 +77,26 @@ static json_t *image_argv(struct rt_docker *r, const char *image, char *err, siz
 		goto out;
 	}
 	cfg = json_object_get(img, "Config");
-	argv = json_array();
-	for (int p = 0; argv && p < 2; p++)
-		json_array_foreach(json_object_get(cfg, parts[p]), i, v)
-		{
-			if (!json_is_string(v)) {
-				snprintf(err, errlen, "image %s: %s is not a list of strings",
-					 image, parts[p]);
-				json_decref(argv);
-				argv = NULL;
-				goto out;
-			}
-			json_array_append(argv, v);
-		}
-	if (argv && json_array_size(argv) == 0) {
+	if (json_array_size(json_object_get(cfg, "Entrypoint")) == 0 &&
+	    json_array_size(json_object_get(cfg, "Cmd")) == 0) {
 		snprintf(err, errlen, "image %s has no ENTRYPOINT or CMD (make it FROM hio-pe)",
 			 image);
-		json_decref(argv);
-		argv = NULL;
+		goto out;
+	}
+	cmd = json_array();
+	json_array_foreach(json_object_get(cfg, "Cmd"), i, v)
+	{
+		if (!json_is_string(v)) {
+			snprintf(err, errlen, "image %s: CMD is not a list of strings", image);
+			json_decref(cmd);
+			cmd = NULL;
+			goto out;
+		}
+		json_array_append(cmd, v);
 	}
 out:
 	json_decref(img);
-	return argv;
+	return cmd;
 }
 
 /* The container's body: the image's command plus what this PE must know. */
@@ -170,7 +167,7 @@ static void *dk_start(struct runtime *rt, const struct rt_spec *s, char *err, si
 			 s->pipeline);
 		return NULL;
 	}
-	cmd = image_argv(r, s->image, err, errlen);
+	cmd = image_cmd(r, s->image, err, errlen);
 	if (!cmd)
 		return NULL;
 	body = create_body(r, s, cmd);

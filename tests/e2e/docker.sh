@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # PEs in containers (hio-worker --runtime docker): 200 files through containers of the
-# hio-pe image with correct results; the worker killed -9 mid-stream and restarted
-# removes the containers its earlier run left and loses no message; after hio down no
-# container with the worker's label remains. Starts dockerd when none runs; skips
+# hio-pe image with correct results; a PE container killed mid-stream is a PE gone;
+# the worker killed -9 mid-stream and restarted removes the containers its earlier run
+# left; no message is lost; after hio down no container with the worker's label
+# remains. Starts dockerd when none runs; skips
 # (exit 77) only when no Docker engine can start here.
 . "$(dirname "$0")/lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,17 +12,24 @@ N=200
 started_dockerd=""
 
 skip() { echo "SKIP: $*"; cleanup; trap - EXIT; exit 77; }
+# dockerd bounds its own shutdown (15 s for containers, none are left by then).
 stop_dockerd() {
 	[ -n "$started_dockerd" ] || return 0
 	kill "$started_dockerd" 2>/dev/null
-	wait_for 30 sh -c "! kill -0 $started_dockerd" || kill -9 "$started_dockerd" 2>/dev/null
+	wait "$started_dockerd" 2>/dev/null
 }
-trap 'cleanup; stop_dockerd' EXIT
+# lib.sh's cleanup (finish and skip call it too), then dockerd if this test started it.
+eval "lib_$(declare -f cleanup)"
+cleanup() { lib_cleanup; stop_dockerd; }
+trap cleanup EXIT
 
 if ! docker info >/dev/null 2>&1; then
 	if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ]; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			docker.io busybox-static >"$T/apt.log" 2>&1 ||
+		apt_install() {
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				docker.io busybox-static >>"$T/apt.log" 2>&1
+		}
+		apt_install || { apt-get update -qq >>"$T/apt.log" 2>&1 && apt_install; } ||
 			skip "cannot install docker.io and busybox-static: $(tail -1 "$T/apt.log")"
 	fi
 	# No bridge and no iptables: PEs use the host's network (docs/docker.md).
@@ -34,7 +42,7 @@ ok "a docker engine answers"
 
 "$top/docker/build" "$HIO_BUILD" "$TAG" >"$T/build.log" 2>&1 ||
 	{ fail "docker/build: $(tail -5 "$T/build.log")"; finish; }
-check "docker/build made hio-pe:$TAG" docker image inspect "hio-pe:$TAG"
+check "docker/build made hio-pe:$TAG" docker image inspect -f "{{.Id}}" "hio-pe:$TAG"
 
 "$HIO" up --runtime docker --image "hio-pe:$TAG" --pes 3 --state-dir "$STATE" \
 	--exec 'sleep 0.05; sha256sum <"$HIO_INPUT" | cut -c1-64' >/dev/null ||
@@ -52,8 +60,14 @@ for i in $(seq 1 $N); do head -c $((1000 + i * 53)) /dev/urandom >"in/f$i"; done
 
 "$HIO" send in >sent.txt 2>send.err &
 send_pid=$!
-some_done() { test "$(wc -l <sent.txt)" -ge 30; }
-check "messages flow before the worker is killed" wait_for 60 some_done
+acked() { test "$(wc -l <sent.txt)" -ge "$1"; }
+check "messages flow" wait_for 60 acked 20
+# A container that ends is a PE gone: reported, its messages requeued, a new one made.
+victim=$(ours | head -1)
+docker kill "$victim" >/dev/null
+reported() { grep -q 'killed by signal 9 unasked' "$STATE/worker.log"; }
+check "a killed PE container is reported gone (killed by signal 9)" wait_for 30 reported
+check "more messages flow before the worker is killed" wait_for 60 acked 60
 old=$(ours | sort)
 wpid=$(cat "$STATE/worker.pid")
 kill -9 "$wpid"

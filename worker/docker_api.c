@@ -88,7 +88,6 @@ char *dk_logs_tail(dk *d, const char *id, int lines)
 	struct hio_http_resp resp;
 	struct hio_buf out;
 	char path[256];
-	size_t i = 0;
 
 	snprintf(path, sizeof(path), DK_API "/containers/%.80s/logs?stdout=1&stderr=1&tail=%d", id,
 		 lines);
@@ -97,19 +96,44 @@ char *dk_logs_tail(dk *d, const char *id, int lines)
 		hio_buf_free(&resp.body);
 		return NULL;
 	}
-	/* Without a TTY the stream is multiplexed: 8-byte headers (stream, 0, 0, 0, big
-	 * endian length), each followed by that many bytes. */
+	/* Without a TTY the stream is multiplexed (dk_demux). */
 	hio_buf_init(&out, DK_LOGS_MAX);
-	while (i + 8 <= resp.body.len) {
-		const unsigned char *hd = (const unsigned char *)resp.body.data + i;
-		size_t n = (size_t)hd[4] << 24 | (size_t)hd[5] << 16 | (size_t)hd[6] << 8 | hd[7];
-
-		if (hd[0] > 2 || n > resp.body.len - i - 8)
-			break;
-		if (hio_buf_append(&out, hd + 8, n) < 0)
-			break;
-		i += 8 + n;
-	}
+	dk_demux(resp.body.data, resp.body.len, &out);
 	hio_buf_free(&resp.body);
 	return hio_buf_steal(&out, NULL);
+}
+
+int dk_demux(const void *in, size_t n, struct hio_buf *out)
+{
+	const unsigned char *p = in;
+	size_t i = 0;
+
+	while (i < n) {
+		const unsigned char *hd = p + i;
+		size_t len;
+
+		if (n - i < 8 || hd[0] > 2 || hd[1] || hd[2] || hd[3])
+			return -1;
+		len = (size_t)hd[4] << 24 | (size_t)hd[5] << 16 | (size_t)hd[6] << 8 | hd[7];
+		if (len > n - i - 8 || hio_buf_append(out, hd + 8, len) < 0)
+			return -1;
+		i += 8 + len;
+	}
+	return 0;
+}
+
+int dk_exit_reason(json_t *state, char *why, size_t len)
+{
+	json_t *jc = json_object_get(state, "ExitCode");
+	long code = json_is_integer(jc) ? (long)json_integer_value(jc) : -1;
+
+	if (!json_is_integer(jc))
+		snprintf(why, len, "ended (no exit status from the docker daemon)");
+	else if (json_is_true(json_object_get(state, "OOMKilled")))
+		snprintf(why, len, "killed for memory (exit status %ld)", code);
+	else if (code > 128 && code < 160)
+		snprintf(why, len, "killed by signal %ld", code - 128);
+	else
+		snprintf(why, len, "exited with status %ld", code);
+	return code == 0;
 }

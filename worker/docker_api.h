@@ -3,6 +3,8 @@
  * bodies are capped and the JSON is checked by the callers. Not thread-safe. */
 #ifndef HIO_WORKER_DOCKER_API_H
 #define HIO_WORKER_DOCKER_API_H
+#include "hio_buf.h"
+
 #include <jansson.h>
 #include <stddef.h>
 
@@ -23,6 +25,16 @@ void dk_free(dk *d);
  * decrefs); otherwise err gets the daemon's message. */
 long dk_call(dk *d, const char *method, const char *path, json_t *body, json_t **out, char *err,
 	     size_t errlen);
+
+/* Appends the payload of a multiplexed log stream (8-byte frame headers: stream 0..2,
+ * 0, 0, 0, big-endian length) to out. Returns 0, or -1 at a malformed or truncated
+ * frame or when out is full (what came before is kept). */
+int dk_demux(const void *in, size_t n, struct hio_buf *out);
+
+/* Why a container ended, from the "State" object of its inspect answer: "exited with
+ * status N", "killed by signal N" (status 129..159), "killed for memory (exit status
+ * N)". Returns 1 when it exited with status 0, else 0. */
+int dk_exit_reason(json_t *state, char *why, size_t len);
 
 /* The last lines of a container's stdout and stderr as text (caller frees), or NULL. */
 char *dk_logs_tail(dk *d, const char *id, int lines);

@@ -199,6 +199,7 @@ static void run_commands(struct wk *w, struct gone **gq)
 static void reap(struct wk *w, struct gone **gq)
 {
 	struct rt_exit ex;
+	char id[HIO_ID_LEN + 1];
 
 	while (w->rt->poll(w->rt, &ex)) {
 		struct wpe p = {0};
@@ -228,6 +229,9 @@ static void reap(struct wk *w, struct gone **gq)
 			hio_info("PE %s (pid %ld) stopped", p.id, p.pid);
 		}
 	}
+	/* Their leased messages go back to the queue once the master hears. */
+	while (w->rt->leftover && w->rt->leftover(w->rt, id, sizeof(id)))
+		gone_add(gq, id, "left by an earlier run of its worker; removed");
 }
 
 static void kill_overdue(struct wk *w)
@@ -259,13 +263,6 @@ static void main_loop(struct wk *w, int sfd)
 	if (!h)
 		hio_err("cannot make an HTTP client for gone notices; the master will rely on "
 			"missing heartbeats");
-	if (w->rt->leftover) {
-		char id[HIO_ID_LEN + 1];
-
-		/* Their leased messages go back to the queue once the master hears. */
-		while (w->rt->leftover(w->rt, id, sizeof(id)))
-			gone_add(&gq, id, "left by an earlier run of its worker; removed");
-	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
 				      {.fd = w->evfd, .events = POLLIN}};

@@ -238,8 +238,7 @@ static void dk_stop(struct runtime *rt, void *h, int force)
 static void ctr_ended(struct rt_docker *r, struct ctr *c)
 {
 	char path[128], e[256];
-	json_t *info = NULL, *state;
-	long code;
+	json_t *info = NULL;
 
 	c->ended = 1;
 	snprintf(path, sizeof(path), "/containers/%s/json", c->id);
@@ -247,15 +246,7 @@ static void ctr_ended(struct rt_docker *r, struct ctr *c)
 		snprintf(c->why, sizeof(c->why), "container gone (%.90s)", e);
 		return;
 	}
-	state = json_object_get(info, "State");
-	code = (long)json_integer_value(json_object_get(state, "ExitCode"));
-	c->clean = code == 0;
-	if (json_is_true(json_object_get(state, "OOMKilled")))
-		snprintf(c->why, sizeof(c->why), "killed for memory (exit status %ld)", code);
-	else if (code > 128 && code < 160)
-		snprintf(c->why, sizeof(c->why), "killed by signal %ld", code - 128);
-	else
-		snprintf(c->why, sizeof(c->why), "exited with status %ld", code);
+	c->clean = dk_exit_reason(json_object_get(info, "State"), c->why, sizeof(c->why));
 	json_decref(info);
 	if (!c->clean) {
 		char *logs = dk_logs_tail(r->d, c->id, DK_LOG_LINES);
@@ -267,28 +258,50 @@ static void ctr_ended(struct rt_docker *r, struct ctr *c)
 	}
 }
 
-/* Marks the containers that ended since the last look. */
-static void list_ended(struct rt_docker *r)
+/* A container with this worker's label that it did not start (in this run): left by
+ * an earlier run, or created by the daemon after that run was killed -9 mid-create.
+ * Removed, and its PE remembered for a gone notice. Adopting it instead would need
+ * its in-flight state, which only the PE has. */
+static void take_leftover(struct rt_docker *r, json_t *it)
 {
-	char path[400], e[256];
+	const char *id = json_string_value(json_object_get(it, "Id"));
+	const char *pe =
+	    json_string_value(json_object_get(json_object_get(it, "Labels"), "hio.pe"));
+	struct left *l;
+
+	if (!id || strlen(id) > DK_ID_MAX || strspn(id, "0123456789abcdef") != strlen(id))
+		return;
+	hio_warn("container %.12s (PE %s) was left by an earlier run of worker %s; removing it "
+		 "and reporting the PE gone",
+		 id, pe && hio_id_valid(pe) ? pe : "?", r->conf.worker_id);
+	ctr_remove(r, id);
+	if (!pe || !hio_id_valid(pe) || !(l = calloc(1, sizeof(*l))))
+		return;
+	snprintf(l->pe, sizeof(l->pe), "%s", pe);
+	l->next = r->left;
+	r->left = l;
+}
+
+/* Looks at this worker's containers: marks those of its PEs that ended and takes the
+ * ones it does not know as leftovers. Every call is on the main thread, so a container
+ * this run creates is known before the next look. -1 with err when the daemon does
+ * not answer. */
+static int look(struct rt_docker *r, char *err, size_t errlen)
+{
+	char path[400];
 	json_t *list = NULL, *it;
 	size_t i;
 
-	if (hio_mono_ms() < r->next_list || !r->ctrs)
-		return;
 	r->next_list = hio_mono_ms() + DK_POLL_MS;
 	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", r->filter);
-	if (dk_call(r->d, "GET", path, NULL, &list, e, sizeof(e)) != 200 || !json_is_array(list)) {
-		hio_warn("cannot list containers: %s; looking again shortly", e);
+	if (dk_call(r->d, "GET", path, NULL, &list, err, errlen) != 200 || !json_is_array(list)) {
 		json_decref(list);
-		return;
+		return -1;
 	}
 	for (struct ctr *c = r->ctrs; c; c = c->next) {
 		const char *state = NULL;
 		int seen = 0;
 
-		if (c->ended)
-			continue;
 		json_array_foreach(list, i, it)
 		{
 			const char *id = json_string_value(json_object_get(it, "Id"));
@@ -299,18 +312,31 @@ static void list_ended(struct rt_docker *r)
 				break;
 			}
 		}
-		if (!seen ||
-		    (state && (strcmp(state, "exited") == 0 || strcmp(state, "dead") == 0)))
+		if (!c->ended && (!seen || (state && (strcmp(state, "exited") == 0 ||
+						      strcmp(state, "dead") == 0))))
 			ctr_ended(r, c);
 	}
+	json_array_foreach(list, i, it)
+	{
+		const char *id = json_string_value(json_object_get(it, "Id"));
+		struct ctr *c = r->ctrs;
+
+		while (c && (!id || strcmp(c->id, id) != 0))
+			c = c->next;
+		if (!c)
+			take_leftover(r, it);
+	}
 	json_decref(list);
+	return 0;
 }
 
 static int dk_poll(struct runtime *rt, struct rt_exit *ex)
 {
 	struct rt_docker *r = (struct rt_docker *)rt;
+	char err[256];
 
-	list_ended(r);
+	if (hio_mono_ms() >= r->next_list && look(r, err, sizeof(err)) < 0)
+		hio_warn("cannot list containers: %s; looking again shortly", err);
 	for (struct ctr *c = r->ctrs; c; c = c->next)
 		if (c->ended && !c->reported) {
 			c->reported = 1;
@@ -376,50 +402,11 @@ static void dk_rt_free(struct runtime *rt)
 	free(r);
 }
 
-/* Removes what an earlier run of this worker left and remembers the PE ids. Adopting
- * them instead would need their in-flight state, which only the PE has. */
-static int clear_leftovers(struct rt_docker *r, char *err, size_t errlen)
-{
-	char path[400], e[256];
-	json_t *list = NULL, *it;
-	size_t i;
-	long st;
-
-	snprintf(path, sizeof(path), "/containers/json?all=1&filters=%s", r->filter);
-	st = dk_call(r->d, "GET", path, NULL, &list, e, sizeof(e));
-	if (st != 200 || !json_is_array(list)) {
-		snprintf(err, errlen, "cannot talk to the docker daemon: %s", e);
-		json_decref(list);
-		return -1;
-	}
-	json_array_foreach(list, i, it)
-	{
-		const char *id = json_string_value(json_object_get(it, "Id"));
-		const char *pe =
-		    json_string_value(json_object_get(json_object_get(it, "Labels"), "hio.pe"));
-		struct left *l;
-
-		if (!id || strlen(id) > DK_ID_MAX || strspn(id, "0123456789abcdef") != strlen(id))
-			continue;
-		hio_warn("container %.12s (PE %s) was left by an earlier run of worker %s; "
-			 "removing it and reporting the PE gone",
-			 id, pe && hio_id_valid(pe) ? pe : "?", r->conf.worker_id);
-		ctr_remove(r, id);
-		if (!pe || !hio_id_valid(pe) || !(l = calloc(1, sizeof(*l))))
-			continue;
-		snprintf(l->pe, sizeof(l->pe), "%s", pe);
-		l->next = r->left;
-		r->left = l;
-	}
-	json_decref(list);
-	return 0;
-}
-
 struct runtime *rt_docker_new(const struct rt_conf *conf, const char *sock, char *err,
 			      size_t errlen)
 {
 	struct rt_docker *r = calloc(1, sizeof(*r));
-	char filter[128], *esc;
+	char filter[128], e[256], *esc;
 
 	if (!r) {
 		snprintf(err, errlen, "out of memory");
@@ -448,7 +435,9 @@ struct runtime *rt_docker_new(const struct rt_conf *conf, const char *sock, char
 				 .release = dk_release,
 				 .leftover = dk_leftover,
 				 .free = dk_rt_free};
-	if (clear_leftovers(r, err, errlen) < 0) {
+	/* What an earlier run left is removed now, before any new PE starts. */
+	if (look(r, e, sizeof(e)) < 0) {
+		snprintf(err, errlen, "cannot talk to the docker daemon: %s", e);
 		dk_rt_free(&r->rt);
 		return NULL;
 	}

@@ -42,7 +42,8 @@ struct runtime {
 	/* Frees an ended PE's handle. */
 	void (*release)(struct runtime *rt, void *h);
 	/* May be NULL. One PE an earlier run of this worker left behind (and the runtime
-	 * has removed): 1 and its id, or 0 when no more. The worker reports them gone. */
+	 * has removed since the last call): 1 and its id, or 0 when no more. The worker
+	 * reports them gone. */
 	int (*leftover)(struct runtime *rt, char *pe_id, size_t len);
 	void (*free)(struct runtime *rt);
 };

@@ -23,15 +23,19 @@ eval "lib_$(declare -f cleanup)"
 cleanup() { lib_cleanup; stop_dockerd; }
 trap cleanup EXIT
 
+# The engine and the static busybox docker/build puts in the images.
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+	apt_install() {
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${need[@]}" >>"$T/apt.log" 2>&1
+	}
+	apt_install || { apt-get update -qq >>"$T/apt.log" 2>&1 && apt_install; } ||
+		skip "cannot install ${need[*]}: $(tail -1 "$T/apt.log")"
+fi
 if ! docker info >/dev/null 2>&1; then
-	if ! command -v dockerd >/dev/null || [ ! -x /bin/busybox ]; then
-		apt_install() {
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-				docker.io busybox-static >>"$T/apt.log" 2>&1
-		}
-		apt_install || { apt-get update -qq >>"$T/apt.log" 2>&1 && apt_install; } ||
-			skip "cannot install docker.io and busybox-static: $(tail -1 "$T/apt.log")"
-	fi
 	# No bridge and no iptables: PEs use the host's network (docs/docker.md).
 	dockerd --iptables=false --bridge=none --pidfile "$T/dockerd.pid" >"$T/dockerd.log" 2>&1 &
 	started_dockerd=$!

@@ -164,7 +164,7 @@ int cmd_up(int argc, char **argv)
 	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
-	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1;
+	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0;
 	long timeout_ms = 0;
 	pid_t mpid, wpid;
 	hio_http *h = NULL;
@@ -181,6 +181,7 @@ int cmd_up(int argc, char **argv)
 			break;
 		case 'e':
 			exec_cmd = optarg;
+			exec_given = 1;
 			break;
 		case 'r':
 			runtime = optarg;
@@ -283,7 +284,10 @@ int cmd_up(int argc, char **argv)
 	h = cli_connect(dir, &conf);
 	if (!h)
 		goto out;
-	body = json_pack("{s:s, s:i}", "exec", exec_cmd, "pes", pes);
+	/* In a container the image's command is the default; --exec overrides it. */
+	body = json_pack("{s:i}", "pes", pes);
+	if (exec_given || strcmp(runtime, "docker") != 0)
+		json_object_set_new(body, "exec", json_string(exec_cmd));
 	if (image)
 		json_object_set_new(body, "image", json_string(image));
 	if (timeout_ms > 0)

@@ -17,6 +17,9 @@ typedef struct hio_http hio_http;
 int hio_http_global_init(void);
 hio_http *hio_http_new(const char *base, const char *token);
 void hio_http_free(hio_http *h);
+/* Sends every request over the unix socket at path (copied) instead of TCP; base then
+ * only names the host, e.g. "http://localhost". Used for the Docker Engine API. */
+int hio_http_set_unix_socket(hio_http *h, const char *path);
 const char *hio_http_base(const hio_http *h);
 
 struct hio_http_req {

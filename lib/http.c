@@ -9,7 +9,8 @@
 struct hio_http {
 	CURL *curl;
 	char *base;
-	char *auth; /* "Authorization: Bearer ..." or NULL */
+	char *auth;	 /* "Authorization: Bearer ..." or NULL */
+	char *unix_path; /* NULL: TCP */
 };
 
 int hio_http_global_init(void)
@@ -52,7 +53,19 @@ void hio_http_free(hio_http *h)
 		curl_easy_cleanup(h->curl);
 	free(h->base);
 	free(h->auth);
+	free(h->unix_path);
 	free(h);
+}
+
+int hio_http_set_unix_socket(hio_http *h, const char *path)
+{
+	char *p = strdup(path);
+
+	if (!p)
+		return -1;
+	free(h->unix_path);
+	h->unix_path = p;
+	return 0;
 }
 
 const char *hio_http_base(const hio_http *h)
@@ -113,6 +126,8 @@ int hio_http_do(hio_http *h, const struct hio_http_req *req, struct hio_http_res
 	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (h->unix_path)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);

@@ -59,6 +59,8 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	w->max_pes = (int)max_pes;
 	w->gone = 0;
 	w->hb_ms = hio_mono_ms();
+	w->reg_gen++;
+	pthread_cond_broadcast(&m->cond);
 	reconcile_kick(m);
 	pthread_mutex_unlock(&m->lock);
 	hio_info("worker %s (%s at %s, runtime %s) registered with room for %lld PEs", id, name,
@@ -162,7 +164,8 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, struct 
 	struct timespec deadline;
 	struct worker *w;
 	json_t *cmds = NULL;
-	int rc = 0, known = 1;
+	int rc = 0, known = 1, first = 1;
+	unsigned gen = 0;
 
 	deadline_after(&deadline, wait_ms);
 	pthread_mutex_lock(&m->lock);
@@ -170,6 +173,13 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, struct 
 		w = worker_find(m, id);
 		if (!w || w->gone) {
 			known = 0;
+			break;
+		}
+		if (first)
+			gen = w->reg_gen;
+		first = 0;
+		if (w->reg_gen != gen) {
+			cmds = json_array();
 			break;
 		}
 		w->hb_ms = hio_mono_ms();

@@ -86,7 +86,10 @@ struct worker {
 	int max_pes;
 	int gone;
 	int polls; /* command long polls in progress: keeps it alive and allocated */
-	int idx;   /* scratch: group number while building a snapshot */
+	/* Bumped by each registration: a long poll from before it (a worker killed -9
+	 * and restarted with the same id) must not take commands into a dead socket. */
+	unsigned reg_gen;
+	int idx; /* scratch: group number while building a snapshot */
 	uint64_t hb_ms, gone_ms;
 	json_t *cmds; /* array of commands not yet fetched */
 };

@@ -4,6 +4,7 @@
  *   heartbeat  registration and the 1 s heartbeat with the PE list (master_link.c)
  *   commands   long-polls the master for start/stop and hands them to main
  * docs/worker.md has the picture. */
+#include "docker_api.h"
 #include "hio_config.h"
 #include "hio_http.h"
 #include "hio_log.h"
@@ -198,6 +199,7 @@ static void run_commands(struct wk *w, struct gone **gq)
 static void reap(struct wk *w, struct gone **gq)
 {
 	struct rt_exit ex;
+	char id[HIO_ID_LEN + 1];
 
 	while (w->rt->poll(w->rt, &ex)) {
 		struct wpe p = {0};
@@ -227,6 +229,9 @@ static void reap(struct wk *w, struct gone **gq)
 			hio_info("PE %s (pid %ld) stopped", p.id, p.pid);
 		}
 	}
+	/* Their leased messages go back to the queue once the master hears. */
+	while (w->rt->leftover && w->rt->leftover(w->rt, id, sizeof(id)))
+		gone_add(gq, id, "left by an earlier run of its worker; removed");
 }
 
 static void kill_overdue(struct wk *w)
@@ -324,7 +329,9 @@ static void usage(FILE *f)
 		   "                      dir, else a new one)\n"
 		   "  --name N            display name (default: the host name)\n"
 		   "  --max-pes N         PEs this worker runs at most (default 8)\n"
-		   "  --runtime process   how PEs run (process is the one built in)\n"
+		   "  --runtime R         how PEs run: process (default) or docker\n"
+		   "  --docker-socket S   the Docker Engine API socket (default " DK_SOCKET_DEFAULT
+		   ")\n"
 		   "  --host HOST         address PEs listen on and advertise (default 127.0.0.1)\n"
 		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n");
 }
@@ -373,13 +380,20 @@ static int worker_id(const char *given, const char *state, char out[HIO_ID_LEN +
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"master", required_argument, NULL, 'm'},  {"token-file", required_argument, NULL, 't'},
-	    {"id", required_argument, NULL, 'i'},      {"name", required_argument, NULL, 'n'},
-	    {"max-pes", required_argument, NULL, 'x'}, {"runtime", required_argument, NULL, 'r'},
-	    {"host", required_argument, NULL, 'H'},    {"state-dir", required_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"master", required_argument, NULL, 'm'},
+	    {"token-file", required_argument, NULL, 't'},
+	    {"id", required_argument, NULL, 'i'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"max-pes", required_argument, NULL, 'x'},
+	    {"runtime", required_argument, NULL, 'r'},
+	    {"host", required_argument, NULL, 'H'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"docker-socket", required_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
+	const char *dsock = DK_SOCKET_DEFAULT;
 	char err[256], workdir[PATH_MAX], *tf_abs = NULL, *end;
 	struct rt_conf rc = {0};
 	pthread_t t_hb, t_cmd;
@@ -426,6 +440,9 @@ int main(int argc, char **argv)
 		case 's':
 			state = optarg;
 			break;
+		case 'D':
+			dsock = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -437,8 +454,8 @@ int main(int argc, char **argv)
 		return bad("unexpected argument \"%s\"", argv[optind]);
 	if (!w->master)
 		return bad("%s", "--master URL is required");
-	if (strcmp(runtime, "process") != 0)
-		return bad("runtime \"%s\" is not available (this build has: process)", runtime);
+	if (strcmp(runtime, "process") != 0 && strcmp(runtime, "docker") != 0)
+		return bad("unknown runtime \"%s\" (this build has: process, docker)", runtime);
 	if (!w->host[0] || strpbrk(w->host, " \t\r\n"))
 		return bad("bad --host \"%s\"", w->host);
 	if (hio_token_load(token_file, w->token, err, sizeof(err)) < 0)
@@ -477,7 +494,8 @@ int main(int argc, char **argv)
 	/* PEs of an earlier run died with it (PR_SET_PDEATHSIG); their scratch is junk. */
 	if (hio_rm_rf(workdir) < 0 && errno != ENOENT)
 		hio_warn("cannot clear %s: %s; old PE scratch stays", workdir, strerror(errno));
-	w->rt = rt_process_new(&rc, err, sizeof(err));
+	w->rt = strcmp(runtime, "docker") == 0 ? rt_docker_new(&rc, dsock, err, sizeof(err))
+					       : rt_process_new(&rc, err, sizeof(err));
 	if (!w->rt) {
 		hio_err("%s; not starting", err);
 		goto out;

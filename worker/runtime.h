@@ -41,10 +41,20 @@ struct runtime {
 	long (*pid)(struct runtime *rt, void *h);
 	/* Frees an ended PE's handle. */
 	void (*release)(struct runtime *rt, void *h);
+	/* May be NULL. One PE an earlier run of this worker left behind (and the runtime
+	 * has removed since the last call): 1 and its id, or 0 when no more. The worker
+	 * reports them gone. */
+	int (*leftover)(struct runtime *rt, char *pe_id, size_t len);
 	void (*free)(struct runtime *rt);
 };
 
 /* NULL with err when the hio-pe binary cannot be found. */
 struct runtime *rt_process_new(const struct rt_conf *conf, char *err, size_t errlen);
+
+/* Containers through the Docker Engine API on the unix socket sock. Removes the
+ * containers an earlier run of this worker left (see leftover). NULL with err when the
+ * daemon does not answer. */
+struct runtime *rt_docker_new(const struct rt_conf *conf, const char *sock, char *err,
+			      size_t errlen);
 
 #endif

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# PEs in containers (hio-worker --runtime docker): 200 files through containers of the
+# hio-pe image with correct results; a PE container killed mid-stream is a PE gone;
+# the worker killed -9 mid-stream and restarted removes the containers its earlier run
+# left; no message is lost; after hio down no container with the worker's label
+# remains. Starts dockerd when none runs; skips
+# (exit 77) only when no Docker engine can start here.
+. "$(dirname "$0")/lib.sh"
+top=$(cd "$(dirname "$0")/../.." && pwd)
+TAG=e2e
+N=200
+started_dockerd=""
+
+skip() { echo "SKIP: $*"; cleanup; trap - EXIT; exit 77; }
+# dockerd bounds its own shutdown (15 s for containers, none are left by then).
+stop_dockerd() {
+	[ -n "$started_dockerd" ] || return 0
+	kill "$started_dockerd" 2>/dev/null
+	wait "$started_dockerd" 2>/dev/null
+}
+# lib.sh's cleanup (finish and skip call it too), then dockerd if this test started it.
+eval "lib_$(declare -f cleanup)"
+cleanup() { lib_cleanup; stop_dockerd; }
+trap cleanup EXIT
+
+# The engine and the static busybox docker/build puts in the images.
+need=()
+command -v dockerd >/dev/null || need+=(docker.io)
+dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
+if [ ${#need[@]} -gt 0 ]; then
+	apt_install() {
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			"${need[@]}" >>"$T/apt.log" 2>&1
+	}
+	apt_install || { apt-get update -qq >>"$T/apt.log" 2>&1 && apt_install; } ||
+		skip "cannot install ${need[*]}: $(tail -1 "$T/apt.log")"
+fi
+if ! docker info >/dev/null 2>&1; then
+	# No bridge and no iptables: PEs use the host's network (docs/docker.md).
+	dockerd --iptables=false --bridge=none --pidfile "$T/dockerd.pid" >"$T/dockerd.log" 2>&1 &
+	started_dockerd=$!
+	wait_for 60 docker info ||
+		skip "no Docker engine could start here: $(tail -3 "$T/dockerd.log")"
+fi
+ok "a docker engine answers"
+
+"$top/docker/build" "$HIO_BUILD" "$TAG" >"$T/build.log" 2>&1 ||
+	{ fail "docker/build: $(tail -5 "$T/build.log")"; finish; }
+check "docker/build made hio-pe:$TAG" docker image inspect -f "{{.Id}}" "hio-pe:$TAG"
+
+"$HIO" up --runtime docker --image "hio-pe:$TAG" --pes 3 --state-dir "$STATE" \
+	--exec 'sleep 0.05; sha256sum <"$HIO_INPUT" | cut -c1-64' >/dev/null ||
+	{ fail "hio up --runtime docker"; finish; }
+WID=$(cat "$STATE/worker.id")
+ours() { docker ps -aq --filter "label=hio.worker=$WID"; }
+eq "containers running with the worker's label" "$(ours | wc -l)" 3
+# Host networking: a PE in a container advertises the worker host's address.
+eq "PEs idle at 127.0.0.1 with a port" \
+	"$(status_json | jq '[.pes[] | select(.state == "idle" and .host == "127.0.0.1" and .port > 0)] | length')" 3
+
+cd "$T" || exit 1
+mkdir -p in
+for i in $(seq 1 $N); do head -c $((1000 + i * 53)) /dev/urandom >"in/f$i"; done
+
+"$HIO" send in >sent.txt 2>send.err &
+send_pid=$!
+acked() { test "$(wc -l <sent.txt)" -ge "$1"; }
+check "messages flow" wait_for 60 acked 20
+# A container that ends is a PE gone: reported, its messages requeued, a new one made.
+victim=$(ours | head -1)
+docker kill "$victim" >/dev/null
+reported() { grep -q 'killed by signal 9 unasked' "$STATE/worker.log"; }
+check "a killed PE container is reported gone (killed by signal 9)" wait_for 30 reported
+check "more messages flow before the worker is killed" wait_for 60 acked 60
+old=$(ours | sort)
+wpid=$(cat "$STATE/worker.pid")
+kill -9 "$wpid"
+# The same worker again (same id from the state dir), as hio up started it.
+"$HIO_BUILD/worker/hio-worker" --master "$(cat "$STATE/master.url")" \
+	--token-file "$STATE/token" --runtime docker --max-pes 8 --state-dir "$STATE" \
+	>>"$STATE/worker.log" 2>&1 &
+echo $! >"$STATE/worker.pid"
+old_gone() {
+	local cur
+	cur=$(ours | sort)
+	[ -z "$(comm -12 <(echo "$old") <(echo "$cur"))" ]
+}
+check "the restarted worker removed the containers its earlier run left" wait_for 60 old_gone
+check "it reported their PEs gone" grep -q 'left by an earlier run' "$STATE/worker.log"
+wait $send_pid
+check "hio send exit 0" test $? -eq 0
+eq "acknowledged" "$(sort -u sent.txt | wc -l)" $N
+check "hio wait" "$HIO" wait --timeout 120
+"$HIO" results --json >results.json
+eq "result entries (exactly one per input)" "$(jq length results.json)" $N
+eq "entries done" "$(jq '[.[] | select(.state == "done")] | length' results.json)" $N
+bad=0
+for i in $(seq 1 $N); do
+	rm -rf out
+	"$HIO" results get "in/f$i" out >/dev/null &&
+		[ "$(cat out/stdout)" = "$(sha256sum <"in/f$i" | cut -c1-64)" ] || bad=$((bad + 1))
+done
+eq "wrong or missing results" "$bad" 0
+three() { test "$(ours | wc -l)" -eq 3; }
+# Within the master's 30 s start timeout: the new worker's first starts must reach it,
+# not the long poll of the killed one.
+check "3 containers again after the restart" wait_for 20 three
+
+"$HIO" down --state-dir "$STATE" >/dev/null 2>&1
+eq "containers labelled hio.worker=$WID after hio down" "$(ours | wc -l)" 0
+finish

@@ -1,7 +1,9 @@
 /* hio-microscope-sim: a time-lapse of a multi-well plate, saved the way instruments
  * save: for each time point, one image per well, at a chosen rate, written straight to
  * its final name or to NAME.tmp and then renamed. In the first --positive wells GFP
- * rises over time (paper IV-B, Fig. 5): a growing green level in a grid of "cells".
+ * rises over time (paper IV-B, Fig. 5): a growing green level in a grid of "cells",
+ * up to 200 (on 0..255) at the last time point in the first well, and a fraction of
+ * that in the next ones (K-w)/K.
  *
  * The encoders are written here by hand (PNG through zlib, TIFF uncompressed), not with
  * libpng or libtiff, and the generator knows every pixel it wrote: --truth lists each
@@ -197,7 +199,9 @@ int main(int argc, char **argv)
 			snprintf(path, sizeof(path), "%s/t%03d.%s", dir, t,
 				 s.format == IMG_PNG ? "png" : "tif");
 			snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-			s.gfp_level = w < positive ? img_gfp_level(t, times) : 0;
+			/* Formulations differ: the first well rises fastest. */
+			s.gfp_level =
+			    w < positive ? img_gfp_level(t, times) * (positive - w) / positive : 0;
 			s.seed = seed * 1000003ull + (uint64_t)i;
 			if (write_file(path, rename_mode ? tmp : NULL, &s, &green) < 0)
 				return 1;

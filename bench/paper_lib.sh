@@ -17,13 +17,16 @@ if ! command -v gnuplot >/dev/null; then
 	bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/deps" >&2
 fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/hio-paper.XXXXXX")
-W2_PID=''
+REPS=${REPS:-2}
+# The second worker's pid is kept in a file: timings run in $(...) subshells.
 cluster_down() {
+	local pid
 	"$hio" down --state-dir "$W/state" >/dev/null 2>&1 || true
-	if [ -n "$W2_PID" ]; then
-		kill "$W2_PID" 2>/dev/null || true
-		wait "$W2_PID" 2>/dev/null || true
-		W2_PID=''
+	if [ -f "$W/worker2.pid" ]; then
+		pid=$(cat "$W/worker2.pid")
+		kill "$pid" 2>/dev/null || true
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+		rm -f "$W/worker2.pid"
 	fi
 	rm -rf "$W/state" "$W/worker2"
 }
@@ -53,7 +56,7 @@ cluster_up() {
 		"$B/worker/hio-worker" --master "$url" --token-file "$W/state/token" --runtime process \
 			--max-pes "$pes" --state-dir "$W/worker2" --name worker2 \
 			>"$W/worker2.log" 2>&1 &
-		W2_PID=$!
+		echo $! >"$W/worker2.pid"
 		curl -sf -X POST -H "Authorization: Bearer $(cat "$W/state/token")" \
 			-H 'Content-Type: application/json' \
 			-d "{\"pes\": $total, \"min_pes\": $total, \"max_pes\": $total}" \
@@ -80,6 +83,24 @@ hio_time() {
 	t1=$(now)
 	[ "$(failed)" = 0 ] || { echo "hio: $(failed) inputs failed" >&2; exit 1; }
 	echo "$t1 - $t0" | bc -l
+}
+
+# hio_run WORKERS PES CMD DIR COUNT: hio_time on a fresh pinned cluster.
+hio_run() {
+	cluster_up "$1" "$2" "$3"
+	hio_time "$4" "$5"
+	cluster_down
+}
+
+# best FUNCTION ARGS...: the lowest of REPS timings. This host is shared with other
+# builds and tests; their load only ever adds time, so the minimum is the estimate.
+best() {
+	local b='' t
+	for _ in $(seq 1 "$REPS"); do
+		t=$("$@")
+		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
+	done
+	echo "$b"
 }
 
 # xargs_time DIR P CMD: the same analysis without hio: P at a time, each file in its

@@ -121,7 +121,7 @@ xargs_time() {
 # wells (half positive), as many time points as needed; exactly N files kept.
 sim_images() {
 	local times=$((($2 + 7) / 8))
-	"$SIM" --wells 8 --times "$times" --size "$3" "$1" 2>/dev/null
+	"$SIM" --wells 8 --times "$times" --size "$3" "$1" >/dev/null
 	find "$1" -type f | sort | tail -n +$(($2 + 1)) | xargs -r rm -f
 	[ "$(find "$1" -type f | wc -l)" -eq "$2" ]
 }

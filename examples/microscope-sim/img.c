@@ -3,11 +3,11 @@
  * over their full range so that summing the wrong channel shows. 16-bit samples are the
  * 8-bit value times 256 plus a random low byte. */
 #include "img.h"
+#include "hio_util.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #define OUTBUF (1u << 20)
@@ -19,6 +19,17 @@ struct out {
 	int err;
 };
 
+static int flush(struct out *o)
+{
+	if (!o->err && o->n && hio_write_all(o->fd, o->buf, o->n) < 0)
+		o->err = errno ? errno : EIO;
+	o->n = 0;
+	if (o->err)
+		errno = o->err;
+	return o->err ? -1 : 0;
+}
+
+/* Buffered, so an image goes out in 1 MiB writes, as instruments' savers do. */
 static void put(struct out *o, const void *p, size_t n)
 {
 	const unsigned char *c = p;
@@ -26,39 +37,9 @@ static void put(struct out *o, const void *p, size_t n)
 		size_t k = OUTBUF - o->n < n ? OUTBUF - o->n : n;
 		memcpy(o->buf + o->n, c, k);
 		o->n += k, c += k, n -= k;
-		if (o->n == OUTBUF) {
-			size_t off = 0;
-			while (off < o->n) {
-				ssize_t w = write(o->fd, o->buf + off, o->n - off);
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w <= 0) {
-					o->err = w < 0 ? errno : EIO;
-					return;
-				}
-				off += (size_t)w;
-			}
-			o->n = 0;
-		}
+		if (o->n == OUTBUF)
+			flush(o);
 	}
-}
-
-static int flush(struct out *o)
-{
-	size_t off = 0;
-	while (off < o->n && !o->err) {
-		ssize_t w = write(o->fd, o->buf + off, o->n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			o->err = w < 0 ? errno : EIO;
-		else
-			off += (size_t)w;
-	}
-	o->n = 0;
-	if (o->err)
-		errno = o->err;
-	return o->err ? -1 : 0;
 }
 
 static uint64_t next(uint64_t *x)

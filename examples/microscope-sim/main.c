@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hio_log.h"
+#include "hio_util.h"
 #include "img.h"
 
 static void usage(void)
@@ -46,47 +48,28 @@ static int write_file(const char *path, const char *tmp, const struct img_spec *
 	int fd = open(tmp ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 
 	if (fd < 0) {
-		fprintf(stderr, "hio-microscope-sim: cannot create %s: %s\n", tmp ? tmp : path,
-			strerror(errno));
+		hio_err("cannot create %s: %s; stopping", tmp ? tmp : path, strerror(errno));
 		return -1;
 	}
 	if (img_write(fd, s, green) < 0) {
-		fprintf(stderr, "hio-microscope-sim: cannot write %s: %s\n", tmp ? tmp : path,
-			strerror(errno));
+		hio_err("cannot write %s: %s; stopping", tmp ? tmp : path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (close(fd) < 0) {
-		fprintf(stderr, "hio-microscope-sim: closing %s: %s\n", tmp ? tmp : path,
-			strerror(errno));
+		hio_err("closing %s: %s; stopping", tmp ? tmp : path, strerror(errno));
 		return -1;
 	}
 	if (tmp && rename(tmp, path) < 0) {
-		fprintf(stderr, "hio-microscope-sim: cannot rename %s to %s: %s\n", tmp, path,
-			strerror(errno));
+		hio_err("cannot rename %s to %s: %s; stopping", tmp, path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-static void mkdirs(const char *dir)
-{
-	char p[PATH_MAX];
-	snprintf(p, sizeof(p), "%s", dir);
-	for (char *s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0755);
-			*s = '/';
-		}
-	mkdir(p, 0755);
-}
-
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)hio_mono_ms() / 1000.0;
 }
 
 int main(int argc, char **argv)
@@ -106,6 +89,7 @@ int main(int argc, char **argv)
 	FILE *tf = NULL;
 	uint64_t bytes = 0;
 
+	hio_log_init("hio-microscope-sim");
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -171,11 +155,11 @@ int main(int argc, char **argv)
 			s.height = 1;
 	}
 	if (s.height > 65535) {
-		fprintf(stderr, "hio-microscope-sim: height %u is over 65535\n", s.height);
+		hio_err("height %u is over 65535", s.height);
 		return 2;
 	}
 	if (truth && !(tf = fopen(truth, "a"))) {
-		fprintf(stderr, "hio-microscope-sim: cannot open %s: %s\n", truth, strerror(errno));
+		hio_err("cannot open %s: %s", truth, strerror(errno));
 		return 1;
 	}
 	t0 = now_s();
@@ -195,7 +179,10 @@ int main(int argc, char **argv)
 			}
 			snprintf(dir, sizeof(dir), "%s/%s/%c%02d", argv[optind], plate,
 				 'A' + w / 12, w % 12 + 1);
-			mkdirs(dir);
+			if (hio_mkdir_p(dir) < 0) {
+				hio_err("cannot create %s: %s; stopping", dir, strerror(errno));
+				return 1;
+			}
 			snprintf(path, sizeof(path), "%s/t%03d.%s", dir, t,
 				 s.format == IMG_PNG ? "png" : "tif");
 			snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -214,11 +201,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (tf && fclose(tf) != 0) {
-		fprintf(stderr, "hio-microscope-sim: writing %s failed\n", truth);
+		hio_err("writing %s failed", truth);
 		return 1;
 	}
-	fprintf(stderr,
-		"hio-microscope-sim: %d images (%d wells x %d time points, %.1f MB) in %.2f s\n",
-		wells * times, wells, times, (double)bytes / 1e6, now_s() - t0);
+	printf("hio-microscope-sim: %d images (%d wells x %d time points, %.1f MB) in %.2f s\n",
+	       wells * times, wells, times, (double)bytes / 1e6, now_s() - t0);
 	return 0;
 }

@@ -15,10 +15,10 @@ cd "$T" || exit 1
 
 sim() { "$SIM" --wells 3 --times 3 --positive 2 --width 200 --height 120 "$@"; }
 # The same images locally, to compare the kept copies with.
-sim --plate tif --truth truth.txt local 2>/dev/null
-sim --plate png --format png --depth 16 --channels 1 --truth truth.txt local 2>/dev/null
-sim --plate tif "$MNT" 2>sim.err || fail "sim into the mount (direct): $(cat sim.err)"
-sim --plate png --format png --depth 16 --channels 1 --mode rename "$MNT" 2>sim.err ||
+sim --plate tif --truth truth.txt local >/dev/null
+sim --plate png --format png --depth 16 --channels 1 --truth truth.txt local >/dev/null
+sim --plate tif "$MNT" >/dev/null 2>sim.err || fail "sim into the mount (direct): $(cat sim.err)"
+sim --plate png --format png --depth 16 --channels 1 --mode rename "$MNT" >/dev/null 2>sim.err ||
 	fail "sim into the mount (rename): $(cat sim.err)"
 mkdir -p "$MNT/bad"
 head -c 2000 local/png/A01/t002.png >"$MNT/bad/cut.png"

@@ -24,7 +24,7 @@ for fmt in png tiff; do
 	for d in 8 16; do
 		for c in 1 3 4; do
 			"$SIM" --format $fmt --depth $d --channels $c --width 73 --height 41 --wells 2 \
-				--times 3 --positive 1 --plate "$fmt$d-$c" --truth truth.txt in 2>/dev/null ||
+				--times 3 --positive 1 --plate "$fmt$d-$c" --truth truth.txt in >/dev/null ||
 				fail "sim $fmt $d $c"
 		done
 	done

@@ -75,9 +75,6 @@ static void fix_stat(struct stat *st, const char *path)
 		st->st_mode &= ~FS_STUB_BIT;
 		/* out/ links are the spool's business; a removed open file has none. */
 		st->st_nlink = base && is_hidden(base + 1) ? 0 : 1;
-		/* cp and other tools size their writes by st_blksize: one 1 MiB write (our
-		 * max_write) costs one FUSE round trip where 4 KiB-sized tools make eight. */
-		st->st_blksize = 1 << 20;
 	}
 }
 

@@ -20,7 +20,16 @@
 #define WAIT_POLL_MS 50
 #define RESULTS_MAX (256u << 20) /* a results listing answer */
 
-enum { OPT_STATE = 1000, OPT_JSON, OPT_PIPELINE, OPT_COMPRESS, OPT_TIMEOUT };
+enum {
+	OPT_STATE = 1000,
+	OPT_JSON,
+	OPT_PIPELINE,
+	OPT_COMPRESS,
+	OPT_TIMEOUT,
+	OPT_MIN_PES,
+	OPT_MAX_PES,
+	OPT_IDLE_MS
+};
 
 #define COMMON_OPTS                                                                                \
 	{"state-dir", required_argument, 0, OPT_STATE},                                            \
@@ -421,33 +430,71 @@ int cmd_results(int argc, char **argv)
 
 /* ------------------------------------------------------------------ scale, wait */
 
+/* hio scale's bounds and idle delay, sent along when given. */
+static int scale_opt(int opt, const char *arg, void *ud)
+{
+	json_t *body = ud;
+	const char *key = opt == OPT_MIN_PES ? "min_pes" : opt == OPT_MAX_PES ? "max_pes" : "idle_ms";
+	char *end;
+	long long v;
+
+	if (opt != OPT_MIN_PES && opt != OPT_MAX_PES && opt != OPT_IDLE_MS)
+		return -1;
+	v = strtoll(arg, &end, 10);
+	if (*end || end == arg || v < 0 || v > 100000000) {
+		cli_fail("--%s wants a number, got '%s'", opt == OPT_IDLE_MS ? "idle-ms" : key, arg);
+		return -1;
+	}
+	return json_object_set_new(body, key, json_integer(v));
+}
+
+/* N sets the count and turns the autoscaler off for the pipeline, so a count set by
+ * hand stays; "auto" turns it on again, going on from the current count. */
 int cmd_scale(int argc, char **argv)
 {
+	static const struct option extra[] = {{"min-pes", required_argument, 0, OPT_MIN_PES},
+					      {"max-pes", required_argument, 0, OPT_MAX_PES},
+					      {"idle-ms", required_argument, 0, OPT_IDLE_MS},
+					      {0, 0, 0, 0}};
 	struct common c = {0};
 	struct hio_client_conf conf;
 	char path[128], err[512];
 	hio_http *h;
-	json_t *body;
+	json_t *body = json_object();
 	long code;
-	int first, n;
+	int first, n, rc = 1;
 	char *end;
 
-	first = parse_common(argc, argv, &c, NULL, NULL, NULL);
-	if (first < 0 || argc - first != 1)
-		return cli_fail("usage: hio scale [--pipeline P] N");
-	n = (int)strtol(argv[first], &end, 10);
-	if (*end || n < 0 || n > 1000)
-		return cli_fail("the PE count must be a number from 0 to 1000");
+	first = parse_common(argc, argv, &c, extra, scale_opt, body);
+	if (first < 0 || argc - first != 1) {
+		cli_fail("usage: hio scale [--pipeline P] [--min-pes N] [--max-pes N] "
+			 "[--idle-ms MS] N|auto");
+		goto out;
+	}
+	if (!strcmp(argv[first], "auto")) {
+		json_object_set_new(body, "autoscale", json_true());
+	} else {
+		n = (int)strtol(argv[first], &end, 10);
+		if (*end || end == argv[first] || n < 0 || n > 1000) {
+			cli_fail("the PE count must be a number from 0 to 1000, or auto");
+			goto out;
+		}
+		json_object_set_new(body, "pes", json_integer(n));
+		json_object_set_new(body, "autoscale", json_false());
+	}
 	if (!(h = cli_connect(c.state_dir, &conf)))
-		return 1;
-	body = json_pack("{s:i}", "pes", n);
+		goto out;
 	snprintf(path, sizeof(path), "/v1/pipelines/%s", c.pipeline);
 	code = hio_http_json(h, "POST", path, body, NULL, err, sizeof(err));
-	json_decref(body);
 	hio_http_free(h);
-	if (code != 200)
-		return cli_fail("cannot scale %s: %s", c.pipeline, err);
-	return 0;
+	if (code != 200) {
+		cli_fail("cannot scale %s: %s", c.pipeline, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(body);
+	return rc;
 }
 
 int cmd_wait(int argc, char **argv)

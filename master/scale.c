@@ -104,6 +104,7 @@ static void decide(struct master *m, struct pipeline *pl, uint64_t now, int *roo
 	double done_rate;
 	enum as_action a;
 	int from = pl->as.desired;
+	uint64_t prev_up = pl->as.last_up_ms;
 
 	as_window_rates(&pl->win, pl->as.last_up_ms, &in.queue_rate, &done_rate);
 	if (pl->n_busy > 0)
@@ -122,8 +123,10 @@ static void decide(struct master *m, struct pipeline *pl, uint64_t now, int *roo
 			 e.reason);
 	if (a == AS_UP) {
 		*room -= pl->as.desired - from;
-		/* The PEs reconcile starts next carry these, to time their arrival. */
-		pl->up_signal_ms = pl->push_ms ? pl->push_ms : now;
+		/* The PEs reconcile starts next carry these, to time their arrival. Only the
+		 * first answer to a growth is timed from it; later ones wait on purpose
+		 * (the cooldown). */
+		pl->up_signal_ms = pl->grow_ms > prev_up ? pl->grow_ms : 0;
 		pl->up_decision_ms = now;
 	}
 	record(m, pl, &e);
@@ -176,11 +179,15 @@ void scale_pe_ready(struct master *m, struct pe *p, uint64_t now)
 	if (!p->decision_ms || !p->pl)
 		return;
 	snprintf(e.pe, sizeof(e.pe), "%s", p->id);
-	e.reaction_ms = (long)(now - p->signal_ms);
+	e.reaction_ms = p->signal_ms ? (long)(now - p->signal_ms) : -1;
 	e.start_ms = (long)(now - p->decision_ms);
-	hio_info("autoscale %s: PE %s idle %ld ms after the backlog grew (%ld ms after the "
-		 "decision)",
-		 p->pl->name, p->id, e.reaction_ms, e.start_ms);
+	if (p->signal_ms)
+		hio_info("autoscale %s: PE %s idle %ld ms after the backlog began to grow (%ld "
+			 "ms after the decision)",
+			 p->pl->name, p->id, e.reaction_ms, e.start_ms);
+	else
+		hio_info("autoscale %s: PE %s idle %ld ms after the decision", p->pl->name,
+			 p->id, e.start_ms);
 	record(m, p->pl, &e);
 	p->signal_ms = p->decision_ms = 0;
 }
@@ -199,9 +206,11 @@ void scale_manual(struct master *m, struct pipeline *pl, int from, const char *w
 
 void scale_pushed(struct master *m, struct pipeline *pl, uint64_t now)
 {
-	pl->push_ms = now;
 	/* The first message of a backlog is the signal; later ones are seen each tick. */
-	if (pl->n_queued == 1 && pl->autoscale && pl->pes >= 0)
+	if (pl->n_queued != 1)
+		return;
+	pl->grow_ms = now;
+	if (pl->autoscale && pl->pes >= 0)
 		reconcile_kick(m);
 }
 

@@ -332,6 +332,7 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***can
 {
 	struct alloc_pe *snap = NULL;
 	struct pe **cand = NULL;
+	struct worker *last = NULL;
 	struct list *pos, *tmp;
 	uint64_t now = hio_mono_ms();
 	size_t n = 0;
@@ -357,7 +358,10 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***can
 		if (p->pl != pl || p->st != PE_UP || p->busy || p->reserved ||
 		    now - p->hb_ms > (uint64_t)m->pe_lease_ms)
 			continue;
-		w = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		/* PEs of a worker mostly sit together in the list: reuse the last lookup. */
+		if (!last || strcmp(last->id, p->worker) != 0)
+			last = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		w = last;
 		snap[n].group = w && !w->gone ? w->idx : groups++;
 		cand[n++] = p;
 	}

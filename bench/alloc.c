@@ -53,8 +53,8 @@ static struct master *build(void)
 	m->worker_lease_ms = 600000;
 	for (int w = 0; w < NW; w++) {
 		struct reply r = {.fd = -1};
-		json_t *b = json_pack("{s:s,s:s,s:i}", "name", "bench", "host", "127.0.0.1",
-				      "max_pes", NP);
+		json_t *b =
+		    json_pack("{s:s,s:s,s:i}", "name", "bench", "host", "127.0.0.1", "max_pes", NP);
 
 		snprintf(wid, sizeof(wid), "%032x", w + 1);
 		api_worker_put(m, wid, b, &r);

@@ -60,13 +60,16 @@ int main(int argc, char **argv)
 	hio_stream *s;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: HIO_MASTER=URL HIO_TOKEN=T loadgen SIZE SECONDS:FROM:TO...\n");
+		fprintf(stderr,
+			"usage: HIO_MASTER=URL HIO_TOKEN=T loadgen SIZE SECONDS:FROM:TO...\n");
 		return 2;
 	}
 	size = strtoul(argv[1], NULL, 10);
 	for (int i = 2; i < argc && nst < STAGES_MAX; i++, nst++)
-		if (sscanf(argv[i], "%lf:%lf:%lf", &st[nst].secs, &st[nst].from, &st[nst].to) != 3) {
-			fprintf(stderr, "loadgen: bad stage '%s' (want SECONDS:FROM:TO)\n", argv[i]);
+		if (sscanf(argv[i], "%lf:%lf:%lf", &st[nst].secs, &st[nst].from, &st[nst].to) !=
+		    3) {
+			fprintf(stderr, "loadgen: bad stage '%s' (want SECONDS:FROM:TO)\n",
+				argv[i]);
 			return 2;
 		}
 	hio_log_set_level(HIO_LOG_ERROR);
@@ -93,13 +96,15 @@ int main(int argc, char **argv)
 
 		for (long i = 0; i < steps; i++) {
 			uint64_t t = hio_mono_ms();
-			double rate = st[k].from + (st[k].to - st[k].from) * (double)i / (double)steps;
+			double rate =
+			    st[k].from + (st[k].to - st[k].from) * (double)i / (double)steps;
 
 			credit += rate / 100.0;
 			while (credit >= 1) {
 				snprintf(name, sizeof(name), "s%zu/m%06lu", k + 1, sent);
 				if (hio_stream_send_buf(s, buf, size, name, NULL, 0, NULL) < 0) {
-					fprintf(stderr, "loadgen: send failed: %s\n", strerror(errno));
+					fprintf(stderr, "loadgen: send failed: %s\n",
+						strerror(errno));
 					return 1;
 				}
 				sent++;

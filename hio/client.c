@@ -137,13 +137,27 @@ int cmd_status(int argc, char **argv)
 		   json_string_value(json_object_get(v, "pipeline")),
 		   json_string_value(json_object_get(v, "host")),
 		   (long long)json_integer_value(json_object_get(v, "port")));
-	printf("%-12s %8s %8s %8s %8s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED");
+	printf("%-12s %8s %8s %8s %8s %5s %s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED", "PES",
+	       "SCALE");
 	json_array_foreach(json_object_get(st, "pipelines"), i, v)
-	    printf("%-12s %8lld %8lld %8lld %8lld\n", json_string_value(json_object_get(v, "name")),
-		   (long long)json_integer_value(json_object_get(v, "queue_length")),
-		   (long long)json_integer_value(json_object_get(v, "in")),
-		   (long long)json_integer_value(json_object_get(v, "done")),
-		   (long long)json_integer_value(json_object_get(v, "failed")));
+	{
+		char scale[64];
+
+		if (json_is_true(json_object_get(v, "autoscale")))
+			snprintf(scale, sizeof(scale), "auto %lld..%lld, aiming at %lld",
+				 (long long)json_integer_value(json_object_get(v, "min_pes")),
+				 (long long)json_integer_value(json_object_get(v, "max_pes")),
+				 (long long)json_integer_value(json_object_get(v, "desired")));
+		else
+			snprintf(scale, sizeof(scale), "by hand");
+		printf("%-12s %8lld %8lld %8lld %8lld %5lld %s\n",
+		       json_string_value(json_object_get(v, "name")),
+		       (long long)json_integer_value(json_object_get(v, "queue_length")),
+		       (long long)json_integer_value(json_object_get(v, "in")),
+		       (long long)json_integer_value(json_object_get(v, "done")),
+		       (long long)json_integer_value(json_object_get(v, "failed")),
+		       (long long)json_integer_value(json_object_get(v, "pes")), scale);
+	}
 	if (json_array_size(json_object_get(st, "mounts")))
 		printf("%-24s %-12s %8s %12s %8s %s\n", "MOUNT", "HOST", "SPOOLED", "SPOOL_MB",
 		       "FAILING", "LAST_ERROR");
@@ -434,7 +448,9 @@ int cmd_results(int argc, char **argv)
 static int scale_opt(int opt, const char *arg, void *ud)
 {
 	json_t *body = ud;
-	const char *key = opt == OPT_MIN_PES ? "min_pes" : opt == OPT_MAX_PES ? "max_pes" : "idle_ms";
+	const char *key = opt == OPT_MIN_PES   ? "min_pes"
+			  : opt == OPT_MAX_PES ? "max_pes"
+					       : "idle_ms";
 	char *end;
 	long long v;
 
@@ -442,7 +458,8 @@ static int scale_opt(int opt, const char *arg, void *ud)
 		return -1;
 	v = strtoll(arg, &end, 10);
 	if (*end || end == arg || v < 0 || v > 100000000) {
-		cli_fail("--%s wants a number, got '%s'", opt == OPT_IDLE_MS ? "idle-ms" : key, arg);
+		cli_fail("--%s wants a number, got '%s'", opt == OPT_IDLE_MS ? "idle-ms" : key,
+			 arg);
 		return -1;
 	}
 	return json_object_set_new(body, key, json_integer(v));

@@ -70,11 +70,11 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 		int room_cap = running + in->room, add;
 
 		if (cur >= hi || cur >= room_cap) {
-			snprintf(reason, reason_len,
-				 "backlog %ld (%+.1f/s) wants more PEs, but %s (%d)", in->queue,
-				 in->queue_rate, cur >= hi ? "the pipeline is at max_pes" :
-				 "the workers have no room",
-				 cur >= hi ? hi : room_cap);
+			snprintf(
+			    reason, reason_len, "backlog %ld (%+.1f/s) wants more PEs, but %s (%d)",
+			    in->queue, in->queue_rate,
+			    cur >= hi ? "the pipeline is at max_pes" : "the workers have no room",
+			    cur >= hi ? hi : room_cap);
 			return AS_BLOCKED;
 		}
 		if (s->last_up_ms && in->now_ms - s->last_up_ms < (uint64_t)c->up_cooldown_ms)
@@ -103,8 +103,9 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 			next = lo;
 		if (next >= cur)
 			return AS_HOLD;
-		snprintf(reason, reason_len, "%d PE(s) idle for over %ld ms and the backlog is empty",
-			 in->idle_long, c->idle_ms);
+		snprintf(reason, reason_len,
+			 "%d PE(s) idle for over %ld ms and the backlog is empty", in->idle_long,
+			 c->idle_ms);
 		s->desired = next;
 		s->last_change_ms = in->now_ms;
 		return AS_DOWN;
@@ -127,8 +128,8 @@ void as_window_add(struct as_window *w, uint64_t t, long queue, uint64_t done)
 	if (w->n < AS_WINDOW_N)
 		w->n++;
 	/* Drop from the tail what is older than the window. */
-	while (w->n > 1 && t - w->t[(w->head + AS_WINDOW_N - (w->n - 1)) % AS_WINDOW_N] >
-			       AS_WINDOW_MS)
+	while (w->n > 1 &&
+	       t - w->t[(w->head + AS_WINDOW_N - (w->n - 1)) % AS_WINDOW_N] > AS_WINDOW_MS)
 		w->n--;
 }
 

@@ -125,7 +125,7 @@ struct pipeline {
 	long long timeout_ms;
 	int pes; /* PE count set by hand, or the autoscaler's start; -1: not managed */
 	int min_pes, max_pes;
-	int autoscale;				     /* 1: the autoscaler moves the count */
+	int autoscale;					     /* 1: the autoscaler moves the count */
 	long long idle_ms, up_cooldown_ms, down_cooldown_ms; /* 0: the defaults */
 	/* autoscaler (scale.c) */
 	struct as_state as;

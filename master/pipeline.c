@@ -136,13 +136,12 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 
 static json_t *conf_json(const struct pipeline *pl)
 {
-	json_t *o = json_pack("{s:s,s:s?,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name,
-			      "exec", pl->exec, "image", pl->image, "timeout_ms",
-			      (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes", pl->min_pes,
-			      "max_pes", pl->max_pes, "autoscale", pl->autoscale, "idle_ms",
-			      (json_int_t)pl->idle_ms, "up_cooldown_ms",
-			      (json_int_t)pl->up_cooldown_ms, "down_cooldown_ms",
-			      (json_int_t)pl->down_cooldown_ms);
+	json_t *o = json_pack(
+	    "{s:s,s:s?,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name, "exec", pl->exec,
+	    "image", pl->image, "timeout_ms", (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes",
+	    pl->min_pes, "max_pes", pl->max_pes, "autoscale", pl->autoscale, "idle_ms",
+	    (json_int_t)pl->idle_ms, "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms,
+	    "down_cooldown_ms", (json_int_t)pl->down_cooldown_ms);
 
 	/* Unmanaged (-1) is saved as an absent "pes", which parse_conf reads back. */
 	if (o && pl->pes < 0)
@@ -265,8 +264,8 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	free(old.image);
 	pthread_mutex_lock(&m->lock);
 	ans = conf_json(pl);
-	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), exec %s",
-		 pl->name, pl->pes, pl->min_pes, pl->max_pes, pl->autoscale ? "on" : "off",
+	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), exec %s", pl->name,
+		 pl->pes, pl->min_pes, pl->max_pes, pl->autoscale ? "on" : "off",
 		 pl->exec ? pl->exec : "(none)");
 	if (c.has_pes || pl->autoscale != old.autoscale)
 		scale_manual(m, pl, from,

@@ -219,7 +219,8 @@ static int room_left(struct master *m, uint64_t now)
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
 		struct pe *p = list_entry(pos, struct pe, link);
-		struct worker *w = p->worker[0] && p->st != PE_GONE ? worker_find(m, p->worker) : NULL;
+		struct worker *w =
+		    p->worker[0] && p->st != PE_GONE ? worker_find(m, p->worker) : NULL;
 
 		if (w && w->idx > 0)
 			w->idx--;

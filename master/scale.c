@@ -15,10 +15,10 @@ static struct as_conf conf_of(const struct pipeline *pl)
 	    .min_pes = pl->min_pes,
 	    .max_pes = pl->max_pes,
 	    .idle_ms = pl->idle_ms > 0 ? (long)pl->idle_ms : AS_IDLE_MS_DEFAULT,
-	    .up_cooldown_ms = pl->up_cooldown_ms > 0 ? (long)pl->up_cooldown_ms
-						     : AS_UP_COOLDOWN_MS_DEFAULT,
-	    .down_cooldown_ms = pl->down_cooldown_ms > 0 ? (long)pl->down_cooldown_ms
-							 : AS_DOWN_COOLDOWN_MS_DEFAULT,
+	    .up_cooldown_ms =
+		pl->up_cooldown_ms > 0 ? (long)pl->up_cooldown_ms : AS_UP_COOLDOWN_MS_DEFAULT,
+	    .down_cooldown_ms =
+		pl->down_cooldown_ms > 0 ? (long)pl->down_cooldown_ms : AS_DOWN_COOLDOWN_MS_DEFAULT,
 	    .drain_ms = AS_DRAIN_MS,
 	};
 
@@ -186,8 +186,8 @@ void scale_pe_ready(struct master *m, struct pe *p, uint64_t now)
 			 "ms after the decision)",
 			 p->pl->name, p->id, e.reaction_ms, e.start_ms);
 	else
-		hio_info("autoscale %s: PE %s idle %ld ms after the decision", p->pl->name,
-			 p->id, e.start_ms);
+		hio_info("autoscale %s: PE %s idle %ld ms after the decision", p->pl->name, p->id,
+			 e.start_ms);
 	record(m, p->pl, &e);
 	p->signal_ms = p->decision_ms = 0;
 }
@@ -233,8 +233,8 @@ void api_series(struct master *m, const char *name, uint64_t since, struct reply
 	}
 	if (o) {
 		json_object_set_new(o, "pipeline", json_string(pl->name));
-		json_object_set_new(o, "now_ms", json_integer((json_int_t)(hio_mono_ms() -
-									m->start_ms)));
+		json_object_set_new(o, "now_ms",
+				    json_integer((json_int_t)(hio_mono_ms() - m->start_ms)));
 		json_object_set_new(o, "autoscale", json_boolean(pl->autoscale && pl->pes >= 0));
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -58,8 +58,8 @@ static json_t *sample_json(const struct series_sample *x, const struct series_sa
 	if (prev && x->t_ms > prev->t_ms && x->done >= prev->done)
 		tput = (double)(x->done - prev->done) * 1000.0 / (double)(x->t_ms - prev->t_ms);
 	return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "t_ms", (json_int_t)x->t_ms,
-			 "queue", (json_int_t)x->queue, "leased", (json_int_t)x->leased,
-			 "starting", (json_int_t)x->starting, "idle", (json_int_t)x->idle, "busy",
+			 "queue", (json_int_t)x->queue, "leased", (json_int_t)x->leased, "starting",
+			 (json_int_t)x->starting, "idle", (json_int_t)x->idle, "busy",
 			 (json_int_t)x->busy, "stopping", (json_int_t)x->stopping, "desired",
 			 (json_int_t)x->desired, "done", (json_int_t)x->done, "throughput", tput);
 }
@@ -70,8 +70,8 @@ static json_t *event_json(const struct series_event *e)
 		return json_pack("{s:I,s:s,s:s,s:I,s:I}", "t_ms", (json_int_t)e->t_ms, "action",
 				 e->action, "pe", e->pe, "reaction_ms", (json_int_t)e->reaction_ms,
 				 "start_ms", (json_int_t)e->start_ms);
-	return json_pack("{s:I,s:s,s:i,s:i,s:s}", "t_ms", (json_int_t)e->t_ms, "action",
-			 e->action, "from", e->from, "to", e->to, "reason", e->reason);
+	return json_pack("{s:I,s:s,s:i,s:i,s:s}", "t_ms", (json_int_t)e->t_ms, "action", e->action,
+			 "from", e->from, "to", e->to, "reason", e->reason);
 }
 
 json_t *series_json(const struct series *s, uint64_t since)

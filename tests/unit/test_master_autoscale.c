@@ -9,11 +9,11 @@
 #include <string.h>
 
 static const struct as_conf conf = {.min_pes = 1,
-				     .max_pes = 8,
-				     .idle_ms = 3000,
-				     .up_cooldown_ms = 1000,
-				     .down_cooldown_ms = 2000,
-				     .drain_ms = 10000};
+				    .max_pes = 8,
+				    .idle_ms = 3000,
+				    .up_cooldown_ms = 1000,
+				    .down_cooldown_ms = 2000,
+				    .drain_ms = 10000};
 
 static struct as_input in_at(uint64_t now, long queue, double rate, int idle, int busy)
 {
@@ -205,8 +205,8 @@ static void test_series(void)
 	CHECK(j && json_array_size(json_object_get(j, "samples")) == SERIES_SAMPLES);
 	CHECK(j && json_array_size(json_object_get(j, "events")) == SERIES_EVENTS);
 	/* The oldest samples made room; throughput is per second between samples. */
-	CHECK(json_integer_value(json_object_get(
-		  json_array_get(json_object_get(j, "samples"), 0), "queue")) == 10);
+	CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(j, "samples"), 0),
+						 "queue")) == 10);
 	CHECK(json_real_value(json_object_get(json_array_get(json_object_get(j, "samples"), 1),
 					      "throughput")) == 3.0);
 	json_decref(j);
@@ -258,7 +258,7 @@ static void test_three_stages(void)
 	/* Stage 1 (0-40 s) rising to 15/s, stage 2 (40-80 s) 30/s, stage 3 (80-120 s)
 	 * 2/s. One PE does 5/s. */
 	for (uint64_t now = 0; now <= 120000; now += 10) {
-		double rate = now < 40000 ? 2.0 + 13.0 * (double)now / 40000.0
+		double rate = now < 40000   ? 2.0 + 13.0 * (double)now / 40000.0
 			      : now < 80000 ? 30.0
 					    : 2.0;
 		int arrivals;
@@ -304,15 +304,17 @@ static void test_three_stages(void)
 			q_end_2 = c.queue;
 		end_3 = c.running;
 	}
-	CHECK(max_1 >= 3);	   /* 15/s needs 3 PEs */
-	CHECK(max_2 >= 6);	   /* 30/s needs 6 */
-	CHECK(max_2 > max_1);	   /* the higher stage got more */
-	CHECK(q_end_1 <= 10);	   /* the queue came back near zero in each stage */
+	CHECK(max_1 >= 3);    /* 15/s needs 3 PEs */
+	CHECK(max_2 >= 6);    /* 30/s needs 6 */
+	CHECK(max_2 > max_1); /* the higher stage got more */
+	CHECK(q_end_1 <= 10); /* the queue came back near zero in each stage */
 	CHECK(q_end_2 <= 10);
-	CHECK(end_3 <= 2);	   /* 2/s needs one: the rest were released */
+	CHECK(end_3 <= 2); /* 2/s needs one: the rest were released */
 	CHECK(c.queue == 0);
-	fprintf(stderr, "three stages: peak PEs %d then %d, queue at stage ends %ld, %ld, %d PEs at the end\n",
-		max_1, max_2, q_end_1, q_end_2, end_3);
+	fprintf(
+	    stderr,
+	    "three stages: peak PEs %d then %d, queue at stage ends %ld, %ld, %d PEs at the end\n",
+	    max_1, max_2, q_end_1, q_end_2, end_3);
 }
 
 int main(void)

@@ -42,7 +42,7 @@ static int up_step(const struct as_conf *c, const struct as_input *in, int runni
 
 /* The backlog outgrows the PEs: more waits than the idle and starting PEs will take,
  * and it is not draining, or drains slower than drain_ms. */
-static int wants_more(const struct as_conf *c, const struct as_input *in)
+int autoscale_wants_more(const struct as_conf *c, const struct as_input *in)
 {
 	if (in->queue <= (long)in->idle + in->starting)
 		return 0;
@@ -66,7 +66,7 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 		s->last_change_ms = in->now_ms;
 		return AS_CLAMP;
 	}
-	if (wants_more(c, in)) {
+	if (autoscale_wants_more(c, in)) {
 		int room_cap = running + in->room, add;
 
 		if (cur >= hi || cur >= room_cap) {

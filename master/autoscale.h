@@ -48,6 +48,9 @@ enum as_action {
 enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 				const struct as_input *in, char *reason, size_t reason_len);
 const char *autoscale_action_name(enum as_action a);
+/* 1 when the backlog outgrows the PEs (more waits than idle and starting PEs will take,
+ * and it is not draining fast enough): the condition a scale-up answers. */
+int autoscale_wants_more(const struct as_conf *c, const struct as_input *in);
 
 /* A short history of (time, queue, completed messages) for the rates in as_input. */
 struct as_window {

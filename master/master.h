@@ -109,9 +109,9 @@ struct pe {
 	long pid;
 	uint64_t created_ms, hb_ms, reserved_ms, stop_ms, gone_ms;
 	uint64_t active_ms; /* last seen busy or reserved, or registered: idle since */
-	/* Set on a PE started by a scale-up, to time it when it registers: the push that
-	 * began the backlog growth (when this decision was the first to answer it) and
-	 * the decision. 0: none. */
+	/* Set on a PE started by a scale-up, to time it when it registers: the push after
+	 * which the backlog outgrew the PEs (when this decision was the first to answer
+	 * it) and the decision. 0: none. */
 	uint64_t signal_ms, decision_ms;
 	uint64_t done, failed;
 };
@@ -131,7 +131,8 @@ struct pipeline {
 	struct as_state as;
 	struct as_window win;
 	enum as_action last_action;
-	uint64_t grow_ms; /* the push that found the backlog empty: a growth begins */
+	uint64_t push_ms; /* the last push into the backlog */
+	uint64_t want_ms; /* the push after which the backlog outgrew the PEs; 0: it does not */
 	uint64_t up_signal_ms, up_decision_ms; /* the scale-up being applied, for new PEs */
 	int n_starting, n_idle, n_busy, n_stopping, n_idle_long; /* scratch of a pass */
 	struct series *series; /* NULL until sampled, or when SERIES_PIPELINES_MAX is reached */

@@ -109,6 +109,14 @@ static void decide(struct master *m, struct pipeline *pl, uint64_t now, int *roo
 	as_window_rates(&pl->win, pl->as.last_up_ms, &in.queue_rate, &done_rate);
 	if (pl->n_busy > 0)
 		in.pe_rate = done_rate / pl->n_busy;
+	/* The growth this pass sees began with the last push before it. */
+	if (!autoscale_wants_more(&c, &in)) {
+		pl->want_ms = 0;
+		/* A later growth that meets a bound is logged again. */
+		if (pl->last_action == AS_BLOCKED)
+			pl->last_action = AS_HOLD;
+	} else if (!pl->want_ms)
+		pl->want_ms = pl->push_ms ? pl->push_ms : now;
 	a = autoscale_decide(&c, &pl->as, &in, e.reason, sizeof(e.reason));
 	if (a == AS_HOLD || (a == AS_BLOCKED && pl->last_action == AS_BLOCKED))
 		return;
@@ -124,9 +132,9 @@ static void decide(struct master *m, struct pipeline *pl, uint64_t now, int *roo
 	if (a == AS_UP) {
 		*room -= pl->as.desired - from;
 		/* The PEs reconcile starts next carry these, to time their arrival. Only the
-		 * first answer to a growth is timed from it; later ones wait on purpose
+		 * first answer to a growth is timed from it; later ones waited on purpose
 		 * (the cooldown). */
-		pl->up_signal_ms = pl->grow_ms > prev_up ? pl->grow_ms : 0;
+		pl->up_signal_ms = pl->want_ms > prev_up ? pl->want_ms : 0;
 		pl->up_decision_ms = now;
 	}
 	record(m, pl, &e);
@@ -206,11 +214,14 @@ void scale_manual(struct master *m, struct pipeline *pl, int from, const char *w
 
 void scale_pushed(struct master *m, struct pipeline *pl, uint64_t now)
 {
-	/* The first message of a backlog is the signal; later ones are seen each tick. */
-	if (pl->n_queued != 1)
+	pl->push_ms = now;
+	/* A push that makes the backlog outgrow the PEs (by the last pass's counts) gets
+	 * a pass at once rather than at the next tick; inside the up cooldown the tick
+	 * is soon enough, and so it is at a bound. */
+	if (!pl->autoscale || pl->pes < 0 || pl->last_action == AS_BLOCKED ||
+	    pl->n_queued <= (size_t)(pl->n_idle + pl->n_starting))
 		return;
-	pl->grow_ms = now;
-	if (pl->autoscale && pl->pes >= 0)
+	if (!pl->as.last_up_ms || now - pl->as.last_up_ms >= (uint64_t)conf_of(pl).up_cooldown_ms)
 		reconcile_kick(m);
 }
 

@@ -25,8 +25,8 @@ struct series_event {
 	const char *action; /* a static string: up, down, bounds, blocked, manual, ready */
 	int from, to;	    /* desired count before and after (decisions) */
 	char pe[33];	    /* ready: the PE that registered */
-	long reaction_ms;   /* ready: since the push that began the backlog growth, when
-			       the scale-up was the first answer to it; else -1 */
+	long reaction_ms;   /* ready: since the push after which the backlog outgrew the
+			       PEs, when the scale-up was the first answer to it; else -1 */
 	long start_ms;	    /* ready: since the scale-up decision */
 	char reason[SERIES_REASON_MAX + 1];
 };

@@ -83,6 +83,10 @@ static void test_idle_takes_backlog(void)
 	struct as_input in = in_at(5000, 2, 2.0, 2, 1);
 	char why[200];
 
+	CHECK(!autoscale_wants_more(&conf, &in));
+	in.queue = 3;
+	CHECK(autoscale_wants_more(&conf, &in));
+	in.queue = 2;
 	/* Two idle PEs will take two queued messages: no scale-up. */
 	CHECK(autoscale_decide(&conf, &s, &in, why, sizeof(why)) == AS_HOLD);
 	/* Nor while starting PEs will take them. */

@@ -486,7 +486,8 @@ static void *lane_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->allocating--;
 		l->held = opened;
-		pthread_cond_broadcast(&s->cv);
+		/* No broadcast: lanes held back above look again within 50 ms, and waking
+		 * every lane after each allocation made them poll the master in turn. */
 		pthread_mutex_unlock(&s->mu);
 		if (a == 1) {
 			backoff = BACKOFF_MIN_MS;

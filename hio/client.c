@@ -26,7 +26,16 @@
 #define WAIT_MOUNT_SLACK_MS 250
 #define RESULTS_MAX (256u << 20) /* a results listing answer */
 
-enum { OPT_STATE = 1000, OPT_JSON, OPT_PIPELINE, OPT_COMPRESS, OPT_TIMEOUT };
+enum {
+	OPT_STATE = 1000,
+	OPT_JSON,
+	OPT_PIPELINE,
+	OPT_COMPRESS,
+	OPT_TIMEOUT,
+	OPT_MIN_PES,
+	OPT_MAX_PES,
+	OPT_IDLE_MS
+};
 
 #define COMMON_OPTS                                                                                \
 	{"state-dir", required_argument, 0, OPT_STATE},                                            \
@@ -134,13 +143,27 @@ int cmd_status(int argc, char **argv)
 		   json_string_value(json_object_get(v, "pipeline")),
 		   json_string_value(json_object_get(v, "host")),
 		   (long long)json_integer_value(json_object_get(v, "port")));
-	printf("%-12s %8s %8s %8s %8s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED");
+	printf("%-12s %8s %8s %8s %8s %5s %s\n", "PIPELINE", "QUEUE", "IN", "DONE", "FAILED", "PES",
+	       "SCALE");
 	json_array_foreach(json_object_get(st, "pipelines"), i, v)
-	    printf("%-12s %8lld %8lld %8lld %8lld\n", json_string_value(json_object_get(v, "name")),
-		   (long long)json_integer_value(json_object_get(v, "queue_length")),
-		   (long long)json_integer_value(json_object_get(v, "in")),
-		   (long long)json_integer_value(json_object_get(v, "done")),
-		   (long long)json_integer_value(json_object_get(v, "failed")));
+	{
+		char scale[64];
+
+		if (json_is_true(json_object_get(v, "autoscale")))
+			snprintf(scale, sizeof(scale), "auto %lld..%lld, aiming at %lld",
+				 (long long)json_integer_value(json_object_get(v, "min_pes")),
+				 (long long)json_integer_value(json_object_get(v, "max_pes")),
+				 (long long)json_integer_value(json_object_get(v, "desired")));
+		else
+			snprintf(scale, sizeof(scale), "by hand");
+		printf("%-12s %8lld %8lld %8lld %8lld %5lld %s\n",
+		       json_string_value(json_object_get(v, "name")),
+		       (long long)json_integer_value(json_object_get(v, "queue_length")),
+		       (long long)json_integer_value(json_object_get(v, "in")),
+		       (long long)json_integer_value(json_object_get(v, "done")),
+		       (long long)json_integer_value(json_object_get(v, "failed")),
+		       (long long)json_integer_value(json_object_get(v, "pes")), scale);
+	}
 	if (json_array_size(json_object_get(st, "mounts")))
 		printf("%-24s %-12s %8s %12s %8s %s\n", "MOUNT", "HOST", "SPOOLED", "SPOOL_MB",
 		       "FAILING", "LAST_ERROR");
@@ -427,33 +450,74 @@ int cmd_results(int argc, char **argv)
 
 /* ------------------------------------------------------------------ scale, wait */
 
+/* hio scale's bounds and idle delay, sent along when given. */
+static int scale_opt(int opt, const char *arg, void *ud)
+{
+	json_t *body = ud;
+	const char *key = opt == OPT_MIN_PES   ? "min_pes"
+			  : opt == OPT_MAX_PES ? "max_pes"
+					       : "idle_ms";
+	char *end;
+	long long v;
+
+	if (opt != OPT_MIN_PES && opt != OPT_MAX_PES && opt != OPT_IDLE_MS)
+		return -1;
+	v = strtoll(arg, &end, 10);
+	if (*end || end == arg || v < 0 || v > 100000000) {
+		cli_fail("--%s wants a number, got '%s'", opt == OPT_IDLE_MS ? "idle-ms" : key,
+			 arg);
+		return -1;
+	}
+	return json_object_set_new(body, key, json_integer(v));
+}
+
+/* N sets the count and turns the autoscaler off for the pipeline, so a count set by
+ * hand stays; "auto" turns it on again, going on from the current count. */
 int cmd_scale(int argc, char **argv)
 {
+	static const struct option extra[] = {{"min-pes", required_argument, 0, OPT_MIN_PES},
+					      {"max-pes", required_argument, 0, OPT_MAX_PES},
+					      {"idle-ms", required_argument, 0, OPT_IDLE_MS},
+					      {0, 0, 0, 0}};
 	struct common c = {0};
 	struct hio_client_conf conf;
 	char path[128], err[512];
 	hio_http *h;
-	json_t *body;
+	json_t *body = json_object();
 	long code;
-	int first, n;
+	int first, n, rc = 1;
 	char *end;
 
-	first = parse_common(argc, argv, &c, NULL, NULL, NULL);
-	if (first < 0 || argc - first != 1)
-		return cli_fail("usage: hio scale [--pipeline P] N");
-	n = (int)strtol(argv[first], &end, 10);
-	if (*end || n < 0 || n > 1000)
-		return cli_fail("the PE count must be a number from 0 to 1000");
+	first = parse_common(argc, argv, &c, extra, scale_opt, body);
+	if (first < 0 || argc - first != 1) {
+		cli_fail("usage: hio scale [--pipeline P] [--min-pes N] [--max-pes N] "
+			 "[--idle-ms MS] N|auto");
+		goto out;
+	}
+	if (!strcmp(argv[first], "auto")) {
+		json_object_set_new(body, "autoscale", json_true());
+	} else {
+		n = (int)strtol(argv[first], &end, 10);
+		if (*end || end == argv[first] || n < 0 || n > 1000) {
+			cli_fail("the PE count must be a number from 0 to 1000, or auto");
+			goto out;
+		}
+		json_object_set_new(body, "pes", json_integer(n));
+		json_object_set_new(body, "autoscale", json_false());
+	}
 	if (!(h = cli_connect(c.state_dir, &conf)))
-		return 1;
-	body = json_pack("{s:i}", "pes", n);
+		goto out;
 	snprintf(path, sizeof(path), "/v1/pipelines/%s", c.pipeline);
 	code = hio_http_json(h, "POST", path, body, NULL, err, sizeof(err));
-	json_decref(body);
 	hio_http_free(h);
-	if (code != 200)
-		return cli_fail("cannot scale %s: %s", c.pipeline, err);
-	return 0;
+	if (code != 200) {
+		cli_fail("cannot scale %s: %s", c.pipeline, err);
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(body);
+	return rc;
 }
 
 /* Every live mount of the pipeline has nothing pending, said in a report that reached

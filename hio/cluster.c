@@ -223,10 +223,14 @@ int cmd_up(int argc, char **argv)
 		return cli_fail("--runtime must be process or docker");
 	if (!strcmp(runtime, "docker") && !image)
 		return cli_fail("--runtime docker needs --image IMG");
+	/* The autoscaler moves the count within min..max; --pes is where it starts. */
 	if (max_pes < 0)
 		max_pes = pes > 8 ? pes : 8;
-	if (max_pes < pes)
-		return cli_fail("--max-pes (%d) is below --pes (%d)", max_pes, pes);
+	if (min_pes < 0)
+		min_pes = pes < 1 ? pes : 1;
+	if (max_pes < pes || min_pes > pes)
+		return cli_fail("--pes (%d) must be within --min-pes (%d) and --max-pes (%d)", pes,
+				min_pes, max_pes);
 	if (hio_mkdir_p(dir) < 0)
 		return cli_fail("cannot create the state dir %s: %s", dir, strerror(errno));
 	if (pid_alive(pid_read(dir, "master.pid")))
@@ -292,8 +296,7 @@ int cmd_up(int argc, char **argv)
 		json_object_set_new(body, "image", json_string(image));
 	if (timeout_ms > 0)
 		json_object_set_new(body, "timeout_ms", json_integer(timeout_ms));
-	if (min_pes >= 0)
-		json_object_set_new(body, "min_pes", json_integer(min_pes));
+	json_object_set_new(body, "min_pes", json_integer(min_pes));
 	json_object_set_new(body, "max_pes", json_integer(max_pes));
 	snprintf(path, sizeof(path), "/v1/pipelines/%s", pipeline);
 	if (hio_http_json(h, "POST", path, body, NULL, err, sizeof(err)) != 200) {

@@ -21,7 +21,9 @@ static const char usage[] =
     "                         stream files without a mount, one line per acknowledged file\n"
     "  results [--json]       list result entries\n"
     "  results get NAME DIR   copy one input's result files into DIR\n"
-    "  scale [--pipeline P] N set the PE count by hand\n"
+    "  scale [--pipeline P] [--min-pes N] [--max-pes N] [--idle-ms MS] N|auto\n"
+    "                         N: set the PE count by hand (the autoscaler stops);\n"
+    "                         auto: the autoscaler moves it within min..max (default)\n"
     "  wait [--timeout SEC]   wait until every input the mounts and the master hold is processed\n"
     "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
     "HIO_MASTER and HIO_TOKEN are used when set.\n";

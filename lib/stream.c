@@ -44,6 +44,7 @@ struct lane {
 	pthread_t reader;
 	int has_reader;
 	int broken;	      /* the reader saw the session end */
+	int held;	      /* a session is open (sock is the lane thread's own) */
 	struct msg *inflight; /* sent, not acknowledged (singly linked, oldest first) */
 	struct msg *inflight_tail;
 	int inflight_n;
@@ -67,7 +68,8 @@ struct hio_stream {
 	pthread_cond_t cv_done;	 /* pending reached 0 */
 	struct msg *q_head, *q_tail;
 	int q_len;
-	int pending; /* queued + in flight */
+	int pending;	/* queued + in flight */
+	int allocating; /* lanes asking the master for a PE or opening a session */
 	int stopping;
 	struct hio_stream_stats st;
 	struct lane lanes[LANES_MAX];
@@ -341,6 +343,7 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 	close(l->sock);
 	l->sock = -1;
 	pthread_mutex_lock(&s->mu);
+	l->held = 0;
 	/* Requeue newest first so the oldest ends up at the head. */
 	struct msg *rev = NULL;
 	for (m = l->inflight; m; m = next) {
@@ -405,6 +408,16 @@ static int session_send(struct lane *l, struct msg *m)
 
 /* ------------------------------------------------------------------ lanes */
 
+/* Lanes holding a PE with nothing in flight: each takes the next message. */
+static int idle_held_locked(hio_stream *s)
+{
+	int n = 0;
+
+	for (int i = 0; i < s->nlanes; i++)
+		n += s->lanes[i].held && !s->lanes[i].broken && s->lanes[i].inflight_n == 0;
+	return n;
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
@@ -455,14 +468,30 @@ static void *lane_main(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
 		}
+		/* PEs idle in hand or on their way cover what waits: reserving another would
+		 * spread the load over every PE, so none ever idles long enough for the
+		 * master to release it, and allocation could not pack. */
+		if (s->q_len <= s->allocating + idle_held_locked(s)) {
+			timed_wait(s, &s->cv, 50);
+			continue;
+		}
+		s->allocating++;
 		pthread_mutex_unlock(&s->mu);
 
 		struct pe_addr pe;
-		int a = stream_allocate(http, s->pipeline, &pe, err, sizeof(err));
+		int a = stream_allocate(http, s->pipeline, &pe, err, sizeof(err)), opened = 0;
+		int busy;
+		if (a == 1)
+			opened = session_open(l, &pe, &busy, err, sizeof(err)) == 0;
+		pthread_mutex_lock(&s->mu);
+		s->allocating--;
+		l->held = opened;
+		/* No broadcast: lanes held back above look again within 50 ms, and waking
+		 * every lane after each allocation made them poll the master in turn. */
+		pthread_mutex_unlock(&s->mu);
 		if (a == 1) {
-			int busy;
 			backoff = BACKOFF_MIN_MS;
-			if (session_open(l, &pe, &busy, err, sizeof(err)) < 0) {
+			if (!opened) {
 				hio_info("%s; trying another PE or the backlog", err);
 				stream_release_pe(http, pe.id);
 				pthread_mutex_lock(&s->mu);

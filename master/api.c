@@ -252,6 +252,7 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 	p->busy = 0;
 	p->reserved = 0;
 	p->hb_ms = hio_mono_ms();
+	scale_pe_ready(m, p, p->hb_ms);
 	reconcile_kick(m);
 	pthread_mutex_unlock(&m->lock);
 	hio_info("PE %s of pipeline %s registered at %s:%lld (worker %s)", id, pln, host, port,
@@ -283,6 +284,8 @@ void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct rep
 	}
 	p->hb_ms = hio_mono_ms();
 	p->busy = strcmp(state, "busy") == 0;
+	if (p->busy)
+		p->active_ms = p->hb_ms;
 	if (has_done)
 		p->done = (uint64_t)done;
 	if (has_failed)
@@ -323,8 +326,10 @@ void api_pe_release(struct master *m, const char *id, struct reply *out)
 
 	pthread_mutex_lock(&m->lock);
 	p = pe_find(m, id);
-	if (p)
+	if (p) {
 		p->reserved = 0;
+		p->active_ms = hio_mono_ms();
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (!p)
 		return reply_err(out, 404, "unknown PE %s", id);
@@ -337,6 +342,7 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***can
 {
 	struct alloc_pe *snap = NULL;
 	struct pe **cand = NULL;
+	struct worker *last = NULL;
 	struct list *pos, *tmp;
 	uint64_t now = hio_mono_ms();
 	size_t n = 0;
@@ -362,7 +368,10 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***can
 		if (p->pl != pl || p->st != PE_UP || p->busy || p->reserved ||
 		    now - p->hb_ms > (uint64_t)m->pe_lease_ms)
 			continue;
-		w = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		/* PEs of a worker mostly sit together in the list: reuse the last lookup. */
+		if (!last || strcmp(last->id, p->worker) != 0)
+			last = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		w = last;
 		snap[n].group = w && !w->gone ? w->idx : groups++;
 		cand[n++] = p;
 	}
@@ -394,7 +403,7 @@ void api_allocate(struct master *m, const char *pln, struct reply *out)
 	p = cand[pick];
 	free(cand);
 	p->reserved = 1;
-	p->reserved_ms = hio_mono_ms();
+	p->reserved_ms = p->active_ms = hio_mono_ms();
 	ans = json_pack("{s:{s:s,s:s,s:i}}", "pe", "id", p->id, "host", p->host, "port", p->port);
 	hio_debug("allocated PE %s of pipeline %s", p->id, pln);
 	pthread_mutex_unlock(&m->lock);

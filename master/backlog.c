@@ -297,6 +297,7 @@ void backlog_push_finish(struct push *p, struct reply *out)
 	pl->n_queued++;
 	pl->n_in++;
 	m->backlog_bytes += p->size;
+	scale_pushed(m, pl, hio_mono_ms());
 	msg = NULL;
 	ident = NULL;
 	pthread_cond_broadcast(&m->cond);
@@ -458,6 +459,7 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 			msg->leased = 1;
 			snprintf(msg->pe, sizeof(msg->pe), "%s", pe);
 			p->busy = 1;
+			p->active_ms = hio_mono_ms();
 			snprintf(out->hdr_id, sizeof(out->hdr_id), "%s", msg->id);
 			pthread_mutex_unlock(&m->lock);
 			out->status = 200;

@@ -36,6 +36,7 @@ enum route {
 	R_ALLOCATE,
 	R_BACKLOG_PUSH,
 	R_BACKLOG_NEXT,
+	R_SERIES,
 	R_RESULTS_LIST,
 	R_RESULTS_PUT,
 	R_RESULT_FILE,
@@ -71,6 +72,7 @@ static const struct rdef rdefs[] = {
     {"/v1/pipelines/:p/allocate", "POST", {"POST"}, {R_ALLOCATE}, {B_JSON_OPT}},
     {"/v1/pipelines/:p/backlog", "POST", {"POST"}, {R_BACKLOG_PUSH}, {B_PUSH}},
     {"/v1/pipelines/:p/backlog/next", "GET", {"GET"}, {R_BACKLOG_NEXT}, {B_NONE}},
+    {"/v1/pipelines/:p/series", "GET", {"GET"}, {R_SERIES}, {B_NONE}},
     {"/v1/results",
      "GET, PUT",
      {"GET", "PUT"},
@@ -376,6 +378,19 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 	switch (r->route) {
 	case R_STATUS:
 		return api_status(m, out);
+	case R_SERIES: {
+		const char *since = arg(c, "since", NULL);
+		char *end = NULL;
+		unsigned long long v = 0;
+
+		if (since && *since) {
+			errno = 0;
+			v = strtoull(since, &end, 10);
+			if (errno || *end || since[0] == '-')
+				return reply_err(out, 400, "since must be milliseconds");
+		}
+		return api_series(m, r->pl, (uint64_t)v, out);
+	}
 	case R_WORKER_CMDS:
 	case R_BACKLOG_NEXT:
 		wait = wait_arg(c);

@@ -4,6 +4,7 @@
  * I/O; the journal has its own mutex. See docs/master.md. */
 #ifndef HIO_MASTER_H
 #define HIO_MASTER_H
+#include "autoscale.h"
 #include "hio_frame.h"
 #include "hio_hmap.h"
 #include "hio_util.h"
@@ -95,6 +96,7 @@ struct worker {
 };
 
 struct pipeline;
+struct series;
 struct pe {
 	struct list link; /* m->pes */
 	char id[HIO_ID_LEN + 1];
@@ -109,6 +111,11 @@ struct pe {
 	int polls;	/* backlog long polls in progress */
 	long pid;
 	uint64_t created_ms, hb_ms, reserved_ms, stop_ms, gone_ms;
+	uint64_t active_ms; /* last seen busy or reserved, or registered: idle since */
+	/* Set on a PE started by a scale-up, to time it when it registers: the push after
+	 * which the backlog outgrew the PEs (when this decision was the first to answer
+	 * it) and the decision. 0: none. */
+	uint64_t signal_ms, decision_ms;
 	uint64_t done, failed;
 };
 
@@ -119,8 +126,20 @@ struct pipeline {
 	int configured;
 	char *exec, *image;
 	long long timeout_ms;
-	int pes; /* desired PE count by hand; -1: PEs are not managed */
+	int pes; /* PE count set by hand, or the autoscaler's start; -1: not managed */
 	int min_pes, max_pes;
+	int autoscale;					     /* 1: the autoscaler moves the count */
+	long long idle_ms, up_cooldown_ms, down_cooldown_ms; /* 0: the defaults */
+	/* autoscaler (scale.c) */
+	struct as_state as;
+	struct as_window win;
+	enum as_action last_action;
+	uint64_t push_ms; /* the last push into the backlog */
+	uint64_t want_ms; /* the push after which the backlog outgrew the PEs; 0: it does not */
+	uint64_t up_signal_ms, up_decision_ms; /* the scale-up being applied, for new PEs */
+	int n_starting, n_idle, n_busy, n_stopping, n_idle_long; /* scratch of a pass */
+	struct series *series; /* NULL until sampled, or when SERIES_PIPELINES_MAX is reached */
+	uint64_t next_sample_ms;
 	/* start failures: PEs that never registered delay the next start */
 	int start_fails;
 	uint64_t backoff_until_ms;
@@ -194,6 +213,9 @@ struct master {
 	pthread_mutex_t persist_lock; /* orders pipelines.json writes */
 
 	atomic_uint_least64_t rx_bytes, backlog_rx, results_rx;
+
+	uint64_t start_ms; /* hio_mono_ms() at master_init: time zero of the series */
+	size_t n_series;   /* pipelines with a series */
 
 	struct mount_rep *mounts; /* hio-fs mounts that reported lately (mounts.c) */
 	size_t n_mounts;
@@ -277,6 +299,20 @@ int pipeline_desired(struct master *m, struct pipeline *pl);
 int pipelines_load(struct master *m);
 int pipelines_save(struct master *m);
 void pipeline_free(struct pipeline *pl);
+
+/* --- scale.c: the autoscaler and the series (callers hold m->lock) --- */
+/* One pass: PE counts per pipeline, the autoscaler's decisions, a series sample when
+ * due. room: PEs the live workers can still start. */
+void scale_tick(struct master *m, uint64_t now, int room);
+/* A PE registered: records the reaction time when a scale-up started it. */
+void scale_pe_ready(struct master *m, struct pe *p, uint64_t now);
+/* A hand-made change of the count or of autoscale (POST /v1/pipelines), for the log
+ * and the series. */
+void scale_manual(struct master *m, struct pipeline *pl, int from, const char *what);
+/* A push queued a message: the autoscaler looks at once when the backlog grows. */
+void scale_pushed(struct master *m, struct pipeline *pl, uint64_t now);
+/* GET /v1/pipelines/{p}/series?since=MS (takes m->lock). */
+void api_series(struct master *m, const char *pl, uint64_t since, struct reply *out);
 
 /* --- reconcile.c --- */
 int reconcile_start(struct master *m);

@@ -18,6 +18,9 @@ struct pconf {
 	int has_exec, has_image;
 	long long timeout_ms, pes, min_pes, max_pes;
 	int has_timeout, has_pes, has_min, has_max;
+	int autoscale, has_autoscale;
+	long long idle_ms, up_cooldown_ms, down_cooldown_ms;
+	int has_idle, has_up_cd, has_down_cd;
 };
 
 static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
@@ -40,7 +43,15 @@ static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
 	    jget_int(o, "pes", 0, 0, MASTER_PES_MAX, &c->pes, &c->has_pes, err, errlen) < 0 ||
 	    jget_int(o, "min_pes", 0, 0, MASTER_PES_MAX, &c->min_pes, &c->has_min, err, errlen) <
 		0 ||
-	    jget_int(o, "max_pes", 0, 0, MASTER_PES_MAX, &c->max_pes, &c->has_max, err, errlen) < 0)
+	    jget_int(o, "max_pes", 0, 0, MASTER_PES_MAX, &c->max_pes, &c->has_max, err, errlen) <
+		0 ||
+	    jget_bool(o, "autoscale", 0, &c->autoscale, &c->has_autoscale, err, errlen) < 0 ||
+	    jget_int(o, "idle_ms", 0, 0, MASTER_TIMEOUT_MAX_MS, &c->idle_ms, &c->has_idle, err,
+		     errlen) < 0 ||
+	    jget_int(o, "up_cooldown_ms", 0, 0, MASTER_TIMEOUT_MAX_MS, &c->up_cooldown_ms,
+		     &c->has_up_cd, err, errlen) < 0 ||
+	    jget_int(o, "down_cooldown_ms", 0, 0, MASTER_TIMEOUT_MAX_MS, &c->down_cooldown_ms,
+		     &c->has_down_cd, err, errlen) < 0)
 		return -1;
 	/* protocol.md spells it "timeout"; the milliseconds name wins when both come. */
 	if (has_t2 && !c->has_timeout) {
@@ -56,9 +67,27 @@ static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
 
 struct saved {
 	char *exec, *image;
-	long long timeout_ms;
-	int pes, min_pes, max_pes, configured;
+	long long timeout_ms, idle_ms, up_cooldown_ms, down_cooldown_ms;
+	int pes, min_pes, max_pes, configured, autoscale;
+	struct as_state as;
 };
+
+/* The count and the autoscaler's switch. "pes" sets the count now (the autoscaler goes
+ * on from it); turning the autoscaler off freezes the count it reached; turning it on
+ * starts it from the count set by hand. */
+static void apply_count(struct pipeline *pl, const struct pconf *c, int pes)
+{
+	int on = c->has_autoscale ? c->autoscale : pl->autoscale;
+
+	if (!c->has_pes && pl->autoscale && !on && pl->pes >= 0 && pl->as.desired >= 0)
+		pes = pl->as.desired;
+	if (c->has_pes || on != pl->autoscale) {
+		pl->as.desired = pes;
+		pl->as.last_change_ms = hio_mono_ms();
+	}
+	pl->pes = pes;
+	pl->autoscale = on;
+}
 
 /* Applies c to pl after checking the combined bounds. 0, or -1 with err (pl unchanged). */
 static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, size_t errlen)
@@ -92,7 +121,13 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 	}
 	if (c->has_timeout)
 		pl->timeout_ms = c->timeout_ms;
-	pl->pes = (int)pes;
+	if (c->has_idle)
+		pl->idle_ms = c->idle_ms;
+	if (c->has_up_cd)
+		pl->up_cooldown_ms = c->up_cooldown_ms;
+	if (c->has_down_cd)
+		pl->down_cooldown_ms = c->down_cooldown_ms;
+	apply_count(pl, c, (int)pes);
 	pl->min_pes = (int)lo;
 	pl->max_pes = (int)hi;
 	pl->configured = 1;
@@ -101,9 +136,12 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 
 static json_t *conf_json(const struct pipeline *pl)
 {
-	json_t *o = json_pack("{s:s,s:s?,s:s?,s:I,s:i,s:i,s:i}", "name", pl->name, "exec", pl->exec,
-			      "image", pl->image, "timeout_ms", (json_int_t)pl->timeout_ms, "pes",
-			      pl->pes, "min_pes", pl->min_pes, "max_pes", pl->max_pes);
+	json_t *o = json_pack(
+	    "{s:s,s:s?,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name, "exec", pl->exec,
+	    "image", pl->image, "timeout_ms", (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes",
+	    pl->min_pes, "max_pes", pl->max_pes, "autoscale", pl->autoscale, "idle_ms",
+	    (json_int_t)pl->idle_ms, "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms,
+	    "down_cooldown_ms", (json_int_t)pl->down_cooldown_ms);
 
 	/* Unmanaged (-1) is saved as an absent "pes", which parse_conf reads back. */
 	if (o && pl->pes < 0)
@@ -165,6 +203,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	struct saved old;
 	json_t *ans;
 	char err[200];
+	int from;
 
 	if (parse_conf(body, &c, err, sizeof(err)) < 0)
 		return reply_err(out, 400, "%s", err);
@@ -177,13 +216,19 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pthread_mutex_unlock(&m->persist_lock);
 		return reply_err(out, 503, "no room for another pipeline");
 	}
-	old = (struct saved){pl->exec ? strdup(pl->exec) : NULL,
-			     pl->image ? strdup(pl->image) : NULL,
-			     pl->timeout_ms,
-			     pl->pes,
-			     pl->min_pes,
-			     pl->max_pes,
-			     pl->configured};
+	old = (struct saved){.exec = pl->exec ? strdup(pl->exec) : NULL,
+			     .image = pl->image ? strdup(pl->image) : NULL,
+			     .timeout_ms = pl->timeout_ms,
+			     .idle_ms = pl->idle_ms,
+			     .up_cooldown_ms = pl->up_cooldown_ms,
+			     .down_cooldown_ms = pl->down_cooldown_ms,
+			     .pes = pl->pes,
+			     .min_pes = pl->min_pes,
+			     .max_pes = pl->max_pes,
+			     .configured = pl->configured,
+			     .autoscale = pl->autoscale,
+			     .as = pl->as};
+	from = pipeline_desired(m, pl);
 	if ((pl->exec && !old.exec) || (pl->image && !old.image) ||
 	    apply_conf(pl, &c, err, sizeof(err)) < 0) {
 		pthread_mutex_unlock(&m->lock);
@@ -206,6 +251,11 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pl->min_pes = old.min_pes;
 		pl->max_pes = old.max_pes;
 		pl->configured = old.configured;
+		pl->autoscale = old.autoscale;
+		pl->idle_ms = old.idle_ms;
+		pl->up_cooldown_ms = old.up_cooldown_ms;
+		pl->down_cooldown_ms = old.down_cooldown_ms;
+		pl->as = old.as;
 		pthread_mutex_unlock(&m->lock);
 		pthread_mutex_unlock(&m->persist_lock);
 		return reply_err(out, 500, "cannot save pipelines.json: %s", strerror(errno));
@@ -214,8 +264,13 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	free(old.image);
 	pthread_mutex_lock(&m->lock);
 	ans = conf_json(pl);
-	hio_info("pipeline %s configured: pes %d (min %d, max %d), exec %s", pl->name, pl->pes,
-		 pl->min_pes, pl->max_pes, pl->exec ? pl->exec : "(none)");
+	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), exec %s", pl->name,
+		 pl->pes, pl->min_pes, pl->max_pes, pl->autoscale ? "on" : "off",
+		 pl->exec ? pl->exec : "(none)");
+	if (c.has_pes || pl->autoscale != old.autoscale)
+		scale_manual(m, pl, from,
+			     pl->autoscale ? "set by hand; the autoscaler goes on from here"
+					   : "set by hand; the autoscaler is off");
 	reconcile_kick(m);
 	pthread_mutex_unlock(&m->lock);
 	pthread_mutex_unlock(&m->persist_lock);
@@ -226,7 +281,7 @@ int pipeline_desired(struct master *m, struct pipeline *pl)
 {
 	(void)m;
 	if (pl->pes >= 0)
-		return pl->pes;
+		return pl->autoscale && pl->as.desired >= 0 ? pl->as.desired : pl->pes;
 	/* Bounds alone still promise a floor. */
 	return pl->min_pes > 0 ? pl->min_pes : -1;
 }

@@ -119,6 +119,8 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	if (!p)
 		goto out;
 	p->pl = pl;
+	p->signal_ms = pl->up_signal_ms;
+	p->decision_ms = pl->up_decision_ms;
 	snprintf(p->worker, sizeof(p->worker), "%s", w->id);
 	cmd = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:I,s:I}", "op", "start", "pe", id, "pipeline",
 			pl->name, "exec", pl->exec, "image", pl->image, "timeout_ms",
@@ -202,9 +204,39 @@ out:
 	free(busy);
 }
 
+/* PEs the live workers can still start, all pipelines together. */
+static int room_left(struct master *m, uint64_t now)
+{
+	struct list *pos, *tmp;
+	long room = 0;
+
+	list_for_each_safe(pos, tmp, &m->workers)
+	{
+		struct worker *w = list_entry(pos, struct worker, link);
+
+		w->idx = worker_live(m, w, now) ? w->max_pes : 0;
+	}
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		struct pe *p = list_entry(pos, struct pe, link);
+		struct worker *w =
+		    p->worker[0] && p->st != PE_GONE ? worker_find(m, p->worker) : NULL;
+
+		if (w && w->idx > 0)
+			w->idx--;
+	}
+	list_for_each_safe(pos, tmp, &m->workers)
+	{
+		room += list_entry(pos, struct worker, link)->idx;
+	}
+	return room > MASTER_PES_MAX ? MASTER_PES_MAX : (int)room;
+}
+
 static void reconcile(struct master *m, uint64_t now)
 {
 	struct list *pos, *tmp, *ppos, *ptmp;
+
+	scale_tick(m, now, room_left(m, now));
 
 	list_for_each_safe(pos, tmp, &m->pipelines)
 	{
@@ -221,12 +253,14 @@ static void reconcile(struct master *m, uint64_t now)
 		}
 		if (running > want) {
 			stop_some(m, pl, running - want, now);
+			pl->up_signal_ms = pl->up_decision_ms = 0;
 			continue;
 		}
 		if (now < pl->backoff_until_ms)
 			continue;
 		while (running < want && start_one(m, pl, now) == 0)
 			running++;
+		pl->up_signal_ms = pl->up_decision_ms = 0;
 	}
 }
 

@@ -4,6 +4,7 @@
 #include "master.h"
 
 #include "hio_log.h"
+#include "series.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@ struct pipeline *pipeline_get(struct master *m, const char *name)
 		goto oom;
 	snprintf(pl->name, sizeof(pl->name), "%s", name);
 	pl->pes = -1;
+	pl->autoscale = 1;
+	pl->as.desired = -1;
 	list_init(&pl->queued);
 	list_init(&pl->leased);
 	hio_hmap_init(&pl->results);
@@ -50,6 +53,7 @@ void pipeline_free(struct pipeline *pl)
 		if (pl->results.slots[i].key)
 			result_free(pl->results.slots[i].val);
 	hio_hmap_free(&pl->results);
+	series_free(pl->series);
 	free(pl->exec);
 	free(pl->image);
 	free(pl);
@@ -230,6 +234,7 @@ int master_init(struct master *m)
 	pthread_condattr_t ca;
 
 	m->journal_fd = -1;
+	m->start_ms = hio_mono_ms();
 	list_init(&m->workers);
 	list_init(&m->pes);
 	list_init(&m->pipelines);

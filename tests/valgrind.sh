@@ -9,6 +9,8 @@ command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit
 VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9)
 
 "$HIO" up --state-dir "$STATE" --pes 0 --exec true >"$T/url" || { fail "hio up"; finish; }
+# No worker PEs: the backlog is for the PE under valgrind, not for the autoscaler.
+"$HIO" scale 0 || fail "hio scale 0"
 url=$(cat "$T/url")
 port=${url##*:}
 tok=$(cat "$STATE/token")

@@ -5,6 +5,9 @@
 
 "$HIO" up --pes 3 --state-dir "$STATE" --exec 'sleep 0.2; sha256sum "$HIO_INPUT" | cut -c1-64' \
 	>/dev/null || { fail "hio up"; finish; }
+# A count set by hand (the autoscaler off), so "back to 3" means the killed PEs were
+# replaced rather than whatever the autoscaler chose for the load.
+check "hio scale 3" "$HIO" scale 3
 cd "$T" || exit 1
 mkdir -p in
 for i in $(seq 1 80); do head -c $((2000 + i * 37)) /dev/urandom >"in/m$i"; done

@@ -27,6 +27,7 @@ endpoints=(
 	"POST /v1/pipelines/default/allocate"
 	"POST /v1/pipelines/default/backlog"
 	"GET /v1/pipelines/default/backlog/next?pe=$id&wait=0"
+	"GET /v1/pipelines/default/series"
 	"PUT /v1/results"
 	"GET /v1/results?pipeline=default"
 	"GET /v1/results/file?pipeline=default&name=a&file=b"

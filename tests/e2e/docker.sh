@@ -48,7 +48,7 @@ ok "a docker engine answers"
 	{ fail "docker/build: $(tail -5 "$T/build.log")"; finish; }
 check "docker/build made hio-pe:$TAG" docker image inspect -f "{{.Id}}" "hio-pe:$TAG"
 
-"$HIO" up --runtime docker --image "hio-pe:$TAG" --pes 3 --state-dir "$STATE" \
+"$HIO" up --runtime docker --image "hio-pe:$TAG" --pes 3 --min-pes 3 --max-pes 3 --state-dir "$STATE" \
 	--exec 'sleep 0.05; sha256sum <"$HIO_INPUT" | cut -c1-64' >/dev/null ||
 	{ fail "hio up --runtime docker"; finish; }
 WID=$(cat "$STATE/worker.id")

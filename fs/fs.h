@@ -55,6 +55,7 @@ struct fs {
 
 	pthread_mutex_t ino_mu; /* the open-inode table; also serialises eviction */
 	struct fs_ino *inos[256];
+	struct fs_evict *evict; /* space.c: processed inputs, oldest first */
 
 	struct fs_spool *spool;
 	struct fs_results *results;
@@ -78,6 +79,12 @@ void fs_spool_stop(struct fs *fs);
 /* Snapshots tree path rel (no leading '/') as a new version and queues it.
  * 0, or -errno (the caller's close or rename reports it). */
 int fs_spool_complete(struct fs *fs, const char *rel);
+/* space.c. The evictable list lives from fs_space_init (0, or -1 out of memory) to
+ * fs_space_free. */
+int fs_space_init(struct fs *fs);
+void fs_space_free(struct fs *fs);
+/* A processed input whose bytes may go when the spool is full (name is copied). */
+void fs_space_evictable(struct fs *fs, const char *name);
 /* Reserves n more bytes of spool space, evicting processed inputs when needed.
  * 0 or -ENOSPC. */
 int fs_spool_reserve(struct fs *fs, uint64_t n);

@@ -1,11 +1,9 @@
 /* spool.c: completed versions in SPOOL/out, the sender that hands them to the stream
- * connector, the per-input states behind user.hio.state, and the spool's space.
+ * connector, and the per-input states behind user.hio.state (space.c: its bytes).
  *
  * out/<id> is a hard link to the version's inode and out/<id>.json its name and
  * version; both go only when a PE or the master's backlog acknowledged the message.
- * A delivery that fails is retried with backoff and never dropped. Processed inputs
- * keep their bytes until the space is needed; then the oldest are evicted to stubs
- * (same size and mtime, no blocks, FS_STUB_BIT set). */
+ * A delivery that fails is retried with backoff and never dropped. */
 #include "fs.h"
 #include "hio_hmap.h"
 #include "hio_http.h"
@@ -26,7 +24,6 @@
 #define RETRY_MAX_MS 60000
 #define STATES_MAX 100000 /* input states kept; older done ones are answered by the index */
 #define SIDECAR_MAX 16384 /* bytes of an out/<id>.json */
-#define EVICT_MAX 200000  /* processed inputs remembered as evictable (a remount rescans) */
 #define REPORT_MS 500	  /* how often the spool's state goes to the master */
 #define REPORT_MIN_MS 100 /* at least this apart when the pending count changed */
 
@@ -62,9 +59,6 @@ struct fs_spool {
 	int sender_started;
 	hio_stream *stream;
 	struct hio_hmap states; /* name -> struct rec */
-	/* Inputs whose bytes may be evicted, oldest first (a ring of names). */
-	char **evict;
-	size_t ev_head, ev_len, ev_cap;
 	uint64_t failures;
 	size_t failing; /* entries whose last delivery failed */
 	char last_error[256];
@@ -182,121 +176,6 @@ void fs_spool_renamed(struct fs *fs, const char *from, const char *to)
 	pthread_mutex_unlock(&sp->mu);
 }
 
-/* ------------------------------------------------------------ space */
-
-void fs_spool_unreserve(struct fs *fs, uint64_t n)
-{
-	uint64_t cur = atomic_load(&fs->spool_used);
-
-	while (!atomic_compare_exchange_weak(&fs->spool_used, &cur, cur > n ? cur - n : 0))
-		;
-}
-
-void fs_spool_dropped(struct fs *fs, int fd)
-{
-	struct stat st;
-	int open_now;
-
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink > 0 ||
-	    (st.st_mode & FS_STUB_BIT))
-		return;
-	pthread_mutex_lock(&fs->ino_mu);
-	open_now = fs_ino_get(fs, st.st_dev, st.st_ino, 0) != NULL;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if (!open_now) /* an open one is accounted at its last close */
-		fs_spool_unreserve(fs, (uint64_t)st.st_size);
-}
-
-/* Makes input name a stub; returns the bytes freed. Needs fs->ino_mu (so nobody opens
- * it meanwhile). */
-static uint64_t evict_one(struct fs *fs, const char *name)
-{
-	int fd = openat(fs->tree_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	struct timespec tv[2];
-	struct stat st;
-	uint64_t freed = 0;
-
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size == 0 ||
-	    (st.st_mode & FS_STUB_BIT) || fs_ino_get(fs, st.st_dev, st.st_ino, 0))
-		goto out;
-	tv[0].tv_nsec = UTIME_OMIT;
-	tv[1] = st.st_mtim;
-	if (ftruncate(fd, 0) < 0 || ftruncate(fd, st.st_size) < 0 ||
-	    fchmod(fd, (st.st_mode & 07777) | FS_STUB_BIT) < 0) {
-		hio_warn("cannot evict %s from the spool: %s; trying another", name,
-			 strerror(errno));
-		goto out;
-	}
-	if (futimens(fd, tv) < 0)
-		hio_debug("cannot keep the mtime of %s: %s", name, strerror(errno));
-	freed = (uint64_t)st.st_size;
-	hio_debug("evicted %s (%llu bytes) from the spool", name, (unsigned long long)freed);
-out:
-	close(fd);
-	return freed;
-}
-
-static void evict_push(struct fs_spool *sp, const char *name)
-{
-	char *dup;
-
-	if (sp->ev_len >= EVICT_MAX)
-		return;
-	if (sp->ev_len == sp->ev_cap) {
-		size_t cap = sp->ev_cap ? sp->ev_cap * 2 : 1024;
-		char **v = malloc(cap * sizeof(*v));
-		if (!v)
-			return;
-		for (size_t i = 0; i < sp->ev_len; i++)
-			v[i] = sp->evict[(sp->ev_head + i) % sp->ev_cap];
-		free(sp->evict);
-		sp->evict = v;
-		sp->ev_cap = cap;
-		sp->ev_head = 0;
-	}
-	if ((dup = strdup(name)))
-		sp->evict[(sp->ev_head + sp->ev_len++) % sp->ev_cap] = dup;
-}
-
-static char *evict_pop(struct fs_spool *sp)
-{
-	char *name;
-
-	if (!sp->ev_len)
-		return NULL;
-	name = sp->evict[sp->ev_head];
-	sp->ev_head = (sp->ev_head + 1) % sp->ev_cap;
-	sp->ev_len--;
-	return name;
-}
-
-int fs_spool_reserve(struct fs *fs, uint64_t n)
-{
-	struct fs_spool *sp = fs->spool;
-	uint64_t cur = atomic_load(&fs->spool_used);
-
-	for (;;) {
-		while (cur + n <= fs->spool_max) {
-			if (atomic_compare_exchange_weak(&fs->spool_used, &cur, cur + n))
-				return 0;
-		}
-		/* Full: give up the bytes of the oldest processed inputs. */
-		pthread_mutex_lock(&fs->ino_mu);
-		pthread_mutex_lock(&sp->mu);
-		char *name = evict_pop(sp);
-		pthread_mutex_unlock(&sp->mu);
-		uint64_t freed = name ? evict_one(fs, name) : 0;
-		pthread_mutex_unlock(&fs->ino_mu);
-		free(name);
-		if (!name)
-			return -ENOSPC;
-		fs_spool_unreserve(fs, freed);
-		cur = atomic_load(&fs->spool_used);
-	}
-}
-
 /* ------------------------------------------------------------ out/ entries */
 
 static void queue_entry(struct fs_spool *sp, struct entry *e)
@@ -402,7 +281,7 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 		if (e->tries > 0)
 			sp->failing--;
 		state_set(sp, e->name, e->id, e->ts, st);
-		evict_push(sp, e->name);
+		fs_space_evictable(fs, e->name);
 		pending_add(sp, -1);
 		pthread_mutex_unlock(&sp->mu);
 		hio_debug("%s acknowledged (%s)", e->name, ack->status ? ack->status : "?");
@@ -572,7 +451,7 @@ static void scan_tree(struct fs *fs, int dfd, const char *prefix, int depth)
 		} else if (S_ISREG(st.st_mode) && !(st.st_mode & FS_STUB_BIT)) {
 			atomic_fetch_add(&fs->spool_used, (uint64_t)st.st_size);
 			if (st.st_nlink == 1 && st.st_size > 0 && !fs_ignored(fs, name))
-				evict_push(fs->spool, name);
+				fs_space_evictable(fs, name);
 		}
 	}
 	closedir(d);
@@ -696,8 +575,10 @@ int fs_spool_start(struct fs *fs)
 	char err[256];
 	int tfd;
 
-	if (!sp)
+	if (!sp || fs_space_init(fs) < 0) {
+		free(sp);
 		return -1;
+	}
 	fs->spool = sp;
 	sp->fs = fs;
 	pthread_mutex_init(&sp->mu, NULL);
@@ -796,9 +677,6 @@ void fs_spool_stop(struct fs *fs)
 		}
 	}
 	hio_hmap_free(&sp->states);
-	while (sp->ev_len)
-		free(evict_pop(sp));
-	free(sp->evict);
 	pthread_cond_destroy(&sp->cv);
 	pthread_cond_destroy(&sp->cv_report);
 	pthread_mutex_destroy(&sp->mu);
@@ -808,4 +686,5 @@ void fs_spool_stop(struct fs *fs)
 		close(fs->out_fd);
 	free(sp);
 	fs->spool = NULL;
+	fs_space_free(fs);
 }

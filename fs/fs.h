@@ -139,6 +139,8 @@ int fs_results_start(struct fs *fs);
 void fs_results_stop(struct fs *fs);
 /* path is relative to results/ ("" for results/ itself). */
 int fs_results_getattr(struct fs *fs, const char *path, struct stat *st);
+/* One of this mount's inputs was processed: its result is in the master's index. */
+void fs_results_acked(struct fs *fs);
 /* Calls fill(buf, name) for each child of directory path; 0 or -errno. */
 int fs_results_readdir(struct fs *fs, const char *path, void *buf,
 		       int (*fill)(void *buf, const char *name, int dir));

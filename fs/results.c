@@ -1,7 +1,11 @@
 /* results.c: the read-only results/ tree. A snapshot of the master's result index
  * (GET /v1/results) is rebuilt when older than RESULTS_TTL_MS; readers keep using the
  * old one while a new one is fetched, and an unreachable master leaves the last one
- * in place. A file is fetched whole into an unlinked temporary file at open. */
+ * in place. A file is fetched whole into an unlinked temporary file at open.
+ *
+ * Read-your-writes: once this mount saw one of its inputs acknowledged as processed,
+ * a snapshot fetched before that is good for RESULTS_ACKED_TTL_MS only, and a name it
+ * lacks is looked up in a new one, so `hio wait` then `cat results/x/stdout` works. */
 #include "fs.h"
 #include "hio_hmap.h"
 #include "hio_http.h"
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #define RESULTS_TTL_MS 1000
+#define RESULTS_ACKED_TTL_MS 100
 #define RESULTS_LIST_MAX (256u << 20) /* bytes of one index listing */
 #define RESULTS_FETCH_TIMEOUT_MS 600000
 #define RESULTS_LIST_TIMEOUT_MS 5000 /* a stalled master delays a listing this long, once */
@@ -34,6 +39,7 @@ struct snap {
 	struct rnode *nodes;
 	size_t n, cap;
 	struct hio_hmap ix; /* path -> index + 1 */
+	uint64_t from_ms;   /* when its fetch began: it holds what was stored before */
 	uint64_t at_ms;
 };
 
@@ -44,6 +50,7 @@ struct fs_results {
 	int refreshing;
 	hio_http *http; /* used by the refreshing thread only */
 	uint64_t started_us;
+	_Atomic uint64_t acked_ms; /* the last result of this mount's inputs stored */
 };
 
 static void snap_unref(struct snap *s)
@@ -195,16 +202,35 @@ out:
 	return s;
 }
 
-/* A reference to a snapshot no older than the TTL when the master answers. */
-static struct snap *snap_get(struct fs *fs)
+void fs_results_acked(struct fs *fs)
+{
+	if (fs->results)
+		atomic_store(&fs->results->acked_ms, hio_mono_ms());
+}
+
+/* Whether s may answer: young enough, and for a missing name (miss), taken after the
+ * last result this mount saw stored. */
+static int snap_fresh(struct fs_results *rs, const struct snap *s, int miss)
+{
+	uint64_t age = hio_mono_ms() - s->at_ms;
+
+	if (s->from_ms <= atomic_load(&rs->acked_ms))
+		return !miss && age < RESULTS_ACKED_TTL_MS;
+	return age < RESULTS_TTL_MS;
+}
+
+/* A reference to a snapshot fresh by snap_fresh when the master answers. Readers of a
+ * name it holds take the current one while another thread refreshes. */
+static struct snap *snap_get(struct fs *fs, int miss)
 {
 	struct fs_results *rs = fs->results;
 	struct snap *s, *fresh;
+	uint64_t from;
 
 	pthread_mutex_lock(&rs->mu);
 	for (;;) {
 		s = rs->cur;
-		if (s && (hio_mono_ms() - s->at_ms < RESULTS_TTL_MS || rs->refreshing)) {
+		if (s && (snap_fresh(rs, s, miss) || (rs->refreshing && !miss))) {
 			atomic_fetch_add(&s->refs, 1);
 			pthread_mutex_unlock(&rs->mu);
 			return s;
@@ -212,19 +238,26 @@ static struct snap *snap_get(struct fs *fs)
 		if (!rs->refreshing)
 			break;
 		pthread_cond_wait(&rs->cv, &rs->mu);
+		/* One refresh per missing name: the one just finished may do. */
+		if (miss && rs->cur && rs->cur->from_ms > atomic_load(&rs->acked_ms))
+			miss = 0;
 	}
 	rs->refreshing = 1;
 	pthread_mutex_unlock(&rs->mu);
 
+	from = hio_mono_ms();
 	fresh = fetch(fs, rs);
 
 	pthread_mutex_lock(&rs->mu);
 	if (fresh) {
+		fresh->from_ms = from;
 		fresh->at_ms = hio_mono_ms();
 		snap_unref(rs->cur);
 		rs->cur = fresh;
 	} else if (rs->cur) {
-		rs->cur->at_ms = hio_mono_ms(); /* retry after another TTL */
+		/* Retry after another TTL; meanwhile misses do not ask again either. */
+		rs->cur->from_ms = from;
+		rs->cur->at_ms = hio_mono_ms();
 	} else if ((rs->cur = snap_build(NULL))) {
 		rs->cur->at_ms = hio_mono_ms();
 	}
@@ -239,9 +272,15 @@ static struct snap *snap_get(struct fs *fs)
 
 int fs_results_getattr(struct fs *fs, const char *path, struct stat *st)
 {
-	struct snap *s = snap_get(fs);
+	struct snap *s = snap_get(fs, 0);
 	struct rnode *n = s ? snap_find(s, path) : NULL;
 	uint64_t ts;
+
+	if (!n && s) {
+		snap_unref(s);
+		s = snap_get(fs, 1);
+		n = s ? snap_find(s, path) : NULL;
+	}
 
 	memset(st, 0, sizeof(*st));
 	if (!n) {
@@ -266,7 +305,7 @@ int fs_results_getattr(struct fs *fs, const char *path, struct stat *st)
 int fs_results_readdir(struct fs *fs, const char *path, void *buf,
 		       int (*fill)(void *buf, const char *name, int dir))
 {
-	struct snap *s = snap_get(fs);
+	struct snap *s = snap_get(fs, 0);
 	struct rnode *n = s ? snap_find(s, path) : NULL;
 	int rc = 0;
 
@@ -287,7 +326,7 @@ out:
 
 int fs_results_entry_state(struct fs *fs, const char *name, uint64_t *ts)
 {
-	struct snap *s = snap_get(fs);
+	struct snap *s = snap_get(fs, 0);
 	struct rnode *n = s ? snap_find(s, name) : NULL;
 	int st = n ? n->entry : 0;
 
@@ -304,7 +343,7 @@ static int write_fd(void *ud, const void *p, size_t n)
 
 int fs_results_open(struct fs *fs, const char *path)
 {
-	struct snap *s = snap_get(fs);
+	struct snap *s = snap_get(fs, 0);
 	struct rnode *n = s ? snap_find(s, path) : NULL;
 	struct hio_http_resp resp = {0};
 	char *q = NULL, *ename = NULL, *efile = NULL, *epl = NULL;

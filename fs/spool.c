@@ -277,6 +277,8 @@ static void on_ack(void *ud, const struct hio_ack *ack)
 		else if (ack->status && !strcmp(ack->status, "failed"))
 			st = ST_FAILED;
 		entry_done(fs, e);
+		if (st != ST_QUEUED)
+			fs_results_acked(fs);
 		pthread_mutex_lock(&sp->mu);
 		if (e->tries > 0)
 			sp->failing--;

@@ -250,6 +250,9 @@ check "8b hio wait exits 0" "$HIO" wait --timeout 120 --state-dir "$STATE"
 # No polling from here: hio wait has already seen the spool drained.
 eq "8b result entries right after hio wait" "$(n_results hwait/)" 30
 check "8b all of them done" at_least hwait/ 30
+# And the mount shows them at once: a name its results/ snapshot lacks is looked up anew.
+eq "8b results/hwait/*/stdout read through the mount, differing from the sha256" \
+	"$(verify_hashes "$T/hwait.sha")" 0
 
 # ---- 9. overall: one entry per final file written, nothing else
 need_mount "9 totals"

@@ -97,11 +97,18 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	return 0;
 }
 
-static int fill_one(void *buf, const char *name, int dir)
+/* What fs_results_readdir hands back to fill_one: FUSE's buffer and its filler. */
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_one(void *ud, const char *name, int dir)
 {
+	struct fill_ctx *fc = ud;
 	struct stat st = {.st_mode = dir ? S_IFDIR : S_IFREG};
 
-	return ((fuse_fill_dir_t)((void **)buf)[1])(((void **)buf)[0], name, &st, 0, 0);
+	return fc->filler(fc->buf, name, &st, 0, 0);
 }
 
 /* A directory handle: the backing directory, or a path inside results/. */
@@ -155,10 +162,10 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	int fd;
 
 	if (dh->rsub) {
-		void *pair[2] = {buf, (void *)filler};
+		struct fill_ctx fc = {buf, filler};
 		filler(buf, ".", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
 		filler(buf, "..", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
-		return fs_results_readdir(FS(), dh->rsub, pair, fill_one);
+		return fs_results_readdir(FS(), dh->rsub, &fc, fill_one);
 	}
 	/* A fresh descriptor each time, so a rewinddir() listing starts over. */
 	if ((fd = openat(dh->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

@@ -57,7 +57,7 @@ static int pid_alive(pid_t pid)
 
 /* Starts argv in the background, detached (own session), output to DIR/log.
  * Returns the pid and records it in DIR/pidfile, or -1. */
-static pid_t spawn(const char *dir, const char *name, char *const argv[])
+static pid_t spawn(const char *dir, const char *name, const char *const argv[])
 {
 	char logpath[PATH_MAX + 64], pidpath[PATH_MAX + 64], pidtxt[32];
 	pid_t pid;
@@ -82,7 +82,7 @@ static pid_t spawn(const char *dir, const char *name, char *const argv[])
 		dup2(nul, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execv(argv[0], argv);
+		execv(argv[0], (char *const *)argv);
 		dprintf(2, "hio: cannot run %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
@@ -259,8 +259,8 @@ int cmd_up(int argc, char **argv)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	char tokpath[PATH_MAX + 64];
 	state_path(tokpath, sizeof(tokpath), dir, "token");
-	char *margv[] = {master_bin, "--state-dir",  dir,     "--listen",
-			 listen,     "--token-file", tokpath, NULL};
+	const char *margv[] = {master_bin, "--state-dir",  dir,	    "--listen",
+			       listen,	   "--token-file", tokpath, NULL};
 	mpid = spawn(dir, "master", margv);
 	if (mpid < 0)
 		goto out;
@@ -278,8 +278,9 @@ int cmd_up(int argc, char **argv)
 	url[strcspn(url, "\r\n ")] = '\0';
 
 	snprintf(maxbuf, sizeof(maxbuf), "%d", max_pes);
-	char *wargv[] = {worker_bin,	  "--master",  url,    "--token-file", tokpath, "--runtime",
-			 (char *)runtime, "--max-pes", maxbuf, "--state-dir",  dir,	NULL};
+	const char *wargv[] = {worker_bin, "--master",	  url,	   "--token-file",
+			       tokpath,	   "--runtime",	  runtime, "--max-pes",
+			       maxbuf,	   "--state-dir", dir,	   NULL};
 	wpid = spawn(dir, "worker", wargv);
 	if (wpid < 0)
 		goto out;
@@ -326,19 +327,10 @@ int cmd_up(int argc, char **argv)
 		}
 		char spool[PATH_MAX + 16];
 		snprintf(spool, sizeof(spool), "%s/spool", dir);
-		char *fargv[] = {fs_bin,
-				 "-f",
-				 "--token-file",
-				 tokpath,
-				 "--spool",
-				 spool,
-				 "--spool-max",
-				 (char *)spool_max,
-				 "--pipeline",
-				 (char *)pipeline,
-				 url,
-				 (char *)mount,
-				 NULL};
+		const char *fargv[] = {
+		    fs_bin,	   "-f",      "--token-file", tokpath,	"--spool", spool,
+		    "--spool-max", spool_max, "--pipeline",   pipeline, url,	   mount,
+		    NULL};
 		pid_t fpid = spawn(dir, "fs", fargv);
 		if (fpid < 0)
 			goto out;
@@ -390,7 +382,7 @@ static void stop_pid(pid_t pid, const char *what)
 	}
 }
 
-static int run_quiet(char *const argv[])
+static int run_quiet(const char *const argv[])
 {
 	pid_t pid = fork();
 	int status;
@@ -401,7 +393,7 @@ static int run_quiet(char *const argv[])
 		int nul = open("/dev/null", O_WRONLY);
 		dup2(nul, 1);
 		dup2(nul, 2);
-		execvp(argv[0], argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	if (waitpid(pid, &status, 0) < 0)
@@ -411,8 +403,8 @@ static int run_quiet(char *const argv[])
 
 static void unmount(const char *mnt)
 {
-	char *u[] = {"fusermount3", "-u", (char *)mnt, NULL};
-	char *lazy[] = {"fusermount3", "-u", "-z", (char *)mnt, NULL};
+	const char *u[] = {"fusermount3", "-u", mnt, NULL};
+	const char *lazy[] = {"fusermount3", "-u", "-z", mnt, NULL};
 
 	if (run_quiet(u) == 0)
 		return;

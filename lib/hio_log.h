@@ -10,6 +10,11 @@ enum hio_log_level { HIO_LOG_ERROR = 0, HIO_LOG_WARN, HIO_LOG_INFO, HIO_LOG_DEBU
 void hio_log_init(const char *prog);
 void hio_log_set_level(enum hio_log_level lvl);
 int hio_log_enabled(enum hio_log_level lvl);
+/* Sends every line to fn instead of stderr (fn NULL: back to stderr). line is the whole
+ * formatted line without its newline; fn may be called on any thread, at once from
+ * several, and must not log. For programs that embed libhio and have a logger. */
+typedef void (*hio_log_func)(void *ud, enum hio_log_level lvl, const char *line);
+void hio_log_set_func(hio_log_func fn, void *ud);
 void hio_log(enum hio_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define hio_err(...) hio_log(HIO_LOG_ERROR, __VA_ARGS__)

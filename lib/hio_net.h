@@ -1,5 +1,5 @@
-/* hio_net: TCP helpers (cf. redis anet.c). All sockets are CLOEXEC; SIGPIPE is
- * avoided with MSG_NOSIGNAL in hio_net_send. */
+/* hio_net: TCP helpers (cf. redis anet.c). All sockets are CLOEXEC. No call raises
+ * SIGPIPE: hio_net_send uses MSG_NOSIGNAL, hio_net_sendfile blocks it in the thread. */
 #ifndef HIO_NET_H
 #define HIO_NET_H
 #include <stddef.h>

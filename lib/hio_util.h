@@ -16,6 +16,18 @@ uint64_t hio_mono_ms(void); /* monotonic milliseconds */
 /* Sets ts to ms from now on clock, for pthread_cond_timedwait on a condvar of that clock. */
 void hio_timespec_in(struct timespec *ts, clockid_t clock, long ms);
 
+/* The one number parser: all of s (no sign for min >= 0, no white space, no trailing
+ * characters) is a decimal integer in [min, max]. 0, or -1 with errno EINVAL (not a
+ * number) or ERANGE (outside the range), *out untouched. */
+int hio_parse_long(const char *s, long min, long max, long *out);
+/* The same for a command-line flag: on failure err says, e.g.,
+ * "--pes: 'abc' is not a whole number from 1 to 64". */
+int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,
+		   size_t errlen);
+/* An int-sized flag (min and max within int). */
+int hio_parse_flag_int(const char *flag, const char *s, int min, int max, int *out, char *err,
+		       size_t errlen);
+
 /* Writes HIO_ID_LEN hex chars of randomness and a NUL into out. */
 void hio_id_new(char out[HIO_ID_LEN + 1]);
 int hio_id_valid(const char *id);

@@ -12,6 +12,10 @@
 static char log_prog[64] = "hio";
 static enum hio_log_level log_level = HIO_LOG_INFO;
 
+/* Set before the threads that log start (a program's set-up), read after. */
+static hio_log_func log_func;
+static void *log_func_ud;
+
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
 void hio_log_init(const char *prog)
@@ -30,6 +34,12 @@ void hio_log_init(const char *prog)
 void hio_log_set_level(enum hio_log_level lvl)
 {
 	log_level = lvl;
+}
+
+void hio_log_set_func(hio_log_func fn, void *ud)
+{
+	log_func = fn;
+	log_func_ud = ud;
 }
 
 int hio_log_enabled(enum hio_log_level lvl)
@@ -62,6 +72,11 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 		n += (size_t)r;
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	if (log_func) {
+		line[n] = '\0';
+		log_func(log_func_ud, lvl, line);
+		return;
+	}
 	line[n++] = '\n';
 	/* One write(2) per line keeps lines from threads whole. */
 	if (write(STDERR_FILENO, line, n) < 0) {

@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,22 +131,41 @@ int hio_net_send(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* sendfile(2) has no MSG_NOSIGNAL: SIGPIPE is blocked in this thread around it, and one
+ * it raised is taken before the mask is restored, so a library caller's process never
+ * sees it (as curl does, lib/sigpipe.h). */
 int hio_net_sendfile(int fd, int fd_in, off_t off, size_t n)
 {
+	sigset_t pipe_set, old;
+	int rc = 0, err = 0;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 	while (n > 0) {
 		ssize_t w = sendfile(fd, fd_in, &off, n > (1u << 30) ? (1u << 30) : n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			err = errno;
+			rc = -1;
+			break;
 		}
 		if (w == 0) {
-			errno = EIO; /* the file shrank under us */
-			return -1;
+			err = EIO; /* the file shrank under us */
+			rc = -1;
+			break;
 		}
 		n -= (size_t)w;
 	}
-	return 0;
+	if (err == EPIPE && !sigismember(&old, SIGPIPE)) {
+		const struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return rc;
 }
 
 void hio_net_set_timeout(int fd, int ms)

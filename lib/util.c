@@ -424,3 +424,47 @@ char *hio_find_program(const char *name)
 	}
 	return found;
 }
+
+int hio_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (!s || !*s || !((*s >= '0' && *s <= '9') || (*s == '-' && min < 0))) {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end == s || *end) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,
+		   size_t errlen)
+{
+	if (hio_parse_long(s, min, max, out) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: '%s' is not a whole number from %ld to %ld", flag, s ? s : "",
+		 min, max);
+	return -1;
+}
+
+int hio_parse_flag_int(const char *flag, const char *s, int min, int max, int *out, char *err,
+		       size_t errlen)
+{
+	long v;
+
+	if (hio_parse_flag(flag, s, min, max, &v, err, errlen))
+		return -1;
+	*out = (int)v;
+	return 0;
+}

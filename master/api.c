@@ -22,11 +22,15 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
 	    jget_str(body, "runtime", 0, MASTER_TEXT_MAX, &runtime, err, sizeof(err)) < 0 ||
 	    jget_int(body, "max_pes", JF_REQUIRED, 0, MASTER_WORKER_PES_MAX, &max_pes, NULL, err,
-		     sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
+		     sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
 	if (!text_valid(name, MASTER_TEXT_MAX) || !text_valid(host, MASTER_TEXT_MAX) ||
-	    (runtime && !text_valid(runtime, MASTER_TEXT_MAX)))
-		return reply_err(out, 400, "name, host and runtime must be printable, no spaces");
+	    (runtime && !text_valid(runtime, MASTER_TEXT_MAX))) {
+		reply_err(out, 400, "name, host and runtime must be printable, no spaces");
+		return;
+	}
 
 	pthread_mutex_lock(&m->lock);
 	w = worker_find(m, id);
@@ -35,7 +39,8 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 			pthread_mutex_unlock(&m->lock);
 			hio_warn("refusing worker %s: %d workers already known", id,
 				 MASTER_WORKERS_MAX);
-			return reply_err(out, 503, "too many workers");
+			reply_err(out, 503, "too many workers");
+			return;
 		}
 		w = calloc(1, sizeof(*w));
 		if (w) {
@@ -48,7 +53,8 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 				json_decref(w->cmds);
 			free(w);
 			hio_err("out of memory registering worker %s; it will retry", id);
-			return reply_err(out, 500, "out of memory");
+			reply_err(out, 500, "out of memory");
+			return;
 		}
 		list_add_tail(&m->workers, &w->link);
 		m->n_workers++;
@@ -77,8 +83,10 @@ void api_worker_delete(struct master *m, const char *id, struct reply *out)
 	if (w)
 		worker_set_gone(m, w, "it deregistered");
 	pthread_mutex_unlock(&m->lock);
-	if (!w)
-		return reply_err(out, 404, "unknown worker %s", id);
+	if (!w) {
+		reply_err(out, 404, "unknown worker %s", id);
+		return;
+	}
 	reply_ok(out, 200, json_object());
 }
 
@@ -122,13 +130,16 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 	char err[160];
 	size_t i;
 
-	if (pes && check_worker_pes(pes, err, sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
+	if (pes && check_worker_pes(pes, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
 	pthread_mutex_lock(&m->lock);
 	w = worker_find(m, id);
 	if (!w || w->gone) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_err(out, 404, "unknown worker %s: register again", id);
+		reply_err(out, 404, "unknown worker %s: register again", id);
+		return;
 	}
 	w->hb_ms = hio_mono_ms();
 	json_array_foreach(pes, i, it)
@@ -198,11 +209,14 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, struct 
 		w->polls--;
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (!known)
-		return reply_err(out, 404, "unknown worker %s: register again", id);
+	if (!known) {
+		reply_err(out, 404, "unknown worker %s: register again", id);
+		return;
+	}
 	if (!cmds) {
 		hio_err("out of memory answering worker %s's command poll", id);
-		return reply_err(out, 500, "out of memory");
+		reply_err(out, 500, "out of memory");
+		return;
 	}
 	reply_ok(out, 200, json_pack("{s:o}", "commands", cmds));
 }
@@ -218,14 +232,22 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 	if (jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
 	    jget_str(body, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
 	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
-	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
-	if (worker && !hio_id_valid(worker))
-		return reply_err(out, 400, "field 'worker' is not a valid id");
-	if (!hio_pipeline_valid(pln))
-		return reply_err(out, 400, "bad pipeline name");
-	if (!text_valid(host, MASTER_TEXT_MAX))
-		return reply_err(out, 400, "field 'host' must be printable, no spaces");
+	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
+	if (worker && !hio_id_valid(worker)) {
+		reply_err(out, 400, "field 'worker' is not a valid id");
+		return;
+	}
+	if (!hio_pipeline_valid(pln)) {
+		reply_err(out, 400, "bad pipeline name");
+		return;
+	}
+	if (!text_valid(host, MASTER_TEXT_MAX)) {
+		reply_err(out, 400, "field 'host' must be printable, no spaces");
+		return;
+	}
 
 	pthread_mutex_lock(&m->lock);
 	pl = pipeline_get(m, pln);
@@ -234,7 +256,8 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 		p = pe_add(m, id);
 	if (!pl || !p) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_err(out, 503, "no room for another PE or pipeline");
+		reply_err(out, 503, "no room for another PE or pipeline");
+		return;
 	}
 	if (p->st == PE_STARTING && !p->registered) {
 		pl->start_fails = 0;
@@ -271,16 +294,21 @@ void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct rep
 	if (jget_str(body, "state", JF_REQUIRED, 16, &state, err, sizeof(err)) < 0 ||
 	    jget_bool(body, "session", 0, &session, &has_session, err, sizeof(err)) < 0 ||
 	    jget_int(body, "done", 0, 0, INT64_MAX, &done, &has_done, err, sizeof(err)) < 0 ||
-	    jget_int(body, "failed", 0, 0, INT64_MAX, &failed, &has_failed, err, sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
-	if (strcmp(state, "idle") != 0 && strcmp(state, "busy") != 0)
-		return reply_err(out, 400, "field 'state' must be \"idle\" or \"busy\"");
+	    jget_int(body, "failed", 0, 0, INT64_MAX, &failed, &has_failed, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
+	if (strcmp(state, "idle") != 0 && strcmp(state, "busy") != 0) {
+		reply_err(out, 400, "field 'state' must be \"idle\" or \"busy\"");
+		return;
+	}
 
 	pthread_mutex_lock(&m->lock);
 	p = pe_find(m, id);
 	if (!p || p->st == PE_GONE || !p->registered) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_err(out, 404, "unknown PE %s: register again", id);
+		reply_err(out, 404, "unknown PE %s: register again", id);
+		return;
 	}
 	p->hb_ms = hio_mono_ms();
 	p->busy = strcmp(state, "busy") == 0;
@@ -305,18 +333,24 @@ void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *o
 	struct pe *p;
 	char err[160], why[MASTER_TEXT_MAX + 32];
 
-	if (jget_str(body, "reason", 0, MASTER_TEXT_MAX, &reason, err, sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
-	if (reason && !line_valid(reason, MASTER_TEXT_MAX))
-		return reply_err(out, 400, "field 'reason' holds control characters");
+	if (jget_str(body, "reason", 0, MASTER_TEXT_MAX, &reason, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
+	if (reason && !line_valid(reason, MASTER_TEXT_MAX)) {
+		reply_err(out, 400, "field 'reason' holds control characters");
+		return;
+	}
 	snprintf(why, sizeof(why), "reported gone (%s)", reason ? reason : "no reason");
 	pthread_mutex_lock(&m->lock);
 	p = pe_find(m, id);
 	if (p)
 		pe_set_gone(m, p, why);
 	pthread_mutex_unlock(&m->lock);
-	if (!p)
-		return reply_err(out, 404, "unknown PE %s", id);
+	if (!p) {
+		reply_err(out, 404, "unknown PE %s", id);
+		return;
+	}
 	reply_ok(out, 200, json_object());
 }
 
@@ -331,8 +365,10 @@ void api_pe_release(struct master *m, const char *id, struct reply *out)
 		p->active_ms = hio_mono_ms();
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (!p)
-		return reply_err(out, 404, "unknown PE %s", id);
+	if (!p) {
+		reply_err(out, 404, "unknown PE %s", id);
+		return;
+	}
 	reply_ok(out, 200, json_object());
 }
 
@@ -398,7 +434,8 @@ void api_allocate(struct master *m, const char *pln, struct reply *out)
 		pick = pick_free_pe(m, pl, &cand);
 	if (pick < 0) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_ok(out, 200, json_pack("{s:b}", "backlog", 1));
+		reply_ok(out, 200, json_pack("{s:b}", "backlog", 1));
+		return;
 	}
 	p = cand[pick];
 	free(cand);

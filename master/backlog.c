@@ -247,19 +247,24 @@ void backlog_push_finish(struct push *p, struct reply *out)
 			  p->validated ? "body incomplete" : "header or meta incomplete");
 	if (!p->status && !hio_frame_dec_idle(p->dec))
 		push_fail(p, 400, "trailing bytes after the MSG frame");
-	if (p->status)
-		return reply_err(out, p->status, "%s", p->err);
+	if (p->status) {
+		reply_err(out, p->status, "%s", p->err);
+		return;
+	}
 	if (dup)
 		goto answer;
 	if ((m->fsync && fsync(p->fd) < 0) || close(p->fd) < 0) {
 		p->fd = -1;
 		hio_err("cannot flush %s: %s; the push fails", p->tmp, strerror(errno));
-		return reply_err(out, 500, "cannot store the message: %s", strerror(errno));
+		reply_err(out, 500, "cannot store the message: %s", strerror(errno));
+		return;
 	}
 	p->fd = -1;
 	if (path_fmt(final, sizeof(final), "%s/%016llx-%s.frame", p->dir,
-		     (unsigned long long)p->seq, p->id) < 0)
-		return reply_err(out, 500, "backlog path too long");
+		     (unsigned long long)p->seq, p->id) < 0) {
+		reply_err(out, 500, "backlog path too long");
+		return;
+	}
 	msg = calloc(1, sizeof(*msg));
 	ident = calloc(1, sizeof(*ident));
 	pthread_mutex_lock(&m->lock);
@@ -272,7 +277,8 @@ void backlog_push_finish(struct push *p, struct reply *out)
 		pthread_mutex_unlock(&m->lock);
 		free(msg);
 		free(ident);
-		return reply_err(out, 503, "no room for the message (pipelines or memory)");
+		reply_err(out, 503, "no room for the message (pipelines or memory)");
+		return;
 	}
 	snprintf(ident->id, sizeof(ident->id), "%s", p->id);
 	snprintf(msg->id, sizeof(msg->id), "%s", p->id);
@@ -284,7 +290,8 @@ void backlog_push_finish(struct push *p, struct reply *out)
 		free(msg);
 		free(ident);
 		hio_err("cannot rename %s into place: %s; the push fails", p->tmp, strerror(e));
-		return reply_err(out, 500, "cannot store the message: %s", strerror(e));
+		reply_err(out, 500, "cannot store the message: %s", strerror(e));
+		return;
 	}
 	p->tmp[0] = '\0';
 	ident->pl = pl;
@@ -412,12 +419,14 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 		p = pe_find(m, pe);
 		if (!p || p->st == PE_GONE || !p->registered) {
 			pthread_mutex_unlock(&m->lock);
-			return reply_err(out, 404, "unknown PE %s: register again", pe);
+			reply_err(out, 404, "unknown PE %s: register again", pe);
+			return;
 		}
 		if (strcmp(p->pl->name, pln) != 0) {
 			pthread_mutex_unlock(&m->lock);
-			return reply_err(out, 409, "PE %s serves pipeline %s, not %s", pe,
-					 p->pl->name, pln);
+			reply_err(out, 409, "PE %s serves pipeline %s, not %s", pe, p->pl->name,
+				  pln);
+			return;
 		}
 		pl = p->pl;
 		/* A stopping PE gets no new work; it waits like one facing an empty queue
@@ -438,8 +447,9 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 					hio_err("cannot open backlog message %s (%s): %s; it stays "
 						"queued",
 						msg->id, path, strerror(e));
-					return reply_err(out, 500, "cannot open the message: %s",
-							 strerror(e));
+					reply_err(out, 500, "cannot open the message: %s",
+						  strerror(e));
+					return;
 				}
 				/* The file is gone: forget the message rather than block the
 				 * queue behind it forever. */

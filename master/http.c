@@ -377,7 +377,8 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 		pl = "default";
 	switch (r->route) {
 	case R_STATUS:
-		return api_status(m, out);
+		api_status(m, out);
+		return;
 	case R_SERIES: {
 		const char *since = arg(c, "since", NULL);
 		char *end = NULL;
@@ -386,22 +387,30 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 		if (since && *since) {
 			errno = 0;
 			v = strtoull(since, &end, 10);
-			if (errno || *end || since[0] == '-')
-				return reply_err(out, 400, "since must be milliseconds");
+			if (errno || *end || since[0] == '-') {
+				reply_err(out, 400, "since must be milliseconds");
+				return;
+			}
 		}
-		return api_series(m, r->pl, (uint64_t)v, out);
+		api_series(m, r->pl, (uint64_t)v, out);
+		return;
 	}
 	case R_WORKER_CMDS:
 	case R_BACKLOG_NEXT:
 		wait = wait_arg(c);
-		if (wait < 0)
-			return reply_err(out, 400, "wait must be milliseconds, 0..%d",
-					 MASTER_WAIT_MAX_MS);
-		if (r->route == R_WORKER_CMDS)
-			return api_worker_commands(m, r->id, wait, out);
+		if (wait < 0) {
+			reply_err(out, 400, "wait must be milliseconds, 0..%d", MASTER_WAIT_MAX_MS);
+			return;
+		}
+		if (r->route == R_WORKER_CMDS) {
+			api_worker_commands(m, r->id, wait, out);
+			return;
+		}
 		pe = arg(c, "pe", NULL);
-		if (!pe || !hio_id_valid(pe))
-			return reply_err(out, 400, "pe must be a PE id");
+		if (!pe || !hio_id_valid(pe)) {
+			reply_err(out, 400, "pe must be a PE id");
+			return;
+		}
 		api_backlog_next(m, r->pl, pe, wait, out);
 		if (out->status == 200) {
 			snprintf(r->lease_id, sizeof(r->lease_id), "%s", out->hdr_id);
@@ -411,22 +420,31 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 	default:
 		break;
 	}
-	if (!hio_pipeline_valid(pl))
-		return reply_err(out, 400, "bad pipeline name");
+	if (!hio_pipeline_valid(pl)) {
+		reply_err(out, 400, "bad pipeline name");
+		return;
+	}
 	if (r->route == R_RESULTS_LIST) {
 		prefix = arg(c, "prefix", &plen);
 		if (!prefix)
 			prefix = "";
-		if (plen > HIO_NAME_MAX || strlen(prefix) != plen)
-			return reply_err(out, 400, "bad prefix");
-		return api_results_list(m, pl, prefix, plen, out);
+		if (plen > HIO_NAME_MAX || strlen(prefix) != plen) {
+			reply_err(out, 400, "bad prefix");
+			return;
+		}
+		api_results_list(m, pl, prefix, plen, out);
+		return;
 	}
 	name = arg(c, "name", &nlen);
 	file = arg(c, "file", &flen);
-	if (!name || !hio_name_valid(name, nlen, &why))
-		return reply_err(out, 400, "bad name: %s", name ? why : "missing");
-	if (!file || !hio_name_valid(file, flen, &why))
-		return reply_err(out, 400, "bad file: %s", file ? why : "missing");
+	if (!name || !hio_name_valid(name, nlen, &why)) {
+		reply_err(out, 400, "bad name: %s", name ? why : "missing");
+		return;
+	}
+	if (!file || !hio_name_valid(file, flen, &why)) {
+		reply_err(out, 400, "bad file: %s", file ? why : "missing");
+		return;
+	}
 	api_results_file(m, pl, name, nlen, file, flen, out);
 }
 
@@ -434,14 +452,22 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 {
 	json_t *j = NULL;
 
-	if (r->status)
-		return reply_err(out, r->status, "%s", r->err);
-	if (r->body_kind == B_PUSH)
-		return backlog_push_finish(r->push, out);
-	if (r->body_kind == B_UPLOAD)
-		return results_upload_finish(r->upload, out);
-	if (r->body_kind == B_NONE)
-		return get_routes(m, c, r, out);
+	if (r->status) {
+		reply_err(out, r->status, "%s", r->err);
+		return;
+	}
+	if (r->body_kind == B_PUSH) {
+		backlog_push_finish(r->push, out);
+		return;
+	}
+	if (r->body_kind == B_UPLOAD) {
+		results_upload_finish(r->upload, out);
+		return;
+	}
+	if (r->body_kind == B_NONE) {
+		get_routes(m, c, r, out);
+		return;
+	}
 	j = parse_json(r, out);
 	if (!j)
 		return;

@@ -45,10 +45,14 @@ void api_mount_report(struct master *m, const char *id, json_t *body, struct rep
 	    jget_int(body, "spool_max", JF_REQUIRED, 0, INT64_MAX, &max, NULL, err, sizeof(err)) <
 		0 ||
 	    jget_int(body, "failing", JF_REQUIRED, 0, INT64_MAX, &failing, NULL, err, sizeof(err)) <
-		0)
-		return reply_err(out, 400, "%s", err);
-	if (!hio_pipeline_valid(pl))
-		return reply_err(out, 400, "field 'pipeline' is not a valid pipeline name");
+		0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
+	if (!hio_pipeline_valid(pl)) {
+		reply_err(out, 400, "field 'pipeline' is not a valid pipeline name");
+		return;
+	}
 
 	pthread_mutex_lock(&m->lock);
 	mounts_expire(m);
@@ -63,7 +67,8 @@ void api_mount_report(struct master *m, const char *id, json_t *body, struct rep
 	}
 	if (!r) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_err(out, 503, "too many mounts report (at most %d)", MOUNTS_MAX);
+		reply_err(out, 503, "too many mounts report (at most %d)", MOUNTS_MAX);
+		return;
 	}
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	snprintf(r->host, sizeof(r->host), "%s", host);

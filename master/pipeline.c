@@ -205,8 +205,10 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	char err[200];
 	int from;
 
-	if (parse_conf(body, &c, err, sizeof(err)) < 0)
-		return reply_err(out, 400, "%s", err);
+	if (parse_conf(body, &c, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
 
 	pthread_mutex_lock(&m->persist_lock);
 	pthread_mutex_lock(&m->lock);
@@ -214,7 +216,8 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	if (!pl) {
 		pthread_mutex_unlock(&m->lock);
 		pthread_mutex_unlock(&m->persist_lock);
-		return reply_err(out, 503, "no room for another pipeline");
+		reply_err(out, 503, "no room for another pipeline");
+		return;
 	}
 	old = (struct saved){.exec = pl->exec ? strdup(pl->exec) : NULL,
 			     .image = pl->image ? strdup(pl->image) : NULL,
@@ -235,7 +238,8 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pthread_mutex_unlock(&m->persist_lock);
 		free(old.exec);
 		free(old.image);
-		return reply_err(out, 400, "%s", err[0] ? err : "out of memory");
+		reply_err(out, 400, "%s", err[0] ? err : "out of memory");
+		return;
 	}
 	pthread_mutex_unlock(&m->lock);
 
@@ -258,7 +262,8 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pl->as = old.as;
 		pthread_mutex_unlock(&m->lock);
 		pthread_mutex_unlock(&m->persist_lock);
-		return reply_err(out, 500, "cannot save pipelines.json: %s", strerror(errno));
+		reply_err(out, 500, "cannot save pipelines.json: %s", strerror(errno));
+		return;
 	}
 	free(old.exec);
 	free(old.image);

@@ -291,7 +291,8 @@ void api_results_list(struct master *m, const char *pln, const char *prefix, siz
 	free(v);
 	if (!arr || (pl && pl->results.len && !v)) {
 		json_decref(arr);
-		return reply_err(out, 500, "out of memory listing results");
+		reply_err(out, 500, "out of memory listing results");
+		return;
 	}
 	reply_ok(out, 200, json_pack("{s:o}", "results", arr));
 }
@@ -327,8 +328,8 @@ void api_results_file(struct master *m, const char *pln, const char *name, size_
 	if (fd < 0) {
 		if (r && e != ENOENT)
 			hio_warn("cannot open result file %s: %s", path, strerror(e));
-		return reply_err(out, 404, "no result file %s for %s in pipeline %s", file, name,
-				 pln);
+		reply_err(out, 404, "no result file %s for %s in pipeline %s", file, name, pln);
+		return;
 	}
 	out->status = 200;
 	out->fd = fd;

@@ -234,7 +234,8 @@ void api_series(struct master *m, const char *name, uint64_t since, struct reply
 	pl = pipeline_find(m, name);
 	if (!pl) {
 		pthread_mutex_unlock(&m->lock);
-		return reply_err(out, 404, "unknown pipeline %s", name);
+		reply_err(out, 404, "unknown pipeline %s", name);
+		return;
 	}
 	if (pl->series) {
 		o = series_json(pl->series, since);
@@ -249,7 +250,9 @@ void api_series(struct master *m, const char *name, uint64_t since, struct reply
 		json_object_set_new(o, "autoscale", json_boolean(pl->autoscale && pl->pes >= 0));
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (!o)
-		return reply_err(out, 500, "out of memory building the series");
+	if (!o) {
+		reply_err(out, 500, "out of memory building the series");
+		return;
+	}
 	reply_ok(out, 200, o);
 }

@@ -100,7 +100,8 @@ void api_status(struct master *m, struct reply *out)
 			"mounts", mn, "counters", counters);
 	if (!ans || !w || !p || !pl || !mn || !counters) {
 		json_decref(ans);
-		return reply_err(out, 500, "out of memory building the status");
+		reply_err(out, 500, "out of memory building the status");
+		return;
 	}
 	reply_ok(out, 200, ans);
 }

@@ -134,5 +134,7 @@ int main(int argc, char **argv)
 		return bad("%s", err);
 	o.token = token;
 	o.listen_host = host;
+	if (hio_pe_set_signal_handlers() < 0)
+		return bad("cannot set signal handlers: %s", strerror(errno));
 	return hio_pe_run(&o);
 }

@@ -3,6 +3,7 @@
  * outside the function that calls setjmp. */
 #include "gfp.h"
 
+#include <errno.h>
 #include <png.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ int gfp_read_png(const char *path, struct gfp_stats *st, char *err, size_t errle
 	st->format = "png";
 	c.f = fopen(path, "rb");
 	if (!c.f) {
-		snprintf(err, errlen, "cannot open: %m");
+		snprintf(err, errlen, "cannot open: %s", strerror(errno));
 		return -1;
 	}
 	c.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, on_error, on_warning);

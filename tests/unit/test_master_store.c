@@ -214,7 +214,8 @@ static int commit(struct master *m, const char *pl, const char *name, const char
 {
 	static unsigned n;
 	char tmpdir[PATH_MAX], path[PATH_MAX + 16];
-	struct rfile file = {.name = "out.txt"};
+	char out_txt[] = "out.txt";
+	struct rfile file = {.name = out_txt};
 	json_t *meta, *stored = json_array(), *dup = json_array();
 	struct reply out = {.fd = -1};
 	FILE *f;

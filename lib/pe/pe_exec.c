@@ -522,7 +522,8 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	long timeout = ex->timeout_ms > 0 ? ex->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
 	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX], what[128];
 	const char *kv[4] = {NULL, NULL, NULL, NULL};
-	char *argv[] = {"sh", "-c", (char *)ex->command, NULL};
+	char sh[] = "sh", dash_c[] = "-c";
+	char *argv[] = {sh, dash_c, (char *)ex->command, NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	int fa_ok = 0, at_ok = 0, errp[2] = {-1, -1}, sofd = -1, nullfd = -1, timed_out = 0;

@@ -43,9 +43,15 @@ struct hio_pe_opts {
 	long heartbeat_ms; /* 0: 1000 */
 };
 
-/* Runs until hio_pe_stop() or SIGTERM/SIGINT. Returns 0 on a clean stop, 1 on error. */
+/* Runs until hio_pe_stop(). Returns 0 on a clean stop, 1 on error. It takes no
+ * process-wide signal: it never writes to a socket or pipe without MSG_NOSIGNAL or a
+ * blocked SIGPIPE, and the analysis it starts gets every signal at its default. */
 int hio_pe_run(const struct hio_pe_opts *opts);
+/* Async-signal-safe: may be called from a signal handler or any thread. */
 void hio_pe_stop(void);
+/* For a program that is a PE and nothing else (hio-pe): SIGTERM and SIGINT call
+ * hio_pe_stop(), SIGPIPE is ignored. 0, or -1 with errno. */
+int hio_pe_set_signal_handlers(void);
 
 /* A per-message scratch directory (absolute path), taken on first call and given back
  * once the message's result is uploaded: then emptied and reused for a later message.

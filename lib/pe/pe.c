@@ -579,9 +579,20 @@ static void pe_free(struct pe *pe)
 	free(pe);
 }
 
+int hio_pe_set_signal_handlers(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	/* Peers that vanish must cost an EPIPE, not the process. */
+	if (sigaction(SIGTERM, &sa, NULL) || sigaction(SIGINT, &sa, NULL) ||
+	    signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+		return -1;
+	return 0;
+}
+
 int hio_pe_run(const struct hio_pe_opts *opts)
 {
-	struct sigaction sa = {.sa_handler = on_signal}, old_term, old_int;
 	pthread_t t_exec, t_up, t_hb, t_pull;
 	int ok_exec = 0, ok_up = 0, ok_hb = 0, ok_pull = 0, rc = 1;
 	char err[256];
@@ -600,8 +611,6 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		hio_err("cannot initialise libcurl; not starting");
 		goto out;
 	}
-	/* Peers that vanish must cost an EPIPE, not the process. */
-	signal(SIGPIPE, SIG_IGN);
 	pe->workdir = make_workdir(opts->workdir);
 	if (!pe->workdir)
 		goto out;
@@ -628,9 +637,6 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	g_wake_fd = pe->wake[1];
 	if (g_stop)
 		hio_pe_stop();
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, &old_term);
-	sigaction(SIGINT, &sa, &old_int);
 
 	ok_exec = pthread_create(&t_exec, NULL, executor_main, pe) == 0;
 	ok_up = ok_exec && pthread_create(&t_up, NULL, pe_uploader_main, pe) == 0;
@@ -672,8 +678,6 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		pthread_join(t_pull, NULL);
 	hio_info("PE %s stopped: %" PRIu64 " done, %" PRIu64 " failed", pe->id, pe->n_done,
 		 pe->n_failed);
-	sigaction(SIGTERM, &old_term, NULL);
-	sigaction(SIGINT, &old_int, NULL);
 	g_wake_fd = -1;
 	g_stop = 0;
 	pthread_mutex_destroy(&pe->mu);

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 	pthread_t th;
 	hio_stream *s;
 	size_t size;
-	long count;
+	long count, n;
 	char *buf;
 
 	if (argc < 3 || !master || !token) {
@@ -79,8 +79,12 @@ int main(int argc, char **argv)
 	hio_log_init("inproc");
 	hio_log_set_level(HIO_LOG_WARN);
 	hio_http_global_init();
-	size = strtoull(argv[1], NULL, 10);
-	count = atol(argv[2]);
+	if (hio_parse_long(argv[1], 0, 1L << 40, &n) < 0 ||
+	    hio_parse_long(argv[2], 1, 1L << 40, &count) < 0) {
+		fprintf(stderr, "%s: SIZE and COUNT are whole numbers\n", argv[0]);
+		return 2;
+	}
+	size = (size_t)n;
 	so.compress = argc > 3 && !strcmp(argv[3], "on")    ? HIO_COMPRESS_ON
 		      : argc > 3 && !strcmp(argv[3], "off") ? HIO_COMPRESS_OFF
 							    : HIO_COMPRESS_AUTO;

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 	struct hio_stream_opts o = {0};
 	struct hio_stream_stats stats;
 	size_t size, nst = 0;
+	long n;
 	unsigned long sent = 0;
 	char *buf, err[256], name[64];
 	uint64_t t0, next_print;
@@ -64,7 +65,11 @@ int main(int argc, char **argv)
 			"usage: HIO_MASTER=URL HIO_TOKEN=T loadgen SIZE SECONDS:FROM:TO...\n");
 		return 2;
 	}
-	size = strtoul(argv[1], NULL, 10);
+	if (hio_parse_long(argv[1], 0, 1L << 40, &n) < 0) {
+		fprintf(stderr, "loadgen: SIZE is a whole number\n");
+		return 2;
+	}
+	size = (size_t)n;
 	for (int i = 2; i < argc && nst < STAGES_MAX; i++, nst++)
 		if (sscanf(argv[i], "%lf:%lf:%lf", &st[nst].secs, &st[nst].from, &st[nst].to) !=
 		    3) {

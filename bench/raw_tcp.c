@@ -42,8 +42,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: raw_tcp SIZE COUNT\n");
 		return 2;
 	}
-	size = strtoull(argv[1], NULL, 10);
-	count = atol(argv[2]);
+	long n;
+
+	if (hio_parse_long(argv[1], 0, 1L << 40, &n) < 0 ||
+	    hio_parse_long(argv[2], 1, 1L << 40, &count) < 0) {
+		fprintf(stderr, "%s: SIZE and COUNT are whole numbers\n", argv[0]);
+		return 2;
+	}
+	size = (size_t)n;
 	lfd = hio_net_listen("127.0.0.1", 0, &port, err, sizeof(err));
 	if (lfd < 0) {
 		fprintf(stderr, "%s\n", err);

@@ -57,6 +57,7 @@ static int parse_common(int argc, char **argv, struct common *c, const struct op
 			int (*on_extra)(int opt, const char *arg, void *ud), void *ud)
 {
 	struct option opts[16] = {COMMON_OPTS};
+	char err[128];
 	int n = 4, o;
 
 	for (; extra && extra->name && n < 15; extra++)
@@ -77,7 +78,11 @@ static int parse_common(int argc, char **argv, struct common *c, const struct op
 			c->json = 1;
 			break;
 		case OPT_TIMEOUT:
-			c->timeout_s = atol(optarg);
+			if (hio_parse_flag("--timeout", optarg, 0, 86400L * 365, &c->timeout_s, err,
+					   sizeof(err))) {
+				cli_fail("%s", err);
+				return -1;
+			}
 			break;
 		default:
 			if (!on_extra || on_extra(o, optarg, ud) < 0)
@@ -457,15 +462,16 @@ static int scale_opt(int opt, const char *arg, void *ud)
 	const char *key = opt == OPT_MIN_PES   ? "min_pes"
 			  : opt == OPT_MAX_PES ? "max_pes"
 					       : "idle_ms";
-	char *end;
-	long long v;
+	const char *flag = opt == OPT_MIN_PES	? "--min-pes"
+			   : opt == OPT_MAX_PES ? "--max-pes"
+						: "--idle-ms";
+	char err[128];
+	long v;
 
 	if (opt != OPT_MIN_PES && opt != OPT_MAX_PES && opt != OPT_IDLE_MS)
 		return -1;
-	v = strtoll(arg, &end, 10);
-	if (*end || end == arg || v < 0 || v > 100000000) {
-		cli_fail("--%s wants a number, got '%s'", opt == OPT_IDLE_MS ? "idle-ms" : key,
-			 arg);
+	if (hio_parse_flag(flag, arg, 0, 100000000L, &v, err, sizeof(err))) {
+		cli_fail("%s", err);
 		return -1;
 	}
 	return json_object_set_new(body, key, json_integer(v));
@@ -486,7 +492,6 @@ int cmd_scale(int argc, char **argv)
 	json_t *body = json_object();
 	long code;
 	int first, n, rc = 1;
-	char *end;
 
 	first = parse_common(argc, argv, &c, extra, scale_opt, body);
 	if (first < 0 || argc - first != 1) {
@@ -497,8 +502,7 @@ int cmd_scale(int argc, char **argv)
 	if (!strcmp(argv[first], "auto")) {
 		json_object_set_new(body, "autoscale", json_true());
 	} else {
-		n = (int)strtol(argv[first], &end, 10);
-		if (*end || end == argv[first] || n < 0 || n > 1000) {
+		if (hio_parse_flag_int("N", argv[first], 0, 1000, &n, err, sizeof(err))) {
 			cli_fail("the PE count must be a number from 0 to 1000, or auto");
 			goto out;
 		}

@@ -45,9 +45,11 @@ static pid_t pid_read(const char *dir, const char *file)
 	s = hio_file_read(path, 64, NULL);
 	if (!s)
 		return 0;
-	v = strtol(s, NULL, 10);
+	s[strcspn(s, "\r\n")] = '\0';
+	if (hio_parse_long(s, 2, INT32_MAX, &v) < 0)
+		v = 0;
 	free(s);
-	return v > 1 ? (pid_t)v : 0;
+	return (pid_t)v;
 }
 
 static int pid_alive(pid_t pid)
@@ -177,7 +179,8 @@ int cmd_up(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			pes = atoi(optarg);
+			if (hio_parse_flag_int("--pes", optarg, 0, 1000, &pes, err, sizeof(err)))
+				return cli_fail("%s", err);
 			break;
 		case 'e':
 			exec_cmd = optarg;
@@ -196,16 +199,23 @@ int cmd_up(int argc, char **argv)
 			snprintf(dir, sizeof(dir), "%s", optarg);
 			break;
 		case 'p':
-			port = atoi(optarg);
+			if (hio_parse_flag_int("--port", optarg, 0, 65535, &port, err, sizeof(err)))
+				return cli_fail("%s", err);
 			break;
 		case 'a':
-			min_pes = atoi(optarg);
+			if (hio_parse_flag_int("--min-pes", optarg, 0, 1000, &min_pes, err,
+					       sizeof(err)))
+				return cli_fail("%s", err);
 			break;
 		case 'b':
-			max_pes = atoi(optarg);
+			if (hio_parse_flag_int("--max-pes", optarg, 1, 1000, &max_pes, err,
+					       sizeof(err)))
+				return cli_fail("%s", err);
 			break;
 		case 't':
-			timeout_ms = atol(optarg);
+			if (hio_parse_flag("--timeout-ms", optarg, 1, 86400000L, &timeout_ms, err,
+					   sizeof(err)))
+				return cli_fail("%s", err);
 			break;
 		case 'P':
 			pipeline = optarg;
@@ -217,8 +227,6 @@ int cmd_up(int argc, char **argv)
 			return cli_fail("usage: hio up [--pes N] [--exec CMD] ... (hio --help)");
 		}
 	}
-	if (pes < 0 || pes > 1000 || port < 0 || port > 65535)
-		return cli_fail("--pes must be 0..1000 and --port 0..65535");
 	if (strcmp(runtime, "process") && strcmp(runtime, "docker"))
 		return cli_fail("--runtime must be process or docker");
 	if (!strcmp(runtime, "docker") && !image)

@@ -7,7 +7,7 @@
 struct hio_client_conf {
 	char master[512]; /* base URL, e.g. http://127.0.0.1:41234 */
 	char token[HIO_TOKEN_MAX + 1];
-	char state_dir[PATH_MAX];
+	char state_dir[HIO_PATH_MAX];
 };
 
 /* $HIO_STATE_DIR, else $HOME/.hio, else /tmp/hio-UID. */

@@ -8,6 +8,7 @@
 
 #define HIO_ID_LEN 32	    /* hex chars of a message id */
 #define HIO_NAME_MAX 4096   /* bytes in an input name */
+#define HIO_PATH_MAX 4096   /* bytes in a local path (PATH_MAX, which strict C17 lacks) */
 #define HIO_TOKEN_MAX 256   /* bytes in a cluster token */
 #define HIO_PIPELINE_MAX 64 /* bytes in a pipeline name: [A-Za-z0-9._-] */
 
@@ -24,6 +25,9 @@ int hio_parse_long(const char *s, long min, long max, long *out);
  * "--pes: 'abc' is not a whole number from 1 to 64". */
 int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,
 		   size_t errlen);
+/* A decimal number with an optional fraction and exponent (strtod), all of s, finite,
+ * in [min, max]. 0, or -1 with errno EINVAL or ERANGE. */
+int hio_parse_double(const char *s, double min, double max, double *out);
 /* An int-sized flag (min and max within int). */
 int hio_parse_flag_int(const char *flag, const char *s, int min, int max, int *out, char *err,
 		       size_t errlen);

@@ -5,7 +5,7 @@
 # Needs a build without sanitizers: HIO_BUILD=build-vg tests/valgrind.sh
 . "$(dirname "$0")/e2e/lib.sh"
 unset ASAN_OPTIONS UBSAN_OPTIONS
-command -v valgrind >/dev/null || { echo "SKIP: valgrind is not installed"; exit 77; }
+command -v valgrind >/dev/null || { echo "FAIL: valgrind is not installed (bash scripts/deps)"; exit 1; }
 VG=(valgrind --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9)
 
 "$HIO" up --state-dir "$STATE" --pes 0 --exec true >"$T/url" || { fail "hio up"; finish; }

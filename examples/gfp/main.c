@@ -89,13 +89,11 @@ out:
 static double threshold_from_env(void)
 {
 	const char *s = getenv("HIO_GFP_THRESHOLD");
-	char *end;
 	double v;
 
 	if (!s || !*s)
 		return GFP_THRESHOLD_DEFAULT;
-	v = strtod(s, &end);
-	if (*end || v < 0) {
+	if (hio_parse_double(s, 0, 1e300, &v) < 0) {
 		hio_warn("HIO_GFP_THRESHOLD=\"%s\" is not a number >= 0; using %.0f", s,
 			 GFP_THRESHOLD_DEFAULT);
 		return GFP_THRESHOLD_DEFAULT;

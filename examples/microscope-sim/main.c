@@ -43,6 +43,31 @@ static void usage(void)
 		"  --seed S          pixel noise seed (default 1)\n");
 }
 
+/* A flag's number, or exit 2 with the reason (this is a program, not a library). */
+static long flag_long(const char *flag, const char *v, long min, long max)
+{
+	char err[160];
+	long n;
+
+	if (hio_parse_flag(flag, v, min, max, &n, err, sizeof(err)) < 0) {
+		fprintf(stderr, "hio-microscope-sim: %s\n", err);
+		exit(2);
+	}
+	return n;
+}
+
+static double flag_double(const char *flag, const char *v, double min, double max)
+{
+	double d;
+
+	if (hio_parse_double(v, min, max, &d) < 0) {
+		fprintf(stderr, "hio-microscope-sim: %s: '%s' is not a number from %g to %g\n",
+			flag, v, min, max);
+		exit(2);
+	}
+	return d;
+}
+
 static int write_file(const char *path, const char *tmp, const struct img_spec *s, uint64_t *green)
 {
 	int fd = open(tmp ? tmp : path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -93,34 +118,34 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'w':
-			wells = atoi(optarg);
+			wells = (int)flag_long("--wells", optarg, 1, 96);
 			break;
 		case 't':
-			times = atoi(optarg);
+			times = (int)flag_long("--times", optarg, 1, 10000);
 			break;
 		case 'p':
-			positive = atoi(optarg);
+			positive = (int)flag_long("--positive", optarg, 0, 96);
 			break;
 		case 's':
-			size_mb = atof(optarg);
+			size_mb = flag_double("--size", optarg, 0.001, 4096);
 			break;
 		case 'W':
-			s.width = (uint32_t)atol(optarg);
+			s.width = (uint32_t)flag_long("--width", optarg, 1, 65535);
 			break;
 		case 'H':
-			s.height = (uint32_t)atol(optarg);
+			s.height = (uint32_t)flag_long("--height", optarg, 1, 65535);
 			break;
 		case 'f':
 			s.format = !strcmp(optarg, "png") ? IMG_PNG : IMG_TIFF;
 			break;
 		case 'd':
-			s.depth = atoi(optarg);
+			s.depth = (int)flag_long("--depth", optarg, 8, 16);
 			break;
 		case 'c':
-			s.channels = atoi(optarg);
+			s.channels = (int)flag_long("--channels", optarg, 1, 4);
 			break;
 		case 'r':
-			rate = atof(optarg);
+			rate = flag_double("--rate", optarg, 0, 1e6);
 			break;
 		case 'm':
 			rename_mode = !strcmp(optarg, "rename");
@@ -129,7 +154,7 @@ int main(int argc, char **argv)
 			truth = optarg;
 			break;
 		case 'S':
-			seed = strtoul(optarg, NULL, 10);
+			seed = (unsigned long)flag_long("--seed", optarg, 0, LONG_MAX);
 			break;
 		case 'P':
 			plate = optarg;

@@ -58,8 +58,14 @@ static int print_answer(int fd)
 static int dial(const char *host, const char *port)
 {
 	char err[256];
-	int fd = hio_net_connect(host, atoi(port), 5000, err, sizeof(err));
+	long p;
+	int fd;
 
+	if (hio_parse_long(port, 1, 65535, &p) < 0) {
+		fprintf(stderr, "hio-probe: bad port '%s'\n", port);
+		return -1;
+	}
+	fd = hio_net_connect(host, (int)p, 5000, err, sizeof(err));
 	if (fd < 0)
 		fprintf(stderr, "hio-probe: %s\n", err);
 	return fd;

@@ -200,8 +200,12 @@ static int count_files(const char *pl, const char *suffix)
 	snprintf(cmd, sizeof(cmd), "ls -1 '%s/backlog/%s' 2>/dev/null | grep -c -- '%s$'",
 		 state_dir, pl, suffix);
 	f = popen(cmd, "r");
-	if (f && fgets(line, sizeof(line), f))
-		n = atoi(line);
+	if (f && fgets(line, sizeof(line), f)) {
+		long v = 0;
+		line[strcspn(line, "\n")] = '\0';
+		if (hio_parse_long(line, 0, INT32_MAX, &v) == 0)
+			n = (int)v;
+	}
 	if (f)
 		pclose(f);
 	return n;

@@ -3,6 +3,7 @@
 #include "hio_buf.h"
 #include "hio_util.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,39 @@ int main(void)
 	char id[HIO_ID_LEN + 1], id2[HIO_ID_LEN + 1], big[5000];
 	const char *why = NULL;
 	struct hio_buf b;
+
+	/* The one number parser: whole strings, in range, or an error that names the flag. */
+	{
+		long v = -7;
+		double d = 0;
+		char err[128];
+		int iv = 0;
+
+		CHECK(hio_parse_long("5", 0, 10, &v) == 0 && v == 5);
+		CHECK(hio_parse_long("0", 0, 10, &v) == 0 && v == 0);
+		CHECK(hio_parse_long("-3", -5, 5, &v) == 0 && v == -3);
+		v = 42;
+		CHECK(hio_parse_long("5x", 0, 10, &v) < 0 && errno == EINVAL && v == 42);
+		CHECK(hio_parse_long("abc", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long("", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long(" 5", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long("5 ", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long("-1", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long("+1", 0, 10, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_long("11", 0, 10, &v) < 0 && errno == ERANGE);
+		CHECK(hio_parse_long("99999999999999999999", 0, 10, &v) < 0 && errno == ERANGE);
+		CHECK(hio_parse_long(NULL, 0, 10, &v) < 0 && errno == EINVAL && v == 42);
+		CHECK(hio_parse_flag("--port", "99999", 0, 65535, &v, err, sizeof(err)) < 0);
+		CHECK(!strcmp(err, "--port: '99999' is not a whole number from 0 to 65535"));
+		CHECK(hio_parse_flag_int("--pes", "5", 0, 9, &iv, err, sizeof(err)) == 0 &&
+		      iv == 5);
+		CHECK(hio_parse_double("2.5", 0, 10, &d) == 0 && d == 2.5);
+		CHECK(hio_parse_double("1e3", 0, 1e4, &d) == 0 && d == 1000);
+		CHECK(hio_parse_double("2.5mb", 0, 10, &d) < 0 && errno == EINVAL);
+		CHECK(hio_parse_double("nan", 0, 10, &d) < 0);
+		CHECK(hio_parse_double("inf", 0, 1e308, &d) < 0);
+		CHECK(hio_parse_double("11", 0, 10, &d) < 0 && errno == ERANGE);
+	}
 
 	CHECK(valid("a"));
 	CHECK(valid("plate1/A01/t003.tif"));

@@ -189,6 +189,8 @@ int cmd_status(int argc, char **argv)
 /* ------------------------------------------------------------------ send */
 
 struct send_ctx {
+	/* Guards the counts and stdout's ack lines (the connector's ack threads print).
+	 * A leaf: the ack callback runs without stream locks and takes nothing else. */
 	pthread_mutex_t mu;
 	int acked, failed;
 };

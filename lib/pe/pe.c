@@ -9,6 +9,7 @@
 #include "hio_log.h"
 #include "hio_net.h"
 #include "hio_pe.h"
+#include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
 #include "pe_scratch.h"
@@ -67,6 +68,7 @@ uint64_t pe_next_seq(struct pe *pe)
 
 void pe_kick_heartbeat_locked(struct pe *pe)
 {
+	HIO_ASSERT_HELD(&pe->mu);
 	pe->hb_kick = 1;
 	/* Broadcast: pe_sleep waiters share the condition. */
 	pthread_cond_broadcast(&pe->cv_hb);
@@ -74,12 +76,11 @@ void pe_kick_heartbeat_locked(struct pe *pe)
 
 int pe_sleep(struct pe *pe, long ms)
 {
-	struct timespec ts;
+	uint64_t deadline = hio_mono_ms() + (uint64_t)(ms > 0 ? ms : 0);
 	int stopping;
 
-	hio_timespec_in(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&pe->mu);
-	while (!pe->stopping && pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts) != ETIMEDOUT)
+	while (!pe->stopping && hio_cond_wait_until(&pe->cv_hb, &pe->mu, deadline) != ETIMEDOUT)
 		;
 	stopping = pe->stopping;
 	pthread_mutex_unlock(&pe->mu);
@@ -171,6 +172,7 @@ static struct pe_item *fifo_pop_locked(struct pe *pe)
 {
 	struct pe_item *it = pe->fhead;
 
+	HIO_ASSERT_HELD(&pe->mu);
 	if (!it)
 		return NULL;
 	pe->fhead = it->next;
@@ -352,7 +354,6 @@ static void *heartbeat_main(void *arg)
 	}
 	snprintf(path, sizeof(path), "/v1/pes/%s/heartbeat", pe->id);
 	for (;;) {
-		struct timespec ts;
 		int registered, busy, session;
 		uint64_t done, failed, now = hio_mono_ms();
 		json_t *b;
@@ -374,8 +375,7 @@ static void *heartbeat_main(void *arg)
 		else
 			wait = next_hb > now ? (long)(next_hb - now) : 0;
 		if (wait > 0 && !pe->stopping) {
-			hio_timespec_in(&ts, CLOCK_MONOTONIC, wait);
-			pthread_cond_timedwait(&pe->cv_hb, &pe->mu, &ts);
+			hio_cond_wait_ms(&pe->cv_hb, &pe->mu, wait);
 			pthread_mutex_unlock(&pe->mu);
 			continue;
 		}
@@ -548,18 +548,6 @@ static void say_gone(struct pe *pe)
 	hio_http_free(h);
 }
 
-static int cond_init_mono(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-	int rc;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	rc = pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-	return rc;
-}
-
 static void pe_free(struct pe *pe)
 {
 	pe_scratch_free(pe->scratch);
@@ -631,9 +619,10 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		goto out;
 	}
 	pthread_mutex_init(&pe->mu, NULL);
-	cond_init_mono(&pe->cv_fifo);
-	cond_init_mono(&pe->cv_up);
-	cond_init_mono(&pe->cv_hb);
+	if (hio_cond_init(&pe->cv_fifo) || hio_cond_init(&pe->cv_up) || hio_cond_init(&pe->cv_hb)) {
+		hio_err("cannot make condition variables; not starting");
+		goto out;
+	}
 	g_wake_fd = pe->wake[1];
 	if (g_stop)
 		hio_pe_stop();

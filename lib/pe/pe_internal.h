@@ -53,9 +53,12 @@ struct pe;
 struct pe_session {
 	struct pe *pe;
 	int fd;
-	pthread_mutex_t wmu; /* serialises frames written on fd */
-	int closed;	     /* under wmu: no more writes */
-	int refs;	     /* under pe->mu: the reader plus queued/pending messages */
+	/* Serialises frames written on fd. Lock order: a leaf, nothing is taken while it
+	 * is held. It is the one PE lock held across I/O, by design: it orders writes on
+	 * this one socket, and the socket's SO_SNDTIMEO bounds each write. */
+	pthread_mutex_t wmu;
+	int closed; /* under wmu: no more writes */
+	int refs;   /* under pe->mu: the reader plus queued/pending messages */
 	char peer[64];
 };
 
@@ -99,6 +102,9 @@ struct pe {
 	int lfd;
 	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
 
+	/* Guards the FIFO, the upload queue, the state and the counters below. Lock order:
+	 * taken first (before a scratch pool's mu); never held across I/O, a REST call or
+	 * the handler. Functions named *_locked need it held (HIO_ASSERT_HELD). */
 	pthread_mutex_t mu;
 	pthread_cond_t cv_fifo; /* FIFO changed, executor idle, stop */
 	pthread_cond_t cv_up;	/* pending entries changed, executor ended */

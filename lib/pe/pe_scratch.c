@@ -20,6 +20,8 @@
 #define PE_SCRATCH_KEEP 160
 
 struct pe_scratch {
+	/* Guards free[] and next. A leaf: nothing is taken under it, and the directory
+	 * is emptied outside it. */
 	pthread_mutex_t mu;
 	const char *workdir;
 	char *free[PE_SCRATCH_KEEP];

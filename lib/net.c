@@ -107,6 +107,7 @@ int hio_net_connect(const char *host, int port, int timeout_ms, char *err, size_
 		}
 		fcntl(fd, F_SETFL, flags);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		hio_net_set_liveness(fd);
 		break;
 	next:
 		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, strerror(soerr));
@@ -169,6 +170,18 @@ int hio_net_sendfile(int fd, int fd_in, off_t off, size_t n)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = err;
 	return rc;
+}
+
+void hio_net_set_liveness(int fd)
+{
+	unsigned int ut = HIO_NET_USER_TIMEOUT_MS;
+	int one = 1, idle = HIO_NET_KEEPIDLE_S, intvl = 1, cnt = HIO_NET_KEEPCNT;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 void hio_net_set_timeout(int fd, int ms)

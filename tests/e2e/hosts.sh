@@ -5,7 +5,8 @@
 # come back correct, and the PEs advertise their hosts' addresses, never loopback.
 # Refused with one line: a loopback --advertise towards a remote master.
 # Faults: a busy compute host cut off for 15 s mid-stream (every input exactly once,
-# its PEs back within 5 s of the heal).
+# its PEs back within 5 s of the heal); a silent host death (cut, then everything on it
+# killed): acks resume within 10 s, the send ends, every input exactly once.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hosts_lib.sh"
 N=${HOSTS_N:-150}
@@ -109,4 +110,35 @@ for i in $(seq 1 $N); do
 done
 eq "cut: acknowledged lines missing" "$bad" 0
 echo "cut lasted $((heal_at - cut_at)) s"
+
+# A silent host death: c1 cut off, then everything on it killed, mid-stream. Its
+# in-flight messages go elsewhere within 10 s, the send ends within its give-up, and
+# every input has exactly one result.
+mkdir -p "$T/src/death"
+for i in $(seq 1 $N); do head -c $((4000 + i * 173)) /dev/urandom >"$T/src/death/d$i.bin"; done
+(cd "$T/src" && on inst "$HIO" send death >"$T/death.txt" 2>"$T/death.err") &
+send_pid=$!
+HOST_PIDS+=("$send_pid")
+dacked() { [ "$(wc -l <"$T/death.txt")" -ge "$1" ]; }
+check "messages flow before the death" wait_for 60 dacked 10
+host_cut c1
+for p in $(ip netns pids "$HP-c1"); do kill -9 "$p" 2>/dev/null; done
+death_at=$SECONDS
+n_at_death=$(wc -l <"$T/death.txt")
+# Progress resumes on c2 alone: more acks than at the death within 10 s.
+more_acks() { [ "$(wc -l <"$T/death.txt")" -gt "$n_at_death" ]; }
+check "acks resume within 10 s of the death" wait_for 10 more_acks
+# No sender waits forever on a dead peer: bounded here, or the test would hang.
+send_ended() { ! kill -0 "$send_pid" 2>/dev/null; }
+check "hio send ends within 60 s of the death" wait_for 60 send_ended
+kill "$send_pid" 2>/dev/null
+wait "$send_pid"
+check "hio send through a host's death exits 0" test $? -eq 0
+echo "the send ended $((SECONDS - death_at)) s after the death"
+check "hio wait after the death" on inst "$HIO" wait --timeout 120
+on master "$HIO" results --json >"$T/results3.json"
+eq "death: inputs with a result" "$(jq '[.[] | select(.name | startswith("death/"))] | length' "$T/results3.json")" "$N"
+eq "death: done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("death/")))] | length' "$T/results3.json")" "$N"
+eq "death: acknowledged lines" "$(sort -u "$T/death.txt" | wc -l)" "$N"
+eq "death: c1's PEs are gone" "$(hstatus master | jq --arg h "$(host_ip c1)" '[.pes[] | select(.host == $h and .state != "gone")] | length')" 0
 finish

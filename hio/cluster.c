@@ -19,106 +19,6 @@
 #define UP_MASTER_WAIT_MS 15000
 #define UP_PES_WAIT_MS 60000
 #define UP_MOUNT_WAIT_MS 15000
-#define DOWN_GRACE_MS 15000
-#define POLL_MS 20
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void state_path(char *out, size_t n, const char *dir, const char *file)
-{
-	snprintf(out, n, "%s/%s", dir, file);
-}
-
-static pid_t pid_read(const char *dir, const char *file)
-{
-	char path[PATH_MAX + 64];
-	char *s;
-	long v;
-
-	state_path(path, sizeof(path), dir, file);
-	s = hio_file_read(path, 64, NULL);
-	if (!s)
-		return 0;
-	s[strcspn(s, "\r\n")] = '\0';
-	if (hio_parse_long(s, 2, INT32_MAX, &v) < 0)
-		v = 0;
-	free(s);
-	return (pid_t)v;
-}
-
-static int pid_alive(pid_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
-/* Starts argv in the background, detached (own session), output to DIR/log.
- * Returns the pid and records it in DIR/pidfile, or -1. */
-static pid_t spawn(const char *dir, const char *name, const char *const argv[])
-{
-	char logpath[PATH_MAX + 64], pidpath[PATH_MAX + 64], pidtxt[32];
-	pid_t pid;
-	int fd;
-
-	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, name);
-	snprintf(pidpath, sizeof(pidpath), "%s/%s.pid", dir, name);
-	fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		cli_fail("cannot open %s: %s", logpath, strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		close(fd);
-		cli_fail("cannot fork for %s: %s", name, strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-		setsid();
-		dup2(nul, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execv(argv[0], (char *const *)argv);
-		dprintf(2, "hio: cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(fd);
-	snprintf(pidtxt, sizeof(pidtxt), "%d\n", (int)pid);
-	if (hio_file_write_atomic(pidpath, pidtxt, strlen(pidtxt), 0) < 0)
-		cli_fail("cannot write %s: %s", pidpath, strerror(errno));
-	return pid;
-}
-
-/* A child that died during start-up is reaped here so its exit shows. */
-static int child_died(pid_t pid, const char *what, const char *dir)
-{
-	int status;
-
-	if (waitpid(pid, &status, WNOHANG) == pid) {
-		cli_fail("%s exited during start-up (status %d); see %s/%s.log", what,
-			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), dir,
-			 what);
-		return 1;
-	}
-	return 0;
-}
-
-static char *need_program(const char *name)
-{
-	char *p = hio_find_program(name);
-
-	if (!p)
-		cli_fail("cannot find the program %s (looked in $HIO_BIN_DIR, next to hio, in the "
-			 "build tree and in $PATH)",
-			 name);
-	return p;
-}
 
 /* Counts idle PEs of a pipeline in a status answer. */
 static int idle_pes(json_t *st, const char *pipeline)
@@ -135,16 +35,6 @@ static int idle_pes(json_t *st, const char *pipeline)
 			n++;
 	}
 	return n;
-}
-
-static int mount_ready(const char *mnt)
-{
-	char path[PATH_MAX + 16];
-	struct stat st;
-
-	/* hio-fs answers for results/ only once it serves the mount. */
-	snprintf(path, sizeof(path), "%s/results", mnt);
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int cmd_up(int argc, char **argv)
@@ -241,18 +131,18 @@ int cmd_up(int argc, char **argv)
 				min_pes, max_pes);
 	if (hio_mkdir_p(dir) < 0)
 		return cli_fail("cannot create the state dir %s: %s", dir, strerror(errno));
-	if (pid_alive(pid_read(dir, "master.pid")))
+	if (cli_pid_alive(cli_pid_read(dir, "master.pid")))
 		return cli_fail("a cluster already runs with state dir %s; run 'hio down' first",
 				dir);
-	master_bin = need_program("hio-master");
-	worker_bin = need_program("hio-worker");
+	master_bin = cli_need_program("hio-master");
+	worker_bin = cli_need_program("hio-worker");
 	if (!master_bin || !worker_bin)
 		goto out;
-	if (mount && !(fs_bin = need_program("hio-fs")))
+	if (mount && !(fs_bin = cli_need_program("hio-fs")))
 		goto out;
 
 	/* The token: kept across restarts so running clients and PEs stay valid. */
-	state_path(path, sizeof(path), dir, "token");
+	cli_state_path(path, sizeof(path), dir, "token");
 	if (access(path, R_OK) != 0) {
 		char tok[65];
 		hio_token_new(tok);
@@ -261,27 +151,27 @@ int cmd_up(int argc, char **argv)
 			goto out;
 		}
 	}
-	state_path(path, sizeof(path), dir, "master.url");
+	cli_state_path(path, sizeof(path), dir, "master.url");
 	unlink(path);
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	char tokpath[PATH_MAX + 64];
-	state_path(tokpath, sizeof(tokpath), dir, "token");
+	cli_state_path(tokpath, sizeof(tokpath), dir, "token");
 	const char *margv[] = {master_bin, "--state-dir",  dir,	    "--listen",
 			       listen,	   "--token-file", tokpath, NULL};
-	mpid = spawn(dir, "master", margv);
+	mpid = cli_spawn(dir, "master", margv);
 	if (mpid < 0)
 		goto out;
 	deadline = hio_mono_ms() + UP_MASTER_WAIT_MS;
 	while (!(url = hio_file_read(path, 512, NULL))) {
-		if (child_died(mpid, "master", dir))
+		if (cli_child_died(mpid, "master", dir))
 			goto out;
 		if (hio_mono_ms() > deadline) {
 			cli_fail("master did not start within %d s; see %s/master.log",
 				 UP_MASTER_WAIT_MS / 1000, dir);
 			goto out;
 		}
-		sleep_ms(POLL_MS);
+		cli_sleep_ms(CLI_POLL_MS);
 	}
 	url[strcspn(url, "\r\n ")] = '\0';
 
@@ -289,7 +179,7 @@ int cmd_up(int argc, char **argv)
 	const char *wargv[] = {worker_bin, "--master",	  url,	   "--token-file",
 			       tokpath,	   "--runtime",	  runtime, "--max-pes",
 			       maxbuf,	   "--state-dir", dir,	   NULL};
-	wpid = spawn(dir, "worker", wargv);
+	wpid = cli_spawn(dir, "worker", wargv);
 	if (wpid < 0)
 		goto out;
 
@@ -319,14 +209,14 @@ int cmd_up(int argc, char **argv)
 		if (hio_http_json(h, "GET", "/v1/status", NULL, &st, err, sizeof(err)) == 200 &&
 		    idle_pes(st, pipeline) >= pes)
 			break;
-		if (child_died(wpid, "worker", dir) || child_died(mpid, "master", dir))
+		if (cli_child_died(wpid, "worker", dir) || cli_child_died(mpid, "master", dir))
 			goto out;
 		if (hio_mono_ms() > deadline) {
 			cli_fail("%d PE(s) not idle within %d s; see %s/worker.log", pes,
 				 UP_PES_WAIT_MS / 1000, dir);
 			goto out;
 		}
-		sleep_ms(POLL_MS);
+		cli_sleep_ms(CLI_POLL_MS);
 	}
 	if (mount) {
 		if (hio_mkdir_p(mount) < 0) {
@@ -339,21 +229,21 @@ int cmd_up(int argc, char **argv)
 		    fs_bin,	   "-f",      "--token-file", tokpath,	"--spool", spool,
 		    "--spool-max", spool_max, "--pipeline",   pipeline, url,	   mount,
 		    NULL};
-		pid_t fpid = spawn(dir, "fs", fargv);
+		pid_t fpid = cli_spawn(dir, "fs", fargv);
 		if (fpid < 0)
 			goto out;
 		deadline = hio_mono_ms() + UP_MOUNT_WAIT_MS;
-		while (!mount_ready(mount)) {
-			if (child_died(fpid, "fs", dir))
+		while (!cli_mount_ready(mount)) {
+			if (cli_child_died(fpid, "fs", dir))
 				goto out;
 			if (hio_mono_ms() > deadline) {
 				cli_fail("mount %s not ready within %d s; see %s/fs.log", mount,
 					 UP_MOUNT_WAIT_MS / 1000, dir);
 				goto out;
 			}
-			sleep_ms(POLL_MS);
+			cli_sleep_ms(CLI_POLL_MS);
 		}
-		state_path(path, sizeof(path), dir, "mount");
+		cli_state_path(path, sizeof(path), dir, "mount");
 		hio_file_write_atomic(path, mount, strlen(mount), 0);
 	}
 	printf("%s\n", url);
@@ -367,59 +257,6 @@ out:
 	free(worker_bin);
 	free(fs_bin);
 	return rc;
-}
-
-/* SIGTERM, then SIGKILL after grace. Our own children are reaped; others polled. */
-static void stop_pid(pid_t pid, const char *what)
-{
-	uint64_t deadline = hio_mono_ms() + DOWN_GRACE_MS;
-
-	if (!pid_alive(pid))
-		return;
-	kill(pid, SIGTERM);
-	while (pid_alive(pid)) {
-		if (waitpid(pid, NULL, WNOHANG) == pid)
-			return;
-		if (hio_mono_ms() > deadline) {
-			hio_warn("%s (pid %d) did not stop within %d s; killing it", what, (int)pid,
-				 DOWN_GRACE_MS / 1000);
-			kill(pid, SIGKILL);
-			break;
-		}
-		sleep_ms(POLL_MS);
-	}
-}
-
-static int run_quiet(const char *const argv[])
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_WRONLY);
-		dup2(nul, 1);
-		dup2(nul, 2);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) < 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void unmount(const char *mnt)
-{
-	const char *u[] = {"fusermount3", "-u", mnt, NULL};
-	const char *lazy[] = {"fusermount3", "-u", "-z", mnt, NULL};
-
-	if (run_quiet(u) == 0)
-		return;
-	/* A reader still inside the mount (a shell, a file manager) keeps it busy. */
-	hio_warn("mount %s is busy; detaching it lazily", mnt);
-	if (run_quiet(lazy) != 0)
-		hio_warn("could not unmount %s; try 'fusermount3 -u -z %s'", mnt, mnt);
 }
 
 int cmd_down(int argc, char **argv)
@@ -438,24 +275,24 @@ int cmd_down(int argc, char **argv)
 			return cli_fail("usage: hio down [--state-dir DIR]");
 		snprintf(dir, sizeof(dir), "%s", optarg);
 	}
-	fs = pid_read(dir, "fs.pid");
-	worker = pid_read(dir, "worker.pid");
-	master = pid_read(dir, "master.pid");
-	if (!pid_alive(fs) && !pid_alive(worker) && !pid_alive(master))
+	fs = cli_pid_read(dir, "fs.pid");
+	worker = cli_pid_read(dir, "worker.pid");
+	master = cli_pid_read(dir, "master.pid");
+	if (!cli_pid_alive(fs) && !cli_pid_alive(worker) && !cli_pid_alive(master))
 		fprintf(stderr, "hio: no cluster runs with state dir %s\n", dir);
-	state_path(path, sizeof(path), dir, "mount");
+	cli_state_path(path, sizeof(path), dir, "mount");
 	mnt = hio_file_read(path, PATH_MAX, NULL);
 	if (mnt) {
-		unmount(mnt);
+		cli_unmount(mnt);
 		free(mnt);
 		unlink(path);
 	}
-	stop_pid(fs, "hio-fs");
-	stop_pid(worker, "hio-worker");
-	stop_pid(master, "hio-master");
+	cli_stop_pid(fs, "hio-fs");
+	cli_stop_pid(worker, "hio-worker");
+	cli_stop_pid(master, "hio-master");
 	static const char *const files[] = {"fs.pid", "worker.pid", "master.pid", "master.url"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		state_path(path, sizeof(path), dir, files[i]);
+		cli_state_path(path, sizeof(path), dir, files[i]);
 		unlink(path);
 	}
 	return 0;

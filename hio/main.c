@@ -25,6 +25,15 @@ static const char usage[] =
     "                         N: set the PE count by hand (the autoscaler stops);\n"
     "                         auto: the autoscaler moves it within min..max (default)\n"
     "  wait [--timeout SEC]   wait until every input the mounts and the master hold is processed\n"
+    "  pipeline set P [--exec CMD] [--image IMG] [--pes N] ..., pipeline show P, pipeline list\n"
+    "                         a pipeline's analysis and PE count on a running master\n"
+    "Several hosts (docs/deploy.md):\n"
+    "  master [--listen ADDR:PORT] [--token-file F]\n"
+    "                         a master alone, reachable from other hosts (default 0.0.0.0:7700)\n"
+    "  join MASTER_URL --token-file F [--max-pes N] [--runtime R] [--advertise HOST]\n"
+    "                         a worker on this compute host\n"
+    "  mount MASTER_URL DIR --token-file F [--pipeline P] [--spool-max SIZE]\n"
+    "                         the mount on this instrument PC\n"
     "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
     "HIO_MASTER and HIO_TOKEN are used when set.\n";
 
@@ -74,9 +83,10 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"up", cmd_up},	{"down", cmd_down},	  {"status", cmd_status},
-		    {"send", cmd_send}, {"results", cmd_results}, {"scale", cmd_scale},
-		    {"wait", cmd_wait}};
+	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	     {"status", cmd_status},
+		    {"send", cmd_send},	  {"results", cmd_results},  {"scale", cmd_scale},
+		    {"wait", cmd_wait},	  {"master", cmd_master},    {"join", cmd_join},
+		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}};
 
 	signal(SIGPIPE, SIG_IGN);
 	hio_log_init("hio");

@@ -21,6 +21,11 @@ void hio_http_free(hio_http *h);
  * only names the host, e.g. "http://localhost". Used for the Docker Engine API. */
 int hio_http_set_unix_socket(hio_http *h, const char *path);
 const char *hio_http_base(const hio_http *h);
+/* The deadlines of this client's requests: connecting, and a whole request without its
+ * own timeout_ms (0: 5 s and 30 s). A heartbeat's must be well inside its lease. Every
+ * TCP connection also dies after 3 s of unacknowledged data (TCP_USER_TIMEOUT) and is
+ * probed by keepalive when idle, so a cut-off peer costs seconds, not minutes. */
+void hio_http_set_timeouts(hio_http *h, long connect_ms, long total_ms);
 
 struct hio_http_req {
 	const char *method;	  /* "GET", "POST", "PUT", "DELETE" */

@@ -17,6 +17,26 @@ int hio_net_sendfile(int fd, int fd_in, off_t off, size_t n);
 /* Sets SO_RCVTIMEO/SO_SNDTIMEO (0 = none). */
 void hio_net_set_timeout(int fd, int ms);
 /* "host:port" split; host written into host (size hostlen). 0 or -1. */
+/* A peer that stops answering (cut off, powered off) ends the connection within about
+ * 5 s, whether data is in flight (TCP_USER_TIMEOUT) or it sits idle waiting for an
+ * answer (keepalive: 2 s idle, then 3 probes 1 s apart). hio_net_connect sets it;
+ * a server sets it on what it accepts. A peer that is only slow is not affected: its
+ * kernel still acknowledges and answers probes. */
+#define HIO_NET_USER_TIMEOUT_MS 5000
+#define HIO_NET_KEEPIDLE_S 2
+#define HIO_NET_KEEPCNT 3
+void hio_net_set_liveness(int fd);
+/* 1 when host is a loopback address (127/8, ::1, localhost), which only works for
+ * peers on the same machine. */
+int hio_net_is_loopback(const char *host);
+/* 1 for "", 0.0.0.0, :: and *: listen on every address. */
+int hio_net_is_wildcard(const char *host);
+/* The local address this host uses to reach host:port (the route's source), numeric,
+ * into out. Nothing is sent. 0 or -1. */
+int hio_net_route_addr(const char *host, int port, char *out, size_t n);
+/* The first non-loopback address of an interface that is up (IPv4 first), numeric,
+ * into out: what a wildcard listener tells other hosts. 0 or -1 (none). */
+int hio_net_first_addr(char *out, size_t n);
 int hio_net_split(const char *hostport, char *host, size_t hostlen, int *port);
 
 #endif

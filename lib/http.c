@@ -2,6 +2,8 @@
 #include "hio_log.h"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,33 @@ struct hio_http {
 	char *base;
 	char *auth;	 /* "Authorization: Bearer ..." or NULL */
 	char *unix_path; /* NULL: TCP */
+	long connect_ms; /* 0: HIO_HTTP_CONNECT_MS */
+	long total_ms;	 /* a request's default deadline; 0: HIO_HTTP_TIMEOUT_MS */
 };
+
+/* A connection whose sent data stays unacknowledged this long is dead (a host cut off
+ * or powered off): TCP_USER_TIMEOUT ends it instead of minutes of retransmission
+ * backoff, and keepalive probes find an idle one (a parked long poll) as quickly. */
+#define HIO_HTTP_USER_TIMEOUT_MS 3000
+#define HIO_HTTP_KEEPALIVE_S 2
+#define HIO_HTTP_CONNECT_MS 5000
+#define HIO_HTTP_TIMEOUT_MS 30000
+
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	unsigned int ut = HIO_HTTP_USER_TIMEOUT_MS;
+
+	(void)ud;
+	if (purpose == CURLSOCKTYPE_IPCXN)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	return CURL_SOCKOPT_OK;
+}
+
+void hio_http_set_timeouts(hio_http *h, long connect_ms, long total_ms)
+{
+	h->connect_ms = connect_ms;
+	h->total_ms = total_ms;
+}
 
 int hio_http_global_init(void)
 {
@@ -130,8 +158,18 @@ int hio_http_do(hio_http *h, const struct hio_http_req *req, struct hio_http_res
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_path);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : 30000L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 h->connect_ms ? h->connect_ms : (long)HIO_HTTP_CONNECT_MS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+			 req->timeout_ms ? req->timeout_ms
+			 : h->total_ms	 ? h->total_ms
+					 : (long)HIO_HTTP_TIMEOUT_MS);
+	if (!h->unix_path) {
+		curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+		curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, (long)HIO_HTTP_KEEPALIVE_S);
+		curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 1L);
+		curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	}
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sc);

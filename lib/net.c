@@ -1,8 +1,11 @@
 #include "hio_net.h"
+#include "hio_util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -104,6 +107,7 @@ int hio_net_connect(const char *host, int port, int timeout_ms, char *err, size_
 		}
 		fcntl(fd, F_SETFL, flags);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		hio_net_set_liveness(fd);
 		break;
 	next:
 		snprintf(err, errlen, "cannot connect to %s:%d: %s", host, port, strerror(soerr));
@@ -168,6 +172,18 @@ int hio_net_sendfile(int fd, int fd_in, off_t off, size_t n)
 	return rc;
 }
 
+void hio_net_set_liveness(int fd)
+{
+	unsigned int ut = HIO_NET_USER_TIMEOUT_MS;
+	int one = 1, idle = HIO_NET_KEEPIDLE_S, intvl = 1, cnt = HIO_NET_KEEPCNT;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 void hio_net_set_timeout(int fd, int ms)
 {
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -180,7 +196,6 @@ int hio_net_split(const char *hostport, char *host, size_t hostlen, int *port)
 {
 	const char *colon = strrchr(hostport, ':');
 	size_t hl;
-	char *end;
 	long p;
 
 	if (!colon)
@@ -194,10 +209,80 @@ int hio_net_split(const char *hostport, char *host, size_t hostlen, int *port)
 		return -1;
 	memcpy(host, hostport, hl);
 	host[hl] = '\0';
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+	if (hio_parse_long(colon + 1, 0, 65535, &p) < 0)
 		return -1;
 	*port = (int)p;
 	return 0;
+}
+
+int hio_net_is_loopback(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (!strcmp(host, "localhost"))
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) ||
+		       (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+	return 0;
+}
+
+int hio_net_is_wildcard(const char *host)
+{
+	return !*host || !strcmp(host, "0.0.0.0") || !strcmp(host, "::") || !strcmp(host, "*");
+}
+
+int hio_net_route_addr(const char *host, int port, char *out, size_t n)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char portstr[16];
+	int fd = -1, rc = -1;
+
+	snprintf(portstr, sizeof(portstr), "%d", port > 0 ? port : 9);
+	if (getaddrinfo(host, portstr, &hints, &res) != 0 || !res)
+		goto out;
+	/* A UDP connect only picks the route and the source address; nothing is sent. */
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		goto out;
+	if (getnameinfo((struct sockaddr *)&ss, sl, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST))
+		goto out;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (res)
+		freeaddrinfo(res);
+	return rc;
+}
+
+int hio_net_first_addr(char *out, size_t n)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	int rc = -1;
+
+	if (getifaddrs(&ifs) < 0)
+		return -1;
+	for (int fam = AF_INET; rc < 0 && fam >= 0; fam = fam == AF_INET ? AF_INET6 : -1)
+		for (i = ifs; i && rc < 0; i = i->ifa_next) {
+			if (!i->ifa_addr || i->ifa_addr->sa_family != fam ||
+			    !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			if (fam == AF_INET6 &&
+			    IN6_IS_ADDR_LINKLOCAL(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr))
+				continue;
+			if (getnameinfo(i->ifa_addr,
+					fam == AF_INET ? sizeof(struct sockaddr_in)
+						       : sizeof(struct sockaddr_in6),
+					out, (socklen_t)n, NULL, 0, NI_NUMERICHOST) == 0)
+				rc = 0;
+		}
+	freeifaddrs(ifs);
+	return rc;
 }

@@ -158,6 +158,14 @@ static int listen_publish(struct master *m, const char *listen, char *url, size_
 	}
 	snprintf(m->listen_host, sizeof(m->listen_host), "%s", host);
 	m->listen_port = bound;
+	/* A wildcard listener publishes an address other hosts can dial, not 0.0.0.0. */
+	if (hio_net_is_wildcard(host)) {
+		if (hio_net_first_addr(host, sizeof(host)) < 0) {
+			hio_warn("listening on every address, but this host has no address other "
+				 "than loopback; publishing 127.0.0.1");
+			snprintf(host, sizeof(host), "127.0.0.1");
+		}
+	}
 	snprintf(url, urllen, strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host, bound);
 	return fd;
 }

@@ -394,7 +394,7 @@ static void session_start(struct pe *pe, int fd)
 	struct timeval tv = {.tv_sec = P2P_SEND_TIMEOUT_MS / 1000};
 	struct pe_session *s;
 	char peer[64];
-	int one = 1, busy;
+	int busy;
 
 	peer_name(fd, peer, sizeof(peer));
 	pthread_mutex_lock(&pe->mu);
@@ -432,8 +432,8 @@ static void session_start(struct pe *pe, int fd)
 	}
 	/* A peer that stops reading must not wedge the uploader's acks forever. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* A vanished peer must not hold the one session slot forever. */
-	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	/* A vanished peer must not hold the one session slot for long. */
+	hio_net_set_liveness(fd);
 	s->pe = pe;
 	s->fd = fd;
 	s->refs = 1;

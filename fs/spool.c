@@ -414,9 +414,42 @@ static void *reporter_main(void *arg)
 			pthread_cond_timedwait(&sp->cv_report, &sp->mu, &ts);
 		}
 	}
-	pthread_mutex_unlock(&sp->mu);
+	/* A clean stop with nothing pending leaves: hio wait stops waiting for this mount.
+	 * With files pending it stays on the master's list (silent) until a mount of this
+	 * spool, under the same id, reports them again. */
+	if (sp->pending == 0) {
+		pthread_mutex_unlock(&sp->mu);
+		hio_http_set_timeouts(h, 1000, 2000);
+		if (hio_http_json(h, "DELETE", path, NULL, NULL, err, sizeof(err)) != 200)
+			hio_debug("cannot deregister the mount: %s", err);
+	} else {
+		pthread_mutex_unlock(&sp->mu);
+	}
 	hio_http_free(h);
 	return NULL;
+}
+
+/* The mount's id, kept in SPOOL/mount.id, so a remount of the same spool (after a crash)
+ * reports as the same mount and the master does not keep a silent one forever. */
+static void spool_mount_id(struct fs *fs, char out[HIO_ID_LEN + 1])
+{
+	char path[PATH_MAX + 16], *s;
+
+	snprintf(path, sizeof(path), "%s/mount.id", fs->spool_dir);
+	s = hio_file_read(path, 128, NULL);
+	if (s) {
+		s[strcspn(s, " \r\n")] = '\0';
+		if (hio_id_valid(s)) {
+			snprintf(out, HIO_ID_LEN + 1, "%s", s);
+			free(s);
+			return;
+		}
+		free(s);
+	}
+	hio_id_new(out);
+	if (hio_file_write_atomic(path, out, HIO_ID_LEN, 1) < 0)
+		hio_warn("cannot keep the mount id in %s: %s; a remount reports as a new mount",
+			 path, strerror(errno));
 }
 
 /* ------------------------------------------------------------ start: scan and replay */
@@ -590,7 +623,6 @@ int fs_spool_start(struct fs *fs)
 	pthread_cond_init(&sp->cv_report, &ca);
 	pthread_condattr_destroy(&ca);
 	hio_hmap_init(&sp->states);
-	hio_id_new(sp->mount_id);
 
 	snprintf(fs->tree_dir, sizeof(fs->tree_dir), "%s/tree", fs->spool_dir);
 	snprintf(fs->out_dir, sizeof(fs->out_dir), "%s/out", fs->spool_dir);
@@ -599,6 +631,7 @@ int fs_spool_start(struct fs *fs)
 			strerror(errno));
 		return -1;
 	}
+	spool_mount_id(fs, sp->mount_id);
 	fs->tree_fd = open(fs->tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fs->out_fd = open(fs->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fs->tree_fd < 0 || fs->out_fd < 0) {

@@ -18,8 +18,8 @@
 
 #define SEND_GIVE_UP_MS 120000
 #define WAIT_POLL_MS 50
-/* A mount that has not reported for this long is gone (killed, or cut off); hio wait
- * does not wait for it. hio-fs reports every half second. */
+/* A mount that has not reported for this long is silent (killed, cut off): hio wait
+ * waits for it. hio-fs reports every half second. */
 #define WAIT_MOUNT_STALE_MS 5000
 /* A report counts only when it reached the master this long after the wait began: one
  * already under way when a file closed may still say "nothing pending". */
@@ -526,9 +526,13 @@ out:
 	return rc;
 }
 
-/* Every live mount of the pipeline has nothing pending, said in a report that reached
- * the master well after the wait began (an older one may predate a file just closed). */
-static int mounts_drained(json_t *st, const char *pipeline, uint64_t waited_ms)
+/* Every mount of the pipeline has nothing pending, said in a report that reached the
+ * master well after the wait began (an older one may predate a file just closed). A
+ * silent mount (killed, cut off from the master) is pending whatever it last said: it
+ * may hold accepted files the master never heard of. A mount that stops cleanly with
+ * nothing pending deregisters. What is still pending goes into why. */
+static int mounts_drained(json_t *st, const char *pipeline, uint64_t waited_ms, char *why,
+			  size_t whylen)
 {
 	json_t *mounts = json_object_get(st, "mounts"), *mt;
 	size_t i;
@@ -536,13 +540,31 @@ static int mounts_drained(json_t *st, const char *pipeline, uint64_t waited_ms)
 	json_array_foreach(mounts, i, mt)
 	{
 		const char *pl = json_string_value(json_object_get(mt, "pipeline"));
+		const char *host = json_string_value(json_object_get(mt, "host"));
+		const char *mp = json_string_value(json_object_get(mt, "mountpoint"));
 		json_int_t age = json_integer_value(json_object_get(mt, "age_ms"));
+		json_int_t spooled = json_integer_value(json_object_get(mt, "spooled"));
 
-		if (!pl || strcmp(pl, pipeline) || age > WAIT_MOUNT_STALE_MS)
+		if (!pl || strcmp(pl, pipeline))
 			continue;
-		if ((uint64_t)age + WAIT_MOUNT_SLACK_MS >= waited_ms ||
-		    json_integer_value(json_object_get(mt, "spooled")) != 0)
+		if (age > WAIT_MOUNT_STALE_MS) {
+			snprintf(why, whylen,
+				 "the mount %s:%s, silent for %lld s (it last said %lld file(s) "
+				 "pending); it may hold files the master has not seen",
+				 host ? host : "?", mp ? mp : "?", (long long)(age / 1000),
+				 (long long)spooled);
 			return 0;
+		}
+		if (spooled > 0) {
+			snprintf(why, whylen, "%lld file(s) in the spool of %s:%s",
+				 (long long)spooled, host ? host : "?", mp ? mp : "?");
+			return 0;
+		}
+		if ((uint64_t)age + WAIT_MOUNT_SLACK_MS >= waited_ms) {
+			snprintf(why, whylen, "a fresh report from the mount %s:%s",
+				 host ? host : "?", mp ? mp : "?");
+			return 0;
+		}
 	}
 	return 1;
 }
@@ -553,6 +575,7 @@ int cmd_wait(int argc, char **argv)
 	struct hio_client_conf conf;
 	hio_http *h;
 	uint64_t start, deadline;
+	char why[512] = "the master";
 	int rc = 1;
 
 	if (parse_common(argc, argv, &c, NULL, NULL, NULL) < 0)
@@ -570,18 +593,28 @@ int cmd_wait(int argc, char **argv)
 			json_int_t in = json_integer_value(json_object_get(p, "in"));
 			json_int_t fin = json_integer_value(json_object_get(p, "done")) +
 					 json_integer_value(json_object_get(p, "failed"));
-			if (json_integer_value(json_object_get(p, "queue_length")) == 0 &&
-			    json_integer_value(json_object_get(p, "leased")) == 0 && fin >= in &&
-			    mounts_drained(st, c.pipeline, hio_mono_ms() - start)) {
+			json_int_t queued = json_integer_value(json_object_get(p, "queue_length"));
+			json_int_t leased = json_integer_value(json_object_get(p, "leased"));
+			if (queued || leased)
+				snprintf(why, sizeof(why),
+					 "%lld queued and %lld leased in the backlog",
+					 (long long)queued, (long long)leased);
+			else if (fin < in)
+				snprintf(why, sizeof(why), "%lld input(s) without a result",
+					 (long long)(in - fin));
+			else if (mounts_drained(st, c.pipeline, hio_mono_ms() - start, why,
+						sizeof(why))) {
 				json_decref(st);
 				rc = 0;
 				break;
 			}
+		} else {
+			snprintf(why, sizeof(why), "pipeline %s to exist", c.pipeline);
 		}
 		json_decref(st);
 		if (hio_mono_ms() > deadline) {
-			cli_fail("pipeline %s still busy after %ld s", c.pipeline,
-				 c.timeout_s > 0 ? c.timeout_s : 600);
+			cli_fail("pipeline %s still busy after %ld s: waiting for %s", c.pipeline,
+				 c.timeout_s > 0 ? c.timeout_s : 600, why);
 			break;
 		}
 		struct timespec ts = {0, WAIT_POLL_MS * 1000000L};

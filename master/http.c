@@ -32,6 +32,7 @@ enum route {
 	R_PE_GONE,
 	R_PE_RELEASE,
 	R_MOUNT_REPORT,
+	R_MOUNT_DEL,
 	R_PIPELINE,
 	R_ALLOCATE,
 	R_BACKLOG_PUSH,
@@ -67,7 +68,11 @@ static const struct rdef rdefs[] = {
     {"/v1/pes/:id/heartbeat", "POST", {"POST"}, {R_PE_HB}, {B_JSON}},
     {"/v1/pes/:id/gone", "POST", {"POST"}, {R_PE_GONE}, {B_JSON_OPT}},
     {"/v1/pes/:id/release", "POST", {"POST"}, {R_PE_RELEASE}, {B_JSON_OPT}},
-    {"/v1/mounts/:id", "POST", {"POST"}, {R_MOUNT_REPORT}, {B_JSON}},
+    {"/v1/mounts/:id",
+     "POST, DELETE",
+     {"POST", "DELETE"},
+     {R_MOUNT_REPORT, R_MOUNT_DEL},
+     {B_JSON, B_NONE}},
     {"/v1/pipelines/:p", "POST", {"POST"}, {R_PIPELINE}, {B_JSON}},
     {"/v1/pipelines/:p/allocate", "POST", {"POST"}, {R_ALLOCATE}, {B_JSON_OPT}},
     {"/v1/pipelines/:p/backlog", "POST", {"POST"}, {R_BACKLOG_PUSH}, {B_PUSH}},
@@ -495,6 +500,9 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 		break;
 	case R_MOUNT_REPORT:
 		api_mount_report(m, r->id, j, out);
+		break;
+	case R_MOUNT_DEL:
+		api_mount_delete(m, r->id, out);
 		break;
 	case R_PIPELINE:
 		api_pipeline_post(m, r->pl, j, out);

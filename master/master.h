@@ -7,6 +7,7 @@
 #include "autoscale.h"
 #include "hio_frame.h"
 #include "hio_hmap.h"
+#include "hio_sync.h"
 #include "hio_util.h"
 #include <jansson.h>
 #include <limits.h>
@@ -362,9 +363,12 @@ void result_free(struct result *r);
 void api_status(struct master *m, struct reply *out);
 
 /* --- mounts.c: what each hio-fs reports of its spool, for hio status --- */
-#define MOUNTS_MAX 256		  /* mounts remembered at once */
-#define MOUNT_REPORT_TTL_MS 30000 /* a mount silent this long is dropped */
+#define MOUNTS_MAX 256				      /* mounts remembered at once */
+#define MOUNT_SILENT_TTL_MS (7ULL * 24 * 3600 * 1000) /* a silent mount is forgotten */
+#define MOUNT_SILENT_MS 5000 /* reports come every 0.5 s: later than this is "silent" */
 void api_mount_report(struct master *m, const char *id, json_t *body, struct reply *out);
+/* A mount that stopped cleanly with nothing pending: hio wait no longer waits for it. */
+void api_mount_delete(struct master *m, const char *id, struct reply *out);
 json_t *mounts_json(struct master *m); /* needs m->lock */
 void mounts_free(struct master *m);
 

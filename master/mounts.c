@@ -14,13 +14,17 @@ struct mount_rep {
 	uint64_t seen_ms;
 };
 
-/* Drops mounts that stopped reporting. Needs m->lock. */
+/* A mount leaves by DELETE when it stops cleanly with nothing pending. One that went
+ * silent (killed, cut off) stays, shown "silent", for MOUNT_SILENT_TTL_MS: it may hold
+ * accepted files the master never heard of, and `hio wait` must not forget them; a
+ * remount of the same spool reports under the same id. Needs m->lock. */
 static void mounts_expire(struct master *m)
 {
 	uint64_t now = hio_mono_ms();
 
+	HIO_ASSERT_HELD(&m->lock);
 	for (size_t i = 0; i < m->n_mounts;) {
-		if (now - m->mounts[i].seen_ms > MOUNT_REPORT_TTL_MS)
+		if (now - m->mounts[i].seen_ms > MOUNT_SILENT_TTL_MS)
 			m->mounts[i] = m->mounts[--m->n_mounts];
 		else
 			i++;
@@ -84,6 +88,25 @@ void api_mount_report(struct master *m, const char *id, json_t *body, struct rep
 	reply_ok(out, 200, json_object());
 }
 
+void api_mount_delete(struct master *m, const char *id, struct reply *out)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; i < m->n_mounts; i++)
+		if (!strcmp(m->mounts[i].id, id)) {
+			m->mounts[i] = m->mounts[--m->n_mounts];
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&m->lock);
+	if (!found) {
+		reply_err(out, 404, "no mount %s reports here", id);
+		return;
+	}
+	reply_ok(out, 200, json_object());
+}
+
 json_t *mounts_json(struct master *m)
 {
 	json_t *arr = json_array();
@@ -92,13 +115,13 @@ json_t *mounts_json(struct master *m)
 	mounts_expire(m);
 	for (size_t i = 0; arr && i < m->n_mounts; i++) {
 		const struct mount_rep *r = &m->mounts[i];
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?,s:I}", "id", r->id,
-				      "host", r->host, "mountpoint", r->mountpoint, "pipeline",
-				      r->pipeline, "spooled", (json_int_t)r->spooled, "spool_bytes",
-				      (json_int_t)r->spool_bytes, "spool_max",
-				      (json_int_t)r->spool_max, "failing", (json_int_t)r->failing,
-				      "last_error", r->last_error[0] ? r->last_error : NULL,
-				      "age_ms", (json_int_t)(now - r->seen_ms));
+		json_t *o = json_pack(
+		    "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?,s:I,s:b}", "id", r->id, "host", r->host,
+		    "mountpoint", r->mountpoint, "pipeline", r->pipeline, "spooled",
+		    (json_int_t)r->spooled, "spool_bytes", (json_int_t)r->spool_bytes, "spool_max",
+		    (json_int_t)r->spool_max, "failing", (json_int_t)r->failing, "last_error",
+		    r->last_error[0] ? r->last_error : NULL, "age_ms",
+		    (json_int_t)(now - r->seen_ms), "silent", now - r->seen_ms > MOUNT_SILENT_MS);
 
 		if (json_array_append_new(arr, o) < 0) {
 			json_decref(arr);

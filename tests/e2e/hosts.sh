@@ -6,7 +6,8 @@
 # Refused with one line: a loopback --advertise towards a remote master.
 # Faults: a busy compute host cut off for 15 s mid-stream (every input exactly once,
 # its PEs back within 5 s of the heal); a silent host death (cut, then everything on it
-# killed): acks resume within 10 s, the send ends, every input exactly once.
+# killed): acks resume within 10 s, the send ends, every input exactly once; the
+# instrument PC cut off from the master only: hio wait neither returns 0 nor hangs.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hosts_lib.sh"
 N=${HOSTS_N:-150}
@@ -117,6 +118,19 @@ for i in $(seq 1 $N); do
 done
 eq "cut: acknowledged lines missing" "$bad" 0
 echo "cut lasted $((heal_at - cut_at)) s"
+
+# The instrument PC cut off from the master only: files written meanwhile wait in its
+# spool, and hio wait (on the master) says it waits for that silent mount instead of
+# returning 0; after the heal they go out and hio wait returns 0.
+host_cut_between inst master
+mkdir -p "$MNT/iso"
+for i in $(seq 1 20); do head -c $((1000 + i * 97)) /dev/urandom >"$MNT/iso/i$i.bin"; done
+on master "$HIO" wait --timeout 8 2>"$T/iso_wait.err"
+check "hio wait during the cut does not return 0" test $? -ne 0
+check "it names the silent mount it waits for" grep -q "silent for" "$T/iso_wait.err"
+host_heal_between inst master
+check "hio wait after the heal" on master "$HIO" wait --timeout 60
+eq "isolated mount's files done" "$(on master "$HIO" results --json | jq '[.[] | select(.state == "done" and (.name | startswith("iso/")))] | length')" 20
 
 # A silent host death: c1 cut off, then everything on it killed, mid-stream. Its
 # in-flight messages go elsewhere within 10 s, the send ends within its give-up, and

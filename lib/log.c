@@ -1,6 +1,8 @@
 #include "hio_log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,62 @@ static enum hio_log_level log_level = HIO_LOG_INFO;
 /* Set before the threads that log start (a program's set-up), read after. */
 static hio_log_func log_func;
 static void *log_func_ud;
+
+/* Repeats: a line whose text, digits aside, was logged less than HIO_LOG_REPEAT_MS ago
+ * is counted instead of written ("retrying in 50 ms" while a peer is away would
+ * otherwise fill the log); the next one written after that says how many were held
+ * back. A small table of recent texts, replaced oldest first. */
+#define HIO_LOG_REPEAT_MS 5000
+#define HIO_LOG_REPEAT_SLOTS 32
+struct log_recent {
+	uint64_t key;	  /* FNV-1a of the text without its digits; 0: unused */
+	uint64_t last_ms; /* when it was last written */
+	unsigned held;	  /* repeats not written since */
+};
+/* Guards recent[]. A leaf: taken only inside hio_log, around no I/O. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log_recent recent[HIO_LOG_REPEAT_SLOTS];
+
+static uint64_t text_key(const char *p)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	return h ? h : 1;
+}
+
+/* 1: write it (with *held repeats to mention); 0: a repeat, counted. */
+static int log_admit(const char *text, uint64_t now_ms, unsigned *held)
+{
+	uint64_t key = text_key(text);
+	struct log_recent *r = NULL, *oldest = &recent[0];
+	int write = 1;
+
+	*held = 0;
+	pthread_mutex_lock(&log_mu);
+	for (int i = 0; i < HIO_LOG_REPEAT_SLOTS; i++) {
+		if (recent[i].key == key) {
+			r = &recent[i];
+			break;
+		}
+		if (recent[i].last_ms < oldest->last_ms)
+			oldest = &recent[i];
+	}
+	if (r && now_ms - r->last_ms < HIO_LOG_REPEAT_MS) {
+		r->held++;
+		write = 0;
+	} else if (r) {
+		*held = r->held;
+		r->held = 0;
+		r->last_ms = now_ms;
+	} else {
+		*oldest = (struct log_recent){.key = key, .last_ms = now_ms};
+	}
+	pthread_mutex_unlock(&log_mu);
+	return write;
+}
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
@@ -52,7 +110,7 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 	char line[2048];
 	struct timeval tv;
 	struct tm tm;
-	size_t n;
+	size_t n, text;
 	va_list ap;
 	int r;
 
@@ -65,6 +123,7 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 		     log_prog, (int)getpid(), level_names[lvl]);
 	if (r > 0)
 		n += (size_t)r;
+	text = n;
 	va_start(ap, fmt);
 	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
@@ -72,6 +131,21 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 		n += (size_t)r;
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
+	line[n] = '\0';
+	if (lvl != HIO_LOG_DEBUG) {
+		unsigned held;
+		uint64_t now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+		if (!log_admit(line + text, now_ms, &held))
+			return;
+		if (held) {
+			r = snprintf(line + n, sizeof(line) - n, " (%u more like it not shown)",
+				     held);
+			if (r > 0)
+				n += (size_t)r;
+			if (n > sizeof(line) - 2)
+				n = sizeof(line) - 2;
+		}
+	}
 	if (log_func) {
 		line[n] = '\0';
 		log_func(log_func_ud, lvl, line);

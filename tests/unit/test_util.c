@@ -1,6 +1,7 @@
 /* Names, ids, tokens and the bounded buffer. */
 #include "check.h"
 #include "hio_buf.h"
+#include "hio_log.h"
 #include "hio_util.h"
 
 #include <errno.h>
@@ -10,6 +11,17 @@
 static int valid(const char *s)
 {
 	return hio_name_valid(s, strlen(s), NULL);
+}
+
+static int log_lines;
+static char log_last[512];
+
+static void capture(void *ud, enum hio_log_level lvl, const char *line)
+{
+	(void)ud;
+	(void)lvl;
+	log_lines++;
+	snprintf(log_last, sizeof(log_last), "%s", line);
 }
 
 int main(void)
@@ -50,6 +62,19 @@ int main(void)
 		CHECK(hio_parse_double("inf", 0, 1e308, &d) < 0);
 		CHECK(hio_parse_double("11", 0, 10, &d) < 0 && errno == ERANGE);
 	}
+
+	/* The logger holds back repeats that differ only in their numbers. */
+	hio_log_init("test_util");
+	hio_log_set_func(capture, NULL);
+	for (int i = 0; i < 100; i++)
+		hio_warn("cannot reach 10.0.0.%d; retrying in %d ms", i % 7, 50 * i);
+	CHECK(log_lines == 1);
+	hio_warn("another line");
+	CHECK(log_lines == 2 && strstr(log_last, "another line"));
+	hio_debug("debug lines are never held back");
+	hio_info("cannot reach 10.0.0.1; retrying in 1 ms (info)");
+	CHECK(log_lines == 3);
+	hio_log_set_func(NULL, NULL);
 
 	CHECK(valid("a"));
 	CHECK(valid("plate1/A01/t003.tif"));

@@ -167,9 +167,10 @@ int cmd_up(int argc, char **argv)
 					     {"slurm-mem", required_argument, 0, 'L'},
 					     {"slurm-pe-bin", required_argument, 0, 'L'},
 					     {"slurm-log-dir", required_argument, 0, 'L'},
+					     {"slurm-pending-warn", required_argument, 0, 'L'},
 					     {0, 0, 0, 0}};
-	const char *slurm_args[2 * 7];
-	char slurm_opt[7][32];
+	const char *slurm_args[2 * 8];
+	char slurm_opt[8][32];
 	int nslurm = 0, li = 0;
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
 	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
@@ -188,7 +189,7 @@ int cmd_up(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
 		switch (c) {
 		case 'L':
-			if (nslurm >= 7)
+			if (nslurm >= 8)
 				return cli_fail("too many --slurm-* options");
 			snprintf(slurm_opt[nslurm], sizeof(slurm_opt[0]), "--%s", opts[li].name);
 			slurm_args[2 * nslurm] = slurm_opt[nslurm];

@@ -24,9 +24,9 @@ if ! slurm_start "$T/slurm" 8; then
 fi
 ok "SLURM is up: $(sinfo -h -N -o '%N %T %c CPUs')"
 
-# Our jobs, by state (squeue's long names): "running", or "live" (not yet final).
+# Our jobs, by state ("running", "pending"), or "live" (not yet final).
 jobs_in() {
-	local states=running
+	local states=$1
 	[ "$1" = live ] && states=pending,running,suspended,completing,configuring
 	squeue --me -h -t "$states" -o '%i %j' | awk '$2 ~ /^hio-/ { print $1 }' | sort -n
 }
@@ -38,7 +38,7 @@ status_jobs() {
 }
 three_idle() { test "$(pe_count idle)" -eq 3 && test "$(njobs running)" -eq 3; }
 
-"$HIO" up --runtime slurm --pes 3 --state-dir "$STATE" \
+"$HIO" up --runtime slurm --pes 3 --state-dir "$STATE" --slurm-pending-warn 2 \
 	--exec 'sleep 0.1; sha256sum "$HIO_INPUT" | cut -c1-64' >"$T/url" ||
 	{ fail "hio up --runtime slurm"; sfinish; }
 check "hio scale 3" "$HIO" scale 3
@@ -111,6 +111,20 @@ check "the restart said it cancelled the old jobs" \
 	grep -q "was left by an earlier run of worker $wid; cancelling it" "$STATE/worker.log"
 eq "jobs of this worker not known to the master" \
 	"$(comm -13 <(status_jobs) <(jobs_in live) | wc -l)" 0
+
+# A job pending in SLURM's queue is a starting PE, and one pending too long is logged
+# with SLURM's reason. Someone else's job holds the node's other 5 CPUs.
+blocker=$(sbatch --parsable -J blocker -n 5 -o /dev/null --wrap 'sleep 600')
+blocker_runs() { squeue -h -j "$blocker" -t running -o %i | grep -qx "$blocker"; }
+check "a blocker job holds the other CPUs" wait_for 30 blocker_runs
+check "hio scale 4" "$HIO" scale 4
+one_pending() { test "$(njobs pending)" -eq 1 && test "$(pe_count starting)" -eq 1; }
+check "the 4th PE's job pends, and the master counts it as starting" wait_for 30 one_pending
+check "the worker logs the job pending too long, with SLURM's reason" wait_for 30 \
+	grep -q "still pending after 2 s (reason: Resources)" "$STATE/worker.log"
+scancel "$blocker"
+four_idle() { test "$(pe_count idle)" -eq 4 && test "$(njobs running)" -eq 4; }
+check "once the CPUs are free it runs: 4 idle PEs, 4 jobs" wait_for 60 four_idle
 
 check "hio down" "$HIO" down --state-dir "$STATE"
 eq "live jobs after hio down" "$(njobs live)" 0

@@ -482,13 +482,22 @@ static void kv(const char *line, const char *key, char *out, size_t len)
  * from here (a shared file system). */
 static void log_tail(const struct job *j)
 {
-	size_t n;
-	char *s = hio_file_read(j->out, 64u << 20, &n);
+	char buf[SL_LOG_TAIL + 1];
+	int fd = open(j->out, O_RDONLY | O_CLOEXEC);
+	off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	ssize_t n;
 
-	if (s && n)
-		hio_warn("PE %s (SLURM job %ld) output, last bytes:\n%s", j->pe, j->id,
-			 s + (n > SL_LOG_TAIL ? n - SL_LOG_TAIL : 0));
-	free(s);
+	if (end < 0) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	n = pread(fd, buf, SL_LOG_TAIL, end > SL_LOG_TAIL ? end - SL_LOG_TAIL : 0);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		hio_warn("PE %s (SLURM job %ld) output, last bytes:\n%s", j->pe, j->id, buf);
+	}
 }
 
 /* Why job j ended, from scontrol (which knows jobs for MinJobAge after they end). */

@@ -7,8 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/slurm_lib.sh"
 
-trap 'cleanup; slurm_stop' EXIT
-sfinish() { cleanup; slurm_stop; trap - EXIT; [ "$FAILS" -eq 0 ]; exit $?; }
+# hio down while SLURM still answers, then SLURM, then lib.sh's cleanup (which removes
+# the temp dir with SLURM's state and pid files).
+stop_all() { "$HIO" down --state-dir "$STATE" >/dev/null 2>&1; slurm_stop; cleanup; }
+trap stop_all EXIT
+sfinish() { stop_all; trap - EXIT; [ "$FAILS" -eq 0 ]; exit $?; }
 
 mkdir -p "$T/slurm"
 SLURM_DIR="$T/slurm"

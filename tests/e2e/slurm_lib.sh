@@ -89,7 +89,12 @@ CONF
 	slurmctld -f "$SLURM_CONF" -i || { echo "slurm_lib: slurmctld did not start" >&2; return 1; }
 	slurmd -f "$SLURM_CONF" -N "$node" || { echo "slurm_lib: slurmd did not start" >&2; return 1; }
 	for i in $(seq 1 300); do
-		sinfo -h -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)' && return 0
+		if sinfo -h -N -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+			# Kept here too: a caller's cleanup may remove DIR before slurm_stop.
+			SLURM_PIDS=$(cat "$SLURM_DIR"/d.pid "$SLURM_DIR"/ctld.pid \
+				"$SLURM_DIR"/munge/pid 2>/dev/null | tr '\n' ' ')
+			return 0
+		fi
 		sleep 0.1
 	done
 	echo "slurm_lib: the node did not become idle in 30 s:" >&2
@@ -100,12 +105,17 @@ CONF
 
 slurm_stop() {
 	[ -n "${SLURM_DIR:-}" ] || return 0
-	local f pid i
-	[ -n "${SLURM_CONF:-}" ] && scancel -f --full -u root >/dev/null 2>&1
-	for f in d.pid ctld.pid munge/pid; do
-		pid=$(cat "$SLURM_DIR/$f" 2>/dev/null) || continue
-		[ -n "$pid" ] && kill "$pid" 2>/dev/null || continue
+	local pids pid i
+	# Callers may run under set -e: nothing here may fail the caller's exit.
+	[ -n "${SLURM_CONF:-}" ] && { scancel --full -u root >/dev/null 2>&1 || true; }
+	# slurmd first (it ends the jobs' steps), munged last (the others talk to it).
+	pids="$(cat "$SLURM_DIR"/d.pid "$SLURM_DIR"/ctld.pid "$SLURM_DIR"/munge/pid \
+		2>/dev/null | tr '\n' ' ') ${SLURM_PIDS:-}"
+	for pid in $pids; do
+		kill "$pid" 2>/dev/null || continue
 		for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -9 "$pid" 2>/dev/null
+		kill -9 "$pid" 2>/dev/null || true
 	done
+	SLURM_DIR=
+	return 0
 }

@@ -51,7 +51,19 @@ int cmd_up(int argc, char **argv)
 					     {"timeout-ms", required_argument, 0, 't'},
 					     {"pipeline", required_argument, 0, 'P'},
 					     {"spool-max", required_argument, 0, 'S'},
+					     /* Passed on to hio-worker --runtime slurm. */
+					     {"slurm-partition", required_argument, 0, 'L'},
+					     {"slurm-account", required_argument, 0, 'L'},
+					     {"slurm-time", required_argument, 0, 'L'},
+					     {"slurm-cpus", required_argument, 0, 'L'},
+					     {"slurm-mem", required_argument, 0, 'L'},
+					     {"slurm-pe-bin", required_argument, 0, 'L'},
+					     {"slurm-log-dir", required_argument, 0, 'L'},
+					     {"slurm-pending-warn", required_argument, 0, 'L'},
 					     {0, 0, 0, 0}};
+	const char *slurm_args[2 * 8];
+	char slurm_opt[8][32];
+	int nslurm = 0, li = 0;
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
 	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
@@ -66,8 +78,16 @@ int cmd_up(int argc, char **argv)
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
 		switch (c) {
+		case 'L':
+			if (nslurm >= 8)
+				return cli_fail("too many --slurm-* options");
+			snprintf(slurm_opt[nslurm], sizeof(slurm_opt[0]), "--%s", opts[li].name);
+			slurm_args[2 * nslurm] = slurm_opt[nslurm];
+			slurm_args[2 * nslurm + 1] = optarg;
+			nslurm++;
+			break;
 		case 'n':
 			if (hio_parse_flag_int("--pes", optarg, 0, 1000, &pes, err, sizeof(err)))
 				return cli_fail("%s", err);
@@ -117,8 +137,8 @@ int cmd_up(int argc, char **argv)
 			return cli_fail("usage: hio up [--pes N] [--exec CMD] ... (hio --help)");
 		}
 	}
-	if (strcmp(runtime, "process") && strcmp(runtime, "docker"))
-		return cli_fail("--runtime must be process or docker");
+	if (strcmp(runtime, "process") && strcmp(runtime, "docker") && strcmp(runtime, "slurm"))
+		return cli_fail("--runtime must be process, docker or slurm");
 	if (!strcmp(runtime, "docker") && !image)
 		return cli_fail("--runtime docker needs --image IMG");
 	/* The autoscaler moves the count within min..max; --pes is where it starts. */
@@ -176,9 +196,11 @@ int cmd_up(int argc, char **argv)
 	url[strcspn(url, "\r\n ")] = '\0';
 
 	snprintf(maxbuf, sizeof(maxbuf), "%d", max_pes);
-	const char *wargv[] = {worker_bin, "--master",	  url,	   "--token-file",
-			       tokpath,	   "--runtime",	  runtime, "--max-pes",
-			       maxbuf,	   "--state-dir", dir,	   NULL};
+	const char *wargv[32] = {worker_bin, "--master",    url,     "--token-file",
+				 tokpath,    "--runtime",   runtime, "--max-pes",
+				 maxbuf,     "--state-dir", dir};
+	for (int i = 0; i < 2 * nslurm; i++)
+		wargv[11 + i] = slurm_args[i];
 	wpid = cli_spawn(dir, "worker", wargv);
 	if (wpid < 0)
 		goto out;

@@ -329,11 +329,16 @@ static void usage(FILE *f)
 		   "                      dir, else a new one)\n"
 		   "  --name N            display name (default: the host name)\n"
 		   "  --max-pes N         PEs this worker runs at most (default 8)\n"
-		   "  --runtime R         how PEs run: process (default) or docker\n"
+		   "  --runtime R         how PEs run: process (default), docker or slurm\n"
 		   "  --docker-socket S   the Docker Engine API socket (default " DK_SOCKET_DEFAULT
 		   ")\n"
 		   "  --host HOST         address PEs listen on and advertise (default 127.0.0.1)\n"
-		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n");
+		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n"
+		   "  --slurm-partition P, --slurm-account A, --slurm-time [D-]HH:MM:SS,\n"
+		   "  --slurm-cpus N, --slurm-mem N[K|M|G|T]: per PE job (default: the site's)\n"
+		   "  --slurm-pending-warn S  log a job pending longer (default 20)\n"
+		   "  --slurm-pe-bin PATH  hio-pe on the compute nodes (default: the local one)\n"
+		   "  --slurm-log-dir DIR  job output (default: the scratch dir)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -389,6 +394,14 @@ int main(int argc, char **argv)
 	    {"host", required_argument, NULL, 'H'},
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"docker-socket", required_argument, NULL, 'D'},
+	    {"slurm-partition", required_argument, NULL, 'S'},
+	    {"slurm-account", required_argument, NULL, 'S'},
+	    {"slurm-time", required_argument, NULL, 'S'},
+	    {"slurm-cpus", required_argument, NULL, 'S'},
+	    {"slurm-mem", required_argument, NULL, 'S'},
+	    {"slurm-pending-warn", required_argument, NULL, 'S'},
+	    {"slurm-pe-bin", required_argument, NULL, 'S'},
+	    {"slurm-log-dir", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -396,8 +409,9 @@ int main(int argc, char **argv)
 	const char *dsock = DK_SOCKET_DEFAULT;
 	char err[256], workdir[PATH_MAX], *tf_abs = NULL, *end;
 	struct rt_conf rc = {0};
+	struct rt_slurm_opts so = {0};
 	pthread_t t_hb, t_cmd;
-	int ok_hb = 0, ok_cmd = 0, sfd = -1, c, ret = 1, own_workdir = 0;
+	int ok_hb = 0, ok_cmd = 0, sfd = -1, c, li = 0, ret = 1, own_workdir = 0;
 	struct wk *w = calloc(1, sizeof(*w));
 	sigset_t sigs;
 	long v;
@@ -410,7 +424,7 @@ int main(int argc, char **argv)
 	w->max_pes = 8;
 	w->evfd = -1;
 	snprintf(w->host, sizeof(w->host), "127.0.0.1");
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
 		switch (c) {
 		case 'm':
 			w->master = optarg;
@@ -443,6 +457,10 @@ int main(int argc, char **argv)
 		case 'D':
 			dsock = optarg;
 			break;
+		case 'S':
+			if (rt_slurm_opt(&so, lo[li].name, optarg, err, sizeof(err)) < 0)
+				return bad("%s", err);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -454,8 +472,10 @@ int main(int argc, char **argv)
 		return bad("unexpected argument \"%s\"", argv[optind]);
 	if (!w->master)
 		return bad("%s", "--master URL is required");
-	if (strcmp(runtime, "process") != 0 && strcmp(runtime, "docker") != 0)
-		return bad("unknown runtime \"%s\" (this build has: process, docker)", runtime);
+	if (strcmp(runtime, "process") != 0 && strcmp(runtime, "docker") != 0 &&
+	    strcmp(runtime, "slurm") != 0)
+		return bad("unknown runtime \"%s\" (this build has: process, docker, slurm)",
+			   runtime);
 	if (!w->host[0] || strpbrk(w->host, " \t\r\n"))
 		return bad("bad --host \"%s\"", w->host);
 	if (hio_token_load(token_file, w->token, err, sizeof(err)) < 0)
@@ -494,8 +514,12 @@ int main(int argc, char **argv)
 	/* PEs of an earlier run died with it (PR_SET_PDEATHSIG); their scratch is junk. */
 	if (hio_rm_rf(workdir) < 0 && errno != ENOENT)
 		hio_warn("cannot clear %s: %s; old PE scratch stays", workdir, strerror(errno));
-	w->rt = strcmp(runtime, "docker") == 0 ? rt_docker_new(&rc, dsock, err, sizeof(err))
-					       : rt_process_new(&rc, err, sizeof(err));
+	if (strcmp(runtime, "docker") == 0)
+		w->rt = rt_docker_new(&rc, dsock, err, sizeof(err));
+	else if (strcmp(runtime, "slurm") == 0)
+		w->rt = rt_slurm_new(&rc, &so, err, sizeof(err));
+	else
+		w->rt = rt_process_new(&rc, err, sizeof(err));
 	if (!w->rt) {
 		hio_err("%s; not starting", err);
 		goto out;

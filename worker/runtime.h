@@ -57,4 +57,22 @@ struct runtime *rt_process_new(const struct rt_conf *conf, char *err, size_t err
 struct runtime *rt_docker_new(const struct rt_conf *conf, const char *sock, char *err,
 			      size_t errlen);
 
+/* PEs as SLURM batch jobs (rt_slurm.c), from --slurm-* options. */
+#define RT_SLURM_PENDING_WARN_S 20 /* before the master's 30 s start timeout */
+struct rt_slurm_opts {
+	const char *partition, *account, *time, *mem; /* NULL: the site's default */
+	const char *pe_bin;  /* hio-pe as the compute nodes see it; NULL: the local one */
+	const char *log_dir; /* job output, readable here on a shared FS; NULL: workdir */
+	long cpus;	     /* per PE; 0: 1 */
+	long pending_warn_s; /* a job pending longer is logged; 0: RT_SLURM_PENDING_WARN_S */
+};
+
+/* Takes one --slurm-NAME option (name without the dashes). 0, or -1 with err. */
+int rt_slurm_opt(struct rt_slurm_opts *o, const char *name, const char *val, char *err,
+		 size_t errlen);
+/* Cancels the jobs an earlier run of this worker left (see leftover). NULL with err
+ * when squeue does not answer or hio-pe is not found. */
+struct runtime *rt_slurm_new(const struct rt_conf *conf, const struct rt_slurm_opts *o, char *err,
+			     size_t errlen);
+
 #endif

@@ -7,7 +7,10 @@
 # Faults: a busy compute host cut off for 15 s mid-stream (every input exactly once,
 # its PEs back within 5 s of the heal); a silent host death (cut, then everything on it
 # killed): acks resume within 10 s, the send ends, every input exactly once; the
-# instrument PC cut off from the master only: hio wait neither returns 0 nor hangs.
+# instrument PC cut off from the master only: hio wait neither returns 0 nor hangs;
+# kill -9 of a busy PE, of a compute host's worker and PEs (then hio join again), of
+# the master (then hio master again), of hio-fs (then hio mount again): every input
+# exactly once, correct, and hio wait truthful.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hosts_lib.sh"
 N=${HOSTS_N:-150}
@@ -162,4 +165,90 @@ eq "death: inputs with a result" "$(jq '[.[] | select(.name | startswith("death/
 eq "death: done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("death/")))] | length' "$T/results3.json")" "$N"
 eq "death: acknowledged lines" "$(sort -u "$T/death.txt" | wc -l)" "$N"
 eq "death: c1's PEs are gone" "$(hstatus master | jq --arg h "$(host_ip c1)" '[.pes[] | select(.host == $h and .state != "gone")] | length')" 0
+
+# c1 comes back: hio join again (same state dir, so the same worker id).
+host_heal c1
+rm -f "$T/c1/state/"*.pid
+join_at=$SECONDS
+check "hio join again after the death" on c1 "$HIO" join "$URL" --token-file "$T/c1/token" --max-pes 2
+check "c1's PEs idle within 5 s of the join" wait_for 5 pes_idle_at "$(host_ip c1)" 2
+echo "c1's PEs idle $((SECONDS - join_at)) s after hio join"
+
+# kill_round NAME ACTION: a stream from the instrument PC during which ACTION runs once
+# 10 files are acknowledged; then every input of NAME has exactly one result, done.
+kill_round() {
+	local name=$1 action=$2 i
+	mkdir -p "$T/src/$name"
+	for i in $(seq 1 60); do head -c $((3000 + i * 131)) /dev/urandom >"$T/src/$name/k$i.bin"; done
+	(cd "$T/src" && on inst "$HIO" send "$name" >"$T/$name.txt" 2>"$T/$name.err") &
+	local pid=$!
+	HOST_PIDS+=("$pid")
+	kacked() { [ "$(wc -l <"$T/$name.txt")" -ge 10 ]; }
+	check "$name: messages flow" wait_for 60 kacked || tail -5 "$T/$name.err" >&2
+	$action
+	ended() { ! kill -0 "$pid" 2>/dev/null; }
+	check "$name: hio send ends within 90 s" wait_for 90 ended
+	kill "$pid" 2>/dev/null
+	wait "$pid"
+	check "$name: hio send exits 0" test $? -eq 0 || tail -5 "$T/$name.err" >&2
+	check "$name: hio wait" on master "$HIO" wait --timeout 60
+	on master "$HIO" results --json >"$T/$name.json"
+	eq "$name: inputs with exactly one entry, done" \
+		"$(jq --arg p "$name/" '[.[] | select(.state == "done" and (.name | startswith($p)))] | length' "$T/$name.json")" 60
+	local bad=0
+	for i in $(seq 1 60); do
+		rm -rf "$T/kget"
+		on master "$HIO" results get "$name/k$i.bin" "$T/kget" >/dev/null 2>&1
+		[ "$(cat "$T/kget/stdout" 2>/dev/null)" = "$(sha256sum <"$T/src/$name/k$i.bin" | cut -c1-64)" ] ||
+			bad=$((bad + 1))
+	done
+	eq "$name: results that differ from the file's sha256" "$bad" 0
+}
+busy_pe() {
+	local p
+	p=$(hstatus master | jq -r --arg h "$(host_ip c2)" '[.pes[] | select(.host == $h and .state == "busy")][0].id // empty')
+	[ -n "$p" ] || p=$(hstatus master | jq -r --arg h "$(host_ip c2)" '[.pes[] | select(.host == $h)][0].id')
+	pkill -9 -f -- "--id $p" || pkill -9 -f -- "$p"
+}
+kill_worker() {
+	local p
+	for p in $(ip netns pids "$HP-c2"); do kill -9 "$p" 2>/dev/null; done
+	for p in $(ip netns pids "$HP-c2"); do wait_for 30 gone "$p"; done
+	rm -f "$T/c2/state/"*.pid
+	on c2 "$HIO" join "$URL" --token-file "$T/c2/token" --max-pes 2 >/dev/null 2>&1 ||
+		fail "hio join after kill -9 of c2's worker"
+}
+# gone PID: the process has exited (a zombie nobody reaps counts: PID 1 here may not).
+gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+kill_master() {
+	local pid
+	pid=$(cat "$T/master/state/master.pid")
+	kill -9 "$pid"
+	# Its listening socket is free only once it has exited.
+	wait_for 30 gone "$pid"
+	rm -f "$T/master/state/master.pid"
+	on master "$HIO" master --listen 0.0.0.0:7700 >"$T/mrestart.out" 2>&1 ||
+		fail "hio master restart: $(cat "$T/mrestart.out")"
+}
+kill_mount() {
+	local pid
+	pid=$(cat "$T/inst/state/fs.pid")
+	kill -9 "$pid"
+	wait_for 30 gone "$pid"
+	fusermount3 -u -z "$MNT" 2>/dev/null
+	rm -f "$T/inst/state/fs.pid"
+	on inst "$HIO" mount "$URL" "$MNT" --token-file "$T/inst/token" >"$T/fsrestart.out" 2>&1 ||
+		fail "hio mount again after kill -9 of hio-fs: $(cat "$T/fsrestart.out")"
+}
+kill_round killpe busy_pe
+kill_round killworker kill_worker
+check "c2's PEs back after its worker's restart" wait_for 10 pes_idle_at "$(host_ip c2)" 2
+kill_round killmaster kill_master
+# hio-fs killed mid-stream, with files in its spool, then mounted again.
+mkdir -p "$MNT/fsk"
+for i in $(seq 1 40); do head -c $((2000 + i * 71)) /dev/urandom >"$MNT/fsk/m$i.bin"; done
+kill_mount
+check "hio wait after the remount" on master "$HIO" wait --timeout 90
+eq "hio-fs killed: every file done once" \
+	"$(on master "$HIO" results --json | jq '[.[] | select(.state == "done" and (.name | startswith("fsk/")))] | length')" 40
 finish

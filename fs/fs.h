@@ -68,6 +68,7 @@ struct fs {
 	 * ino_mu guards inos[] and every struct fs_ino; ino_cv says a flag was cleared. */
 	pthread_mutex_t ino_mu;
 	pthread_cond_t ino_cv;
+	unsigned evictions; /* evictions begun: an open whose fstat is older looks again */
 	struct fs_ino *inos[256];
 	struct fs_evict *evict; /* space.c: processed inputs, oldest first */
 

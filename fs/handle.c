@@ -210,6 +210,7 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 	int acc = flags & O_ACCMODE, writer = acc != O_RDONLY, trunc = !!(flags & O_TRUNC);
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	struct stat st;
+	unsigned gen;
 	int rc;
 
 	if (!h)
@@ -225,6 +226,9 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 		goto fail;
 	}
 again:
+	pthread_mutex_lock(&fs->ino_mu);
+	gen = fs->evictions;
+	pthread_mutex_unlock(&fs->ino_mu);
 	if (fstat(h->fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
@@ -244,14 +248,16 @@ again:
 	}
 	h->writer = writer;
 	pthread_mutex_lock(&fs->ino_mu);
-	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
-	if (h->ino && h->ino->evicting) {
-		/* Its bytes are going as we open it: look again once it is a stub. */
+	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 0);
+	if (fs->evictions != gen || (h->ino && h->ino->evicting)) {
+		/* An eviction runs or began since the fstat, perhaps of this file: once it
+		 * is over, look again (the file may be a stub now). */
+		h->ino = NULL;
 		fs_ino_wait(fs, st.st_dev, st.st_ino, 0);
 		pthread_mutex_unlock(&fs->ino_mu);
-		h->ino = NULL;
 		goto again;
 	}
+	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
 	if (h->ino) {
 		if (h->ino->refs++ == 0)
 			h->ino->size = (uint64_t)st.st_size;

@@ -130,8 +130,10 @@ static uint64_t evict_one(struct fs *fs, const char *name)
 		goto out;
 	pthread_mutex_lock(&fs->ino_mu);
 	if (!fs_ino_get(fs, st.st_dev, st.st_ino, 0) &&
-	    (i = fs_ino_get(fs, st.st_dev, st.st_ino, 1)))
+	    (i = fs_ino_get(fs, st.st_dev, st.st_ino, 1))) {
 		i->evicting = 1;
+		fs->evictions++;
+	}
 	pthread_mutex_unlock(&fs->ino_mu);
 	if (!i) /* open (or being copied): not evictable now */
 		goto out;

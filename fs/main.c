@@ -54,8 +54,8 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 	} else if (!strcmp(name, "spool-max")) {
 		if (hio_parse_size(val, 1, UINT64_MAX, &fs->spool_max) < 0) {
 			fprintf(stderr,
-				"hio-fs: --spool-max: '%s' is not a size of at least 1 byte (e.g. "
-				"512M, 10G)\n",
+				"hio-fs: --spool-max: '%s' is not a size: a whole number of bytes "
+				"from 1, optionally with K, M, G or T (e.g. 512M, 10G)\n",
 				val);
 			return -1;
 		}

@@ -31,6 +31,12 @@ struct fs_ino {
 	int refs;    /* open handles */
 	int writers; /* open handles that may write */
 	int dirty;   /* written, created or truncated since it last completed */
+	/* Work on the inode running without a lock; the entry stays while either is set.
+	 * evicting (space.c): its bytes are going, every open waits (fs->ino_cv).
+	 * copying (handle.c): a writer's open is giving the tree a fresh copy of this
+	 * pending version; other writers' opens wait, readers do not. */
+	int evicting;
+	int copying;
 	uint64_t size;
 	struct fs_ino *next;
 };
@@ -53,7 +59,16 @@ struct fs {
 	char *ignore[FS_IGNORE_MAX];
 	int nignore;
 
-	pthread_mutex_t ino_mu; /* the open-inode table; also serialises eviction */
+	/* Locks of hio-fs, in the order they are taken (docs/fs.md, "Locks and threads"):
+	 *   the spool's mu (spool.c)  before  the evictable list's mu (space.c);
+	 *   ino_mu and the results' mu (results.c) are leaves: nothing else is taken
+	 *   while one is held.
+	 * None is held across disk or network I/O: slow work on an inode is announced by
+	 * a flag in its fs_ino (evicting, copying) and done with no lock held.
+	 * ino_mu guards inos[] and every struct fs_ino; ino_cv says a flag was cleared. */
+	pthread_mutex_t ino_mu;
+	pthread_cond_t ino_cv;
+	unsigned evictions; /* evictions begun: an open whose fstat is older looks again */
 	struct fs_ino *inos[256];
 	struct fs_evict *evict; /* space.c: processed inputs, oldest first */
 
@@ -68,7 +83,7 @@ void fs_ignore_free(struct fs *fs);
 /* 1 when path's last component matches an ignore pattern (held until renamed). */
 int fs_ignored(const struct fs *fs, const char *path);
 
-/* --- spool.c: the out/ queue, the sender, states, space and eviction --- */
+/* --- spool.c: the out/ queue, the sender, the reporter and per-input states --- */
 /* Opens SPOOL/{tree,out}, counts the space used, queues what out/ holds (a replay
  * after a crash) and starts the sender. 0, or -1 with a logged reason. */
 int fs_spool_start(struct fs *fs);
@@ -79,7 +94,13 @@ void fs_spool_stop(struct fs *fs);
 /* Snapshots tree path rel (no leading '/') as a new version and queues it.
  * 0, or -errno (the caller's close or rename reports it). */
 int fs_spool_complete(struct fs *fs, const char *rel);
-/* space.c. The evictable list lives from fs_space_init (0, or -1 out of memory) to
+/* The state of input rel for user.hio.state into out (NUL-terminated). 0, or -ENODATA. */
+int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
+/* A rename moved input from to to: its state follows it. */
+void fs_spool_renamed(struct fs *fs, const char *from, const char *to);
+
+/* --- space.c: the spool's byte budget and eviction --- */
+/* The evictable list lives from fs_space_init (0, or -1 out of memory) to
  * fs_space_free. */
 int fs_space_init(struct fs *fs);
 void fs_space_free(struct fs *fs);
@@ -87,15 +108,12 @@ void fs_space_free(struct fs *fs);
 void fs_space_evictable(struct fs *fs, const char *name);
 /* Reserves n more bytes of spool space, evicting processed inputs when needed.
  * 0 or -ENOSPC. */
-int fs_spool_reserve(struct fs *fs, uint64_t n);
-void fs_spool_unreserve(struct fs *fs, uint64_t n);
+int fs_space_reserve(struct fs *fs, uint64_t n);
+/* Gives back n bytes (a file shrank, or its last link went). */
+void fs_space_release(struct fs *fs, uint64_t n);
 /* Accounts for an inode that lost a link: releases its bytes when it has none left.
  * fd is an O_PATH (or any) fd on it, opened before the unlink or rename. */
-void fs_spool_dropped(struct fs *fs, int fd);
-/* The state of input rel for user.hio.state into out (NUL-terminated). 0, or -ENODATA. */
-int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
-/* A rename moved input from to to: its state follows it. */
-void fs_spool_renamed(struct fs *fs, const char *from, const char *to);
+void fs_space_unlinked(struct fs *fs, int fd);
 
 /* FUSE paths start with '/'; the tree is addressed relative to tree_fd. */
 static inline const char *fs_rel(const char *path)
@@ -112,9 +130,15 @@ struct fs_handle { /* fi->fh of an open file */
 	struct fs_ino *ino; /* NULL for results/ files */
 };
 
-/* Looks up (and with create, adds) the open-inode entry; caller holds fs->ino_mu. */
+/* Looks up (and with create, adds) the open-inode entry; the caller holds fs->ino_mu. */
 struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create);
-void fs_ino_put(struct fs *fs, struct fs_ino *i); /* caller holds fs->ino_mu */
+/* Frees i when nothing uses it any more; the caller holds fs->ino_mu. */
+void fs_ino_put(struct fs *fs, struct fs_ino *i);
+/* Waits until the inode is not being evicted (and with copying, not being copied);
+ * the caller holds fs->ino_mu, which the wait releases meanwhile. */
+void fs_ino_wait(struct fs *fs, dev_t dev, ino_t ino, int copying);
+/* Clears i's evicting and copying flags and wakes the waiters; takes fs->ino_mu. */
+void fs_ino_unbusy(struct fs *fs, struct fs_ino *i);
 /* Opens tree path r (flags as open(2); create: O_CREAT, counts as a write). On 0 *out
  * is a new handle the caller gives back with fs_handle_close; else -errno. */
 int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,

@@ -4,6 +4,7 @@
  * place: an open for writing of an inode out/ still links gets a fresh copy first. */
 #include "fs.h"
 #include "hio_log.h"
+#include "hio_sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@ struct fs_ino *fs_ino_get(struct fs *fs, dev_t dev, ino_t ino, int create)
 {
 	struct fs_ino **pp = &fs->inos[ino_slot(ino)], *i;
 
+	HIO_ASSERT_HELD(&fs->ino_mu);
 	for (i = *pp; i; i = i->next)
 		if (i->ino == ino && i->dev == dev)
 			return i;
@@ -40,7 +42,8 @@ void fs_ino_put(struct fs *fs, struct fs_ino *i)
 {
 	struct fs_ino **pp = &fs->inos[ino_slot(i->ino)];
 
-	if (i->refs > 0)
+	HIO_ASSERT_HELD(&fs->ino_mu);
+	if (i->refs > 0 || i->evicting || i->copying)
 		return;
 	for (; *pp; pp = &(*pp)->next)
 		if (*pp == i) {
@@ -48,6 +51,25 @@ void fs_ino_put(struct fs *fs, struct fs_ino *i)
 			free(i);
 			return;
 		}
+}
+
+void fs_ino_wait(struct fs *fs, dev_t dev, ino_t ino, int copying)
+{
+	struct fs_ino *i;
+
+	HIO_ASSERT_HELD(&fs->ino_mu);
+	/* i may be freed while we sleep: looked up again after each wake-up. */
+	while ((i = fs_ino_get(fs, dev, ino, 0)) && (i->evicting || (copying && i->copying)))
+		hio_cond_wait_ms(&fs->ino_cv, &fs->ino_mu, -1);
+}
+
+void fs_ino_unbusy(struct fs *fs, struct fs_ino *i)
+{
+	pthread_mutex_lock(&fs->ino_mu);
+	i->evicting = i->copying = 0;
+	fs_ino_put(fs, i);
+	pthread_cond_broadcast(&fs->ino_cv);
+	pthread_mutex_unlock(&fs->ino_mu);
 }
 
 /* Brings the byte count back in line with the file after a failed or short write. */
@@ -63,7 +85,7 @@ void fs_handle_resync(struct fs *fs, struct fs_handle *h)
 	h->ino->size = (uint64_t)st.st_size;
 	pthread_mutex_unlock(&fs->ino_mu);
 	if (was > (uint64_t)st.st_size)
-		fs_spool_unreserve(fs, was - (uint64_t)st.st_size);
+		fs_space_release(fs, was - (uint64_t)st.st_size);
 	else if ((uint64_t)st.st_size > was)
 		atomic_fetch_add(&fs->spool_used, (uint64_t)st.st_size - was);
 }
@@ -76,12 +98,12 @@ int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size)
 	pthread_mutex_lock(&fs->ino_mu);
 	old = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);
-	if ((uint64_t)size > old && fs_spool_reserve(fs, (uint64_t)size - old) < 0)
+	if ((uint64_t)size > old && fs_space_reserve(fs, (uint64_t)size - old) < 0)
 		return -ENOSPC;
 	if (ftruncate(h->fd, size) < 0) {
 		int e = errno;
 		if ((uint64_t)size > old)
-			fs_spool_unreserve(fs, (uint64_t)size - old);
+			fs_space_release(fs, (uint64_t)size - old);
 		return -e;
 	}
 	pthread_mutex_lock(&fs->ino_mu);
@@ -89,15 +111,15 @@ int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size)
 	h->ino->dirty = 1;
 	pthread_mutex_unlock(&fs->ino_mu);
 	if ((uint64_t)size < old)
-		fs_spool_unreserve(fs, old - (uint64_t)size);
+		fs_space_release(fs, old - (uint64_t)size);
 	return 0;
 }
 
 /* A pending version shares its inode with the tree (out/<id> is a hard link). Before
  * anyone writes it again, the tree gets a fresh inode: empty for a truncating open,
- * else a copy. Serialised so two opens do not both replace the file. */
-static pthread_mutex_t cow_mu = PTHREAD_MUTEX_INITIALIZER;
-
+ * else a copy. The shared inode is marked copying (fs_ino.copying) while the copy runs
+ * without a lock, so a second writer's open waits for it and then finds the fresh
+ * inode, instead of replacing the file a second time. */
 static int copy_fd(int from, int to)
 {
 	char buf[1 << 16];
@@ -121,18 +143,41 @@ static int copy_fd(int from, int to)
 static int cow_if_shared(struct fs *fs, const char *r, int trunc)
 {
 	char tmp[64], id[HIO_ID_LEN + 1];
-	struct stat st;
-	int nfd = -1, ofd = -1, rc = 0;
+	struct stat st, again;
+	struct fs_ino *i;
+	int nfd = -1, ofd = -1, rc = 0, reserved = 0;
 
-	pthread_mutex_lock(&cow_mu);
+retry:
 	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_nlink < 2)
-		goto out;
+		return 0;
+	pthread_mutex_lock(&fs->ino_mu);
+	i = fs_ino_get(fs, st.st_dev, st.st_ino, 0);
+	if (i && (i->copying || i->evicting)) {
+		fs_ino_wait(fs, st.st_dev, st.st_ino, 1);
+		pthread_mutex_unlock(&fs->ino_mu);
+		goto retry; /* the other opener replaced it: r is another inode now */
+	}
+	if (!i && !(i = fs_ino_get(fs, st.st_dev, st.st_ino, 1))) {
+		pthread_mutex_unlock(&fs->ino_mu);
+		return -ENOMEM;
+	}
+	i->copying = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	/* Another opener may have finished its copy between our stat and the mark. */
+	if (fstatat(fs->tree_fd, r, &again, AT_SYMLINK_NOFOLLOW) < 0 || again.st_ino != st.st_ino ||
+	    again.st_dev != st.st_dev) {
+		fs_ino_unbusy(fs, i);
+		goto retry;
+	}
 	hio_id_new(id);
 	snprintf(tmp, sizeof(tmp), ".cow-%s", id);
-	if (!trunc && fs_spool_reserve(fs, (uint64_t)st.st_size) < 0) {
-		rc = -ENOSPC;
-		goto out;
+	if (!trunc) {
+		if (fs_space_reserve(fs, (uint64_t)st.st_size) < 0) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		reserved = 1;
 	}
 	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		     st.st_mode & 07777 & ~FS_STUB_BIT);
@@ -143,8 +188,8 @@ static int cow_if_shared(struct fs *fs, const char *r, int trunc)
 			 strerror(errno));
 		if (nfd >= 0)
 			unlinkat(fs->out_fd, tmp, 0);
-		if (!trunc)
-			fs_spool_unreserve(fs, (uint64_t)st.st_size);
+		if (reserved)
+			fs_space_release(fs, (uint64_t)st.st_size);
 		goto out;
 	}
 	if (fchown(nfd, st.st_uid, st.st_gid) < 0)
@@ -154,7 +199,7 @@ out:
 		close(nfd);
 	if (ofd >= 0)
 		close(ofd);
-	pthread_mutex_unlock(&cow_mu);
+	fs_ino_unbusy(fs, i);
 	return rc;
 }
 
@@ -165,6 +210,7 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 	int acc = flags & O_ACCMODE, writer = acc != O_RDONLY, trunc = !!(flags & O_TRUNC);
 	struct fs_handle *h = calloc(1, sizeof(*h));
 	struct stat st;
+	unsigned gen;
 	int rc;
 
 	if (!h)
@@ -175,7 +221,15 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 	/* O_TRUNC is applied below so the freed bytes are counted. */
 	h->fd =
 	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
-	if (h->fd < 0 || fstat(h->fd, &st) < 0) {
+	if (h->fd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+again:
+	pthread_mutex_lock(&fs->ino_mu);
+	gen = fs->evictions;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (fstat(h->fd, &st) < 0) {
 		rc = -errno;
 		goto fail;
 	}
@@ -194,6 +248,15 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 	}
 	h->writer = writer;
 	pthread_mutex_lock(&fs->ino_mu);
+	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 0);
+	if (fs->evictions != gen || (h->ino && h->ino->evicting)) {
+		/* An eviction runs or began since the fstat, perhaps of this file: once it
+		 * is over, look again (the file may be a stub now). */
+		h->ino = NULL;
+		fs_ino_wait(fs, st.st_dev, st.st_ino, 0);
+		pthread_mutex_unlock(&fs->ino_mu);
+		goto again;
+	}
 	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
 	if (h->ino) {
 		if (h->ino->refs++ == 0)
@@ -292,7 +355,7 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 		pthread_mutex_unlock(&fs->ino_mu);
 	}
 	if (drop_bytes)
-		fs_spool_unreserve(fs, size);
+		fs_space_release(fs, size);
 	close(h->fd);
 	free(h);
 	return rc;

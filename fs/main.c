@@ -6,6 +6,7 @@
 #include "hio_frame.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_sync.h"
 
 #include <errno.h>
 #include <fuse.h>
@@ -35,44 +36,6 @@ static void usage(FILE *f)
 		FS_DEFAULT_IGNORE);
 }
 
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	int shift = 0;
-
-	if (end == s)
-		return -1;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		end++;
-		break;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end || v == 0 || v > (~0ull >> shift))
-		return -1;
-	*out = v << shift;
-	return 0;
-}
-
 /* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
  * "--name value" and "--name=value" both work. */
 static const char *const value_opts[] = {"token-file", "spool",	 "spool-max",
@@ -89,8 +52,11 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 			return -1;
 		}
 	} else if (!strcmp(name, "spool-max")) {
-		if (parse_size(val, &fs->spool_max) < 0) {
-			fprintf(stderr, "hio-fs: bad --spool-max '%s' (e.g. 512M, 10G)\n", val);
+		if (hio_parse_size(val, 1, UINT64_MAX, &fs->spool_max) < 0) {
+			fprintf(stderr,
+				"hio-fs: --spool-max: '%s' is not a size: a whole number of bytes "
+				"from 1, optionally with K, M, G or T (e.g. 512M, 10G)\n",
+				val);
 			return -1;
 		}
 	} else if (!strcmp(name, "pipeline")) {
@@ -195,6 +161,10 @@ int main(int argc, char **argv)
 	fs.compress = HIO_COMPRESS_AUTO;
 	snprintf(fs.pipeline, sizeof(fs.pipeline), "default");
 	pthread_mutex_init(&fs.ino_mu, NULL);
+	if (hio_cond_init(&fs.ino_cv) != 0) {
+		fprintf(stderr, "hio-fs: cannot create a condition variable\n");
+		return 1;
+	}
 	if (fs_ignore_parse(&fs, FS_DEFAULT_IGNORE) < 0)
 		return 1;
 	if (parse_args(&fs, argc, argv, &fargs, &token_file) < 0)

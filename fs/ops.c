@@ -239,7 +239,7 @@ static int op_unlink(const char *path)
 	if (unlinkat(fs->tree_fd, rel(path), 0) < 0) {
 		rc = -errno;
 	} else if (fd >= 0) {
-		fs_spool_dropped(fs, fd);
+		fs_space_unlinked(fs, fd);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -341,7 +341,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		return rc;
 	}
 	if (dfd >= 0) {
-		fs_spool_dropped(fs, dfd);
+		fs_space_unlinked(fs, dfd);
 		close(dfd);
 	}
 	if (flags & RENAME_EXCHANGE)
@@ -496,7 +496,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	cur = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);
 	grow = end > cur ? end - cur : 0;
-	if (grow && fs_spool_reserve(fs, grow) < 0) {
+	if (grow && fs_space_reserve(fs, grow) < 0) {
 		h->write_failed = 1;
 		return -ENOSPC;
 	}
@@ -510,7 +510,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	h->wrote = 1;
 	/* Another writer of the same file may have grown (or cut) it meanwhile. */
 	if (grow > actual)
-		fs_spool_unreserve(fs, grow - actual);
+		fs_space_release(fs, grow - actual);
 	else if (actual > grow)
 		atomic_fetch_add(&fs->spool_used, actual - grow);
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;

@@ -10,6 +10,7 @@
 #include "hio_hmap.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,8 @@ struct snap {
 };
 
 struct fs_results {
+	/* A leaf lock: guards cur and refreshing; the listing is fetched with it released
+	 * (refreshing says one thread does it, cv wakes the others). */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct snap *cur;
@@ -237,7 +240,7 @@ static struct snap *snap_get(struct fs *fs, int miss)
 		}
 		if (!rs->refreshing)
 			break;
-		pthread_cond_wait(&rs->cv, &rs->mu);
+		hio_cond_wait_ms(&rs->cv, &rs->mu, -1);
 		/* One refresh per missing name: the one just finished may do. */
 		if (miss && rs->cur && rs->cur->from_ms > atomic_load(&rs->acked_ms))
 			miss = 0;
@@ -408,7 +411,10 @@ int fs_results_start(struct fs *fs)
 	if (!rs)
 		return -1;
 	pthread_mutex_init(&rs->mu, NULL);
-	pthread_cond_init(&rs->cv, NULL);
+	if (hio_cond_init(&rs->cv) != 0) {
+		free(rs);
+		return -1;
+	}
 	rs->started_us = hio_now_us();
 	if (!(rs->http = hio_http_new(fs->master, fs->token))) {
 		free(rs);

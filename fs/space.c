@@ -17,7 +17,7 @@
 
 /* Inputs whose bytes may be evicted, oldest first: a ring of names. */
 struct fs_evict {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* a leaf, taken after the spool's mu; guards the ring only */
 	char **names;
 	size_t head, len, cap;
 };
@@ -88,7 +88,7 @@ static char *evict_pop(struct fs_evict *ev)
 	return name;
 }
 
-void fs_spool_unreserve(struct fs *fs, uint64_t n)
+void fs_space_release(struct fs *fs, uint64_t n)
 {
 	uint64_t cur = atomic_load(&fs->spool_used);
 
@@ -96,7 +96,7 @@ void fs_spool_unreserve(struct fs *fs, uint64_t n)
 		;
 }
 
-void fs_spool_dropped(struct fs *fs, int fd)
+void fs_space_unlinked(struct fs *fs, int fd)
 {
 	struct stat st;
 	int open_now;
@@ -107,23 +107,35 @@ void fs_spool_dropped(struct fs *fs, int fd)
 	pthread_mutex_lock(&fs->ino_mu);
 	open_now = fs_ino_get(fs, st.st_dev, st.st_ino, 0) != NULL;
 	pthread_mutex_unlock(&fs->ino_mu);
-	if (!open_now) /* an open one is accounted at its last close */
-		fs_spool_unreserve(fs, (uint64_t)st.st_size);
+	/* An open one is accounted at its last close, one being evicted by its eviction. */
+	if (!open_now)
+		fs_space_release(fs, (uint64_t)st.st_size);
 }
 
-/* Makes input name a stub; returns the bytes freed. Needs fs->ino_mu (so nobody opens
- * it meanwhile). */
+/* Makes input name a stub; returns the bytes freed. Its fs_ino is marked evicting
+ * while the truncation runs without a lock, so an open of it waits and then sees the
+ * stub (the mark is set only when nobody has the file open). */
 static uint64_t evict_one(struct fs *fs, const char *name)
 {
 	int fd = openat(fs->tree_fd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct timespec tv[2];
+	struct fs_ino *i = NULL;
 	struct stat st;
 	uint64_t freed = 0;
 
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size == 0 ||
-	    (st.st_mode & FS_STUB_BIT) || fs_ino_get(fs, st.st_dev, st.st_ino, 0))
+	    (st.st_mode & FS_STUB_BIT))
+		goto out;
+	pthread_mutex_lock(&fs->ino_mu);
+	if (!fs_ino_get(fs, st.st_dev, st.st_ino, 0) &&
+	    (i = fs_ino_get(fs, st.st_dev, st.st_ino, 1))) {
+		i->evicting = 1;
+		fs->evictions++;
+	}
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!i) /* open (or being copied): not evictable now */
 		goto out;
 	tv[0].tv_nsec = UTIME_OMIT;
 	tv[1] = st.st_mtim;
@@ -138,11 +150,13 @@ static uint64_t evict_one(struct fs *fs, const char *name)
 	freed = (uint64_t)st.st_size;
 	hio_debug("evicted %s (%llu bytes) from the spool", name, (unsigned long long)freed);
 out:
+	if (i)
+		fs_ino_unbusy(fs, i);
 	close(fd);
 	return freed;
 }
 
-int fs_spool_reserve(struct fs *fs, uint64_t n)
+int fs_space_reserve(struct fs *fs, uint64_t n)
 {
 	uint64_t cur = atomic_load(&fs->spool_used);
 
@@ -152,14 +166,11 @@ int fs_spool_reserve(struct fs *fs, uint64_t n)
 				return 0;
 		}
 		/* Full: give up the bytes of the oldest processed inputs. */
-		pthread_mutex_lock(&fs->ino_mu);
 		char *name = evict_pop(fs->evict);
-		uint64_t freed = name ? evict_one(fs, name) : 0;
-		pthread_mutex_unlock(&fs->ino_mu);
-		free(name);
 		if (!name)
 			return -ENOSPC;
-		fs_spool_unreserve(fs, freed);
+		fs_space_release(fs, evict_one(fs, name));
+		free(name);
 		cur = atomic_load(&fs->spool_used);
 	}
 }

@@ -9,6 +9,7 @@
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_stream.h"
+#include "hio_sync.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,6 +50,9 @@ struct rec { /* the newest version of one input this mount knows of */
 
 struct fs_spool {
 	struct fs *fs;
+	/* Lock order: mu, then the evictable list's mu (on_ack marks an input evictable);
+	 * never ino_mu or the results' mu. Held for list and map updates only: links,
+	 * sidecars, sends and reports to the master happen with it released. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_cond_t cv_report;  /* pending changed, stop */
@@ -78,12 +82,14 @@ static void entry_free(struct entry *e)
 /* ------------------------------------------------------------ states */
 
 /* Records the state of version id of name; an older version never overwrites a newer
- * one. Needs sp->mu. */
+ * one. The caller holds sp->mu. */
 static void state_set(struct fs_spool *sp, const char *name, const char *id, uint64_t ts,
 		      enum in_state st)
 {
-	struct rec *r = hio_hmap_get(&sp->states, name);
+	struct rec *r;
 
+	HIO_ASSERT_HELD(&sp->mu);
+	r = hio_hmap_get(&sp->states, name);
 	if (r && ts < r->ts)
 		return;
 	if (!r) {
@@ -101,12 +107,13 @@ static void state_set(struct fs_spool *sp, const char *name, const char *id, uin
 }
 
 /* Keeps the state map bounded: done and failed inputs are answered by the master's
- * index once forgotten here. Needs sp->mu. */
+ * index once forgotten here. The caller holds sp->mu. */
 static void states_trim(struct fs_spool *sp)
 {
 	size_t n = 0;
 	struct rec **v;
 
+	HIO_ASSERT_HELD(&sp->mu);
 	if (sp->states.len <= STATES_MAX || !(v = malloc(sp->states.len * sizeof(*v))))
 		return;
 	for (size_t i = 0; i < sp->states.cap; i++) {
@@ -178,8 +185,10 @@ void fs_spool_renamed(struct fs *fs, const char *from, const char *to)
 
 /* ------------------------------------------------------------ out/ entries */
 
+/* Appends e for the sender; the caller holds sp->mu. */
 static void queue_entry(struct fs_spool *sp, struct entry *e)
 {
+	HIO_ASSERT_HELD(&sp->mu);
 	e->next = NULL;
 	if (sp->tail)
 		sp->tail->next = e;
@@ -189,9 +198,10 @@ static void queue_entry(struct fs_spool *sp, struct entry *e)
 	pthread_cond_broadcast(&sp->cv); /* the sender and the reporter share the condvar */
 }
 
-/* Needs sp->mu. The reporter tells the master soon, so `hio wait` sees it. */
+/* The caller holds sp->mu. The reporter tells the master soon, so `hio wait` sees it. */
 static void pending_add(struct fs_spool *sp, int delta)
 {
+	HIO_ASSERT_HELD(&sp->mu);
 	sp->pending = (size_t)((long)sp->pending + delta);
 	pthread_cond_signal(&sp->cv_report);
 }
@@ -258,7 +268,7 @@ static void entry_done(struct fs *fs, struct entry *e)
 			 "mount",
 			 side, strerror(errno));
 	if (unlinkat(fs->out_fd, e->id, 0) == 0 && fd >= 0)
-		fs_spool_dropped(fs, fd);
+		fs_space_unlinked(fs, fd);
 	if (fd >= 0)
 		close(fd);
 }
@@ -323,16 +333,13 @@ static void *sender_main(void *arg)
 	pthread_mutex_lock(&sp->mu);
 	while (!sp->stop) {
 		struct entry *e = sp->head;
-		uint64_t now = hio_mono_ms();
-		struct timespec ts;
 
 		if (!e) {
-			pthread_cond_wait(&sp->cv, &sp->mu);
+			hio_cond_wait_ms(&sp->cv, &sp->mu, -1);
 			continue;
 		}
-		if (e->not_before_ms > now) {
-			hio_timespec_in(&ts, CLOCK_MONOTONIC, (long)(e->not_before_ms - now));
-			pthread_cond_timedwait(&sp->cv, &sp->mu, &ts);
+		if (e->not_before_ms > hio_mono_ms()) {
+			hio_cond_wait_until(&sp->cv, &sp->mu, e->not_before_ms);
 			continue;
 		}
 		sp->head = e->next;
@@ -376,7 +383,6 @@ static void *reporter_main(void *arg)
 	struct fs_spool *sp = fs->spool;
 	hio_http *h = hio_http_new(fs->master, fs->token);
 	char host[256] = "", path[128], err[256];
-	struct timespec ts;
 	int warned = 0;
 
 	if (!h)
@@ -410,8 +416,7 @@ static void *reporter_main(void *arg)
 				due = sent_ms + REPORT_MIN_MS;
 			if (now >= due)
 				break;
-			hio_timespec_in(&ts, CLOCK_MONOTONIC, (long)(due - now));
-			pthread_cond_timedwait(&sp->cv_report, &sp->mu, &ts);
+			hio_cond_wait_until(&sp->cv_report, &sp->mu, due);
 		}
 	}
 	/* A clean stop with nothing pending leaves: hio wait stops waiting for this mount.
@@ -606,7 +611,6 @@ int fs_spool_start(struct fs *fs)
 {
 	struct fs_spool *sp = calloc(1, sizeof(*sp));
 	struct hio_stream_opts so = {0};
-	pthread_condattr_t ca;
 	char err[256];
 	int tfd;
 
@@ -617,11 +621,10 @@ int fs_spool_start(struct fs *fs)
 	fs->spool = sp;
 	sp->fs = fs;
 	pthread_mutex_init(&sp->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&sp->cv, &ca);
-	pthread_cond_init(&sp->cv_report, &ca);
-	pthread_condattr_destroy(&ca);
+	if (hio_cond_init(&sp->cv) != 0 || hio_cond_init(&sp->cv_report) != 0) {
+		hio_err("cannot create the spool's condition variables; not mounting");
+		return -1;
+	}
 	hio_hmap_init(&sp->states);
 
 	snprintf(fs->tree_dir, sizeof(fs->tree_dir), "%s/tree", fs->spool_dir);

@@ -21,6 +21,9 @@ void hio_timespec_in(struct timespec *ts, clockid_t clock, long ms);
  * characters) is a decimal integer in [min, max]. 0, or -1 with errno EINVAL (not a
  * number) or ERANGE (outside the range), *out untouched. */
 int hio_parse_long(const char *s, long min, long max, long *out);
+/* A byte count: hio_parse_long's digits, then at most one of K, M, G, T (powers of
+ * 1024), in [min, max]. 0, or -1 with errno EINVAL or ERANGE, *out untouched. */
+int hio_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The same for a command-line flag: on failure err says, e.g.,
  * "--pes: 'abc' is not a whole number from 1 to 64". */
 int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,

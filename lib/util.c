@@ -473,6 +473,60 @@ int hio_parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+int hio_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char num[32];
+	size_t n = 0;
+	long v;
+	int shift = 0;
+
+	/* The digits go to hio_parse_long; only the suffix is read here. */
+	while (s && s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (!s || n == 0 || n >= sizeof(num)) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(num, s, n);
+	num[n] = 0;
+	switch (s[n]) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		break;
+	case 0:
+		break;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+	if (shift && s[n + 1]) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (hio_parse_long(num, 0, LONG_MAX, &v) < 0)
+		return -1;
+	if ((uint64_t)v > (UINT64_MAX >> shift) || ((uint64_t)v << shift) < min ||
+	    ((uint64_t)v << shift) > max) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
 int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,
 		   size_t errlen)
 {

@@ -218,8 +218,14 @@ kill_worker() {
 	on c2 "$HIO" join "$URL" --token-file "$T/c2/token" --max-pes 2 >/dev/null 2>&1 ||
 		fail "hio join after kill -9 of c2's worker"
 }
-# gone PID: the process has exited (a zombie nobody reaps counts: PID 1 here may not).
-gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+# gone PID: the process has exited, all its threads too (a zombie nobody reaps counts:
+# PID 1 here may not). A killed thread group's leader turns zombie while its other
+# threads still exit, holding the descriptors (the listening socket) until the last.
+gone() {
+	[ ! -e "/proc/$1" ] && return 0
+	grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null &&
+		[ "$(ls "/proc/$1/task" 2>/dev/null | wc -l)" -le 1 ]
+}
 kill_master() {
 	local pid
 	pid=$(cat "$T/master/state/master.pid")

@@ -31,9 +31,9 @@ client = hio.Client(state_dir=state)
 killed = threading.Event()
 
 def kill_pe_once(ack):
-    # After 20 acks, kill the PE while it holds a session: what it had in flight must
+    # After 5 acks, kill the PE while it holds a session: what it had in flight must
     # be sent again. Only this test's cluster is touched (its PE's pid from status).
-    if ack.via == "pe" and not killed.is_set() and s.stats["via_pe"] >= 20:
+    if ack.via == "pe" and not killed.is_set() and s.stats["via_pe"] >= 5:
         killed.set()
         pids = [p["pid"] for p in hio.Client(state_dir=state).status()["pes"] if p.get("pid")]
         for pid in pids:

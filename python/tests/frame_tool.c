@@ -48,7 +48,8 @@ static int encode(char **argv, int argc)
 	char *body = NULL;
 	int rc;
 
-	if (hio_parse_long(argv[2], 0, 255, &type) < 0 || hio_parse_long(argv[3], 0, 255, &flags) < 0)
+	if (hio_parse_long(argv[2], 0, 255, &type) < 0 ||
+	    hio_parse_long(argv[3], 0, 255, &flags) < 0)
 		return 2;
 	meta = json_loads(argv[4], 0, &jerr);
 	if (!meta) {

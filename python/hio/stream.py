@@ -158,7 +158,8 @@ class Stream:
 
     Each send returns a Future that resolves to an Ack once the message is acknowledged
     (its result stored by a PE, or durable in the master's backlog) or given up; on_ack,
-    when given, is called with the same Ack on an internal thread (it may send again).
+    when given, is called with the same Ack on an internal thread: keep it short, since
+    acks of that PE wait for it (a send from it blocks while the queue is full).
     Used as a context manager, leaving the block waits for every ack, then closes::
 
         with hio.Stream(state_dir="/tmp/st") as s:
@@ -560,6 +561,18 @@ class Stream:
 
     def _lane_main(self, lane: _Lane) -> None:
         rest = Rest(self.master, self._token, timeout=CONTROL_TIMEOUT_S)
+        while True:
+            try:
+                self._lane_loop(lane, rest)
+                break
+            except Exception:  # a bug must not strand the queue: say so, go on
+                log.exception("lane %d failed; it starts over in %.0f ms", lane.idx,
+                              BACKOFF_MAX_S * 1000)
+                time.sleep(BACKOFF_MAX_S)
+        self._session_close(lane, rest, True, "stream closed")
+        rest.close()
+
+    def _lane_loop(self, lane: _Lane, rest: Rest) -> None:
         backoff = BACKOFF_MIN_S
         with self._mu:
             while not self._stopping:
@@ -602,8 +615,6 @@ class Stream:
                             self._finish(m, False, None, None, err)
                     continue
                 backoff = self._spill_locked(rest, backoff)
-        self._session_close(lane, rest, True, "stream closed")
-        rest.close()
 
     def _feed_locked(self, lane: _Lane, rest: Rest) -> float:
         """One step of a lane that holds a PE: send, close a broken or idle session,

@@ -3,7 +3,8 @@
 # so some go P2P and some spill to the master's backlog; the PE is killed once while a
 # session is open, so unacknowledged messages are sent again (same ids). Then
 # hio.Client waits, and every file has exactly one result, its sha256: counts of
-# inputs, results, duplicates and lost.
+# inputs, results, duplicates and lost. "in" at the master counts distinct message ids,
+# so 300 there says no resend became a second message.
 . "$(dirname "$0")/lib.sh"
 PY=${HIO_PYTHON:-python3}
 export PYTHONPATH="${PYTHONPATH:-$(cd "$(dirname "$0")/../../python" && pwd)}"
@@ -59,6 +60,8 @@ out = {
     "killed": killed.is_set(),
     "results": len(results),
     "duplicates": sum(len(v) - 1 for v in by_name.values()),
+    # A resend keeps its id: an entry under another id would be a second message.
+    "id_mismatch": sum(by_name[n][0].id != acks[n].id for n in names if n in by_name),
     "lost": sum(n not in by_name for n in names),
     "mismatched": len(bad),
     "extra": sorted(set(by_name) - set(names)),
@@ -76,7 +79,8 @@ eq "the PE was killed mid-stream" "$(r killed)" true
 check "unacknowledged messages were sent again ($(r resent))" test "$(r resent)" -gt 0
 eq "inputs (distinct messages at the master)" "$(pfield default in)" 300
 eq "results" "$(r results)" 300
-eq "duplicates" "$(r duplicates)" 0
+eq "duplicates (entries beyond one per input)" "$(r duplicates)" 0
+eq "entries whose id is not the one the connector sent" "$(r id_mismatch)" 0
 eq "lost" "$(r lost)" 0
 eq "results that are not their file's sha256" "$(r mismatched)" 0
 eq "entries of names never sent" "$(r extra)" "[]"

@@ -52,7 +52,12 @@ for r in results:
     by_name.setdefault(r.name, []).append(r)
 bad = [n for n in names if n in by_name and (by_name[n][0].state != "done" or
        client.read(n).decode().strip() != hashlib.sha256(open(n, "rb").read()).hexdigest())]
+got = client.get(names[0], "got")
+get_ok = (got == [os.path.join("got", "stdout")] and
+          open(got[0], "rb").read() == client.read(names[0]) and
+          not [f for f in os.listdir("got") if f.endswith(".part")])
 out = {
+    "get_ok": get_ok,
     "acked_ok": sum(a.ok for a in acks.values()),
     "via_pe": sum(a.via == "pe" for a in acks.values()),
     "via_backlog": sum(a.via == "backlog" for a in acks.values()),
@@ -84,6 +89,7 @@ eq "entries whose id is not the one the connector sent" "$(r id_mismatch)" 0
 eq "lost" "$(r lost)" 0
 eq "results that are not their file's sha256" "$(r mismatched)" 0
 eq "entries of names never sent" "$(r extra)" "[]"
+eq "Client.get copied the result files" "$(r get_ok)" true
 eq "done" "$(pfield default done)" 300
 eq "failed" "$(pfield default failed)" 0
 [ "$FAILS" -eq 0 ] || tail -n 30 stream.err >&2

@@ -17,6 +17,7 @@ struct mount_rep {
 /* Drops mounts that stopped reporting. Needs m->lock. */
 static void mounts_expire(struct master *m)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	uint64_t now = hio_mono_ms();
 
 	for (size_t i = 0; i < m->n_mounts;) {
@@ -86,6 +87,7 @@ void api_mount_report(struct master *m, const char *id, json_t *body, struct rep
 
 json_t *mounts_json(struct master *m)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	json_t *arr = json_array();
 	uint64_t now = hio_mono_ms();
 

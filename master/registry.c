@@ -1,6 +1,7 @@
 /* registry.c: workers, PEs and pipelines in memory, and the state changes that
  * ripple from one to another (a gone worker takes its PEs, a gone PE gives back its
- * backlog leases). Every function here runs with m->lock held. */
+ * backlog leases). Every function here runs with m->lock held, except the lifetime
+ * ones at the end (master_init, master_free, registry_free), which run alone. */
 #include "master.h"
 
 #include "hio_log.h"

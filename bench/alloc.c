@@ -88,9 +88,9 @@ static size_t walk(struct master *m, struct pipeline *pl)
 
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 
-		n += p->pl == pl && p->st == PE_UP && !p->busy && !p->reserved;
+		n += p->pl == pl && p->st == MPE_UP && !p->busy && !p->reserved;
 	}
 	return n;
 }
@@ -113,7 +113,7 @@ int main(int argc, char **argv)
 		return 1;
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 
 		if (!p->busy)
 			snap[nfree++].group = (int)(strtoul(p->worker + 24, NULL, 16) - 1);

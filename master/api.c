@@ -147,18 +147,18 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 		const char *pid = json_string_value(json_object_get(it, "id"));
 		const char *pln = json_string_value(json_object_get(it, "pipeline"));
 		json_t *jpid = json_object_get(it, "pid");
-		struct pe *p = pe_find(m, pid);
+		struct mpe *p = mpe_find(m, pid);
 
 		/* A PE this master never heard of (it restarted): list it as starting so
 		 * it is counted, and let its own registration bring it up. */
 		if (!p && pln) {
 			struct pipeline *pl = pipeline_get(m, pln);
 
-			p = pl ? pe_add(m, pid) : NULL;
+			p = pl ? mpe_add(m, pid) : NULL;
 			if (!p)
 				continue;
 			p->pl = pl;
-			p->st = PE_STARTING;
+			p->st = MPE_STARTING;
 			snprintf(p->worker, sizeof(p->worker), "%s", w->id);
 			hio_info("worker %s reports PE %s of pipeline %s; listed as starting",
 				 w->id, pid, pln);
@@ -172,13 +172,12 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 
 void api_worker_commands(struct master *m, const char *id, long wait_ms, struct reply *out)
 {
-	struct timespec deadline;
+	uint64_t deadline = hio_mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	struct worker *w;
 	json_t *cmds = NULL;
 	int rc = 0, known = 1, first = 1;
 	unsigned gen = 0;
 
-	deadline_after(&deadline, wait_ms);
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		w = worker_find(m, id);
@@ -205,7 +204,7 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, struct 
 		}
 		/* polls > 0 keeps w allocated while unlocked; see reconcile's sweep. */
 		w->polls++;
-		rc = pthread_cond_timedwait(&m->cond, &m->lock, &deadline);
+		rc = hio_cond_wait_until(&m->cond, &m->lock, deadline);
 		w->polls--;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -226,7 +225,7 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 	const char *worker, *pln, *host;
 	long long port = 0;
 	struct pipeline *pl;
-	struct pe *p;
+	struct mpe *p;
 	char err[160];
 
 	if (jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
@@ -251,22 +250,22 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 
 	pthread_mutex_lock(&m->lock);
 	pl = pipeline_get(m, pln);
-	p = pe_find(m, id);
+	p = mpe_find(m, id);
 	if (pl && !p)
-		p = pe_add(m, id);
+		p = mpe_add(m, id);
 	if (!pl || !p) {
 		pthread_mutex_unlock(&m->lock);
 		reply_err(out, 503, "no room for another PE or pipeline");
 		return;
 	}
-	if (p->st == PE_STARTING && !p->registered) {
+	if (p->st == MPE_STARTING && !p->registered) {
 		pl->start_fails = 0;
 		pl->backoff_until_ms = 0;
 	}
 	/* A stopping PE keeps its fate; anything else is a fresh process, so no stale
 	 * reservation or busy flag survives. */
-	if (p->st != PE_STOPPING)
-		p->st = PE_UP;
+	if (p->st != MPE_STOPPING)
+		p->st = MPE_UP;
 	p->registered = 1;
 	p->pl = pl;
 	snprintf(p->worker, sizeof(p->worker), "%s", worker ? worker : "");
@@ -288,7 +287,7 @@ void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct rep
 	const char *state;
 	long long done = 0, failed = 0;
 	int session = 0, has_session, has_done, has_failed;
-	struct pe *p;
+	struct mpe *p;
 	char err[160];
 
 	if (jget_str(body, "state", JF_REQUIRED, 16, &state, err, sizeof(err)) < 0 ||
@@ -304,8 +303,8 @@ void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct rep
 	}
 
 	pthread_mutex_lock(&m->lock);
-	p = pe_find(m, id);
-	if (!p || p->st == PE_GONE || !p->registered) {
+	p = mpe_find(m, id);
+	if (!p || p->st == MPE_GONE || !p->registered) {
 		pthread_mutex_unlock(&m->lock);
 		reply_err(out, 404, "unknown PE %s: register again", id);
 		return;
@@ -330,7 +329,7 @@ void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct rep
 void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *out)
 {
 	const char *reason;
-	struct pe *p;
+	struct mpe *p;
 	char err[160], why[MASTER_TEXT_MAX + 32];
 
 	if (jget_str(body, "reason", 0, MASTER_TEXT_MAX, &reason, err, sizeof(err)) < 0) {
@@ -343,9 +342,9 @@ void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *o
 	}
 	snprintf(why, sizeof(why), "reported gone (%s)", reason ? reason : "no reason");
 	pthread_mutex_lock(&m->lock);
-	p = pe_find(m, id);
+	p = mpe_find(m, id);
 	if (p)
-		pe_set_gone(m, p, why);
+		mpe_set_gone(m, p, why);
 	pthread_mutex_unlock(&m->lock);
 	if (!p) {
 		reply_err(out, 404, "unknown PE %s", id);
@@ -356,10 +355,10 @@ void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *o
 
 void api_pe_release(struct master *m, const char *id, struct reply *out)
 {
-	struct pe *p;
+	struct mpe *p;
 
 	pthread_mutex_lock(&m->lock);
-	p = pe_find(m, id);
+	p = mpe_find(m, id);
 	if (p) {
 		p->reserved = 0;
 		p->active_ms = hio_mono_ms();
@@ -374,10 +373,10 @@ void api_pe_release(struct master *m, const char *id, struct reply *out)
 
 /* Snapshot of the free PEs of pl for alloc_pick_pe. Workers get group numbers in list
  * order; a standalone PE (or one whose worker is unknown) a number of its own. */
-static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***cand_out)
+static long pick_free_pe(struct master *m, struct pipeline *pl, struct mpe ***cand_out)
 {
 	struct alloc_pe *snap = NULL;
-	struct pe **cand = NULL;
+	struct mpe **cand = NULL;
 	struct worker *last = NULL;
 	struct list *pos, *tmp;
 	uint64_t now = hio_mono_ms();
@@ -398,10 +397,10 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct pe ***can
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		struct worker *w;
 
-		if (p->pl != pl || p->st != PE_UP || p->busy || p->reserved ||
+		if (p->pl != pl || p->st != MPE_UP || p->busy || p->reserved ||
 		    now - p->hb_ms > (uint64_t)m->pe_lease_ms)
 			continue;
 		/* PEs of a worker mostly sit together in the list: reuse the last lookup. */
@@ -424,7 +423,7 @@ out:
 void api_allocate(struct master *m, const char *pln, struct reply *out)
 {
 	struct pipeline *pl;
-	struct pe **cand = NULL, *p;
+	struct mpe **cand = NULL, *p;
 	json_t *ans;
 	long pick = -1;
 

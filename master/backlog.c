@@ -48,7 +48,7 @@ static void push_fail(struct push *p, unsigned status, const char *fmt, ...)
 	va_end(ap);
 }
 
-int backlog_path(struct master *m, const struct msg *msg, const char *suffix, char *out, size_t n)
+int backlog_path(struct master *m, const struct mmsg *msg, const char *suffix, char *out, size_t n)
 {
 	return path_fmt(out, n, "%s/backlog/%s/%016llx-%s.frame%s", m->dir, msg->pl->name,
 			(unsigned long long)msg->seq, msg->id, suffix);
@@ -57,6 +57,7 @@ int backlog_path(struct master *m, const struct msg *msg, const char *suffix, ch
 /* Holds n bytes of backlog room for a push in progress. Caller holds m->lock. */
 static int hold_room(struct master *m, struct push *p, uint64_t n)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	if (m->backlog_bytes + m->backlog_held + n > m->backlog_max)
 		return -1;
 	m->backlog_held += n;
@@ -238,7 +239,7 @@ void backlog_push_finish(struct push *p, struct reply *out)
 	struct master *m = p->m;
 	struct pipeline *pl;
 	struct ident *ident = NULL;
-	struct msg *msg = NULL;
+	struct mmsg *msg = NULL;
 	char final[PATH_MAX];
 	int dup = p->dup;
 
@@ -341,7 +342,7 @@ void backlog_push_free(struct push *p)
 	free(p);
 }
 
-static void requeue_front(struct master *m, struct msg *msg)
+static void requeue_front(struct master *m, struct mmsg *msg)
 {
 	list_del(&msg->link);
 	list_add_head(&msg->pl->queued, &msg->link);
@@ -354,6 +355,7 @@ static void requeue_front(struct master *m, struct msg *msg)
 
 void backlog_requeue_pe(struct master *m, const char *pe)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct list *pos, *tmp, *q;
 
 	list_for_each_safe(pos, tmp, &m->pipelines)
@@ -362,7 +364,7 @@ void backlog_requeue_pe(struct master *m, const char *pe)
 
 		/* Backwards, so the earliest lease ends up first in the queue. */
 		for (q = pl->leased.prev; q != &pl->leased;) {
-			struct msg *msg = list_entry(q, struct msg, link);
+			struct mmsg *msg = list_entry(q, struct mmsg, link);
 
 			q = q->prev;
 			if (strcmp(msg->pe, pe) == 0)
@@ -385,8 +387,9 @@ void backlog_lease_failed(struct master *m, const char *id, const char *pe)
 	pthread_mutex_unlock(&m->lock);
 }
 
-void backlog_drop(struct master *m, struct msg *msg, char *path, size_t pathlen)
+void backlog_drop(struct master *m, struct mmsg *msg, char *path, size_t pathlen)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct ident *ident = hio_hmap_get(&m->ids, msg->id);
 
 	if (backlog_path(m, msg, "", path, pathlen) < 0)
@@ -405,19 +408,18 @@ void backlog_drop(struct master *m, struct msg *msg, char *path, size_t pathlen)
 void api_backlog_next(struct master *m, const char *pln, const char *pe, long wait_ms,
 		      struct reply *out)
 {
-	struct timespec deadline;
+	uint64_t deadline = hio_mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	struct pipeline *pl;
-	struct msg *msg;
-	struct pe *p;
+	struct mmsg *msg;
+	struct mpe *p;
 	char path[PATH_MAX];
 	struct stat st;
 	int rc = 0, fd;
 
-	deadline_after(&deadline, wait_ms);
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
-		p = pe_find(m, pe);
-		if (!p || p->st == PE_GONE || !p->registered) {
+		p = mpe_find(m, pe);
+		if (!p || p->st == MPE_GONE || !p->registered) {
 			pthread_mutex_unlock(&m->lock);
 			reply_err(out, 404, "unknown PE %s: register again", pe);
 			return;
@@ -431,8 +433,8 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 		pl = p->pl;
 		/* A stopping PE gets no new work; it waits like one facing an empty queue
 		 * so its pull loop does not spin. */
-		if (p->st == PE_UP && !list_empty(&pl->queued)) {
-			msg = list_entry(pl->queued.next, struct msg, link);
+		if (p->st == MPE_UP && !list_empty(&pl->queued)) {
+			msg = list_entry(pl->queued.next, struct mmsg, link);
 			fd = -1;
 			if (backlog_path(m, msg, "", path, sizeof(path)) == 0)
 				fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -481,7 +483,7 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 			break;
 		/* polls > 0 keeps p allocated and alive while unlocked; see the sweep. */
 		p->polls++;
-		rc = pthread_cond_timedwait(&m->cond, &m->lock, &deadline);
+		rc = hio_cond_wait_until(&m->cond, &m->lock, deadline);
 		p->polls--;
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -131,8 +131,14 @@ static void scan_pipeline(struct master *m, const char *dir, const char *pln, st
 			rename(path, bad);
 			continue;
 		}
-		if (!pl && !(pl = pipeline_get(m, pln)))
-			break;
+		if (!pl) {
+			/* Start-up is single-threaded; the lock is for pipeline_get's check. */
+			pthread_mutex_lock(&m->lock);
+			pl = pipeline_get(m, pln);
+			pthread_mutex_unlock(&m->lock);
+			if (!pl)
+				break;
+		}
 		f.pl = pl;
 		if (fs->n == fs->cap) {
 			size_t cap = fs->cap ? fs->cap * 2 : 64;
@@ -162,12 +168,12 @@ static int cmp_found(const void *a, const void *b)
 /* Queues one found message, or removes its file when the id is already known. */
 static int enqueue(struct master *m, const struct found *f)
 {
-	struct msg *msg;
+	struct mmsg *msg;
 	struct ident *ident = hio_hmap_get(&m->ids, f->id);
 	char path[PATH_MAX];
 
 	if (ident) {
-		struct msg tmp = {.pl = f->pl, .seq = f->seq};
+		struct mmsg tmp = {.pl = f->pl, .seq = f->seq};
 
 		snprintf(tmp.id, sizeof(tmp.id), "%s", f->id);
 		if (backlog_path(m, &tmp, "", path, sizeof(path)) == 0)
@@ -248,11 +254,11 @@ void backlog_free(struct master *m)
 
 		list_for_each_safe(q, qtmp, &pl->queued)
 		{
-			free(list_entry(q, struct msg, link));
+			free(list_entry(q, struct mmsg, link));
 		}
 		list_for_each_safe(q, qtmp, &pl->leased)
 		{
-			free(list_entry(q, struct msg, link));
+			free(list_entry(q, struct mmsg, link));
 		}
 		list_init(&pl->queued);
 		list_init(&pl->leased);

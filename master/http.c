@@ -268,12 +268,10 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 	r->body_kind = d->body[k];
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
-		char *end;
+		long v;
 
-		errno = 0;
-		clen = strtoll(cl, &end, 10);
-		if (errno || end == cl || *end || clen < 0)
-			clen = -1;
+		/* Unparsable or out of range: treated as unknown, as MHD reads the body anyway. */
+		clen = hio_parse_long(cl, 0, LONG_MAX, &v) == 0 ? v : -1;
 	}
 	if (r->body_kind == B_PUSH) {
 		r->push = backlog_push_new(m, r->pl, clen, out);
@@ -334,17 +332,13 @@ static const char *arg(struct MHD_Connection *c, const char *key, size_t *len)
 static long wait_arg(struct MHD_Connection *c)
 {
 	const char *s = arg(c, "wait", NULL);
-	char *end;
 	long v;
 
 	if (!s || !*s)
 		return 0;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno == ERANGE && v > 0)
-		return MASTER_WAIT_MAX_MS;
-	if (errno || *end || v < 0)
-		return -1;
+	/* Any wait over the cap (even past LONG_MAX) is the cap; garbage or a sign is not. */
+	if (hio_parse_long(s, 0, LONG_MAX, &v) < 0)
+		return errno == ERANGE ? MASTER_WAIT_MAX_MS : -1;
 	return v > MASTER_WAIT_MAX_MS ? MASTER_WAIT_MAX_MS : v;
 }
 
@@ -386,13 +380,10 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 		return;
 	case R_SERIES: {
 		const char *since = arg(c, "since", NULL);
-		char *end = NULL;
-		unsigned long long v = 0;
+		long v = 0;
 
 		if (since && *since) {
-			errno = 0;
-			v = strtoull(since, &end, 10);
-			if (errno || *end || since[0] == '-') {
+			if (hio_parse_long(since, 0, LONG_MAX, &v) < 0) {
 				reply_err(out, 400, "since must be milliseconds");
 				return;
 			}

@@ -30,27 +30,36 @@ static void usage(FILE *f)
 		"  --fsync                fsync backlog files, result files and the journal\n");
 }
 
-static int parse_num(const char *s, long long min, long long max, long long *out)
+/* A byte count with an optional K, M or G suffix (powers of 1024), at most LONG_MAX. */
+static int parse_size(const char *s, long *out)
 {
-	char *end;
-	long long v, mul = 1;
+	char digits[32];
+	size_t n = strlen(s);
+	long v, mul = 1;
 
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (end == s || errno)
+	if (n == 0 || n >= sizeof(digits))
 		return -1;
-	if (*end == 'K' || *end == 'k')
+	memcpy(digits, s, n + 1);
+	switch (digits[n - 1]) {
+	case 'K':
+	case 'k':
 		mul = 1024;
-	else if (*end == 'M' || *end == 'm')
+		break;
+	case 'M':
+	case 'm':
 		mul = 1024 * 1024;
-	else if (*end == 'G' || *end == 'g')
-		mul = 1024ll * 1024 * 1024;
+		break;
+	case 'G':
+	case 'g':
+		mul = 1024L * 1024 * 1024;
+		break;
+	}
 	if (mul != 1)
-		end++;
-	if (*end || v < min / mul || v > max / mul)
+		digits[n - 1] = '\0';
+	if (hio_parse_long(digits, 0, LONG_MAX / mul, &v) < 0)
 		return -1;
 	*out = v * mul;
-	return (*out < min || *out > max) ? -1 : 0;
+	return 0;
 }
 
 struct args {
@@ -70,7 +79,8 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	long long v;
+	char err[128];
+	long v;
 	int c;
 
 	a->listen = "127.0.0.1:0";
@@ -87,16 +97,15 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 			break;
 		case 'p':
 		case 'w':
-			if (parse_num(optarg, 100, 3600000, &v) < 0) {
-				fprintf(stderr,
-					"hio-master: --%s wants milliseconds, 100..3600000\n",
-					c == 'p' ? "pe-lease-ms" : "worker-lease-ms");
+			if (hio_parse_flag(c == 'p' ? "--pe-lease-ms" : "--worker-lease-ms", optarg,
+					   100, 3600000, &v, err, sizeof(err)) < 0) {
+				fprintf(stderr, "hio-master: %s (milliseconds)\n", err);
 				return -1;
 			}
-			*(c == 'p' ? &m->pe_lease_ms : &m->worker_lease_ms) = (long)v;
+			*(c == 'p' ? &m->pe_lease_ms : &m->worker_lease_ms) = v;
 			break;
 		case 'b':
-			if (parse_num(optarg, 0, INT64_MAX, &v) < 0) {
+			if (parse_size(optarg, &v) < 0) {
 				fprintf(stderr, "hio-master: --backlog-max-bytes wants bytes, e.g. "
 						"512M or 8G\n");
 				return -1;

@@ -1,7 +1,6 @@
-/* master.h: hio-master's internal interface. One struct master holds everything;
- * m->lock guards the registry (workers, PEs, pipelines), the backlog queues, the
- * id table and the result index. Nothing holds m->lock across body I/O or network
- * I/O; the journal has its own mutex. See docs/master.md. */
+/* master.h: hio-master's internal interface. One struct master holds everything; the
+ * sections below follow the files that define their functions. Locks and threads: see
+ * the comment at struct master and docs/master.md. */
 #ifndef HIO_MASTER_H
 #define HIO_MASTER_H
 #include "autoscale.h"
@@ -76,8 +75,8 @@ static inline void list_del(struct list *n)
 	n->prev = n->next = n;
 }
 
-/* --- registry --- */
-enum pe_state { PE_STARTING = 0, PE_UP, PE_STOPPING, PE_GONE };
+/* --- the registry's types (registry.c) --- */
+enum mpe_state { MPE_STARTING = 0, MPE_UP, MPE_STOPPING, MPE_GONE };
 
 struct worker {
 	struct list link; /* m->workers */
@@ -98,14 +97,14 @@ struct worker {
 
 struct pipeline;
 struct series;
-struct pe {
+struct mpe {
 	struct list link; /* m->pes */
 	char id[HIO_ID_LEN + 1];
 	char worker[HIO_ID_LEN + 1]; /* "" when standalone */
 	struct pipeline *pl;
 	char host[MASTER_TEXT_MAX + 1];
 	int port;
-	enum pe_state st;
+	enum mpe_state st;
 	int busy;	/* its last heartbeat said busy, or it just took a backlog lease */
 	int registered; /* it registered at least once */
 	int reserved;	/* allocated to a connector */
@@ -153,7 +152,7 @@ struct pipeline {
 };
 
 /* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
-struct msg {
+struct mmsg {
 	struct list link; /* pl->queued or pl->leased */
 	char id[HIO_ID_LEN + 1];
 	struct pipeline *pl;
@@ -168,7 +167,7 @@ struct ident {
 	char id[HIO_ID_LEN + 1];
 	unsigned char result; /* enum id_result */
 	struct pipeline *pl;
-	struct msg *msg; /* its backlog copy, or NULL */
+	struct mmsg *msg; /* its backlog copy, or NULL */
 };
 
 struct rfile {
@@ -195,6 +194,10 @@ struct master {
 	int fsync;
 	uint64_t backlog_max;
 
+	/* Lock order: persist_lock, then lock; journal_lock is a leaf, never taken with
+	 * another. lock guards the registry (workers, PEs, pipelines), the backlog queues,
+	 * the id table, the result index and the mounts; nothing holds it across disk or
+	 * network I/O (files are renamed, unlinked and written after unlocking). */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;	/* long polls (commands, backlog): broadcast on news */
 	pthread_cond_t rc_cond; /* wakes the reconcile thread */
@@ -208,10 +211,16 @@ struct master {
 	uint64_t backlog_held;	/* reserved by pushes in progress */
 	uint64_t seq;		/* next backlog / temp file sequence */
 
+	/* journal_lock guards journal_fd and journal_size, and is held across one journal
+	 * line's write (and fsync): it serialises the appends so a failed one can be cut
+	 * back. Taken without lock; only result uploads wait on it. */
 	pthread_mutex_t journal_lock;
 	int journal_fd;
 	uint64_t journal_size;
-	pthread_mutex_t persist_lock; /* orders pipelines.json writes */
+	/* persist_lock orders pipelines.json writes so the file on disk is the newest
+	 * configuration; held across that write, never while holding lock (it is taken
+	 * first, and lock is dropped before the write). Only configuration changes wait. */
+	pthread_mutex_t persist_lock;
 
 	atomic_uint_least64_t rx_bytes, backlog_rx, results_rx;
 
@@ -225,7 +234,21 @@ struct master {
 	int rc_started;
 };
 
+/* An endpoint's answer: api.c and the others fill it, http.c sends it. */
+struct reply {
+	unsigned status;
+	json_t *json;		     /* answer, or NULL for none */
+	int fd;			     /* >= 0: answer with this file's bytes (fd is handed over) */
+	uint64_t fd_size;	     /* bytes to send from fd */
+	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
+	const char *allow;	     /* Allow header (405) */
+};
+
 /* --- util.c --- */
+/* Fill an answer (no HTTP involved, so unit tests link without MHD). */
+void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void reply_ok(struct reply *out, unsigned status, json_t *json);
 #define JF_REQUIRED 1
 #define JF_NULLABLE 2
 /* Field getters: 0 with *out set (NULL/absent leaves *present 0), or -1 with err. */
@@ -243,45 +266,33 @@ int line_valid(const char *s, size_t max);
 int path_fmt(char *out, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* fsync a directory (after a rename into it). */
 int dir_sync(const char *dir);
-/* Deadline of a long poll from ?wait=MS. */
-void deadline_after(struct timespec *ts, long ms);
 
 /* --- registry.c (callers hold m->lock unless noted) --- */
 struct pipeline *pipeline_find(struct master *m, const char *name);
 /* NULL when MASTER_PIPELINES_MAX is reached or memory is out. */
 struct pipeline *pipeline_get(struct master *m, const char *name);
 struct worker *worker_find(struct master *m, const char *id);
-struct pe *pe_find(struct master *m, const char *id);
+struct mpe *mpe_find(struct master *m, const char *id);
 /* A new PE (state starting) with that id; NULL when full or out of memory. */
-struct pe *pe_add(struct master *m, const char *id);
+struct mpe *mpe_add(struct master *m, const char *id);
 /* Unlinks and frees a PE. */
-void pe_free(struct master *m, struct pe *p);
-const char *pe_state_name(const struct pe *p);
-int pe_running(const struct pe *p); /* starting, idle or busy */
-void pe_set_gone(struct master *m, struct pe *p, const char *why);
+void mpe_free(struct master *m, struct mpe *p);
+/* These two read p only (the caller holds m->lock to keep p alive). */
+const char *mpe_state_name(const struct mpe *p);
+int mpe_running(const struct mpe *p); /* starting, idle or busy */
+void mpe_set_gone(struct master *m, struct mpe *p, const char *why);
 void worker_set_gone(struct master *m, struct worker *w, const char *why);
 /* Queues a command for a worker and wakes its long poll. Takes cmd. 0 or -1. */
 int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd);
+/* Frees every worker, PE and pipeline; at shutdown, alone, without m->lock. */
 void registry_free(struct master *m);
+void pipeline_free(struct pipeline *pl);
 /* Initialises the lists, maps, locks and condvars of a zeroed master (0 or -1). */
 int master_init(struct master *m);
 /* Frees results, backlog, registry, locks and m itself. */
 void master_free(struct master *m);
 
 /* --- api.c: JSON endpoints (they take m->lock themselves) --- */
-struct reply {
-	unsigned status;
-	json_t *json;		     /* answer, or NULL for none */
-	int fd;			     /* >= 0: answer with this file's bytes (fd is handed over) */
-	uint64_t fd_size;	     /* bytes to send from fd */
-	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
-	const char *allow;	     /* Allow header (405) */
-};
-/* util.c: fill an answer (no HTTP involved, so unit tests link without MHD). */
-void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void reply_ok(struct reply *out, unsigned status, json_t *json);
-
 void api_worker_put(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_worker_delete(struct master *m, const char *id, struct reply *out);
 void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
@@ -298,21 +309,21 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
  * policy (the autoscaler plugs in here). Caller holds m->lock. */
 int pipeline_desired(struct master *m, struct pipeline *pl);
 int pipelines_load(struct master *m);
+/* Writes pipelines.json (takes persist_lock, then m->lock briefly). */
 int pipelines_save(struct master *m);
-void pipeline_free(struct pipeline *pl);
 
 /* --- scale.c: the autoscaler and the series (callers hold m->lock) --- */
 /* One pass: PE counts per pipeline, the autoscaler's decisions, a series sample when
  * due. room: PEs the live workers can still start. */
 void scale_tick(struct master *m, uint64_t now, int room);
 /* A PE registered: records the reaction time when a scale-up started it. */
-void scale_pe_ready(struct master *m, struct pe *p, uint64_t now);
+void scale_pe_ready(struct master *m, struct mpe *p, uint64_t now);
 /* A hand-made change of the count or of autoscale (POST /v1/pipelines), for the log
  * and the series. */
 void scale_manual(struct master *m, struct pipeline *pl, int from, const char *what);
 /* A push queued a message: the autoscaler looks at once when the backlog grows. */
 void scale_pushed(struct master *m, struct pipeline *pl, uint64_t now);
-/* GET /v1/pipelines/{p}/series?since=MS (takes m->lock). */
+/* GET /v1/pipelines/{p}/series?since=MS (takes m->lock itself). */
 void api_series(struct master *m, const char *pl, uint64_t since, struct reply *out);
 
 /* --- reconcile.c --- */
@@ -336,17 +347,21 @@ void backlog_lease_failed(struct master *m, const char *id, const char *pe);
 void backlog_requeue_pe(struct master *m, const char *pe);
 /* Drops a message (its result was stored). Caller holds m->lock; the file path to
  * unlink after unlocking goes to path. */
-void backlog_drop(struct master *m, struct msg *msg, char *path, size_t pathlen);
-int backlog_path(struct master *m, const struct msg *msg, const char *suffix, char *out, size_t n);
+void backlog_drop(struct master *m, struct mmsg *msg, char *path, size_t pathlen);
+int backlog_path(struct master *m, const struct mmsg *msg, const char *suffix, char *out, size_t n);
+
+/* --- backlog_load.c: the backlog directory at start-up, and its teardown --- */
 int backlog_load(struct master *m);
 void backlog_free(struct master *m);
 
-/* --- results.c / upload.c --- */
+/* --- upload.c: POST /v1/results, streamed --- */
 struct upload;
 struct upload *results_upload_new(struct master *m, struct reply *out);
 void results_upload_feed(struct upload *u, const char *data, size_t n);
 void results_upload_finish(struct upload *u, struct reply *out);
 void results_upload_free(struct upload *u);
+
+/* --- results.c: the result index and its journal --- */
 /* Commits one finished entry whose files are in tmpdir (renamed or removed). Adds the
  * id to stored or duplicate. 0, or -1 with out set. */
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,

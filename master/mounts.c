@@ -20,6 +20,7 @@ struct mount_rep {
  * remount of the same spool reports under the same id. Needs m->lock. */
 static void mounts_expire(struct master *m)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	uint64_t now = hio_mono_ms();
 
 	HIO_ASSERT_HELD(&m->lock);
@@ -109,6 +110,7 @@ void api_mount_delete(struct master *m, const char *id, struct reply *out)
 
 json_t *mounts_json(struct master *m)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	json_t *arr = json_array();
 	uint64_t now = hio_mono_ms();
 

@@ -158,6 +158,7 @@ static int save_locked(struct master *m)
 	char *text = NULL;
 	int rc = -1;
 
+	HIO_ASSERT_HELD(&m->persist_lock);
 	if (!arr)
 		goto out;
 	pthread_mutex_lock(&m->lock);
@@ -284,6 +285,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 
 int pipeline_desired(struct master *m, struct pipeline *pl)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	(void)m;
 	if (pl->pes >= 0)
 		return pl->autoscale && pl->as.desired >= 0 ? pl->as.desired : pl->pes;
@@ -321,13 +323,18 @@ int pipelines_load(struct master *m)
 		const char *name = json_string_value(json_object_get(it, "name"));
 		struct pipeline *pl;
 		struct pconf c;
+		int bad;
 
 		if (!name || !hio_pipeline_valid(name)) {
 			hio_err("%s: entry %zu has no valid name; fix or remove the file", path, i);
 			goto out;
 		}
-		if (parse_conf(it, &c, err, sizeof(err)) < 0 || !(pl = pipeline_get(m, name)) ||
-		    apply_conf(pl, &c, err, sizeof(err)) < 0) {
+		/* Start-up is single-threaded; the lock is for pipeline_get's check. */
+		pthread_mutex_lock(&m->lock);
+		bad = parse_conf(it, &c, err, sizeof(err)) < 0 || !(pl = pipeline_get(m, name)) ||
+		      apply_conf(pl, &c, err, sizeof(err)) < 0;
+		pthread_mutex_unlock(&m->lock);
+		if (bad) {
 			hio_err("%s: pipeline %s: %s; fix or remove the file", path, name, err);
 			goto out;
 		}

@@ -35,20 +35,20 @@ static void sweep(struct master *m, uint64_t now)
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		uint64_t since = p->registered ? p->hb_ms : p->created_ms;
 		uint64_t lease = p->registered ? (uint64_t)m->pe_lease_ms : MASTER_START_TIMEOUT_MS;
 
-		if (p->st != PE_GONE && p->polls == 0 && now - since > lease) {
+		if (p->st != MPE_GONE && p->polls == 0 && now - since > lease) {
 			snprintf(why, sizeof(why),
 				 p->registered ? "no heartbeat for %llu ms"
 					       : "not registered after %llu ms",
 				 (unsigned long long)(now - since));
-			pe_set_gone(m, p, why);
+			mpe_set_gone(m, p, why);
 		}
 		/* A stop command can be lost with the answer that carried it; repeat it
 		 * while the PE keeps heartbeating. */
-		if (p->st == PE_STOPPING && now - p->stop_ms > MASTER_STOP_RETRY_MS) {
+		if (p->st == MPE_STOPPING && now - p->stop_ms > MASTER_STOP_RETRY_MS) {
 			struct worker *w = worker_find(m, p->worker);
 
 			p->stop_ms = now;
@@ -56,8 +56,8 @@ static void sweep(struct master *m, uint64_t now)
 				worker_push_cmd(m, w,
 						json_pack("{s:s,s:s}", "op", "stop", "pe", p->id));
 		}
-		if (p->st == PE_GONE && p->polls == 0 && now - p->gone_ms > MASTER_GONE_KEEP_MS)
-			pe_free(m, p);
+		if (p->st == MPE_GONE && p->polls == 0 && now - p->gone_ms > MASTER_GONE_KEEP_MS)
+			mpe_free(m, p);
 	}
 	list_for_each_safe(pos, tmp, &m->workers)
 	{
@@ -80,7 +80,7 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	struct worker **ws = NULL, *w;
 	struct list *pos, *tmp;
 	char id[HIO_ID_LEN + 1];
-	struct pe *p;
+	struct mpe *p;
 	json_t *cmd;
 	size_t n = 0;
 	long pick;
@@ -103,8 +103,8 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		p = list_entry(pos, struct pe, link);
-		if (p->st == PE_GONE || !p->worker[0])
+		p = list_entry(pos, struct mpe, link);
+		if (p->st == MPE_GONE || !p->worker[0])
 			continue;
 		w = worker_find(m, p->worker);
 		if (w && worker_live(m, w, now))
@@ -115,7 +115,7 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 		goto out;
 	w = ws[pick];
 	hio_id_new(id);
-	p = pe_add(m, id);
+	p = mpe_add(m, id);
 	if (!p)
 		goto out;
 	p->pl = pl;
@@ -126,7 +126,7 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 			pl->name, "exec", pl->exec, "image", pl->image, "timeout_ms",
 			(json_int_t)pl->timeout_ms, "timeout", (json_int_t)pl->timeout_ms);
 	if (worker_push_cmd(m, w, cmd) < 0) {
-		pe_free(m, p);
+		mpe_free(m, p);
 		goto out;
 	}
 	hio_info("starting PE %s of pipeline %s on worker %s (%d of %d)", id, pl->name, w->id,
@@ -142,7 +142,7 @@ out:
 static void stop_some(struct master *m, struct pipeline *pl, int excess, uint64_t now)
 {
 	struct alloc_stop *snap = NULL;
-	struct pe **cand = NULL;
+	struct mpe **cand = NULL;
 	int *group = NULL, *busy = NULL;
 	struct list *pos, *tmp;
 	size_t n = 0;
@@ -160,16 +160,16 @@ static void stop_some(struct master *m, struct pipeline *pl, int excess, uint64_
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		struct worker *w = p->worker[0] ? worker_find(m, p->worker) : NULL;
 
-		if (!w || !worker_live(m, w, now) || !pe_running(p))
+		if (!w || !worker_live(m, w, now) || !mpe_running(p))
 			continue;
-		if (p->st == PE_UP && (p->busy || p->reserved))
+		if (p->st == MPE_UP && (p->busy || p->reserved))
 			busy[w->idx]++;
 		if (p->pl != pl)
 			continue;
-		snap[n].cls = p->st == PE_STARTING	 ? ALLOC_STARTING
+		snap[n].cls = p->st == MPE_STARTING	 ? ALLOC_STARTING
 			      : (p->busy || p->reserved) ? ALLOC_BUSY
 							 : ALLOC_IDLE;
 		group[n] = w->idx;
@@ -179,18 +179,18 @@ static void stop_some(struct master *m, struct pipeline *pl, int excess, uint64_
 		snap[i].worker_busy = busy[group[i]];
 	while (excess-- > 0 && n > 0) {
 		long k = alloc_pick_stop(snap, n);
-		struct pe *p = cand[k];
+		struct mpe *p = cand[k];
 		struct worker *w = worker_find(m, p->worker);
 
 		if (worker_push_cmd(m, w, json_pack("{s:s,s:s}", "op", "stop", "pe", p->id)) < 0)
 			break;
-		hio_info("stopping %s PE %s of pipeline %s on worker %s", pe_state_name(p), p->id,
+		hio_info("stopping %s PE %s of pipeline %s on worker %s", mpe_state_name(p), p->id,
 			 pl->name, w->id);
 		if (snap[k].cls == ALLOC_BUSY)
 			for (size_t i = 0; i < n; i++)
 				if (group[i] == group[k])
 					snap[i].worker_busy--;
-		p->st = PE_STOPPING;
+		p->st = MPE_STOPPING;
 		p->stop_ms = now;
 		n--;
 		snap[k] = snap[n];
@@ -218,9 +218,9 @@ static int room_left(struct master *m, uint64_t now)
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		struct worker *w =
-		    p->worker[0] && p->st != PE_GONE ? worker_find(m, p->worker) : NULL;
+		    p->worker[0] && p->st != MPE_GONE ? worker_find(m, p->worker) : NULL;
 
 		if (w && w->idx > 0)
 			w->idx--;
@@ -247,9 +247,9 @@ static void reconcile(struct master *m, uint64_t now)
 			continue;
 		list_for_each_safe(ppos, ptmp, &m->pes)
 		{
-			struct pe *p = list_entry(ppos, struct pe, link);
+			struct mpe *p = list_entry(ppos, struct mpe, link);
 
-			running += p->pl == pl && pe_running(p);
+			running += p->pl == pl && mpe_running(p);
 		}
 		if (running > want) {
 			stop_some(m, pl, running - want, now);
@@ -267,7 +267,6 @@ static void reconcile(struct master *m, uint64_t now)
 static void *rc_main(void *arg)
 {
 	struct master *m = arg;
-	struct timespec deadline;
 
 	pthread_mutex_lock(&m->lock);
 	while (!m->stopping) {
@@ -275,8 +274,7 @@ static void *rc_main(void *arg)
 
 		sweep(m, now);
 		reconcile(m, now);
-		deadline_after(&deadline, MASTER_RECONCILE_MS);
-		pthread_cond_timedwait(&m->rc_cond, &m->lock, &deadline);
+		hio_cond_wait_ms(&m->rc_cond, &m->lock, MASTER_RECONCILE_MS);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -308,5 +306,6 @@ void reconcile_stop(struct master *m)
 
 void reconcile_kick(struct master *m)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	pthread_cond_signal(&m->rc_cond);
 }

@@ -1,6 +1,7 @@
 /* registry.c: workers, PEs and pipelines in memory, and the state changes that
  * ripple from one to another (a gone worker takes its PEs, a gone PE gives back its
- * backlog leases). Every function here runs with m->lock held. */
+ * backlog leases). Every function here runs with m->lock held, except the lifetime
+ * ones at the end (master_init, master_free, registry_free), which run alone. */
 #include "master.h"
 
 #include "hio_log.h"
@@ -12,11 +13,13 @@
 
 struct pipeline *pipeline_find(struct master *m, const char *name)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	return hio_hmap_get(&m->pipeline_ix, name);
 }
 
 struct pipeline *pipeline_get(struct master *m, const char *name)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct pipeline *pl = pipeline_find(m, name);
 
 	if (pl)
@@ -61,17 +64,20 @@ void pipeline_free(struct pipeline *pl)
 
 struct worker *worker_find(struct master *m, const char *id)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	return hio_hmap_get(&m->worker_ix, id);
 }
 
-struct pe *pe_find(struct master *m, const char *id)
+struct mpe *mpe_find(struct master *m, const char *id)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	return hio_hmap_get(&m->pe_ix, id);
 }
 
-struct pe *pe_add(struct master *m, const char *id)
+struct mpe *mpe_add(struct master *m, const char *id)
 {
-	struct pe *p;
+	HIO_ASSERT_HELD(&m->lock);
+	struct mpe *p;
 
 	if (m->n_pes >= MASTER_PES_MAX) {
 		hio_warn("refusing PE %s: %d PEs already known", id, MASTER_PES_MAX);
@@ -93,44 +99,46 @@ oom:
 	return NULL;
 }
 
-void pe_free(struct master *m, struct pe *p)
+void mpe_free(struct master *m, struct mpe *p)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	hio_hmap_del(&m->pe_ix, p->id);
 	list_del(&p->link);
 	m->n_pes--;
 	free(p);
 }
 
-const char *pe_state_name(const struct pe *p)
+const char *mpe_state_name(const struct mpe *p)
 {
 	switch (p->st) {
-	case PE_STARTING:
+	case MPE_STARTING:
 		return "starting";
-	case PE_STOPPING:
+	case MPE_STOPPING:
 		return "stopping";
-	case PE_GONE:
+	case MPE_GONE:
 		return "gone";
-	case PE_UP:
+	case MPE_UP:
 		break;
 	}
 	/* A reserved PE is shown busy: a connector holds it even before it says so. */
 	return p->busy || p->reserved ? "busy" : "idle";
 }
 
-int pe_running(const struct pe *p)
+int mpe_running(const struct mpe *p)
 {
-	return p->st == PE_STARTING || p->st == PE_UP;
+	return p->st == MPE_STARTING || p->st == MPE_UP;
 }
 
-void pe_set_gone(struct master *m, struct pe *p, const char *why)
+void mpe_set_gone(struct master *m, struct mpe *p, const char *why)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	uint64_t now = hio_mono_ms();
 
-	if (p->st == PE_GONE)
+	if (p->st == MPE_GONE)
 		return;
 	/* A PE that never registered most likely failed to start (bad command, missing
 	 * image): back off so reconcile does not restart it ten times a second. */
-	if (p->st == PE_STARTING && !p->registered && p->pl) {
+	if (p->st == MPE_STARTING && !p->registered && p->pl) {
 		int shift = p->pl->start_fails < 5 ? p->pl->start_fails : 5;
 		uint64_t delay = 1000ull << shift;
 
@@ -146,7 +154,7 @@ void pe_set_gone(struct master *m, struct pe *p, const char *why)
 			 "to the queue",
 			 p->id, p->pl ? p->pl->name : "-", p->worker[0] ? p->worker : "none", why);
 	}
-	p->st = PE_GONE;
+	p->st = MPE_GONE;
 	p->gone_ms = now;
 	p->reserved = 0;
 	p->busy = 0;
@@ -157,6 +165,7 @@ void pe_set_gone(struct master *m, struct pe *p, const char *why)
 
 void worker_set_gone(struct master *m, struct worker *w, const char *why)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct list *pos, *tmp;
 
 	if (w->gone)
@@ -167,10 +176,10 @@ void worker_set_gone(struct master *m, struct worker *w, const char *why)
 	json_array_clear(w->cmds);
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 
-		if (p->st != PE_GONE && strcmp(p->worker, w->id) == 0)
-			pe_set_gone(m, p, "its worker is gone");
+		if (p->st != MPE_GONE && strcmp(p->worker, w->id) == 0)
+			mpe_set_gone(m, p, "its worker is gone");
 	}
 	pthread_cond_broadcast(&m->cond);
 	reconcile_kick(m);
@@ -178,6 +187,7 @@ void worker_set_gone(struct master *m, struct worker *w, const char *why)
 
 int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	if (!cmd)
 		goto fail;
 	if (json_array_size(w->cmds) >= MASTER_CMDS_MAX) {
@@ -209,7 +219,7 @@ void registry_free(struct master *m)
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		free(list_entry(pos, struct pe, link));
+		free(list_entry(pos, struct mpe, link));
 	}
 	list_for_each_safe(pos, tmp, &m->pipelines)
 	{
@@ -231,8 +241,6 @@ void registry_free(struct master *m)
 
 int master_init(struct master *m)
 {
-	pthread_condattr_t ca;
-
 	m->journal_fd = -1;
 	m->start_ms = hio_mono_ms();
 	list_init(&m->workers);
@@ -243,12 +251,10 @@ int master_init(struct master *m)
 	hio_hmap_init(&m->pipeline_ix);
 	hio_hmap_init(&m->ids);
 	/* Long-poll deadlines are monotonic, so a clock step cannot stretch or cut them. */
-	if (pthread_condattr_init(&ca) || pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) ||
-	    pthread_mutex_init(&m->lock, NULL) || pthread_mutex_init(&m->journal_lock, NULL) ||
-	    pthread_mutex_init(&m->persist_lock, NULL) || pthread_cond_init(&m->cond, &ca) ||
-	    pthread_cond_init(&m->rc_cond, &ca))
+	if (pthread_mutex_init(&m->lock, NULL) || pthread_mutex_init(&m->journal_lock, NULL) ||
+	    pthread_mutex_init(&m->persist_lock, NULL) || hio_cond_init(&m->cond) ||
+	    hio_cond_init(&m->rc_cond))
 		return -1;
-	pthread_condattr_destroy(&ca);
 	return 0;
 }
 

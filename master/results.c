@@ -336,7 +336,8 @@ void api_results_file(struct master *m, const char *pln, const char *name, size_
 	out->fd_size = (uint64_t)st.st_size;
 }
 
-/* Applies one journal line to the index. 0, or -1 when the line is not one of ours. */
+/* Applies one journal line to the index. 0, or -1 when the line is not one of ours.
+ * Caller holds m->lock. */
 static int replay_line(struct master *m, json_t *o)
 {
 	const char *pln, *name, *id, *state, *error, *why;
@@ -349,6 +350,8 @@ static int replay_line(struct master *m, json_t *o)
 	int kept = 1, failed;
 	size_t i, n;
 	char err[160];
+
+	HIO_ASSERT_HELD(&m->lock);
 
 	if (jget_str(o, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
 	    jget_str(o, "name", JF_REQUIRED, HIO_NAME_MAX, &name, err, sizeof(err)) < 0 ||
@@ -425,12 +428,17 @@ static int replay_journal(struct master *m, const char *path)
 		return errno == ENOENT ? 0 : -1;
 	while ((n = getline(&line, &cap, f)) > 0) {
 		json_t *o;
+		int r;
 
 		pos += n;
 		if (line[n - 1] != '\n')
 			break; /* torn last line: cut below */
 		o = json_loadb(line, (size_t)n - 1, 0, NULL);
-		if (!o || replay_line(m, o) < 0) {
+		/* Start-up is single-threaded; the lock is for the registry's check. */
+		pthread_mutex_lock(&m->lock);
+		r = o ? replay_line(m, o) : -1;
+		pthread_mutex_unlock(&m->lock);
+		if (r < 0) {
 			bad++;
 			hio_warn("%s: line %zu is not a result record; skipped", path, lines + 1);
 		}

@@ -62,21 +62,21 @@ static void count_pes(struct master *m, uint64_t now)
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		struct pipeline *pl = p->pl;
 
 		if (!pl)
 			continue;
 		switch (p->st) {
-		case PE_STARTING:
+		case MPE_STARTING:
 			pl->n_starting++;
 			break;
-		case PE_STOPPING:
+		case MPE_STOPPING:
 			pl->n_stopping++;
 			break;
-		case PE_GONE:
+		case MPE_GONE:
 			break;
-		case PE_UP:
+		case MPE_UP:
 			if (p->busy || p->reserved) {
 				p->active_ms = now;
 				pl->n_busy++;
@@ -163,6 +163,7 @@ static void sample(struct master *m, struct pipeline *pl, uint64_t now)
 
 void scale_tick(struct master *m, uint64_t now, int room)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct list *pos, *tmp;
 
 	count_pes(m, now);
@@ -179,8 +180,9 @@ void scale_tick(struct master *m, uint64_t now, int room)
 	}
 }
 
-void scale_pe_ready(struct master *m, struct pe *p, uint64_t now)
+void scale_pe_ready(struct master *m, struct mpe *p, uint64_t now)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct series_event e = {.t_ms = now - m->start_ms, .action = "ready"};
 
 	p->active_ms = now;
@@ -202,6 +204,7 @@ void scale_pe_ready(struct master *m, struct pe *p, uint64_t now)
 
 void scale_manual(struct master *m, struct pipeline *pl, int from, const char *what)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	struct series_event e = {.t_ms = hio_mono_ms() - m->start_ms, .action = "manual"};
 
 	e.from = from;
@@ -214,6 +217,7 @@ void scale_manual(struct master *m, struct pipeline *pl, int from, const char *w
 
 void scale_pushed(struct master *m, struct pipeline *pl, uint64_t now)
 {
+	HIO_ASSERT_HELD(&m->lock);
 	pl->push_ms = now;
 	/* A push that makes the backlog outgrow the PEs (by the last pass's counts) gets
 	 * a pass at once rather than at the next tick; inside the up cooldown the tick

@@ -31,10 +31,10 @@ static json_t *pes_json(struct master *m)
 
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
-		struct pe *p = list_entry(pos, struct pe, link);
+		struct mpe *p = list_entry(pos, struct mpe, link);
 		json_t *o = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:I,s:I,s:I}", "id", p->id,
 				      "worker", p->worker[0] ? p->worker : NULL, "pipeline",
-				      p->pl ? p->pl->name : "", "state", pe_state_name(p), "host",
+				      p->pl ? p->pl->name : "", "state", mpe_state_name(p), "host",
 				      p->host, "port", p->port, "pid", (json_int_t)p->pid, "done",
 				      (json_int_t)p->done, "failed", (json_int_t)p->failed);
 
@@ -60,9 +60,9 @@ static json_t *pipelines_json(struct master *m)
 
 		list_for_each_safe(ppos, ptmp, &m->pes)
 		{
-			struct pe *p = list_entry(ppos, struct pe, link);
+			struct mpe *p = list_entry(ppos, struct mpe, link);
 
-			running += p->pl == pl && pe_running(p);
+			running += p->pl == pl && mpe_running(p);
 		}
 		o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:s?,s:s?,s:I,s:b}", "name",
 			      pl->name, "queue_length", (json_int_t)pl->n_queued, "leased",

@@ -143,11 +143,6 @@ int dir_sync(const char *dir)
 	return rc;
 }
 
-void deadline_after(struct timespec *ts, long ms)
-{
-	hio_timespec_in(ts, CLOCK_MONOTONIC, ms);
-}
-
 /* --- answers of the JSON endpoints (struct reply), free of the HTTP layer --- */
 
 void reply_err(struct reply *out, unsigned status, const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include "hio_config.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_sync.h"
 #include "hio_util.h"
 #include "runtime.h"
 #include "worker.h"
@@ -73,8 +74,10 @@ static void gone_flush(hio_http *h, struct gone **q)
 	}
 }
 
-static int pe_find(struct wk *w, const char *id)
+/* The index of PE id in w->pes, or -1. Caller holds w->mu. */
+static int wpe_find(struct wk *w, const char *id)
 {
+	HIO_ASSERT_HELD(&w->mu);
 	for (int i = 0; i < w->npes; i++)
 		if (strcmp(w->pes[i].id, id) == 0)
 			return i;
@@ -89,6 +92,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	struct rt_spec s = {.pe_id = id, .pipeline = pl};
 	char err[256], why[320];
 	void *h;
+	long pid;
 	int full, known;
 
 	if (!jt)
@@ -102,7 +106,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
-	known = pe_find(w, id) >= 0;
+	known = wpe_find(w, id) >= 0;
 	full = w->npes >= w->max_pes || w->stopping;
 	pthread_mutex_unlock(&w->mu);
 	if (known) {
@@ -124,6 +128,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 		gone_add(gq, id, why);
 		return;
 	}
+	pid = w->rt->pid(w->rt, h);
 	pthread_mutex_lock(&w->mu);
 	struct wpe *p = &w->pes[w->npes++];
 
@@ -131,39 +136,57 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	snprintf(p->id, sizeof(p->id), "%s", id);
 	snprintf(p->pipeline, sizeof(p->pipeline), "%s", pl);
 	p->h = h;
-	p->pid = w->rt->pid(w->rt, h);
+	p->pid = pid;
 	pthread_mutex_unlock(&w->mu);
-	hio_info("started PE %s of pipeline %s (pid %ld)", id, pl, p->pid);
+	hio_info("started PE %s of pipeline %s (pid %ld)", id, pl, pid);
 }
 
+/* Asks p to stop. Main thread, without w->mu: for docker the stop is an HTTP call of up
+ * to 30 s, and the heartbeat thread must not wait on it. p stays valid meanwhile, as
+ * only the main thread adds or removes PEs. */
 static void pe_stop_one(struct wk *w, struct wpe *p)
 {
-	if (p->stopping)
+	void *h;
+
+	pthread_mutex_lock(&w->mu);
+	if (p->stopping) {
+		pthread_mutex_unlock(&w->mu);
 		return;
+	}
 	p->stopping = 1;
 	p->kill_at = hio_mono_ms() + WK_STOP_GRACE_MS;
-	w->rt->stop(w->rt, p->h, 0);
+	h = p->h;
+	pthread_mutex_unlock(&w->mu);
+	w->rt->stop(w->rt, h, 0);
 }
 
 static void cmd_stop(struct wk *w, json_t *c, struct gone **gq)
 {
 	const char *id = json_string_value(json_object_get(c, "pe"));
-	int i;
+	int i, stopping = 0;
+	long pid = 0;
 
 	if (!id || !hio_id_valid(id)) {
 		hio_warn("stop command with a bad pe id; ignoring it");
 		return;
 	}
 	pthread_mutex_lock(&w->mu);
-	i = pe_find(w, id);
-	if (i >= 0 && !w->pes[i].stopping) {
-		hio_info("stopping PE %s (pid %ld)", id, w->pes[i].pid);
-		pe_stop_one(w, &w->pes[i]);
+	i = wpe_find(w, id);
+	if (i >= 0) {
+		stopping = w->pes[i].stopping;
+		pid = w->pes[i].pid;
 	}
 	pthread_mutex_unlock(&w->mu);
 	/* Not ours (any more): say so, or the master keeps asking. */
-	if (i < 0)
+	if (i < 0) {
 		gone_add(gq, id, "not running on this worker");
+		return;
+	}
+	if (!stopping) {
+		hio_info("stopping PE %s (pid %ld)", id, pid);
+		/* Only this thread removes PEs, so index i is still this PE. */
+		pe_stop_one(w, &w->pes[i]);
+	}
 }
 
 static void run_commands(struct wk *w, struct gone **gq)
@@ -234,22 +257,25 @@ static void reap(struct wk *w, struct gone **gq)
 		gone_add(gq, id, "left by an earlier run of its worker; removed");
 }
 
+/* SIGKILLs the PEs past their stop grace. The main thread is the only one that writes
+ * w->pes, so it reads them here without w->mu and takes it only to write; the stop
+ * calls (HTTP for docker) run unlocked. */
 static void kill_overdue(struct wk *w)
 {
 	uint64_t now = hio_mono_ms();
 
-	pthread_mutex_lock(&w->mu);
 	for (int i = 0; i < w->npes; i++) {
 		struct wpe *p = &w->pes[i];
 
 		if (p->stopping && !p->killed && now >= p->kill_at) {
+			pthread_mutex_lock(&w->mu);
+			p->killed = 1;
+			pthread_mutex_unlock(&w->mu);
 			hio_warn("PE %s (pid %ld) still running %d ms after SIGTERM; killing it",
 				 p->id, p->pid, WK_STOP_GRACE_MS);
 			w->rt->stop(w->rt, p->h, 1);
-			p->killed = 1;
 		}
 	}
-	pthread_mutex_unlock(&w->mu);
 }
 
 /* Runs until SIGTERM/SIGINT, then stops every PE. */
@@ -280,10 +306,12 @@ static void main_loop(struct wk *w, int sfd)
 					stopping = 1;
 					pthread_mutex_lock(&w->mu);
 					w->stopping = 1;
-					for (int i = 0; i < w->npes; i++)
-						pe_stop_one(w, &w->pes[i]);
 					pthread_cond_broadcast(&w->cv);
 					pthread_mutex_unlock(&w->mu);
+					/* No start adds a PE now (w->stopping); the stops run
+					 * unlocked, one by one. */
+					for (int i = 0; i < w->npes; i++)
+						pe_stop_one(w, &w->pes[i]);
 				}
 			}
 		}
@@ -407,14 +435,13 @@ int main(int argc, char **argv)
 	};
 	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
 	const char *dsock = DK_SOCKET_DEFAULT;
-	char err[256], workdir[PATH_MAX], *tf_abs = NULL, *end;
+	char err[256], workdir[PATH_MAX], *tf_abs = NULL;
 	struct rt_conf rc = {0};
 	struct rt_slurm_opts so = {0};
 	pthread_t t_hb, t_cmd;
 	int ok_hb = 0, ok_cmd = 0, sfd = -1, c, li = 0, ret = 1, own_workdir = 0;
 	struct wk *w = calloc(1, sizeof(*w));
 	sigset_t sigs;
-	long v;
 
 	hio_log_init("hio-worker");
 	if (!w) {
@@ -439,11 +466,11 @@ int main(int argc, char **argv)
 			snprintf(w->name, sizeof(w->name), "%s", optarg);
 			break;
 		case 'x':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > WK_PES_MAX)
-				return bad("bad --max-pes \"%s\": want 1..1024", optarg);
-			w->max_pes = (int)v;
+			if (hio_parse_flag_int("--max-pes", optarg, 1, WK_PES_MAX, &w->max_pes, err,
+					       sizeof(err)) < 0) {
+				ret = bad("%s", err);
+				goto out;
+			}
 			break;
 		case 'r':
 			runtime = optarg;
@@ -458,30 +485,47 @@ int main(int argc, char **argv)
 			dsock = optarg;
 			break;
 		case 'S':
-			if (rt_slurm_opt(&so, lo[li].name, optarg, err, sizeof(err)) < 0)
-				return bad("%s", err);
+			if (rt_slurm_opt(&so, lo[li].name, optarg, err, sizeof(err)) < 0) {
+				ret = bad("%s", err);
+				goto out;
+			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
-		default:
-			return bad("%s", "unknown option");
+			ret = 0;
+			goto out;
+		default: {
+			ret = bad("%s", "unknown option");
+			goto out;
+		}
 		}
 	}
-	if (optind < argc)
-		return bad("unexpected argument \"%s\"", argv[optind]);
-	if (!w->master)
-		return bad("%s", "--master URL is required");
+	if (optind < argc) {
+		ret = bad("unexpected argument \"%s\"", argv[optind]);
+		goto out;
+	}
+	if (!w->master) {
+		ret = bad("%s", "--master URL is required");
+		goto out;
+	}
 	if (strcmp(runtime, "process") != 0 && strcmp(runtime, "docker") != 0 &&
-	    strcmp(runtime, "slurm") != 0)
-		return bad("unknown runtime \"%s\" (this build has: process, docker, slurm)",
-			   runtime);
-	if (!w->host[0] || strpbrk(w->host, " \t\r\n"))
-		return bad("bad --host \"%s\"", w->host);
-	if (hio_token_load(token_file, w->token, err, sizeof(err)) < 0)
-		return bad("%s", err);
-	if (token_file && !(tf_abs = realpath(token_file, NULL)))
-		return bad("cannot resolve --token-file %s", token_file);
+	    strcmp(runtime, "slurm") != 0) {
+		ret =
+		    bad("unknown runtime \"%s\" (this build has: process, docker, slurm)", runtime);
+		goto out;
+	}
+	if (!w->host[0] || strpbrk(w->host, " \t\r\n")) {
+		ret = bad("bad --host \"%s\"", w->host);
+		goto out;
+	}
+	if (hio_token_load(token_file, w->token, err, sizeof(err)) < 0) {
+		ret = bad("%s", err);
+		goto out;
+	}
+	if (token_file && !(tf_abs = realpath(token_file, NULL))) {
+		ret = bad("cannot resolve --token-file %s", token_file);
+		goto out;
+	}
 	if (!w->name[0] && gethostname(w->name, sizeof(w->name) - 1) < 0)
 		snprintf(w->name, sizeof(w->name), "worker");
 	if (state && hio_mkdir_p(state) < 0) {
@@ -489,8 +533,9 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	if (worker_id(id, state, w->id) != 0)
+	if ((ret = worker_id(id, state, w->id)) != 0)
 		goto out;
+	ret = 1;
 	if (hio_http_global_init() < 0) {
 		hio_err("cannot initialise libcurl; not starting");
 		goto out;
@@ -539,14 +584,9 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	pthread_mutex_init(&w->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&w->cv, &ca);
-		pthread_condattr_destroy(&ca);
+	if (pthread_mutex_init(&w->mu, NULL) || hio_cond_init(&w->cv)) {
+		hio_err("cannot initialise the worker's lock: %s; not starting", strerror(errno));
+		goto out;
 	}
 	hio_info("worker %s (%s) starting: master %s, host %s, up to %d PEs, runtime %s", w->id,
 		 w->name, w->master, w->host, w->max_pes, w->rt->name);

@@ -3,6 +3,7 @@
  * with backoff, and the PEs keep running meanwhile. */
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_sync.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -13,12 +14,11 @@
 
 static int wk_sleep(struct wk *w, long ms)
 {
-	struct timespec ts;
+	uint64_t deadline = hio_mono_ms() + (uint64_t)ms;
 	int stopping;
 
-	hio_timespec_in(&ts, CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&w->mu);
-	while (!w->stopping && pthread_cond_timedwait(&w->cv, &w->mu, &ts) != ETIMEDOUT)
+	while (!w->stopping && hio_cond_wait_until(&w->cv, &w->mu, deadline) != ETIMEDOUT)
 		;
 	stopping = w->stopping;
 	pthread_mutex_unlock(&w->mu);
@@ -156,13 +156,14 @@ void *wk_cmd_main(void *arg)
 		    .method = "GET", .path = path, .timeout_ms = WK_POLL_WAIT_MS + 5000};
 		struct hio_http_resp resp;
 		json_t *ans = NULL, *cmds;
-		int rc;
+		int rc, stopping;
 
 		pthread_mutex_lock(&w->mu);
 		while (!w->stopping && !w->registered)
-			pthread_cond_wait(&w->cv, &w->mu);
+			hio_cond_wait_ms(&w->cv, &w->mu, -1);
+		stopping = w->stopping;
 		pthread_mutex_unlock(&w->mu);
-		if (w->stopping)
+		if (stopping)
 			break;
 		rc = hio_http_do(h, &req, &resp);
 		if (rc == 0 && resp.status == 200)

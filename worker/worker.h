@@ -35,9 +35,13 @@ struct wk {
 	struct runtime *rt;
 	int evfd;
 
+	/* mu is the worker's only mutex (no order to keep); cv (on CLOCK_MONOTONIC) wakes
+	 * the heartbeat and command threads on registration and on stopping. mu guards
+	 * what follows. pes, npes and stopping are written only by the main thread (under mu),
+	 * which may therefore read them without it. Nothing holds mu across a runtime call
+	 * (docker's are HTTP, up to 30 s) or any other I/O: see docs/worker.md. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	/* Under mu. */
 	struct wpe pes[WK_PES_MAX];
 	int npes;
 	json_t *cmdq; /* commands for the main thread */

@@ -18,6 +18,17 @@
 #define PL "pl1"
 #define PE1 "eeeeeeeeeeeeeeeeeeeeeeeeeeeeee01"
 
+/* pipeline_find for a test's main thread: the registry wants m->lock held. */
+static struct pipeline *find_pl(struct master *m, const char *name)
+{
+	struct pipeline *pl;
+
+	pthread_mutex_lock(&m->lock);
+	pl = pipeline_find(m, name);
+	pthread_mutex_unlock(&m->lock);
+	return pl;
+}
+
 static char state_dir[PATH_MAX];
 
 /* A 32 hex character message id. */
@@ -117,14 +128,14 @@ static int push(struct master *m, const char *pl, const char *id, uint64_t ts)
 /* A registered, running PE of pipeline pl. */
 static void pe_up(struct master *m, const char *pl, const char *id)
 {
-	struct pe *p;
+	struct mpe *p;
 
 	pthread_mutex_lock(&m->lock);
-	p = pe_add(m, id);
+	p = mpe_add(m, id);
 	CHECK(p != NULL);
 	if (p) {
 		p->pl = pipeline_get(m, pl);
-		p->st = PE_UP;
+		p->st = MPE_UP;
 		p->registered = 1;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -132,13 +143,13 @@ static void pe_up(struct master *m, const char *pl, const char *id)
 
 static void pe_gone(struct master *m, const char *id)
 {
-	struct pe *p;
+	struct mpe *p;
 
 	pthread_mutex_lock(&m->lock);
-	p = pe_find(m, id);
+	p = mpe_find(m, id);
 	CHECK(p != NULL);
 	if (p)
-		pe_set_gone(m, p, "test");
+		mpe_set_gone(m, p, "test");
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -172,7 +183,7 @@ static const char *ids_of(struct master *m, const char *pl, int leased)
 		head = leased ? &p->leased : &p->queued;
 		list_for_each_safe(pos, tmp, head)
 		{
-			struct msg *msg = list_entry(pos, struct msg, link);
+			struct mmsg *msg = list_entry(pos, struct mmsg, link);
 
 			if (buf[0])
 				strcat(buf, ",");
@@ -316,7 +327,7 @@ static void test_backlog_order_lease_requeue(void)
 	CHECK(push(m, PL, c, 300) == 0);
 	snprintf(expect, sizeof(expect), "%s,%s,%s", a, b, c);
 	CHECK(strcmp(ids_of(m, PL, 0), expect) == 0);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->n_queued == 3 && pl->n_leased == 0 && pl->n_in == 3);
 	CHECK(count_files(PL, ".frame") == 3 && count_files(PL, ".tmp") == 0);
 
@@ -376,7 +387,7 @@ static void test_backlog_result_drops_copy(void)
 	CHECK(strcmp(ids_of(m, PL, 1), "") == 0);
 	CHECK(strcmp(ids_of(m, PL, 0), b) == 0);
 	CHECK(commit(m, PL, "n-b", b, 10, 1) == 0);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->n_queued == 0 && pl->n_leased == 0 && pl->n_in == 2);
 	CHECK(pl && pl->n_done == 1 && pl->n_failed == 1);
 	CHECK(m->backlog_bytes == 0);
@@ -437,7 +448,7 @@ static void test_backlog_restart(void)
 	CHECK(count_files(PL, ".tmp") == 1);
 
 	m = master_restart(m);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	/* Same queue, same order; the lease is gone with the old process. */
 	CHECK(strcmp(ids_of(m, PL, 0), expect) == 0);
 	CHECK(strcmp(ids_of(m, PL, 1), "") == 0);
@@ -488,7 +499,7 @@ static void test_journal_reload(void)
 	CHECK(strcmp(kept_id(m, "pl2", "two", &ts), b) == 0 && ts == 20);
 	CHECK(id_state(m, a) == IDR_DONE && id_state(m, b) == IDR_FAILED);
 	CHECK(result_dir_exists(a) && result_dir_exists(b));
-	pl = pipeline_find(m, "pl2");
+	pl = find_pl(m, "pl2");
 	CHECK(pl && pl->n_failed == 1 && pl->n_done == 0 && pl->n_in == 1);
 	pthread_mutex_lock(&m->lock);
 	{
@@ -525,7 +536,7 @@ static void test_journal_last_ts_wins(void)
 	CHECK(commit(m, PL, "x", v30, 30, 0) == 0);
 	CHECK(strcmp(kept_id(m, PL, "x", &ts), v30) == 0 && ts == 30);
 	CHECK(!result_dir_exists(v20) && result_dir_exists(v30));
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->results.len == 1 && pl->n_done == 3);
 
 	m = master_restart(m);
@@ -537,7 +548,7 @@ static void test_journal_last_ts_wins(void)
 	CHECK(strcmp(kept_id(m, PL, "x", &ts), v30) == 0);
 	m = master_restart(m);
 	CHECK(strcmp(kept_id(m, PL, "x", &ts), v30) == 0 && ts == 30);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->results.len == 1 && pl->n_done == 4 && pl->n_in == 4);
 
 	/* Two uploads racing can journal an older version as kept after a newer one:
@@ -580,12 +591,12 @@ static void test_journal_duplicate(void)
 	CHECK(commit(m, PL, "other", a, 5, 1) == 1);
 	CHECK(strcmp(kept_id(m, PL, "y", &ts), a) == 0 && ts == 5);
 	CHECK(strcmp(kept_id(m, PL, "other", NULL), "") == 0);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->n_done == 1 && pl->n_failed == 0 && pl->n_in == 1);
 	m = master_restart(m);
 	CHECK(commit(m, PL, "y", a, 60, 0) == 1);
 	CHECK(strcmp(kept_id(m, PL, "y", &ts), a) == 0 && ts == 5);
-	pl = pipeline_find(m, PL);
+	pl = find_pl(m, PL);
 	CHECK(pl && pl->n_done == 1 && pl->n_in == 1);
 	cleanup(m);
 }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# hio-master and hio-worker on the command line alone: --help exits 0 with the usage
+# on stdout, a bad option or value exits 2 with a message on stderr, and neither
+# leaks or trips a sanitizer (LeakSanitizer would turn the exit code into 1, and
+# lib.sh's cleanup fails the test on any report in $T).
+. "$(dirname "$0")/lib.sh"
+
+MASTER="$HIO_BUILD/master/hio-master"
+WORKER="$HIO_BUILD/worker/hio-worker"
+
+# run NAME WANT_RC GREP_STREAM PATTERN PROGRAM ARGS...: checks the exit code and that
+# the stream (out or err) says what it should.
+run() {
+	local what=$1 want=$2 stream=$3 pat=$4 rc
+	shift 4
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	eq "$what: exit code" "$rc" "$want"
+	check "$what: $stream mentions '$pat'" grep -q -- "$pat" "$T/$stream"
+}
+
+run "hio-master --help" 0 out "usage: hio-master" "$MASTER" --help
+run "hio-master --bogus" 2 err "unrecognized option" "$MASTER" --bogus
+run "hio-master --pe-lease-ms 5x" 2 err "pe-lease-ms" "$MASTER" --state-dir "$T/m" --pe-lease-ms 5x
+run "hio-master --backlog-max-bytes 9Q" 2 err "backlog-max-bytes" \
+	"$MASTER" --state-dir "$T/m" --backlog-max-bytes 9Q
+run "hio-master without --state-dir" 2 err "state-dir is required" "$MASTER"
+run "hio-worker --help" 0 out "usage: hio-worker" "$WORKER" --help
+run "hio-worker --bogus" 2 err "unknown option" "$WORKER" --bogus
+run "hio-worker --max-pes 5x" 2 err "max-pes: '5x'" "$WORKER" --master http://127.0.0.1:1 --max-pes 5x
+run "hio-worker --max-pes 0" 2 err "max-pes: '0'" "$WORKER" --master http://127.0.0.1:1 --max-pes 0
+run "hio-worker without --master" 2 err "master URL is required" "$WORKER"
+check "no state dir made by a refused start" test ! -e "$T/m"
+finish

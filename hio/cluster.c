@@ -147,24 +147,19 @@ static int mount_ready(const char *mnt)
 
 int cmd_up(int argc, char **argv)
 {
-	static const struct option opts[] = {{"pes", required_argument, 0, 'n'},
-					     {"exec", required_argument, 0, 'e'},
-					     {"runtime", required_argument, 0, 'r'},
-					     {"image", required_argument, 0, 'i'},
-					     {"mount", required_argument, 0, 'm'},
-					     {"state-dir", required_argument, 0, 's'},
-					     {"port", required_argument, 0, 'p'},
-					     {"min-pes", required_argument, 0, 'a'},
-					     {"max-pes", required_argument, 0, 'b'},
-					     {"timeout-ms", required_argument, 0, 't'},
-					     {"pipeline", required_argument, 0, 'P'},
-					     {"spool-max", required_argument, 0, 'S'},
-					     {0, 0, 0, 0}};
+	static const struct option opts[] = {
+	    {"pes", required_argument, 0, 'n'},	     {"exec", required_argument, 0, 'e'},
+	    {"runtime", required_argument, 0, 'r'},  {"image", required_argument, 0, 'i'},
+	    {"mount", required_argument, 0, 'm'},    {"state-dir", required_argument, 0, 's'},
+	    {"port", required_argument, 0, 'p'},     {"min-pes", required_argument, 0, 'a'},
+	    {"max-pes", required_argument, 0, 'b'},  {"timeout-ms", required_argument, 0, 't'},
+	    {"pipeline", required_argument, 0, 'P'}, {"spool-max", required_argument, 0, 'S'},
+	    {"serve", required_argument, 0, 'R'},    {0, 0, 0, 0}};
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
 	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
-	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0;
+	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0, serve = 0;
 	long timeout_ms = 0;
 	pid_t mpid, wpid;
 	hio_http *h = NULL;
@@ -180,8 +175,10 @@ int cmd_up(int argc, char **argv)
 			pes = atoi(optarg);
 			break;
 		case 'e':
+		case 'R': /* the same command, run resident (SPEC "Resident analyses") */
 			exec_cmd = optarg;
 			exec_given = 1;
+			serve = c == 'R';
 			break;
 		case 'r':
 			runtime = optarg;
@@ -293,6 +290,7 @@ int cmd_up(int argc, char **argv)
 	body = json_pack("{s:i}", "pes", pes);
 	if (exec_given || strcmp(runtime, "docker") != 0)
 		json_object_set_new(body, "exec", json_string(exec_cmd));
+	json_object_set_new(body, "serve", json_boolean(serve));
 	if (image)
 		json_object_set_new(body, "image", json_string(image));
 	if (timeout_ms > 0)

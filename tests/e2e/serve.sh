@@ -49,7 +49,7 @@ done <sizes
 # fetched into OUTDIR/<name>/.
 run() {
 	local mode=$1 out=$2 bad=0
-	"$HIO" up --pes 2 --state-dir "$STATE" --"$mode" \
+	"$HIO" up --pes 2 --min-pes 2 --max-pes 2 --state-dir "$STATE" --"$mode" \
 		"PYTHONPATH='$PYDIR' exec python3 '$T/analysis.py' $mode" >/dev/null ||
 		{ fail "hio up --$mode"; return 1; }
 	"$HIO" send data >"sent.$mode" 2>"send.$mode.err"
@@ -116,25 +116,28 @@ eq "faults: result entries" "$(jq length results.faults.json)" 43
 eq "faults: duplicates (entries per name beyond one)" \
 	"$(($(jq length results.faults.json) - $(jq -r '.[].name' results.faults.json | sort -u | wc -l)))" 0
 eq "faults: lost (inputs without a result)" \
-	"$(comm -23 <(cd faults && ls | sort) <(jq -r '.[].name' results.faults.json | sort) | wc -l)" 0
+	"$(comm -23 <(ls faults | sed 's|^|faults/|' | sort) <(jq -r '.[].name' results.faults.json | sort) | wc -l)" 0
 eq "faults: the failed ones" \
 	"$(jq -r '[.[] | select(.state == "failed") | .name] | sort | join(" ")' results.faults.json)" \
-	"crash hang raise"
+	"faults/crash faults/hang faults/raise"
 eq "faults: the same PE throughout" "$(status_json | jq -r '[.pes[].id] | join(" ")')" "$pe_before"
-rm -rf e && "$HIO" results get raise e >/dev/null
-check "raise: the traceback is the error" grep -q 'ValueError: asked to raise on raise' e/error
+rm -rf e && "$HIO" results get faults/raise e >/dev/null
+check "raise: the traceback is the error" grep -q 'ValueError: asked to raise on faults/raise' e/error
 check "raise: a Python traceback" grep -q '^Traceback' e/error
-rm -rf e && "$HIO" results get crash e >/dev/null
+rm -rf e && "$HIO" results get faults/crash e >/dev/null
 check "crash: exit status in the error" grep -q 'exited with status 7' e/error
 check "crash: its stderr in the error" grep -q 'about to crash' e/error
-rm -rf e && "$HIO" results get hang e >/dev/null
+rm -rf e && "$HIO" results get faults/hang e >/dev/null
 check "hang: timed out" grep -q 'timed out after 3000 ms' e/error
 bad=0
 for i in $(seq 1 40); do
 	rm -rf e
-	"$HIO" results get "ok$i" e >/dev/null && [ "$(cat e/stdout)" = "ok$i $((i * 100))" ] ||
+	"$HIO" results get "faults/ok$i" e >/dev/null &&
+		[ "$(cat e/stdout)" = "faults/ok$i $((i * 100))" ] ||
 		bad=$((bad + 1))
 done
 eq "faults: wrong or missing results of the good messages" "$bad" 0
-check "print() went to the PE's log" grep -q 'handling ok1$' "$STATE"/*.log
+eq "resident starts (the first, after the crash, after the hang)" \
+	"$(grep -c 'resident command started' "$STATE"/worker.log)" 3
+check "print() went to the PE's log" grep -q 'handling faults/ok1$' "$STATE"/*.log
 finish

@@ -13,7 +13,8 @@ message after another over its stdin and stdout::
 
 An exception marks the message failed, with its traceback as the ``error`` result.
 
-hio/__init__.py re-exports ``handler``, ``serve`` and ``Message`` from here.
+hio/__init__.py must re-export ``handler``, ``serve`` and ``Message`` from here
+(``from ._serve import Message, handler, serve``), so ``@hio.handler`` works.
 """
 
 from __future__ import annotations

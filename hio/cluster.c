@@ -51,6 +51,7 @@ int cmd_up(int argc, char **argv)
 					     {"timeout-ms", required_argument, 0, 't'},
 					     {"pipeline", required_argument, 0, 'P'},
 					     {"spool-max", required_argument, 0, 'S'},
+					     {"serve", required_argument, 0, 'R'},
 					     /* Passed on to hio-worker --runtime slurm. */
 					     {"slurm-partition", required_argument, 0, 'L'},
 					     {"slurm-account", required_argument, 0, 'L'},
@@ -68,7 +69,7 @@ int cmd_up(int argc, char **argv)
 	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
-	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0;
+	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0, serve = 0;
 	long timeout_ms = 0;
 	pid_t mpid, wpid;
 	hio_http *h = NULL;
@@ -93,8 +94,10 @@ int cmd_up(int argc, char **argv)
 				return cli_fail("%s", err);
 			break;
 		case 'e':
+		case 'R': /* the same command, run resident (SPEC "Resident analyses") */
 			exec_cmd = optarg;
 			exec_given = 1;
+			serve = c == 'R';
 			break;
 		case 'r':
 			runtime = optarg;
@@ -213,6 +216,7 @@ int cmd_up(int argc, char **argv)
 	body = json_pack("{s:i}", "pes", pes);
 	if (exec_given || strcmp(runtime, "docker") != 0)
 		json_object_set_new(body, "exec", json_string(exec_cmd));
+	json_object_set_new(body, "serve", json_boolean(serve));
 	if (image)
 		json_object_set_new(body, "image", json_string(image));
 	if (timeout_ms > 0)

@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: hio COMMAND [options]\n"
-    "  up [--pes N] [--exec CMD] [--runtime process|docker] [--image IMG] [--mount DIR]\n"
+    "  up [--pes N] [--exec CMD | --serve CMD] [--runtime process|docker] [--image IMG] [--mount "
+    "DIR]\n"
     "     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
     "     [--spool-max SIZE]\n"
     "                         start master, worker and N PEs (and the mount); print the URL\n"

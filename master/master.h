@@ -125,6 +125,7 @@ struct pipeline {
 	/* configuration (POST /v1/pipelines/{p}); persisted when configured */
 	int configured;
 	char *exec, *image;
+	int serve; /* 1: exec runs resident (hio-pe --serve), not once per message */
 	long long timeout_ms;
 	int pes; /* PE count set by hand, or the autoscaler's start; -1: not managed */
 	int min_pes, max_pes;

@@ -19,6 +19,7 @@ struct pconf {
 	long long timeout_ms, pes, min_pes, max_pes;
 	int has_timeout, has_pes, has_min, has_max;
 	int autoscale, has_autoscale;
+	int serve, has_serve;
 	long long idle_ms, up_cooldown_ms, down_cooldown_ms;
 	int has_idle, has_up_cd, has_down_cd;
 };
@@ -46,6 +47,7 @@ static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
 	    jget_int(o, "max_pes", 0, 0, MASTER_PES_MAX, &c->max_pes, &c->has_max, err, errlen) <
 		0 ||
 	    jget_bool(o, "autoscale", 0, &c->autoscale, &c->has_autoscale, err, errlen) < 0 ||
+	    jget_bool(o, "serve", 0, &c->serve, &c->has_serve, err, errlen) < 0 ||
 	    jget_int(o, "idle_ms", 0, 0, MASTER_TIMEOUT_MAX_MS, &c->idle_ms, &c->has_idle, err,
 		     errlen) < 0 ||
 	    jget_int(o, "up_cooldown_ms", 0, 0, MASTER_TIMEOUT_MAX_MS, &c->up_cooldown_ms,
@@ -68,7 +70,7 @@ static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
 struct saved {
 	char *exec, *image;
 	long long timeout_ms, idle_ms, up_cooldown_ms, down_cooldown_ms;
-	int pes, min_pes, max_pes, configured, autoscale;
+	int pes, min_pes, max_pes, configured, autoscale, serve;
 	struct as_state as;
 };
 
@@ -119,6 +121,8 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 		free(pl->image);
 		pl->image = image;
 	}
+	if (c->has_serve)
+		pl->serve = c->serve;
 	if (c->has_timeout)
 		pl->timeout_ms = c->timeout_ms;
 	if (c->has_idle)
@@ -136,12 +140,13 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 
 static json_t *conf_json(const struct pipeline *pl)
 {
-	json_t *o = json_pack(
-	    "{s:s,s:s?,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name, "exec", pl->exec,
-	    "image", pl->image, "timeout_ms", (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes",
-	    pl->min_pes, "max_pes", pl->max_pes, "autoscale", pl->autoscale, "idle_ms",
-	    (json_int_t)pl->idle_ms, "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms,
-	    "down_cooldown_ms", (json_int_t)pl->down_cooldown_ms);
+	json_t *o =
+	    json_pack("{s:s,s:s?,s:b,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name,
+		      "exec", pl->exec, "serve", pl->serve, "image", pl->image, "timeout_ms",
+		      (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes", pl->min_pes, "max_pes",
+		      pl->max_pes, "autoscale", pl->autoscale, "idle_ms", (json_int_t)pl->idle_ms,
+		      "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms, "down_cooldown_ms",
+		      (json_int_t)pl->down_cooldown_ms);
 
 	/* Unmanaged (-1) is saved as an absent "pes", which parse_conf reads back. */
 	if (o && pl->pes < 0)
@@ -231,6 +236,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 			     .max_pes = pl->max_pes,
 			     .configured = pl->configured,
 			     .autoscale = pl->autoscale,
+			     .serve = pl->serve,
 			     .as = pl->as};
 	from = pipeline_desired(m, pl);
 	if ((pl->exec && !old.exec) || (pl->image && !old.image) ||
@@ -257,6 +263,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pl->max_pes = old.max_pes;
 		pl->configured = old.configured;
 		pl->autoscale = old.autoscale;
+		pl->serve = old.serve;
 		pl->idle_ms = old.idle_ms;
 		pl->up_cooldown_ms = old.up_cooldown_ms;
 		pl->down_cooldown_ms = old.down_cooldown_ms;
@@ -270,9 +277,9 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	free(old.image);
 	pthread_mutex_lock(&m->lock);
 	ans = conf_json(pl);
-	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), exec %s", pl->name,
+	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), %s %s", pl->name,
 		 pl->pes, pl->min_pes, pl->max_pes, pl->autoscale ? "on" : "off",
-		 pl->exec ? pl->exec : "(none)");
+		 pl->serve ? "serve" : "exec", pl->exec ? pl->exec : "(none)");
 	if (c.has_pes || pl->autoscale != old.autoscale)
 		scale_manual(m, pl, from,
 			     pl->autoscale ? "set by hand; the autoscaler goes on from here"

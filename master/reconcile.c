@@ -122,9 +122,10 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	p->signal_ms = pl->up_signal_ms;
 	p->decision_ms = pl->up_decision_ms;
 	snprintf(p->worker, sizeof(p->worker), "%s", w->id);
-	cmd = json_pack("{s:s,s:s,s:s,s:s?,s:s?,s:I,s:I}", "op", "start", "pe", id, "pipeline",
-			pl->name, "exec", pl->exec, "image", pl->image, "timeout_ms",
-			(json_int_t)pl->timeout_ms, "timeout", (json_int_t)pl->timeout_ms);
+	cmd = json_pack("{s:s,s:s,s:s,s:s?,s:b,s:s?,s:I,s:I}", "op", "start", "pe", id, "pipeline",
+			pl->name, "exec", pl->exec, "serve", pl->serve, "image", pl->image,
+			"timeout_ms", (json_int_t)pl->timeout_ms, "timeout",
+			(json_int_t)pl->timeout_ms);
 	if (worker_push_cmd(m, w, cmd) < 0) {
 		mpe_free(m, p);
 		goto out;

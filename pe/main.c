@@ -1,5 +1,6 @@
 /* hio-pe: the processing engine daemon. Runs COMMAND once per message (SPEC "The
- * processing contract"); everything else is hio_pe_run (lib/pe.c, docs/pe.md). */
+ * processing contract") or once per PE as a resident analysis (SPEC "Resident
+ * analyses"); everything else is hio_pe_run (lib/pe/pe.c, docs/pe.md). */
 #include "hio_config.h"
 #include "hio_log.h"
 #include "hio_net.h"
@@ -14,10 +15,12 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: hio-pe --master URL --exec COMMAND [options]\n"
+	fprintf(f, "usage: hio-pe --master URL (--exec | --serve) COMMAND [options]\n"
 		   "  --master URL        the master, e.g. http://127.0.0.1:7700\n"
 		   "  --exec COMMAND      run per message through /bin/sh -c, with HIO_INPUT,\n"
 		   "                      HIO_NAME, HIO_OUTPUT and HIO_MESSAGE_ID set\n"
+		   "  --serve COMMAND     run once through /bin/sh -c and give it one message\n"
+		   "                      after another (docs/protocol.md, resident protocol)\n"
 		   "  --token-file F      the cluster token (else $HIO_TOKEN)\n"
 		   "  --pipeline P        pipeline served (default: default)\n"
 		   "  --id ID             PE id (default: a random one)\n"
@@ -64,13 +67,15 @@ int main(int argc, char **argv)
 	    {"timeout-ms", required_argument, NULL, 'T'},
 	    {"heartbeat-ms", required_argument, NULL, 'H'},
 	    {"exec", required_argument, NULL, 'e'},
+	    {"serve", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hio_pe_opts o = {0};
+	struct hio_pe_serve serve = {0};
 	const char *token_file = NULL;
 	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
-	int c;
+	int c, rc;
 
 	hio_log_init("hio-pe");
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -114,8 +119,15 @@ int main(int argc, char **argv)
 				return bad("bad --heartbeat-ms \"%s\": want a positive number",
 					   optarg);
 			break;
+		/* The last of --exec and --serve wins, as a container's command line is
+		 * the image's followed by the pipeline's. */
 		case 'e':
 			o.exec = optarg;
+			serve.command = NULL;
+			break;
+		case 's':
+			serve.command = optarg;
+			o.exec = NULL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -128,13 +140,22 @@ int main(int argc, char **argv)
 		return bad("unexpected argument \"%s\"", argv[optind]);
 	if (!o.master)
 		return bad("%s", "--master URL is required");
-	if (!o.exec || !*o.exec)
-		return bad("%s", "--exec COMMAND is required");
+	if (!o.exec && !serve.command)
+		return bad("%s", "--exec COMMAND or --serve COMMAND is required");
+	if ((o.exec && !*o.exec) || (serve.command && !*serve.command))
+		return bad("%s", "the command is empty");
 	if (hio_token_load(token_file, token, err, sizeof(err)) < 0)
 		return bad("%s", err);
 	o.token = token;
 	o.listen_host = host;
 	if (hio_pe_set_signal_handlers() < 0)
 		return bad("cannot set signal handlers: %s", strerror(errno));
-	return hio_pe_run(&o);
+	if (serve.command) {
+		serve.timeout_ms = o.timeout_ms;
+		o.handler = hio_pe_serve_handler;
+		o.handler_ud = &serve;
+	}
+	rc = hio_pe_run(&o);
+	hio_pe_serve_close(&serve);
+	return rc;
 }

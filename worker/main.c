@@ -98,6 +98,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	if (!jt)
 		jt = json_object_get(c, "timeout");
 	s.exec = json_string_value(json_object_get(c, "exec"));
+	s.serve = json_is_true(json_object_get(c, "serve"));
 	s.image = json_string_value(json_object_get(c, "image"));
 	s.timeout_ms =
 	    json_is_integer(jt) && json_integer_value(jt) > 0 ? (long)json_integer_value(jt) : 0;

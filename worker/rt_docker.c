@@ -118,7 +118,7 @@ static json_t *create_body(struct rt_docker *r, const struct rt_spec *s, json_t 
 	}
 	/* The pipeline's exec wins over the image's (getopt keeps the last). */
 	if (s->exec && *s->exec) {
-		json_array_append_new(cmd, json_string("--exec"));
+		json_array_append_new(cmd, json_string(s->serve ? "--serve" : "--exec"));
 		json_array_append_new(cmd, json_string(s->exec));
 	}
 	/* A mounted file keeps the token out of docker inspect's Env. */

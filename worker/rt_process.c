@@ -110,7 +110,7 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 		argv[n++] = "--timeout-ms";
 		argv[n++] = tmo;
 	}
-	argv[n++] = "--exec";
+	argv[n++] = s->serve ? "--serve" : "--exec";
 	argv[n++] = s->exec;
 	argv[n] = NULL;
 	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -9,6 +9,7 @@ struct rt_spec {
 	const char *pe_id;
 	const char *pipeline;
 	const char *exec;  /* the command per message; may be NULL when image holds it */
+	int serve;	   /* 1: exec is run resident (hio-pe --serve) */
 	const char *image; /* container runtimes only */
 	long timeout_ms;   /* 0: the PE's default */
 };

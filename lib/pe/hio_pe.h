@@ -68,4 +68,21 @@ struct hio_pe_exec {
 };
 int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 
+/* The resident handler (SPEC "Resident analyses", docs/protocol.md "Resident protocol"):
+ * command runs once through /bin/sh -c, in its own process group, and gets one message
+ * after another over its stdin and stdout; same results as the exec handler. It is
+ * started at the first message (its start-up is outside that message's time) and again
+ * after it died or timed out, which fails only the message it held. Use it as
+ * opts.handler with a zeroed struct hio_pe_serve as handler_ud; hio_pe_serve_close after
+ * hio_pe_run returned. */
+struct hio_pe_serve_state;
+struct hio_pe_serve {
+	const char *command;
+	long timeout_ms;	       /* per message; 0: 10 min; then the group is killed */
+	struct hio_pe_serve_state *st; /* internal, NULL at first */
+};
+int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
+/* Ends the resident process (EOF on its stdin, then SIGKILL to its group after 2 s). */
+void hio_pe_serve_close(struct hio_pe_serve *s);
+
 #endif

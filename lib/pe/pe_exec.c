@@ -25,7 +25,6 @@
 
 extern char **environ;
 
-#define EXEC_TAIL 4096	     /* bytes of stderr kept for the error file */
 #define EXEC_KILL_GRACE 2000 /* ms between SIGTERM and SIGKILL on timeout */
 #define EXEC_DEPTH_MAX 64
 
@@ -229,7 +228,7 @@ static int write_input(const char *dir, const char *in, const struct hio_pe_msg 
 
 /* Puts the input at DIR/input/<basename of name>, so tools that look at the file's
  * extension see the one the source gave. */
-static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen)
+int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen, int place)
 {
 	const char *base = strrchr(msg->name, '/');
 	char d[PATH_MAX];
@@ -246,6 +245,8 @@ static int exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, s
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	if (!place)
+		return 0;
 	if (msg->path) {
 		if (link(msg->path, in) == 0)
 			return 0;
@@ -267,7 +268,7 @@ static char *env_kv(const char *k, const char *v)
 
 /* environ less our own variables and the cluster token (the analysis has no use for
  * it), plus the four HIO_ ones. */
-static char **exec_env(const char *const kv[4])
+char **pe_exec_env(const char *const *kv, int nkv)
 {
 	static const char *const drop[] = {
 	    "HIO_INPUT=", "HIO_NAME=", "HIO_OUTPUT=", "HIO_MESSAGE_ID=", "HIO_TOKEN="};
@@ -288,43 +289,41 @@ static char **exec_env(const char *const kv[4])
 		if (!skip)
 			env[k++] = environ[i];
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < nkv && i < 4; i++)
 		env[k++] = (char *)kv[i];
 	return env;
 }
 
-struct tail {
-	char buf[2 * EXEC_TAIL];
-	size_t len;
-	int cut;
-};
-
-static void tail_read(struct tail *t, int fd)
+void pe_tail_add(struct pe_tail *t, const char *b, size_t n)
 {
-	char b[4096];
-	ssize_t r;
+	for (size_t off = 0; off < n;) {
+		size_t room = sizeof(t->buf) - t->len, k = n - off;
 
-	while ((r = read(fd, b, sizeof(b))) > 0) {
-		for (ssize_t off = 0; off < r;) {
-			size_t room = sizeof(t->buf) - t->len, k = (size_t)(r - off);
-
-			if (k > room)
-				k = room;
-			memcpy(t->buf + t->len, b + off, k);
-			t->len += k;
-			off += (ssize_t)k;
-			if (t->len == sizeof(t->buf)) {
-				memmove(t->buf, t->buf + EXEC_TAIL, EXEC_TAIL);
-				t->len = EXEC_TAIL;
-				t->cut = 1;
-			}
+		if (k > room)
+			k = room;
+		memcpy(t->buf + t->len, b + off, k);
+		t->len += k;
+		off += k;
+		if (t->len == sizeof(t->buf)) {
+			memmove(t->buf, t->buf + PE_TAIL_MAX, PE_TAIL_MAX);
+			t->len = PE_TAIL_MAX;
+			t->cut = 1;
 		}
 	}
 }
 
+static void tail_read(struct pe_tail *t, int fd)
+{
+	char b[4096];
+	ssize_t r;
+
+	while ((r = read(fd, b, sizeof(b))) > 0)
+		pe_tail_add(t, b, (size_t)r);
+}
+
 /* Waits for pid while draining its stderr; on timeout kills its group. Returns the wait
  * status, with *timed_out set. */
-static int exec_wait(pid_t pid, int errfd, long timeout_ms, struct tail *t, int *timed_out)
+static int exec_wait(pid_t pid, int errfd, long timeout_ms, struct pe_tail *t, int *timed_out)
 {
 	uint64_t deadline = hio_mono_ms() + (uint64_t)timeout_ms, kill_at = 0;
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -449,7 +448,7 @@ static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, 
 	return rc;
 }
 
-static void exec_collect(hio_pe_out *out, const char *outdir, const char *stdout_path)
+void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path)
 {
 	struct walk w = {.out = out};
 	struct stat st;
@@ -472,13 +471,13 @@ static void exec_collect(hio_pe_out *out, const char *outdir, const char *stdout
 	}
 }
 
-static void exec_fail(hio_pe_out *out, const char *what, const struct tail *t)
+void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t)
 {
 	size_t len = t->len, off = 0;
 
-	if (len > EXEC_TAIL) {
-		off = len - EXEC_TAIL;
-		len = EXEC_TAIL;
+	if (len > PE_TAIL_MAX) {
+		off = len - PE_TAIL_MAX;
+		len = PE_TAIL_MAX;
 	}
 	if (!len)
 		hio_pe_out_fail(out, "%s\n", what);
@@ -487,10 +486,9 @@ static void exec_fail(hio_pe_out *out, const char *what, const struct tail *t)
 				t->cut || off ? " (last 4 KiB)" : "", (int)len, t->buf + off);
 }
 
-/* stdin /dev/null, stdout to a file, stderr to our pipe, a new process group, and
- * default signals: the PE ignores SIGPIPE and catches SIGTERM/SIGINT. */
-static int spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at,
-		       int *at_ok, int in, int out, int err)
+/* Default signals: the PE ignores SIGPIPE and catches SIGTERM/SIGINT. */
+int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at, int *at_ok,
+		   int in, int out, int err)
 {
 	sigset_t none, def;
 
@@ -508,6 +506,9 @@ static int spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnat
 	if (posix_spawn_file_actions_adddup2(fa, in, 0) != 0 ||
 	    posix_spawn_file_actions_adddup2(fa, out, 1) != 0 ||
 	    posix_spawn_file_actions_adddup2(fa, err, 2) != 0 ||
+	    /* Not every descriptor of a threaded PE is close-on-exec in time (libcurl's, a
+	     * session's being accepted): the command gets 0, 1 and 2 only. */
+	    posix_spawn_file_actions_addclosefrom_np(fa, 3) != 0 ||
 	    posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 					     POSIX_SPAWN_SETSIGDEF) != 0 ||
 	    posix_spawnattr_setpgroup(at, 0) != 0 || posix_spawnattr_setsigdefault(at, &def) != 0 ||
@@ -529,7 +530,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	int fa_ok = 0, at_ok = 0, errp[2] = {-1, -1}, sofd = -1, nullfd = -1, timed_out = 0;
 	char **env = NULL;
 	const char *dir;
-	struct tail *t = NULL;
+	struct pe_tail *t = NULL;
 	pid_t pid;
 	int st, rc;
 
@@ -540,7 +541,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	}
 	snprintf(outdir, sizeof(outdir), "%s/output", dir);
 	snprintf(so, sizeof(so), "%s/stdout", dir);
-	if (exec_input(msg, dir, in, sizeof(in)) < 0) {
+	if (pe_exec_input(msg, dir, in, sizeof(in), 1) < 0) {
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}
@@ -553,7 +554,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	kv[1] = env_kv("HIO_NAME", msg->name);
 	kv[2] = env_kv("HIO_OUTPUT", outdir);
 	kv[3] = env_kv("HIO_MESSAGE_ID", msg->id);
-	if (!t || !kv[0] || !kv[1] || !kv[2] || !kv[3] || !(env = exec_env(kv))) {
+	if (!t || !kv[0] || !kv[1] || !kv[2] || !kv[3] || !(env = pe_exec_env(kv, 4))) {
 		hio_pe_out_fail(out, "out of memory preparing the command");
 		rc = 1;
 		goto out;
@@ -566,7 +567,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		goto out;
 	}
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	if (spawn_setup(&fa, &fa_ok, &at, &at_ok, nullfd, sofd, errp[1]) < 0) {
+	if (pe_spawn_setup(&fa, &fa_ok, &at, &at_ok, nullfd, sofd, errp[1]) < 0) {
 		hio_pe_out_fail(out, "cannot set up posix_spawn");
 		rc = 1;
 		goto out;
@@ -594,11 +595,11 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		snprintf(what, sizeof(what), "ended with wait status %d", st);
 	if (what[0]) {
 		hio_info("message %s (%s): command %s", msg->id, msg->name, what);
-		exec_fail(out, what, t);
+		pe_fail_tail(out, what, t);
 		rc = 1;
 		goto out;
 	}
-	exec_collect(out, outdir, so);
+	pe_out_collect(out, outdir, so);
 	rc = out->failed;
 out:
 	if (fa_ok)

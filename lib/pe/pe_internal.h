@@ -8,6 +8,7 @@
 #include "hio_util.h"
 
 #include <pthread.h>
+#include <spawn.h>
 #include <stdint.h>
 
 #define PE_MEM_MAX (1u << 20)	    /* message bodies up to this stay in memory */
@@ -179,8 +180,31 @@ void *pe_uploader_main(void *arg);
 void pe_entry_pend(struct pe *pe, struct pe_entry *e);
 void pe_entry_free(struct pe *pe, struct pe_entry *e);
 
-/* pe_exec.c */
+/* pe_exec.c, shared with the resident handler (pe_serve.c) */
 /* First line of the error text, for RDONE's "error" field. */
 void pe_out_error_line(const hio_pe_out *o, char *out, size_t n);
+/* The input's place, DIR/input/<basename of the name> (in, inlen); with place, the
+ * bytes are put there (a link to msg->path, else written). 0, or -1 with errno. */
+int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen, int place);
+/* Every regular file under outdir becomes a result (a special file or bad name fails
+ * the message), plus stdout_path as "stdout" when it is not empty. */
+void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path);
+/* The last PE_TAIL_MAX bytes of a command's stderr, for its error file. */
+#define PE_TAIL_MAX 4096
+struct pe_tail {
+	char buf[2 * PE_TAIL_MAX];
+	size_t len;
+	int cut; /* bytes were dropped before buf */
+};
+void pe_tail_add(struct pe_tail *t, const char *b, size_t n);
+/* Fails the message with what, then the tail when there is one. */
+void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t);
+/* environ less HIO_TOKEN and the per-message HIO_ variables, plus kv (n of them, at
+ * most 4); the strings are borrowed. NULL when out of memory. */
+char **pe_exec_env(const char *const *kv, int n);
+/* posix_spawn set-up for a command: fds in/out/err as 0/1/2 and nothing else, its own
+ * process group, every signal at its default and none blocked. 0/-1. */
+int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at, int *at_ok,
+		   int in, int out, int err);
 
 #endif

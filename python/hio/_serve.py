@@ -1,0 +1,194 @@
+"""Resident handlers: the Python side of hio's resident protocol (docs/protocol.md,
+"Resident protocol", version 1).
+
+``hio-pe --serve 'python3 handler.py'`` starts the script once per PE and hands it one
+message after another over its stdin and stdout::
+
+    import hio
+
+    @hio.handler
+    def process(msg):           # msg.name, msg.id, msg.path, msg.data, msg.output
+        ...                     # write result files into msg.output
+        return "printed"        # optional: becomes the result file stdout
+
+An exception marks the message failed, with its traceback as the ``error`` result.
+
+hio/__init__.py must re-export ``handler``, ``serve`` and ``Message`` from here
+(``from ._serve import Message, handler, serve``), so ``@hio.handler`` works.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import sys
+import traceback
+from typing import BinaryIO, Callable, Optional, Union
+
+__all__ = ["Message", "handler", "serve", "PROTOCOL_VERSION"]
+
+PROTOCOL_VERSION = 1
+#: A header line, its newline included (the PE's SERVE_LINE_MAX).
+LINE_MAX = 64 * 1024
+#: Bytes of an inline message body (the PE inlines bodies it holds in memory, 1 MiB).
+INLINE_MAX = 1 << 20
+#: Bytes of a reply's stdout (the PE's SERVE_STDOUT_MAX).
+STDOUT_MAX = 1 << 30
+#: Bytes of a reply's error text (the PE's PE_ERROR_MAX); longer text keeps its end.
+ERROR_MAX = 64 * 1024
+#: Requests the PE may send before reading a reply. Messages are handled in order,
+#: so any number is safe; the PE currently sends one at a time.
+MAX_INFLIGHT = 16
+
+Result = Union[None, str, bytes, bytearray, memoryview]
+
+
+class ProtocolError(Exception):
+    """The PE sent something this version of the protocol does not allow."""
+
+
+class Message:
+    """One message: its name, id, input (``path`` and ``data``) and ``output`` dir."""
+
+    __slots__ = ("id", "name", "pipeline", "ts", "output", "_path", "_data", "_on_disk")
+
+    def __init__(self, header: dict, data: Optional[bytes]) -> None:
+        self.id: str = header["id"]
+        #: The input's relative name, e.g. ``plate1/A01/t003.tif``.
+        self.name: str = header["name"]
+        self.pipeline: str = header.get("pipeline", "default")
+        self.ts: int = header.get("ts", 0)
+        #: An empty directory; every regular file written under it is a result.
+        self.output: str = header["output"]
+        self._path: str = header["path"]
+        self._data = data
+        self._on_disk = data is None
+
+    @property
+    def path(self) -> str:
+        """A file holding the input, named like the source's (its extension kept).
+        An inline body is written there on first use."""
+        if not self._on_disk:
+            with open(self._path, "wb") as f:
+                f.write(self._data or b"")
+            self._on_disk = True
+        return self._path
+
+    @property
+    def data(self) -> bytes:
+        """The input's bytes (read from ``path`` on first use when not inline)."""
+        if self._data is None:
+            with open(self._path, "rb") as f:
+                self._data = f.read()
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"Message(id={self.id!r}, name={self.name!r})"
+
+
+def _read_exact(f: BinaryIO, n: int) -> bytes:
+    b = f.read(n)
+    if b is None or len(b) != n:
+        raise ProtocolError(f"stdin ended inside a {n}-byte payload")
+    return b
+
+
+def _read_request(f: BinaryIO) -> Optional[Message]:
+    line = f.readline(LINE_MAX)
+    if not line:
+        return None  # EOF: the PE is stopping
+    if not line.endswith(b"\n"):
+        raise ProtocolError(f"a request header over {LINE_MAX} bytes or cut short")
+    h = json.loads(line)
+    if not isinstance(h, dict) or not all(
+        isinstance(h.get(k), str) for k in ("id", "name", "path", "output")
+    ):
+        raise ProtocolError("a request without id, name, path and output")
+    n = h.get("len", 0)
+    data = None
+    if h.get("inline"):
+        if not isinstance(n, int) or n < 0 or n > INLINE_MAX:
+            raise ProtocolError(f"an inline length outside 0..{INLINE_MAX}")
+        data = _read_exact(f, n)
+    return Message(h, data)
+
+
+def _as_bytes(r: Result) -> bytes:
+    if r is None:
+        return b""
+    if isinstance(r, str):
+        return r.encode()
+    if isinstance(r, (bytes, bytearray, memoryview)):
+        return bytes(r)
+    raise TypeError(f"a handler returns str, bytes or None, not {type(r).__name__}")
+
+
+def _reply(f: BinaryIO, msg_id: str, ok: bool, out: bytes, err: bytes) -> None:
+    if len(err) > ERROR_MAX:
+        err = err[-ERROR_MAX:]
+    head = {"id": msg_id, "status": "done" if ok else "failed", "stdout": len(out),
+            "error": len(err)}
+    f.write(json.dumps(head, separators=(",", ":")).encode() + b"\n")
+    if out:
+        f.write(out)
+    if err:
+        f.write(err)
+    f.flush()
+
+
+def _take_stdio() -> tuple[BinaryIO, BinaryIO]:
+    """The protocol's own copies of stdin and stdout; fds 0 and 1 become /dev/null
+    and stderr, so a handler's print() lands in the PE's log, not in the protocol."""
+    sys.stdout.flush()
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=LINE_MAX)
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=LINE_MAX)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.dup2(2, 1)
+    return proto_in, proto_out
+
+
+def serve(fn: Callable[[Message], Result], max_inflight: int = MAX_INFLIGHT) -> None:
+    """Serves messages to fn until the PE closes stdin. fn's return value (str or
+    bytes) becomes the result file ``stdout``; an exception fails the message with the
+    traceback as its ``error``."""
+    proto_in, proto_out = _take_stdio()
+    hello = {"hio": "serve", "version": PROTOCOL_VERSION, "max_inflight": max_inflight}
+    proto_out.write(json.dumps(hello, separators=(",", ":")).encode() + b"\n")
+    proto_out.flush()
+    while True:
+        msg = _read_request(proto_in)
+        if msg is None:
+            return
+        try:
+            out = _as_bytes(fn(msg))
+            if len(out) > STDOUT_MAX:
+                raise ValueError(f"the returned stdout is over {STDOUT_MAX} bytes; "
+                                 "write big results into msg.output")
+        except Exception:
+            _reply(proto_out, msg.id, False, b"", traceback.format_exc().encode())
+        else:
+            _reply(proto_out, msg.id, True, out, b"")
+
+
+def handler(fn: Callable[[Message], Result]) -> Callable[[Message], Result]:
+    """Decorator: fn is served once the script that defines it has run to its end
+    (so code below the decorated function runs first). Only for a function defined
+    in the main script; elsewhere it returns fn unchanged (call serve(fn))."""
+    if getattr(fn, "__module__", None) == "__main__":
+        atexit.register(_serve_at_exit, fn)
+    return fn
+
+
+def _serve_at_exit(fn: Callable[[Message], Result]) -> None:
+    # A script that failed before its end has already printed its traceback; serving
+    # then would hide that it is broken.
+    if getattr(sys, "last_value", None) is not None:
+        return
+    try:
+        serve(fn)
+    except ProtocolError as e:
+        print(f"hio: resident protocol error: {e}", file=sys.stderr)
+        os._exit(3)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char pipeline_usage[] =
-    "usage: hio pipeline set P [--exec CMD] [--image IMG] [--pes N] [--min-pes N]\n"
+    "usage: hio pipeline set P [--exec CMD | --serve CMD] [--image IMG] [--pes N] [--min-pes N]\n"
     "                          [--max-pes N] [--timeout-ms MS] [--state-dir DIR]\n"
     "       hio pipeline show P [--json] [--state-dir DIR]\n"
     "       hio pipeline list [--json] [--state-dir DIR]";
@@ -32,8 +32,9 @@ static void print_pipeline(json_t *p)
 	const char *exec = json_string_value(json_object_get(p, "exec"));
 	const char *image = json_string_value(json_object_get(p, "image"));
 
-	printf("%s\texec=%s\timage=%s\tpes=%lld\tmin=%lld\tmax=%lld\tqueue=%lld\n",
-	       json_string_value(json_object_get(p, "name")), exec ? exec : "-",
+	printf("%s\t%s=%s\timage=%s\tpes=%lld\tmin=%lld\tmax=%lld\tqueue=%lld\n",
+	       json_string_value(json_object_get(p, "name")),
+	       json_is_true(json_object_get(p, "serve")) ? "serve" : "exec", exec ? exec : "-",
 	       image ? image : "-", (long long)json_integer_value(json_object_get(p, "pes")),
 	       (long long)json_integer_value(json_object_get(p, "min_pes")),
 	       (long long)json_integer_value(json_object_get(p, "max_pes")),
@@ -98,6 +99,7 @@ static int pipeline_read(const char *state_dir, const char *name, int json)
 int cmd_pipeline(int argc, char **argv)
 {
 	static const struct option opts[] = {{"exec", required_argument, 0, 'e'},
+					     {"serve", required_argument, 0, 'R'},
 					     {"image", required_argument, 0, 'i'},
 					     {"pes", required_argument, 0, 'n'},
 					     {"min-pes", required_argument, 0, 'a'},
@@ -123,7 +125,10 @@ int cmd_pipeline(int argc, char **argv)
 		long max = 0;
 		switch (c) {
 		case 'e':
+		case 'R':
+			/* The same command field; "serve" says whether it runs resident. */
 			json_object_set_new(body, "exec", json_string(optarg));
+			json_object_set_new(body, "serve", json_boolean(c == 'R'));
 			nset++;
 			continue;
 		case 'i':

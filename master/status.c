@@ -64,14 +64,14 @@ static json_t *pipelines_json(struct master *m)
 
 			running += p->pl == pl && mpe_running(p);
 		}
-		o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:s?,s:s?,s:I,s:b}", "name",
-			      pl->name, "queue_length", (json_int_t)pl->n_queued, "leased",
+		o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,s:s?,s:s?,s:I,s:b,s:b}",
+			      "name", pl->name, "queue_length", (json_int_t)pl->n_queued, "leased",
 			      (json_int_t)pl->n_leased, "in", (json_int_t)pl->n_in, "done",
 			      (json_int_t)pl->n_done, "failed", (json_int_t)pl->n_failed, "pes",
 			      running, "desired", pipeline_desired(m, pl), "min_pes", pl->min_pes,
 			      "max_pes", pl->max_pes, "exec", pl->exec, "image", pl->image,
 			      "timeout_ms", (json_int_t)pl->timeout_ms, "autoscale",
-			      pl->autoscale && pl->pes >= 0);
+			      pl->autoscale && pl->pes >= 0, "serve", pl->serve);
 		if (json_array_append_new(arr, o) < 0)
 			goto fail;
 	}

@@ -1,10 +1,23 @@
-/* The stream connector's calls to the master: allocate and release PEs, push a
- * message into the backlog. One hio_http per lane thread. */
+/* The stream connector's messages and its calls to the master: allocate and release
+ * PEs, push a message into the backlog. One hio_http per lane thread. */
 #include "hio_log.h"
 #include "stream_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+void stream_msg_free(struct msg *m)
+{
+	if (!m)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->data);
+	free(m->name);
+	free(m);
+}
 
 json_t *stream_msg_meta(const struct msg *m)
 {

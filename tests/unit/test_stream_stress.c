@@ -125,8 +125,8 @@ static void *sender_main(void *arg)
 		size_t n = 1 + (size_t)i % MSG_MAX;
 		memset(buf, 'a' + i % 26, n);
 		snprintf(name, sizeof(name), "stress/%d/%d", r->no, i);
-		if (hio_stream_send_buf(r->s, buf, n, name, r->ids[i], 0, (void *)(intptr_t)(i + 1)) <
-		    0) {
+		if (hio_stream_send_buf(r->s, buf, n, name, r->ids[i], 0,
+					(void *)(intptr_t)(i + 1)) < 0) {
 			pthread_mutex_lock(&r->mu);
 			r->send_errors++;
 			pthread_mutex_unlock(&r->mu);

@@ -85,6 +85,10 @@ struct hio_stream {
 
 /* ------------------------------------------------------------------ helpers */
 
+/* Set on a thread while it runs on_ack: a send from there must not wait for room in
+ * the queue, which only lane threads (perhaps this very one) make. */
+static _Thread_local int in_on_ack;
+
 /* Reports and frees m. Called without s->mu. */
 static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
 		       const char *error)
@@ -99,8 +103,11 @@ static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, c
 
 	if (!ok)
 		hio_warn("giving up on %s (id %s): %s", m->name, m->id, error ? error : "unknown");
-	if (s->on_ack)
+	if (s->on_ack) {
+		in_on_ack = 1;
 		s->on_ack(s->ack_ud, &a);
+		in_on_ack = 0;
+	}
 	pthread_mutex_lock(&s->mu);
 	if (ok) {
 		s->st.acked++;
@@ -167,32 +174,6 @@ static struct msg *queue_pop_locked(hio_stream *s)
 
 /* ------------------------------------------------------------------ sessions */
 
-struct ack_frame {
-	struct lane *l;
-	char id[HIO_ID_LEN + 1];
-	char status[16];
-	char error[256];
-	int got;
-};
-
-static int ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
-{
-	struct ack_frame *a = ud;
-	const char *v;
-
-	a->got = h->type;
-	if (h->type == HIO_F_ACK) {
-		v = json_string_value(json_object_get(meta, "id"));
-		snprintf(a->id, sizeof(a->id), "%s", v ? v : "");
-		v = json_string_value(json_object_get(meta, "status"));
-		snprintf(a->status, sizeof(a->status), "%s", v ? v : "done");
-	} else if (h->type == HIO_F_ERROR || h->type == HIO_F_WELCOME) {
-		v = json_string_value(json_object_get(meta, "error"));
-		snprintf(a->error, sizeof(a->error), "%s", v ? v : "");
-	}
-	return 0;
-}
-
 /* On the reader thread. The message leaves the in-flight list here; whoever takes it
  * off owns it, unless the lane thread is still writing it (struct msg). */
 static void lane_on_ack(struct lane *l, const char *id, const char *status)
@@ -241,8 +222,8 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 static void *reader_main(void *arg)
 {
 	struct lane *l = arg;
-	struct ack_frame a = {.l = l};
-	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	struct stream_ack a = {0};
+	struct hio_frame_dec_cbs cbs = {.on_end = stream_ack_on_end};
 	hio_frame_dec *dec = hio_frame_dec_new(&cbs, &a);
 	const char *why = "out of memory";
 
@@ -275,8 +256,8 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 			size_t errlen)
 {
 	hio_stream *s = l->s;
-	struct ack_frame a = {.l = l};
-	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	struct stream_ack a = {0};
+	struct hio_frame_dec_cbs cbs = {.on_end = stream_ack_on_end};
 	hio_frame_dec *dec = NULL;
 	json_t *hello;
 	int fd, r;
@@ -668,7 +649,7 @@ static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *i
 	m->user = user;
 	m->flags = hio_frame_choose_flags(s->compress, m->data, m->fd, m->len);
 	pthread_mutex_lock(&s->mu);
-	while (s->q_len >= s->queue_max && !s->stopping)
+	while (s->q_len >= s->queue_max && !s->stopping && !in_on_ack)
 		hio_cond_wait_ms(&s->cv_space, &s->mu, -1);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);

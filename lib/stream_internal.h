@@ -42,6 +42,15 @@ struct pe_addr {
 
 /* Closes m's file and frees m; only its owner calls it (struct msg). */
 void stream_msg_free(struct msg *m);
+/* What a session reads from its PE: WELCOME, ACK or ERROR. */
+struct stream_ack {
+	char id[HIO_ID_LEN + 1];
+	char status[16];
+	char error[256];
+	int got; /* the frame type */
+};
+/* hio_frame_dec on_end callback filling the struct stream_ack at ud. */
+int stream_ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta);
 /* The MSG frame meta of m: {id, name, ts}. Caller decrefs. */
 json_t *stream_msg_meta(const struct msg *m);
 /* 1: a PE was reserved for us; 0: none free (use the backlog); -1: master unreachable

@@ -13,6 +13,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT
 
 HIO_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 export HIO_TOKEN

@@ -21,7 +21,8 @@ struct hio_ack {
 	const char *error;
 	void *user; /* what the sender passed */
 };
-/* Called on an internal thread, without stream locks held; may call send again. */
+/* Called on an internal thread, without stream locks held; may call send again (which
+ * then does not block on a full queue). */
 typedef void (*hio_ack_fn)(void *ud, const struct hio_ack *ack);
 
 struct hio_stream_opts {

@@ -3,11 +3,13 @@
  * backlog, and a reader thread per session that collects ACKs. Messages wait in
  * one shared queue; a lane without a PE takes one only after it waited spill_ms (1 s)
  * and the master still has no free PE, so data goes to the backlog only when no
- * PE is free. */
+ * PE is free. Threads, locks and who owns a message: docs/architecture.md, "Locks and
+ * threads of the connector", and struct msg in stream_internal.h. */
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_net.h"
 #include "hio_stream.h"
+#include "hio_sync.h"
 #include "stream_internal.h"
 
 #include <errno.h>
@@ -38,7 +40,9 @@ struct lane {
 	hio_stream *s;
 	int idx;
 	pthread_t thread;
-	/* The session, owned by the lane thread; fields below under s->mu. */
+	/* The session. sock, pe_id, reader and has_reader belong to the lane thread; its
+	 * reader reads sock and pe_id, which do not change while the reader runs (the lane
+	 * joins it before closing). The fields from broken on are under s->mu. */
 	int sock;
 	char pe_id[HIO_ID_LEN + 1];
 	pthread_t reader;
@@ -62,6 +66,10 @@ struct hio_stream {
 	hio_ack_fn on_ack;
 	void *ack_ud;
 
+	/* Lock order: mu is the connector's only lock, and a leaf: no other lock is taken
+	 * while it is held, and no socket, REST call, file close, log line or on_ack call
+	 * happens under it. It guards the queue, pending, allocating, stopping, st, and each
+	 * lane's fields from broken on (with the messages on its in-flight list). */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;	 /* queue, sessions or stop changed */
 	pthread_cond_t cv_space; /* room in the queue */
@@ -77,25 +85,9 @@ struct hio_stream {
 
 /* ------------------------------------------------------------------ helpers */
 
-static void msg_free(struct msg *m)
-{
-	if (!m)
-		return;
-	if (m->fd >= 0)
-		close(m->fd);
-	free(m->data);
-	free(m->name);
-	free(m);
-}
-
-static void timed_wait(hio_stream *s, pthread_cond_t *cv, long ms)
-{
-	struct timespec ts;
-
-	/* The stream's condvars use the default clock. */
-	hio_timespec_in(&ts, CLOCK_REALTIME, ms);
-	pthread_cond_timedwait(cv, &s->mu, &ts);
-}
+/* Set on a thread while it runs on_ack: a send from there must not wait for room in
+ * the queue, which only lane threads (perhaps this very one) make. */
+static _Thread_local int in_on_ack;
 
 /* Reports and frees m. Called without s->mu. */
 static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
@@ -111,8 +103,11 @@ static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, c
 
 	if (!ok)
 		hio_warn("giving up on %s (id %s): %s", m->name, m->id, error ? error : "unknown");
-	if (s->on_ack)
+	if (s->on_ack) {
+		in_on_ack = 1;
 		s->on_ack(s->ack_ud, &a);
+		in_on_ack = 0;
+	}
 	pthread_mutex_lock(&s->mu);
 	if (ok) {
 		s->st.acked++;
@@ -126,14 +121,15 @@ static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, c
 	if (--s->pending == 0)
 		pthread_cond_broadcast(&s->cv_done);
 	pthread_mutex_unlock(&s->mu);
-	msg_free(m);
+	stream_msg_free(m);
 }
 
 /* Puts m back at the head of the queue (it keeps its place ahead of newer ones),
- * or gives it up when it has been trying for longer than give_up_ms. Needs s->mu;
- * returns m when the caller must finish it (after unlocking). */
+ * or gives it up when it has been trying for longer than give_up_ms. The caller holds
+ * s->mu; returns m when the caller must finish it (after unlocking). */
 static struct msg *requeue_locked(hio_stream *s, struct msg *m)
 {
+	HIO_ASSERT_HELD(&s->mu);
 	m->tries++;
 	s->st.resent++;
 	if (s->give_up_ms > 0 && hio_mono_ms() - m->first_ms > (uint64_t)s->give_up_ms)
@@ -159,10 +155,12 @@ static void requeue(hio_stream *s, struct msg *m, const char *why)
 		msg_finish(s, dead, 0, HIO_VIA_NONE, NULL, why);
 }
 
+/* The caller holds s->mu, and owns the message it gets. */
 static struct msg *queue_pop_locked(hio_stream *s)
 {
 	struct msg *m = s->q_head;
 
+	HIO_ASSERT_HELD(&s->mu);
 	if (!m)
 		return NULL;
 	s->q_head = m->next;
@@ -176,37 +174,14 @@ static struct msg *queue_pop_locked(hio_stream *s)
 
 /* ------------------------------------------------------------------ sessions */
 
-struct ack_frame {
-	struct lane *l;
-	char id[HIO_ID_LEN + 1];
-	char status[16];
-	char error[256];
-	int got;
-};
-
-static int ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
-{
-	struct ack_frame *a = ud;
-	const char *v;
-
-	a->got = h->type;
-	if (h->type == HIO_F_ACK) {
-		v = json_string_value(json_object_get(meta, "id"));
-		snprintf(a->id, sizeof(a->id), "%s", v ? v : "");
-		v = json_string_value(json_object_get(meta, "status"));
-		snprintf(a->status, sizeof(a->status), "%s", v ? v : "done");
-	} else if (h->type == HIO_F_ERROR || h->type == HIO_F_WELCOME) {
-		v = json_string_value(json_object_get(meta, "error"));
-		snprintf(a->error, sizeof(a->error), "%s", v ? v : "");
-	}
-	return 0;
-}
-
+/* On the reader thread. The message leaves the in-flight list here; whoever takes it
+ * off owns it, unless the lane thread is still writing it (struct msg). */
 static void lane_on_ack(struct lane *l, const char *id, const char *status)
 {
 	hio_stream *s = l->s;
 	struct msg *m, *prev = NULL;
 	uint64_t now = hio_now_us();
+	int found;
 
 	pthread_mutex_lock(&s->mu);
 	for (m = l->inflight; m; prev = m, m = m->next)
@@ -230,18 +205,25 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 		l->last_work_ms = hio_mono_ms();
 		pthread_cond_broadcast(&s->cv);
 	}
+	found = m != NULL;
+	if (m && m->sending) {
+		/* The lane thread still reads m: it finishes m when its write returns. */
+		m->acked = 1;
+		snprintf(m->ack_status, sizeof(m->ack_status), "%s", status);
+		m = NULL;
+	}
 	pthread_mutex_unlock(&s->mu);
 	if (m)
 		msg_finish(s, m, 1, HIO_VIA_PE, status, NULL);
-	else
+	else if (!found)
 		hio_debug("ack for unknown message %s on PE %s", id, l->pe_id);
 }
 
 static void *reader_main(void *arg)
 {
 	struct lane *l = arg;
-	struct ack_frame a = {.l = l};
-	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	struct stream_ack a = {0};
+	struct hio_frame_dec_cbs cbs = {.on_end = stream_ack_on_end};
 	hio_frame_dec *dec = hio_frame_dec_new(&cbs, &a);
 	const char *why = "out of memory";
 
@@ -274,8 +256,8 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 			size_t errlen)
 {
 	hio_stream *s = l->s;
-	struct ack_frame a = {.l = l};
-	struct hio_frame_dec_cbs cbs = {.on_end = ack_on_end};
+	struct stream_ack a = {0};
+	struct hio_frame_dec_cbs cbs = {.on_end = stream_ack_on_end};
 	hio_frame_dec *dec = NULL;
 	json_t *hello;
 	int fd, r;
@@ -310,10 +292,12 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 	hio_net_set_timeout(fd, 0);
 	l->sock = fd;
 	snprintf(l->pe_id, sizeof(l->pe_id), "%s", pe->id);
+	pthread_mutex_lock(&s->mu);
 	l->broken = 0;
 	l->last_ack_us = 0;
 	l->ack_gap_us = 0;
 	l->last_work_ms = hio_mono_ms();
+	pthread_mutex_unlock(&s->mu);
 	if (pthread_create(&l->reader, NULL, reader_main, l) != 0) {
 		snprintf(err, errlen, "cannot start a reader thread");
 		l->sock = -1;
@@ -328,11 +312,14 @@ fail:
 	return -1;
 }
 
-/* Ends the session; every message still in flight goes back to the queue. */
+/* Ends the session; every message still in flight goes back to the queue. On the lane
+ * thread, which is not writing any message then: the list is all its own once the
+ * reader is joined. */
 static void session_close(struct lane *l, hio_http *http, int release, const char *why)
 {
 	hio_stream *s = l->s;
 	struct msg *m, *next, *dead = NULL;
+	int unacked;
 
 	if (l->sock < 0)
 		return;
@@ -358,13 +345,14 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 			dead = m;
 		}
 	}
-	if (l->inflight)
-		hio_info("PE %s: %d message(s) unacknowledged (%s); sending them again", l->pe_id,
-			 l->inflight_n, why);
+	unacked = l->inflight ? l->inflight_n : 0;
 	l->inflight = l->inflight_tail = NULL;
 	l->inflight_n = 0;
 	l->inflight_bytes = 0;
 	pthread_mutex_unlock(&s->mu);
+	if (unacked)
+		hio_info("PE %s: %d message(s) unacknowledged (%s); sending them again", l->pe_id,
+			 unacked, why);
 	for (m = dead; m; m = next) {
 		next = m->next;
 		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
@@ -374,17 +362,23 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 	l->pe_id[0] = '\0';
 }
 
-static int lane_window(const struct lane *l)
+/* The caller holds s->mu. */
+static int lane_window(struct lane *l)
 {
+	HIO_ASSERT_HELD(&l->s->mu);
 	return l->ack_gap_us && l->ack_gap_us < FAST_ACK_US ? WINDOW_FAST : WINDOW_SLOW;
 }
 
-/* Sends m on the lane's session; it stays in flight until its ACK. */
+/* Sends m on the lane's session; it stays in flight until its ACK. m is on the
+ * in-flight list before its first byte goes out, so an ACK never finds it missing; and
+ * it is marked sending, so the reader that gets that ACK leaves m to this thread until
+ * the write returns (struct msg). 0, or -1 with errno; either way m is no longer the
+ * caller's. */
 static int session_send(struct lane *l, struct msg *m)
 {
 	hio_stream *s = l->s;
-	json_t *meta = stream_msg_meta(m);
-	int r;
+	json_t *meta;
+	int r, e, acked;
 
 	pthread_mutex_lock(&s->mu);
 	if (l->inflight_tail)
@@ -395,24 +389,41 @@ static int session_send(struct lane *l, struct msg *m)
 	l->inflight_n++;
 	l->inflight_bytes += m->len;
 	m->sent_ms = hio_mono_ms();
+	m->sending = 1;
+	m->acked = 0;
 	pthread_mutex_unlock(&s->mu);
-	r = hio_frame_send(l->sock, HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
-	json_decref(meta);
-	if (r == 0) {
-		pthread_mutex_lock(&s->mu);
-		s->st.bytes_p2p += m->len;
-		pthread_mutex_unlock(&s->mu);
+	meta = stream_msg_meta(m);
+	if (meta) {
+		r = hio_frame_send(l->sock, HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
+		e = errno;
+		json_decref(meta);
+	} else {
+		r = -1;
+		e = ENOMEM;
 	}
+	pthread_mutex_lock(&s->mu);
+	m->sending = 0;
+	if (r == 0)
+		s->st.bytes_p2p += m->len;
+	acked = m->acked;
+	pthread_mutex_unlock(&s->mu);
+	/* Acknowledged: the PE has all of it, whatever the write said. Otherwise m stays
+	 * in flight (session_close requeues it when the write failed). */
+	if (acked)
+		msg_finish(s, m, 1, HIO_VIA_PE, m->ack_status, NULL);
+	errno = e;
 	return r;
 }
 
 /* ------------------------------------------------------------------ lanes */
 
-/* Lanes holding a PE with nothing in flight: each takes the next message. */
+/* Lanes holding a PE with nothing in flight: each takes the next message. The caller
+ * holds s->mu. */
 static int idle_held_locked(hio_stream *s)
 {
 	int n = 0;
 
+	HIO_ASSERT_HELD(&s->mu);
 	for (int i = 0; i < s->nlanes; i++)
 		n += s->lanes[i].held && !s->lanes[i].broken && s->lanes[i].inflight_n == 0;
 	return n;
@@ -461,18 +472,18 @@ static void *lane_main(void *arg)
 				pthread_mutex_lock(&s->mu);
 				continue;
 			}
-			timed_wait(s, &s->cv, s->q_head ? 50 : IDLE_RELEASE_MS);
+			hio_cond_wait_ms(&s->cv, &s->mu, s->q_head ? 50 : IDLE_RELEASE_MS);
 			continue;
 		}
 		if (!s->q_head) {
-			pthread_cond_wait(&s->cv, &s->mu);
+			hio_cond_wait_ms(&s->cv, &s->mu, -1);
 			continue;
 		}
 		/* PEs idle in hand or on their way cover what waits: reserving another would
 		 * spread the load over every PE, so none ever idles long enough for the
 		 * master to release it, and allocation could not pack. */
 		if (s->q_len <= s->allocating + idle_held_locked(s)) {
-			timed_wait(s, &s->cv, 50);
+			hio_cond_wait_ms(&s->cv, &s->mu, 50);
 			continue;
 		}
 		s->allocating++;
@@ -495,7 +506,7 @@ static void *lane_main(void *arg)
 				hio_info("%s; trying another PE or the backlog", err);
 				stream_release_pe(http, pe.id);
 				pthread_mutex_lock(&s->mu);
-				timed_wait(s, &s->cv, BACKOFF_MIN_MS);
+				hio_cond_wait_ms(&s->cv, &s->mu, BACKOFF_MIN_MS);
 				continue;
 			}
 			hio_debug("lane %d holds PE %s at %s:%d", l->idx, pe.id, pe.host, pe.port);
@@ -505,7 +516,7 @@ static void *lane_main(void *arg)
 		if (a < 0) {
 			hio_warn("cannot reach the master (%s); retrying in %ld ms", err, backoff);
 			pthread_mutex_lock(&s->mu);
-			timed_wait(s, &s->cv, backoff);
+			hio_cond_wait_ms(&s->cv, &s->mu, backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			/* Messages waiting past give_up_ms while the master is away are given up.
 			 */
@@ -524,7 +535,7 @@ static void *lane_main(void *arg)
 			continue;
 		uint64_t age = hio_mono_ms() - s->q_head->queued_ms;
 		if (age < (uint64_t)s->spill_ms) {
-			timed_wait(s, &s->cv, s->spill_ms - (long)age);
+			hio_cond_wait_ms(&s->cv, &s->mu, s->spill_ms - (long)age);
 			continue;
 		}
 		m = queue_pop_locked(s);
@@ -540,7 +551,7 @@ static void *lane_main(void *arg)
 			hio_warn("%s; retrying in %ld ms", err, backoff);
 			requeue(s, m, err);
 			pthread_mutex_lock(&s->mu);
-			timed_wait(s, &s->cv, backoff);
+			hio_cond_wait_ms(&s->cv, &s->mu, backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		}
 	}
@@ -582,9 +593,8 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t e
 	s->on_ack = o->on_ack;
 	s->ack_ud = o->ack_ud;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cv, NULL);
-	pthread_cond_init(&s->cv_space, NULL);
-	pthread_cond_init(&s->cv_done, NULL);
+	if (hio_cond_init(&s->cv) || hio_cond_init(&s->cv_space) || hio_cond_init(&s->cv_done))
+		goto nomem; /* ENOMEM or EAGAIN */
 	for (int i = 0; i < s->nlanes; i++) {
 		struct lane *l = &s->lanes[i];
 		l->s = s;
@@ -616,18 +626,18 @@ static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *i
 
 	if (!hio_name_valid(name, strlen(name), &why)) {
 		hio_warn("refusing to send '%s': %s", name, why);
-		msg_free(m);
+		stream_msg_free(m);
 		errno = EINVAL;
 		return -1;
 	}
 	if (id && !hio_id_valid(id)) {
-		msg_free(m);
+		stream_msg_free(m);
 		errno = EINVAL;
 		return -1;
 	}
 	m->name = strdup(name);
 	if (!m->name) {
-		msg_free(m);
+		stream_msg_free(m);
 		errno = ENOMEM;
 		return -1;
 	}
@@ -639,11 +649,11 @@ static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *i
 	m->user = user;
 	m->flags = hio_frame_choose_flags(s->compress, m->data, m->fd, m->len);
 	pthread_mutex_lock(&s->mu);
-	while (s->q_len >= s->queue_max && !s->stopping)
-		pthread_cond_wait(&s->cv_space, &s->mu);
+	while (s->q_len >= s->queue_max && !s->stopping && !in_on_ack)
+		hio_cond_wait_ms(&s->cv_space, &s->mu, -1);
 	if (s->stopping) {
 		pthread_mutex_unlock(&s->mu);
-		msg_free(m);
+		stream_msg_free(m);
 		errno = ECANCELED;
 		return -1;
 	}
@@ -675,12 +685,12 @@ int hio_stream_send_file(hio_stream *s, const char *path, const char *name, cons
 	m->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (m->fd < 0 || fstat(m->fd, &st) < 0) {
 		int e = errno;
-		msg_free(m);
+		stream_msg_free(m);
 		errno = e;
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		msg_free(m);
+		stream_msg_free(m);
 		errno = EISDIR;
 		return -1;
 	}
@@ -698,7 +708,7 @@ int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name
 	m->fd = -1;
 	m->data = malloc(n ? n : 1);
 	if (!m->data) {
-		msg_free(m);
+		stream_msg_free(m);
 		return -1;
 	}
 	memcpy(m->data, p, n);
@@ -714,15 +724,12 @@ int hio_stream_flush(hio_stream *s, long timeout_ms)
 	pthread_mutex_lock(&s->mu);
 	while (s->pending > 0) {
 		if (timeout_ms < 0) {
-			pthread_cond_wait(&s->cv_done, &s->mu);
-			continue;
-		}
-		uint64_t now = hio_mono_ms();
-		if (now >= deadline) {
+			hio_cond_wait_ms(&s->cv_done, &s->mu, -1);
+		} else if (hio_cond_wait_until(&s->cv_done, &s->mu, deadline) == ETIMEDOUT &&
+			   s->pending > 0) {
 			rc = -1;
 			break;
 		}
-		timed_wait(s, &s->cv_done, (long)(deadline - now));
 	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;

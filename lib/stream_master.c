@@ -1,14 +1,46 @@
-/* The stream connector's calls to the master: allocate and release PEs, push a
- * message into the backlog. One hio_http per lane thread. */
+/* The stream connector's messages, the frames its sessions read, and its calls to the
+ * master: allocate and release PEs, push a message into the backlog. One hio_http per
+ * lane thread. */
 #include "hio_log.h"
 #include "stream_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+void stream_msg_free(struct msg *m)
+{
+	if (!m)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->data);
+	free(m->name);
+	free(m);
+}
 
 json_t *stream_msg_meta(const struct msg *m)
 {
 	return json_pack("{s:s, s:s, s:I}", "id", m->id, "name", m->name, "ts", (json_int_t)m->ts);
+}
+
+int stream_ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
+{
+	struct stream_ack *a = ud;
+	const char *v;
+
+	a->got = h->type;
+	if (h->type == HIO_F_ACK) {
+		v = json_string_value(json_object_get(meta, "id"));
+		snprintf(a->id, sizeof(a->id), "%s", v ? v : "");
+		v = json_string_value(json_object_get(meta, "status"));
+		snprintf(a->status, sizeof(a->status), "%s", v ? v : "done");
+	} else if (h->type == HIO_F_ERROR || h->type == HIO_F_WELCOME) {
+		v = json_string_value(json_object_get(meta, "error"));
+		snprintf(a->error, sizeof(a->error), "%s", v ? v : "");
+	}
+	return 0;
 }
 
 static long src_read_cb(void *ud, char *buf, size_t n)

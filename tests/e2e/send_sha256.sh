@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # hio send of 1000 files (1 KB..4 MB, in subdirectories) through 4 PEs: exactly one
 # result per file, each the file's sha256, listed by hio results and fetched by
-# results get; and P2P: the master receives under 1% of the data bytes.
+# results get; and P2P: the master receives under 1% of the data bytes, beyond those of
+# files spilled to the backlog.
 . "$(dirname "$0")/lib.sh"
 
 "$HIO" up --pes 4 --state-dir "$STATE" --exec 'sha256sum "$HIO_INPUT" | cut -c1-64' >"$T/url" ||
@@ -46,8 +47,12 @@ done <sizes
 eq "results whose sha256 mismatched or could not be fetched" "$bad" 0
 
 rx=$(counter rx_bytes)
-echo "data bytes $total_bytes, master received $rx"
-check "master received under 1% of the data bytes" test "$rx" -lt $((total_bytes / 100))
+# A file waiting spill_ms (1 s) while all 4 PEs are busy goes to the backlog (SPEC), as
+# on a loaded machine: only those bytes may pass through the master.
+spilled=$(awk 'NR == FNR { sz[$1] = $2; next } $NF == "backlog" { s += sz[$1] } END { print s + 0 }' sizes sent.txt)
+echo "data bytes $total_bytes, $spilled of them spilled to the backlog, master received $rx"
+check "master received under 1% of the data bytes beyond the spilled ones" \
+	test $((rx - spilled)) -lt $((total_bytes / 100))
 eq "in (distinct messages)" "$(pfield default in)" 1000
 eq "done" "$(pfield default done)" 1000
 finish

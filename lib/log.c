@@ -18,8 +18,8 @@ static enum hio_log_level log_level = HIO_LOG_INFO;
 static hio_log_func log_func;
 static void *log_func_ud;
 
-/* Repeats: a line whose text, digits aside, was logged less than HIO_LOG_REPEAT_MS ago
- * is counted instead of written ("retrying in 50 ms" while a peer is away would
+/* Repeats: a warning or error whose text, digits aside, was logged less than
+ * HIO_LOG_REPEAT_MS ago is counted instead of written ("retrying in 50 ms" while a peer is away would
  * otherwise fill the log); the next one written after that says how many were held
  * back. A small table of recent texts, replaced oldest first. */
 #define HIO_LOG_REPEAT_MS 5000
@@ -132,7 +132,7 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n] = '\0';
-	if (lvl != HIO_LOG_DEBUG) {
+	if (lvl <= HIO_LOG_WARN) {
 		unsigned held;
 		uint64_t now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 		if (!log_admit(line + text, now_ms, &held))

@@ -1,7 +1,9 @@
 /* hio-pe: the processing engine daemon. Runs COMMAND once per message (SPEC "The
  * processing contract"); everything else is hio_pe_run (lib/pe.c, docs/pe.md). */
 #include "hio_config.h"
+#include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_pe.h"
 #include "hio_util.h"
@@ -26,7 +28,9 @@ static void usage(FILE *f)
 		   "  --advertise HOST    host connectors dial (default: the listen host)\n"
 		   "  --workdir DIR       scratch space (default: $TMPDIR or /tmp)\n"
 		   "  --timeout-ms N      per-message limit (default 600000)\n"
-		   "  --heartbeat-ms N    heartbeat period (default 1000)\n");
+		   "  --heartbeat-ms N    heartbeat period (default 1000)\n"
+		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
+		   "                      default $HIO_METRICS_LISTEN, else off)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -64,11 +68,13 @@ int main(int argc, char **argv)
 	    {"timeout-ms", required_argument, NULL, 'T'},
 	    {"heartbeat-ms", required_argument, NULL, 'H'},
 	    {"exec", required_argument, NULL, 'e'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hio_pe_opts o = {0};
-	const char *token_file = NULL;
+	const char *token_file = NULL, *metrics = NULL;
+	struct hio_metrics_srv *ms = NULL;
 	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
 	int c;
 
@@ -117,6 +123,9 @@ int main(int argc, char **argv)
 		case 'e':
 			o.exec = optarg;
 			break;
+		case 'M':
+			metrics = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -136,5 +145,21 @@ int main(int argc, char **argv)
 	o.listen_host = host;
 	if (hio_pe_set_signal_handlers() < 0)
 		return bad("cannot set signal handlers: %s", strerror(errno));
-	return hio_pe_run(&o);
+	metrics = hio_metrics_listen_arg(metrics);
+	if (metrics) {
+		struct hio_metrics_srv_opts mo = {.listen = metrics,
+						  .token = token,
+						  .master = o.master,
+						  .job = "hio-pe",
+						  .id = o.pe_id};
+
+		if (hio_http_global_init() < 0)
+			return bad("%s", "cannot initialise libcurl");
+		ms = hio_metrics_serve(&mo, err, sizeof(err));
+		if (!ms)
+			return bad("%s", err);
+	}
+	c = hio_pe_run(&o);
+	hio_metrics_srv_stop(ms);
+	return c;
 }

@@ -8,8 +8,10 @@
 #include "hio_config.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_util.h"
 #include "runtime.h"
+#include "wk_metrics.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -133,6 +135,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	p->h = h;
 	p->pid = w->rt->pid(w->rt, h);
 	pthread_mutex_unlock(&w->mu);
+	wk_metrics_pe_started();
 	hio_info("started PE %s of pipeline %s (pid %ld)", id, pl, p->pid);
 }
 
@@ -217,6 +220,7 @@ static void reap(struct wk *w, struct gone **gq)
 		w->rt->release(w->rt, ex.h);
 		if (!found)
 			continue;
+		wk_metrics_pe_exited(!p.stopping);
 		if (!p.stopping) {
 			hio_warn("PE %s of pipeline %s (pid %ld) %s unasked; telling the master",
 				 p.id, p.pipeline, p.pid, ex.why);
@@ -333,7 +337,10 @@ static void usage(FILE *f)
 		   "  --docker-socket S   the Docker Engine API socket (default " DK_SOCKET_DEFAULT
 		   ")\n"
 		   "  --host HOST         address PEs listen on and advertise (default 127.0.0.1)\n"
-		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n");
+		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n"
+		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port), and\n"
+		   "                      let PEs serve theirs on HOST (default\n"
+		   "                      $HIO_METRICS_LISTEN, else off)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -389,11 +396,13 @@ int main(int argc, char **argv)
 	    {"host", required_argument, NULL, 'H'},
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"docker-socket", required_argument, NULL, 'D'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
-	const char *dsock = DK_SOCKET_DEFAULT;
+	const char *dsock = DK_SOCKET_DEFAULT, *metrics = NULL;
+	struct hio_metrics_srv *ms = NULL;
 	char err[256], workdir[PATH_MAX], *tf_abs = NULL, *end;
 	struct rt_conf rc = {0};
 	pthread_t t_hb, t_cmd;
@@ -442,6 +451,9 @@ int main(int argc, char **argv)
 			break;
 		case 'D':
 			dsock = optarg;
+			break;
+		case 'M':
+			metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -524,6 +536,9 @@ int main(int argc, char **argv)
 		pthread_cond_init(&w->cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
+	metrics = hio_metrics_listen_arg(metrics);
+	if (metrics && !(ms = wk_metrics_start(w, metrics)))
+		goto out_mu;
 	hio_info("worker %s (%s) starting: master %s, host %s, up to %d PEs, runtime %s", w->id,
 		 w->name, w->master, w->host, w->max_pes, w->rt->name);
 	ok_hb = pthread_create(&t_hb, NULL, wk_hb_main, w) == 0;
@@ -558,6 +573,8 @@ int main(int argc, char **argv)
 	if (ok_cmd)
 		pthread_join(t_cmd, NULL);
 	hio_info("worker %s stopped", w->id);
+out_mu:
+	wk_metrics_stop(w, ms);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 out:

@@ -132,7 +132,7 @@ void hio_mo_double(struct hio_metrics_out *o, const char *name, const char *k1, 
 
 	puts_(o, name);
 	put_labels(o, k1, v1, k2, v2);
-	snprintf(num, sizeof(num), " %.17g\n", v);
+	snprintf(num, sizeof(num), " %.15g\n", v);
 	puts_(o, num);
 }
 

@@ -156,6 +156,19 @@ static void *reporter_main(void *arg)
 			;
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* Gone at once from Prometheus's targets rather than after the TTL. */
+	{
+		char path[128];
+		struct hio_http_req req = {.method = "DELETE", .path = path, .timeout_ms = 2000};
+		struct hio_http_resp resp = {0};
+
+		snprintf(path, sizeof(path), "/v1/metrics/targets/%s", s->id);
+		if (hio_http_do(h, &req, &resp) < 0 || resp.status != 200)
+			hio_debug("metrics: cannot withdraw the endpoint from the master (%s); "
+				  "it expires there",
+				  resp.status ? "refused" : resp.err);
+		hio_buf_free(&resp.body);
+	}
 	hio_http_free(h);
 	return NULL;
 }

@@ -268,6 +268,17 @@ void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int
 		targets_get(m, out);
 		return;
 	}
+	if (put < 0) {
+		pthread_mutex_lock(&targets_mu);
+		for (size_t i = 0; i < n_targets; i++)
+			if (strcmp(targets[i].id, id) == 0) {
+				targets[i] = targets[--n_targets];
+				break;
+			}
+		pthread_mutex_unlock(&targets_mu);
+		reply_ok(out, 200, json_object());
+		return;
+	}
 	if (!job || strlen(job) >= sizeof(t.job) || !text_valid(job, sizeof(t.job) - 1)) {
 		reply_err(out, 400, "job must be a short name, e.g. hio-pe");
 		return;

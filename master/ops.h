@@ -22,6 +22,7 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 
 /* metrics.c */
 int ops_metrics_render(struct master *m, struct hio_buf *b);
+/* put: 1 PUT (announce), -1 DELETE (withdraw), 0 GET (the list, id unused). */
 void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int put,
 		 struct reply *out);
 void ops_failures(struct master *m, const char *pl, long limit, struct reply *out);

@@ -157,16 +157,16 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 		return 2;
 	}
 	if (is_targets) {
-		int put = *id != '\0';
+		int put = *id != '\0', del = put && strcmp(method, "DELETE") == 0;
 
-		if (strcmp(method, put ? "PUT" : "GET") != 0) {
-			out->allow = put ? "PUT" : "GET";
+		if (!del && strcmp(method, put ? "PUT" : "GET") != 0) {
+			out->allow = put ? "PUT, DELETE" : "GET";
 			reply_err(out, 405, "%s is not allowed here (allowed: %s)", method,
 				  out->allow);
 		} else if (put && !hio_id_valid(id)) {
 			reply_err(out, 400, "bad id in the path (32 lowercase hex characters)");
 		} else {
-			ops_targets(m, c, id, put, out);
+			ops_targets(m, c, id, del ? -1 : put, out);
 		}
 		return 2;
 	}

@@ -82,7 +82,7 @@ function niceMax(v) {
 function drawChart(node, data, lines, opts) {
   const W = 960, H = opts.h, L = 44, R = opts.right ? 40 : 10, T = 8, B = 20;
   node.replaceChildren();
-  const t1 = nowMs, t0 = Math.min(t1 - 120000, data.length ? data[0].t_ms : t1 - 120000);
+  const t1 = nowMs, t0 = Math.min(t1 - 60000, data.length ? data[0].t_ms : t1 - 60000);
   const span = Math.max(1, t1 - t0);
   const x = (t) => L + ((t - t0) / span) * (W - L - R);
   const maxOf = (axis) => niceMax(Math.max(0, ...data.flatMap((s) =>
@@ -180,7 +180,7 @@ function renderStatus(st) {
   $("mounts-empty").hidden = mounts.length > 0;
   fillRows($("mounts").tBodies[0], mounts.map((m) => {
     const frac = m.spool_max > 0 ? Math.min(1, m.spool_bytes / m.spool_max) : 0;
-    const td = el("td");
+    const td = el("td", { class: "nowrap" });
     const bar = el("span", { class: "bar" + (frac > 0.9 ? " full" : "") });
     const fill = el("span");
     fill.style.width = (frac * 100).toFixed(1) + "%";
@@ -191,7 +191,7 @@ function renderStatus(st) {
     const fl = el("td", { title: m.last_error || "" }, m.failing ? m.failing + (m.last_error ? ": " + m.last_error : "") : "0");
     return [mp, m.host, sp, td, fl];
   }));
-  fillRows($("pes").tBodies[0], pes.map((e) => [e.id.slice(0, 12), e.host + ":" + e.port,
+  fillRows($("pes").tBodies[0], pes.filter((e) => e.state !== "gone").map((e) => [e.id.slice(0, 12), e.host + ":" + e.port,
     el("span", { class: "pill " + e.state }, e.state), e.done, e.failed]));
 }
 

@@ -79,7 +79,7 @@ static int parse_size(const char *s, uint64_t *out)
 
 /* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
  * "--name value" and "--name=value" both work. */
-static const char *const value_opts[] = {"token-file", "spool",    "spool-max",     "pipeline",
+static const char *const value_opts[] = {"token-file", "spool",	   "spool-max",	    "pipeline",
 					 "ignore",     "compress", "metrics-listen"};
 static const char *metrics_listen; /* --metrics-listen */
 

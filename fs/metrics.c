@@ -16,8 +16,8 @@ static void collect(struct hio_metrics_out *o, void *ud)
 	struct statvfs sv;
 
 	fs_spool_stats(fs, &st);
-	hio_mo_gauge(o, "hio_fs_spooled_files", "Completed files the mount holds, not yet acknowledged",
-		     (double)st.pending);
+	hio_mo_gauge(o, "hio_fs_spooled_files",
+		     "Completed files the mount holds, not yet acknowledged", (double)st.pending);
 	hio_mo_gauge(o, "hio_fs_failing_files", "Spooled files whose last delivery failed",
 		     (double)st.failing);
 	hio_mo_counter(o, "hio_fs_delivery_failures_total", "Deliveries that failed (retried)",

@@ -39,8 +39,7 @@ struct hio_metrics_out {
 	int err;
 };
 /* # HELP and # TYPE of a family; its samples follow. */
-void hio_mo_family(struct hio_metrics_out *o, const char *name, enum hio_mtype t,
-		   const char *help);
+void hio_mo_family(struct hio_metrics_out *o, const char *name, enum hio_mtype t, const char *help);
 /* One sample with up to two labels (k NULL: none); label values are escaped. */
 void hio_mo_u64(struct hio_metrics_out *o, const char *name, const char *k1, const char *v1,
 		const char *k2, const char *v2, uint64_t v);
@@ -50,8 +49,7 @@ void hio_mo_double(struct hio_metrics_out *o, const char *name, const char *k1, 
 void hio_mo_counter(struct hio_metrics_out *o, const char *name, const char *help, uint64_t v);
 void hio_mo_gauge(struct hio_metrics_out *o, const char *name, const char *help, double v);
 /* A whole histogram family (name without _bucket; values in seconds). */
-void hio_mo_hist(struct hio_metrics_out *o, const char *name, const char *help,
-		 struct hio_hist *h);
+void hio_mo_hist(struct hio_metrics_out *o, const char *name, const char *help, struct hio_hist *h);
 
 /* Collectors of this process. The registry's mutex is held while they run (lock
  * order: before any lock a collector takes), so a collector must not block on I/O. */

@@ -13,7 +13,7 @@
 
 /* Upper bounds in microseconds: 0.5 ms .. 60 s, then +Inf. */
 static const uint64_t bounds_us[HIO_HIST_BUCKETS] = {
-    500,     1000,	2500,	  5000,	    10000,    25000,	50000,	  100000,
+    500,    1000,   2500,    5000,    10000,   25000,	 50000,	   100000,
     250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
 
 struct hio_hist hio_stream_alloc_hist, hio_stream_send_hist, hio_stream_ack_hist;
@@ -78,8 +78,7 @@ static const char *type_name(enum hio_mtype t)
 	return t == HIO_M_COUNTER ? "counter" : t == HIO_M_GAUGE ? "gauge" : "histogram";
 }
 
-void hio_mo_family(struct hio_metrics_out *o, const char *name, enum hio_mtype t,
-		   const char *help)
+void hio_mo_family(struct hio_metrics_out *o, const char *name, enum hio_mtype t, const char *help)
 {
 	puts_(o, "# HELP ");
 	puts_(o, name);
@@ -105,7 +104,7 @@ static void put_labels(struct hio_metrics_out *o, const char *k1, const char *v1
 		puts_(o, "\"");
 	}
 	if (k2) {
-		puts_(o, k1 ? ",": "");
+		puts_(o, k1 ? "," : "");
 		puts_(o, k2);
 		puts_(o, "=\"");
 		put_escaped(o, v2 ? v2 : "", 1);
@@ -148,8 +147,7 @@ void hio_mo_gauge(struct hio_metrics_out *o, const char *name, const char *help,
 	hio_mo_double(o, name, NULL, NULL, NULL, NULL, v);
 }
 
-void hio_mo_hist(struct hio_metrics_out *o, const char *name, const char *help,
-		 struct hio_hist *h)
+void hio_mo_hist(struct hio_metrics_out *o, const char *name, const char *help, struct hio_hist *h)
 {
 	char metric[160], le[32];
 	uint64_t cum = 0, count;

@@ -70,9 +70,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)con_cls;
-	if (!hio_metrics_bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-							       MHD_HTTP_HEADER_AUTHORIZATION),
-				   s->token))
+	if (!hio_metrics_bearer_ok(
+		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+		s->token))
 		return err_answer(c, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
 	if (strcmp(url, "/metrics") != 0)
 		return err_answer(c, 404, "no such endpoint (only /metrics)");
@@ -209,13 +209,12 @@ struct hio_metrics_srv *hio_metrics_serve(const struct hio_metrics_srv_opts *o, 
 	s->fd = hio_net_listen(s->host, port, &s->port, err, errlen);
 	if (s->fd < 0)
 		goto fail;
-	s->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG,
-				0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-				NULL, MHD_OPTION_LISTEN_SOCKET, s->fd,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-				MHD_OPTION_END);
+	s->d = MHD_start_daemon(
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+	    on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET,
+	    s->fd, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)64, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_END);
 	if (!s->d) {
 		snprintf(err, errlen, "cannot start the metrics endpoint on %s", o->listen);
 		goto fail;

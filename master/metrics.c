@@ -89,8 +89,8 @@ static void pipeline_families(struct master *m, struct hio_metrics_out *o)
 	     offsetof(struct pipeline, n_in)},
 	    {"hio_master_messages_done_total", "Distinct messages whose result is stored, done",
 	     offsetof(struct pipeline, n_done)},
-	    {"hio_master_messages_failed_total",
-	     "Distinct messages whose result is stored, failed", offsetof(struct pipeline, n_failed)},
+	    {"hio_master_messages_failed_total", "Distinct messages whose result is stored, failed",
+	     offsetof(struct pipeline, n_failed)},
 	};
 	for (size_t k = 0; k < sizeof(ctr) / sizeof(ctr[0]); k++) {
 		hio_mo_family(o, ctr[k].name, HIO_M_COUNTER, ctr[k].help);
@@ -145,10 +145,10 @@ static void mount_families(struct hio_metrics_out *o, json_t *mounts)
 		hio_mo_family(o, g[k].name, HIO_M_GAUGE, g[k].help);
 		json_array_foreach(mounts, i, r)
 		{
-			hio_mo_double(
-			    o, g[k].name, "mount", json_string_value(json_object_get(r, "id")),
-			    "mountpoint", json_string_value(json_object_get(r, "mountpoint")),
-			    (double)json_integer_value(json_object_get(r, g[k].key)));
+			hio_mo_double(o, g[k].name, "mount",
+				      json_string_value(json_object_get(r, "id")), "mountpoint",
+				      json_string_value(json_object_get(r, "mountpoint")),
+				      (double)json_integer_value(json_object_get(r, g[k].key)));
 		}
 	}
 }
@@ -238,7 +238,8 @@ static void targets_get(struct master *m, struct reply *out)
 	char id[HIO_ID_LEN + 1] = "master";
 
 	if (arr)
-		json_array_append_new(arr, sd_entry(m->listen_host, m->listen_port, "hio-master", id));
+		json_array_append_new(arr,
+				      sd_entry(m->listen_host, m->listen_port, "hio-master", id));
 	pthread_mutex_lock(&targets_mu);
 	targets_expire(hio_mono_ms());
 	for (size_t i = 0; arr && i < n_targets; i++)
@@ -287,8 +288,9 @@ void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int
 		reply_err(out, 400, "port must be 1..65535");
 		return;
 	}
-	if (host && *host && strlen(host) < sizeof(t.host) && text_valid(host, sizeof(t.host) - 1) &&
-	    strcmp(host, "0.0.0.0") != 0 && strcmp(host, "::") != 0)
+	if (host && *host && strlen(host) < sizeof(t.host) &&
+	    text_valid(host, sizeof(t.host) - 1) && strcmp(host, "0.0.0.0") != 0 &&
+	    strcmp(host, "::") != 0)
 		snprintf(t.host, sizeof(t.host), "%s", host);
 	else if (host && *host && !text_valid(host, sizeof(t.host) - 1)) {
 		reply_err(out, 400, "bad host");

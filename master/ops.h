@@ -8,9 +8,9 @@
 
 #include <microhttpd.h>
 
-#define OPS_TARGETS_MAX 4096  /* metrics endpoints remembered at once */
-#define OPS_FAILURES_MAX 200  /* failures in one answer */
-#define OPS_ERROR_TEXT 512    /* bytes of each failure's reason */
+#define OPS_TARGETS_MAX 4096 /* metrics endpoints remembered at once */
+#define OPS_FAILURES_MAX 200 /* failures in one answer */
+#define OPS_ERROR_TEXT 512   /* bytes of each failure's reason */
 
 /* Timed by http.c: an allocation answered, a result upload committed. */
 extern struct hio_hist ops_alloc_hist, ops_store_hist;

@@ -41,8 +41,11 @@ static void collect(struct hio_metrics_out *o, void *ud)
 
 struct hio_metrics_srv *wk_metrics_start(struct wk *w, const char *listen)
 {
-	struct hio_metrics_srv_opts mo = {
-	    .listen = listen, .token = w->token, .master = w->master, .job = "hio-worker", .id = w->id};
+	struct hio_metrics_srv_opts mo = {.listen = listen,
+					  .token = w->token,
+					  .master = w->master,
+					  .job = "hio-worker",
+					  .id = w->id};
 	struct hio_metrics_srv *s;
 	char err[256], host[256], pe_listen[300];
 	int port;
@@ -56,7 +59,8 @@ struct hio_metrics_srv *wk_metrics_start(struct wk *w, const char *listen)
 	if (hio_net_split(listen, host, sizeof(host), &port) == 0) {
 		snprintf(pe_listen, sizeof(pe_listen), strchr(host, ':') ? "[%s]:0" : "%s:0", host);
 		if (setenv("HIO_METRICS_LISTEN", pe_listen, 1) < 0)
-			hio_warn("metrics: cannot pass the metrics address to PEs; they serve none");
+			hio_warn(
+			    "metrics: cannot pass the metrics address to PEs; they serve none");
 	}
 	s = hio_metrics_serve(&mo, err, sizeof(err));
 	if (!s) {

@@ -7,11 +7,11 @@
  * docs/pe.md has the whole picture. */
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_pe.h"
 #include "hio_sync.h"
 #include "hio_util.h"
-#include "hio_metrics.h"
 #include "pe_internal.h"
 #include "pe_metrics.h"
 #include "pe_scratch.h"

@@ -32,8 +32,7 @@ static void collect(struct hio_metrics_out *o, void *ud)
 		   atomic_load(&bytes_backlog));
 	hio_mo_family(o, "hio_pe_results_total", HIO_M_COUNTER,
 		      "Results the master stored for this PE, by status");
-	hio_mo_u64(o, "hio_pe_results_total", "status", "done", NULL, NULL,
-		   atomic_load(&st_done));
+	hio_mo_u64(o, "hio_pe_results_total", "status", "done", NULL, NULL, atomic_load(&st_done));
 	hio_mo_u64(o, "hio_pe_results_total", "status", "failed", NULL, NULL,
 		   atomic_load(&st_failed));
 	hio_mo_u64(o, "hio_pe_results_total", "status", "duplicate", NULL, NULL,

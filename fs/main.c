@@ -2,10 +2,12 @@
  * completed under the mount streams to a free PE; results/ shows what came back. */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
+#include "fs_metrics.h"
 #include "hio_config.h"
 #include "hio_frame.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_sync.h"
 
 #include <errno.h>
@@ -31,6 +33,8 @@ static void usage(FILE *f)
 		"                      (default: %s; '' holds none)\n"
 		"  --compress MODE     auto, on or off (default auto)\n"
 		"  --fsync             fsync each input before its close returns\n"
+		"  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
+		"                      default $HIO_METRICS_LISTEN, else off)\n"
 		"  -f                  stay in the foreground;  -d  FUSE debug;  -o OPT  FUSE "
 		"options\n",
 		FS_DEFAULT_IGNORE);
@@ -38,8 +42,9 @@ static void usage(FILE *f)
 
 /* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
  * "--name value" and "--name=value" both work. */
-static const char *const value_opts[] = {"token-file", "spool",	 "spool-max",
-					 "pipeline",   "ignore", "compress"};
+static const char *const value_opts[] = {"token-file", "spool",	   "spool-max",	    "pipeline",
+					 "ignore",     "compress", "metrics-listen"};
+static const char *metrics_listen; /* --metrics-listen */
 
 static int take_opt(struct fs *fs, const char *name, const char *val, const char **token_file)
 {
@@ -70,6 +75,8 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 			fprintf(stderr, "hio-fs: at most %d --ignore patterns\n", FS_IGNORE_MAX);
 			return -1;
 		}
+	} else if (!strcmp(name, "metrics-listen")) {
+		metrics_listen = val;
 	} else if (!strcmp(name, "compress")) {
 		if (!strcmp(val, "auto"))
 			fs->compress = HIO_COMPRESS_AUTO;
@@ -154,6 +161,7 @@ int main(int argc, char **argv)
 	const char *token_file = NULL;
 	char err[256];
 	int rc = 1, mounted = 0;
+	struct hio_metrics_srv *ms = NULL;
 
 	hio_log_init("hio-fs");
 	fs.tree_fd = fs.out_fd = -1;
@@ -204,6 +212,9 @@ int main(int argc, char **argv)
 	}
 	hio_info("serving %s on %s (pipeline %s, spool %s)", fs.master, co.mountpoint, fs.pipeline,
 		 fs.spool_dir);
+	metrics_listen = hio_metrics_listen_arg(metrics_listen);
+	if (metrics_listen && !(ms = fs_metrics_start(&fs, metrics_listen)))
+		goto out;
 	if (!co.singlethread && !(lc = fuse_loop_cfg_create()))
 		goto out;
 	if (lc) {
@@ -220,6 +231,7 @@ int main(int argc, char **argv)
 out:
 	if (lc)
 		fuse_loop_cfg_destroy(lc);
+	fs_metrics_stop(&fs, ms);
 	if (mounted)
 		fuse_unmount(fuse);
 	if (fuse)

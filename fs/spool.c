@@ -5,6 +5,7 @@
  * version; both go only when a PE or the master's backlog acknowledged the message.
  * A delivery that fails is retried with backoff and never dropped. */
 #include "fs.h"
+#include "fs_metrics.h"
 #include "hio_hmap.h"
 #include "hio_http.h"
 #include "hio_log.h"
@@ -725,4 +726,23 @@ void fs_spool_stop(struct fs *fs)
 	free(sp);
 	fs->spool = NULL;
 	fs_space_free(fs);
+}
+
+void fs_spool_stats(struct fs *fs, struct fs_spool_stats *st)
+{
+	struct fs_spool *sp = fs->spool;
+
+	if (!sp)
+		return;
+	pthread_mutex_lock(&sp->mu);
+	st->pending = sp->pending;
+	st->failing = sp->failing;
+	st->failures = sp->failures;
+	snprintf(st->mount_id, sizeof(st->mount_id), "%s", sp->mount_id);
+	pthread_mutex_unlock(&sp->mu);
+	/* Set once at start, closed only after the metrics endpoint stopped. */
+	if (sp->stream) {
+		hio_stream_get_stats(sp->stream, &st->stream);
+		st->have_stream = 1;
+	}
 }

@@ -19,9 +19,9 @@ static hio_log_func log_func;
 static void *log_func_ud;
 
 /* Repeats: a warning or error whose text, digits aside, was logged less than
- * HIO_LOG_REPEAT_MS ago is counted instead of written ("retrying in 50 ms" while a peer is away would
- * otherwise fill the log); the next one written after that says how many were held
- * back. A small table of recent texts, replaced oldest first. */
+ * HIO_LOG_REPEAT_MS ago is counted instead of written ("retrying in 50 ms" while a peer is away
+ * would otherwise fill the log); the next one written after that says how many were held back. A
+ * small table of recent texts, replaced oldest first. */
 #define HIO_LOG_REPEAT_MS 5000
 #define HIO_LOG_REPEAT_SLOTS 32
 struct log_recent {

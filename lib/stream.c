@@ -7,6 +7,7 @@
  * threads of the connector", and struct msg in stream_internal.h. */
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_stream.h"
 #include "hio_sync.h"
@@ -203,6 +204,7 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 		}
 		l->last_ack_us = now;
 		l->last_work_ms = hio_mono_ms();
+		hio_hist_observe_us(&hio_stream_ack_hist, (l->last_work_ms - m->sent_ms) * 1000);
 		pthread_cond_broadcast(&s->cv);
 	}
 	found = m != NULL;
@@ -394,9 +396,12 @@ static int session_send(struct lane *l, struct msg *m)
 	pthread_mutex_unlock(&s->mu);
 	meta = stream_msg_meta(m);
 	if (meta) {
+		uint64_t t0 = hio_hist_start();
 		r = hio_frame_send(l->sock, HIO_F_MSG, m->flags, meta, m->data, m->fd, m->len);
 		e = errno;
 		json_decref(meta);
+		if (r == 0)
+			hio_hist_done(&hio_stream_send_hist, t0);
 	} else {
 		r = -1;
 		e = ENOMEM;
@@ -490,7 +495,10 @@ static void *lane_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		struct pe_addr pe;
+		uint64_t t_alloc = hio_hist_start();
 		int a = stream_allocate(http, s->pipeline, &pe, err, sizeof(err)), opened = 0;
+		if (a == 1)
+			hio_hist_done(&hio_stream_alloc_hist, t_alloc);
 		int busy;
 		if (a == 1)
 			opened = session_open(l, &pe, &busy, err, sizeof(err)) == 0;

@@ -3,6 +3,7 @@
  * streamed on the middle calls, the answer on the last; state freed when MHD reports
  * the request complete. */
 #include "master.h"
+#include "ops.h"
 
 #include "hio_buf.h"
 #include "hio_http.h"
@@ -97,6 +98,7 @@ struct req {
 	unsigned status; /* an error found while the body streamed, answered at the end */
 	char err[200];
 	char lease_id[HIO_ID_LEN + 1], lease_pe[HIO_ID_LEN + 1];
+	uint64_t t0; /* first call, for the latency histograms (ops.h) */
 };
 
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
@@ -458,6 +460,8 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 	}
 	if (r->body_kind == B_UPLOAD) {
 		results_upload_finish(r->upload, out);
+		if (out->status < 300)
+			hio_hist_done(&ops_store_hist, r->t0);
 		return;
 	}
 	if (r->body_kind == B_NONE) {
@@ -500,6 +504,8 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 		break;
 	case R_ALLOCATE:
 		api_allocate(m, r->pl, out);
+		if (out->status == 200)
+			hio_hist_done(&ops_alloc_hist, r->t0);
 		break;
 	default:
 		reply_err(out, 500, "unrouted request");
@@ -515,6 +521,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct master *m = cls;
 	struct req *r = *con_cls;
 	struct reply out = {.fd = -1};
+	enum MHD_Result ret = MHD_NO;
 
 	(void)version;
 	if (!r) {
@@ -525,6 +532,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		}
 		hio_buf_init(&r->body, HIO_JSON_BODY_MAX);
 		*con_cls = r;
+		r->t0 = hio_hist_start();
+		switch (ops_route(m, c, url, method, &out, &ret)) {
+		case 1:
+			return ret;
+		case 2:
+			return send_reply(c, &out);
+		default:
+			break;
+		}
 		if (begin(m, c, r, url, method, &out) < 0)
 			return send_reply(c, &out);
 		return MHD_YES;

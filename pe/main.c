@@ -2,7 +2,9 @@
  * processing contract") or once per PE as a resident analysis (SPEC "Resident
  * analyses"); everything else is hio_pe_run (lib/pe/pe.c, docs/pe.md). */
 #include "hio_config.h"
+#include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_pe.h"
 #include "hio_util.h"
@@ -29,7 +31,9 @@ static void usage(FILE *f)
 		   "  --advertise HOST    host connectors dial (default: the listen host)\n"
 		   "  --workdir DIR       scratch space (default: $TMPDIR or /tmp)\n"
 		   "  --timeout-ms N      per-message limit (default 600000)\n"
-		   "  --heartbeat-ms N    heartbeat period (default 1000)\n");
+		   "  --heartbeat-ms N    heartbeat period (default 1000)\n"
+		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
+		   "                      default $HIO_METRICS_LISTEN, else off)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -68,12 +72,14 @@ int main(int argc, char **argv)
 	    {"heartbeat-ms", required_argument, NULL, 'H'},
 	    {"exec", required_argument, NULL, 'e'},
 	    {"serve", required_argument, NULL, 's'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hio_pe_opts o = {0};
 	struct hio_pe_serve serve = {0};
-	const char *token_file = NULL;
+	const char *token_file = NULL, *metrics = NULL;
+	struct hio_metrics_srv *ms = NULL;
 	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
 	int c, rc;
 
@@ -129,6 +135,9 @@ int main(int argc, char **argv)
 			serve.command = optarg;
 			o.exec = NULL;
 			break;
+		case 'M':
+			metrics = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -150,6 +159,20 @@ int main(int argc, char **argv)
 	o.listen_host = host;
 	if (hio_pe_set_signal_handlers() < 0)
 		return bad("cannot set signal handlers: %s", strerror(errno));
+	metrics = hio_metrics_listen_arg(metrics);
+	if (metrics) {
+		struct hio_metrics_srv_opts mo = {.listen = metrics,
+						  .token = token,
+						  .master = o.master,
+						  .job = "hio-pe",
+						  .id = o.pe_id};
+
+		if (hio_http_global_init() < 0)
+			return bad("%s", "cannot initialise libcurl");
+		ms = hio_metrics_serve(&mo, err, sizeof(err));
+		if (!ms)
+			return bad("%s", err);
+	}
 	if (serve.command) {
 		serve.timeout_ms = o.timeout_ms;
 		o.handler = hio_pe_serve_handler;
@@ -157,5 +180,6 @@ int main(int argc, char **argv)
 	}
 	rc = hio_pe_run(&o);
 	hio_pe_serve_close(&serve);
+	hio_metrics_srv_stop(ms);
 	return rc;
 }

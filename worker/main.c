@@ -8,9 +8,11 @@
 #include "hio_config.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "runtime.h"
+#include "wk_metrics.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -139,6 +141,7 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	p->h = h;
 	p->pid = pid;
 	pthread_mutex_unlock(&w->mu);
+	wk_metrics_pe_started();
 	hio_info("started PE %s of pipeline %s (pid %ld)", id, pl, pid);
 }
 
@@ -241,6 +244,7 @@ static void reap(struct wk *w, struct gone **gq)
 		w->rt->release(w->rt, ex.h);
 		if (!found)
 			continue;
+		wk_metrics_pe_exited(!p.stopping);
 		if (!p.stopping) {
 			hio_warn("PE %s of pipeline %s (pid %ld) %s unasked; telling the master",
 				 p.id, p.pipeline, p.pid, ex.why);
@@ -367,7 +371,10 @@ static void usage(FILE *f)
 		   "  --slurm-cpus N, --slurm-mem N[K|M|G|T]: per PE job (default: the site's)\n"
 		   "  --slurm-pending-warn S  log a job pending longer (default 20)\n"
 		   "  --slurm-pe-bin PATH  hio-pe on the compute nodes (default: the local one)\n"
-		   "  --slurm-log-dir DIR  job output (default: the scratch dir)\n");
+		   "  --slurm-log-dir DIR  job output (default: the scratch dir)\n"
+		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port), and\n"
+		   "                      let PEs serve theirs on HOST (default\n"
+		   "                      $HIO_METRICS_LISTEN, else off)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -431,11 +438,13 @@ int main(int argc, char **argv)
 	    {"slurm-pending-warn", required_argument, NULL, 'S'},
 	    {"slurm-pe-bin", required_argument, NULL, 'S'},
 	    {"slurm-log-dir", required_argument, NULL, 'S'},
+	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
-	const char *dsock = DK_SOCKET_DEFAULT;
+	const char *dsock = DK_SOCKET_DEFAULT, *metrics = NULL;
+	struct hio_metrics_srv *ms = NULL;
 	char err[256], workdir[PATH_MAX], *tf_abs = NULL;
 	struct rt_conf rc = {0};
 	struct rt_slurm_opts so = {0};
@@ -490,6 +499,9 @@ int main(int argc, char **argv)
 				ret = bad("%s", err);
 				goto out;
 			}
+			break;
+		case 'M':
+			metrics = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -589,6 +601,9 @@ int main(int argc, char **argv)
 		hio_err("cannot initialise the worker's lock: %s; not starting", strerror(errno));
 		goto out;
 	}
+	metrics = hio_metrics_listen_arg(metrics);
+	if (metrics && !(ms = wk_metrics_start(w, metrics)))
+		goto out_mu;
 	hio_info("worker %s (%s) starting: master %s, host %s, up to %d PEs, runtime %s", w->id,
 		 w->name, w->master, w->host, w->max_pes, w->rt->name);
 	ok_hb = pthread_create(&t_hb, NULL, wk_hb_main, w) == 0;
@@ -623,6 +638,8 @@ int main(int argc, char **argv)
 	if (ok_cmd)
 		pthread_join(t_cmd, NULL);
 	hio_info("worker %s stopped", w->id);
+out_mu:
+	wk_metrics_stop(w, ms);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->cv);
 out:

@@ -7,11 +7,13 @@
  * docs/pe.md has the whole picture. */
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_pe.h"
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_metrics.h"
 #include "pe_scratch.h"
 
 #include <errno.h>
@@ -162,6 +164,7 @@ int pe_fifo_push(struct pe *pe, struct pe_item *it)
 	pe->ftail = it;
 	pe->fn++;
 	pe->fbytes += it->len;
+	pe_metrics_received(it->len, it->sess != NULL);
 	pthread_cond_broadcast(&pe->cv_fifo);
 	pe_kick_heartbeat_locked(pe);
 	pthread_mutex_unlock(&pe->mu);
@@ -197,7 +200,7 @@ static void run_handler(struct pe *pe, struct pe_entry *e)
 				 .len = (size_t)it->len,
 				 .path = it->path};
 	void *map = NULL;
-	uint64_t t0 = hio_mono_ms();
+	uint64_t t0 = hio_mono_ms(), t_us = hio_hist_start();
 	int rc, fd;
 
 	if (!msg.data && it->len == 0)
@@ -217,7 +220,10 @@ static void run_handler(struct pe *pe, struct pe_entry *e)
 		}
 		msg.data = map;
 	}
+	pe_metrics_busy(1);
 	rc = pe->handler(pe->handler_ud, &msg, &e->out);
+	pe_metrics_busy(0);
+	pe_metrics_processed(t_us);
 	if (rc != 0 && !e->out.failed)
 		hio_pe_out_fail(&e->out, "handler failed (returned %d)", rc);
 	if (map)
@@ -598,6 +604,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	pe->wake[0] = pe->wake[1] = -1;
 	if (opts_take(pe, opts) < 0)
 		goto out;
+	pe_metrics_init();
 	if (hio_http_global_init() < 0) {
 		hio_err("cannot initialise libcurl; not starting");
 		goto out;

@@ -5,8 +5,10 @@
 #include "hio_frame.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_metrics.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -264,6 +266,7 @@ static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
 		else if (strcmp(st, "failed") == 0)
 			pe->n_failed++;
 		pthread_mutex_unlock(&pe->mu);
+		pe_metrics_stored(st);
 		pe_lru_add(pe, e->it->id, failed);
 		if (e->it->sess)
 			send_ack(e->it->sess, e->it->id, st);
@@ -294,6 +297,7 @@ static long put_results(struct pe *pe, hio_http *h, struct pe_entry *list, json_
 	    .method = "PUT", .path = "/v1/results", .content_type = "application/octet-stream"};
 	size_t k = 0;
 	long st = -1;
+	uint64_t t0 = hio_hist_start();
 
 	*ans = NULL;
 	hio_buf_init(&resp.body, HIO_JSON_BODY_MAX);
@@ -324,6 +328,7 @@ static long put_results(struct pe *pe, hio_http *h, struct pe_entry *list, json_
 	}
 	hio_debug("uploaded %zu results (%" PRIu64 " bytes): HTTP %ld", k, b.total, st);
 out:
+	pe_metrics_upload(t0, st >= 200 && st < 300);
 	body_free(&b);
 	hio_buf_free(&resp.body);
 	return st;

@@ -66,6 +66,17 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	w->gone = 0;
 	w->hb_ms = hio_mono_ms();
 	w->reg_gen++;
+	/* A worker that (re)joins is a new place to start PEs: starts that failed because
+	 * the host was gone say nothing about it, so no pipeline waits out their backoff. */
+	{
+		struct list *pos, *tmp;
+		list_for_each_safe(pos, tmp, &m->pipelines)
+		{
+			struct pipeline *pl = list_entry(pos, struct pipeline, link);
+			pl->start_fails = 0;
+			pl->backoff_until_ms = 0;
+		}
+	}
 	pthread_cond_broadcast(&m->cond);
 	reconcile_kick(m);
 	pthread_mutex_unlock(&m->lock);

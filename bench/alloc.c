@@ -97,11 +97,16 @@ static size_t walk(struct master *m, struct pipeline *pl)
 
 int main(int argc, char **argv)
 {
-	long rounds = argc > 1 ? atol(argv[1]) : 20000;
+	long rounds = 20000;
 	struct master *m;
 	struct pipeline *pl;
 	struct alloc_pe *snap;
 	double t0, alloc_ns, pick_ns, scan_ns, tick_ns;
+
+	if (argc > 1 && hio_parse_long(argv[1], 1, 100000000L, &rounds) < 0) {
+		fprintf(stderr, "usage: alloc [ROUNDS]\n");
+		return 2;
+	}
 	size_t nfree = 0, sink = 0;
 	struct list *pos, *tmp;
 

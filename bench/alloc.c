@@ -112,7 +112,9 @@ int main(int argc, char **argv)
 
 	hio_log_set_level(HIO_LOG_ERROR);
 	m = build();
+	pthread_mutex_lock(&m->lock);
 	pl = pipeline_find(m, "b");
+	pthread_mutex_unlock(&m->lock);
 	snap = calloc(NW * NP, sizeof(*snap));
 	if (!pl || !snap)
 		return 1;

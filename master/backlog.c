@@ -266,6 +266,18 @@ void backlog_push_finish(struct push *p, struct reply *out)
 		reply_err(out, 500, "backlog path too long");
 		return;
 	}
+	/* Renamed before the lock is taken: no disk call runs under m->lock. The
+	 * sequence number makes the name unique, so a concurrent push of the same id
+	 * has its own file; the loser removes its own below, and a crash before that
+	 * leaves two files that the start-up scan dedupes by id, keeping the first. */
+	if (rename(p->tmp, final) < 0) {
+		int e = errno;
+
+		hio_err("cannot rename %s into place: %s; the push fails", p->tmp, strerror(e));
+		reply_err(out, 500, "cannot store the message: %s", strerror(e));
+		return;
+	}
+	p->tmp[0] = '\0';
 	msg = calloc(1, sizeof(*msg));
 	ident = calloc(1, sizeof(*ident));
 	pthread_mutex_lock(&m->lock);
@@ -274,27 +286,19 @@ void backlog_push_finish(struct push *p, struct reply *out)
 	if (dup)
 		goto unlock;
 	pl = pipeline_get(m, p->pl);
-	if (!pl || !msg || !ident) {
+	if (ident)
+		snprintf(ident->id, sizeof(ident->id), "%s", p->id);
+	if (!pl || !msg || !ident || hio_hmap_put(&m->ids, ident->id, ident) < 0) {
 		pthread_mutex_unlock(&m->lock);
 		free(msg);
 		free(ident);
+		if (unlink(final) < 0)
+			hio_warn("cannot remove %s: %s; it is queued at the next start", final,
+				 strerror(errno));
 		reply_err(out, 503, "no room for the message (pipelines or memory)");
 		return;
 	}
-	snprintf(ident->id, sizeof(ident->id), "%s", p->id);
 	snprintf(msg->id, sizeof(msg->id), "%s", p->id);
-	if (hio_hmap_put(&m->ids, ident->id, ident) < 0 || rename(p->tmp, final) < 0) {
-		int e = errno;
-
-		hio_hmap_del(&m->ids, ident->id);
-		pthread_mutex_unlock(&m->lock);
-		free(msg);
-		free(ident);
-		hio_err("cannot rename %s into place: %s; the push fails", p->tmp, strerror(e));
-		reply_err(out, 500, "cannot store the message: %s", strerror(e));
-		return;
-	}
-	p->tmp[0] = '\0';
 	ident->pl = pl;
 	ident->msg = msg;
 	msg->pl = pl;
@@ -313,6 +317,9 @@ unlock:
 	pthread_mutex_unlock(&m->lock);
 	free(msg);
 	free(ident);
+	if (dup && unlink(final) < 0)
+		hio_warn("cannot remove duplicate %s: %s; the start-up scan removes it", final,
+			 strerror(errno));
 	if (!dup && m->fsync && dir_sync(p->dir) < 0)
 		hio_warn("cannot fsync %s: %s; the message may not survive a power cut", p->dir,
 			 strerror(errno));
@@ -434,31 +441,56 @@ void api_backlog_next(struct master *m, const char *pln, const char *pe, long wa
 		/* A stopping PE gets no new work; it waits like one facing an empty queue
 		 * so its pull loop does not spin. */
 		if (p->st == MPE_UP && !list_empty(&pl->queued)) {
-			msg = list_entry(pl->queued.next, struct mmsg, link);
-			fd = -1;
-			if (backlog_path(m, msg, "", path, sizeof(path)) == 0)
-				fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				int e = errno;
-				struct ident *ident;
+			char id[HIO_ID_LEN + 1];
+			uint64_t seq;
+			struct ident *ident;
+			int e = 0;
 
+			msg = list_entry(pl->queued.next, struct mmsg, link);
+			snprintf(id, sizeof(id), "%s", msg->id);
+			seq = msg->seq;
+			if (backlog_path(m, msg, "", path, sizeof(path)) < 0) {
+				pthread_mutex_unlock(&m->lock);
+				reply_err(out, 500, "backlog path too long for %s", id);
+				return;
+			}
+			/* The open runs unlocked; p->polls keeps p allocated meanwhile, and
+			 * the head is checked again (by id and sequence, since msg may be
+			 * freed and its memory reused) before it is leased. */
+			p->polls++;
+			pthread_mutex_unlock(&m->lock);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 || fstat(fd, &st) < 0) {
+				e = errno;
 				if (fd >= 0)
 					close(fd);
-				if (e != ENOENT) {
-					pthread_mutex_unlock(&m->lock);
-					hio_err("cannot open backlog message %s (%s): %s; it stays "
-						"queued",
-						msg->id, path, strerror(e));
-					reply_err(out, 500, "cannot open the message: %s",
-						  strerror(e));
-					return;
-				}
+				fd = -1;
+			}
+			pthread_mutex_lock(&m->lock);
+			p->polls--;
+			ident = hio_hmap_get(&m->ids, id);
+			msg = ident ? ident->msg : NULL;
+			if (!msg || msg->leased || msg->seq != seq || p->st != MPE_UP ||
+			    p->pl != pl || pl->queued.next != &msg->link) {
+				/* Taken, acked or requeued meanwhile: look again. */
+				if (fd >= 0)
+					close(fd);
+				continue;
+			}
+			if (fd < 0 && e != ENOENT) {
+				pthread_mutex_unlock(&m->lock);
+				hio_err("cannot open backlog message %s (%s): %s; it stays queued",
+					id, path, strerror(e));
+				reply_err(out, 500, "cannot open the message: %s", strerror(e));
+				return;
+			}
+			if (fd < 0) {
 				/* The file is gone: forget the message rather than block the
 				 * queue behind it forever. */
 				hio_err("backlog message %s of %s is lost: %s vanished; dropped "
 					"from the queue",
-					msg->id, pln, path);
-				ident = hio_hmap_del(&m->ids, msg->id);
+					id, pln, path);
+				ident = hio_hmap_del(&m->ids, id);
 				pl->n_in--;
 				backlog_drop(m, msg, path, sizeof(path));
 				free(ident);

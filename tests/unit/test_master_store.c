@@ -125,6 +125,43 @@ static int push(struct master *m, const char *pl, const char *id, uint64_t ts)
 	return rc;
 }
 
+/* Two pushes of the same id whose bodies stream at once: both pass the early
+ * check, both store a file, the second to finish is a duplicate and removes its
+ * own. 0 when exactly that happened. */
+static int push_race(struct master *m, const char *pl, const char *id, uint64_t ts)
+{
+	json_t *meta = json_pack("{s:s,s:s,s:I}", "id", id, "name", "in.txt", "ts", (json_int_t)ts);
+	char body[] = "raced body";
+	uint8_t *head = NULL;
+	size_t hlen = 0;
+	struct reply out[2] = {{.fd = -1}, {.fd = -1}};
+	struct push *p[2];
+	int rc = -1;
+
+	if (hio_frame_head(HIO_F_MSG, 0, meta, sizeof(body) - 1, &head, &hlen) < 0)
+		exit(2);
+	json_decref(meta);
+	for (int i = 0; i < 2; i++) {
+		p[i] = backlog_push_new(m, pl, (long long)(hlen + sizeof(body) - 1), &out[i]);
+		if (!p[i])
+			exit(2);
+		backlog_push_feed(p[i], (char *)head, hlen);
+		backlog_push_feed(p[i], body, sizeof(body) - 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		backlog_push_finish(p[i], &out[i]);
+		backlog_push_free(p[i]);
+	}
+	if (out[0].status == 201 && out[1].status == 201 &&
+	    !json_is_true(json_object_get(out[0].json, "duplicate")) &&
+	    json_is_true(json_object_get(out[1].json, "duplicate")))
+		rc = 0;
+	reply_clear(&out[0]);
+	reply_clear(&out[1]);
+	free(head);
+	return rc;
+}
+
 /* A registered, running PE of pipeline pl. */
 static void pe_up(struct master *m, const char *pl, const char *id)
 {
@@ -365,6 +402,25 @@ static void test_backlog_order_lease_requeue(void)
 	for (int i = 0; i < 3; i++)
 		CHECK(lease(m, PL, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeee02", got) == 200);
 	CHECK(lease(m, PL, "eeeeeeeeeeeeeeeeeeeeeeeeeeeeee02", got) == 204 && got[0] == '\0');
+	cleanup(m);
+}
+
+static void test_backlog_push_race(void)
+{
+	char got[HIO_ID_LEN + 1];
+	struct master *m;
+	struct pipeline *pl;
+
+	fresh_dir();
+	m = master_open();
+	/* Two pushes of a new id at once: one is stored, the other's file is removed. */
+	CHECK(push_race(m, PL, mid(0x77), 400) == 0);
+	pl = find_pl(m, PL);
+	CHECK(pl && pl->n_queued == 1 && pl->n_in == 1);
+	CHECK(count_files(PL, ".frame") == 1 && count_files(PL, ".tmp") == 0);
+	pe_up(m, PL, PE1);
+	CHECK(lease(m, PL, PE1, got) == 200 && strcmp(got, mid(0x77)) == 0);
+	CHECK(lease(m, PL, PE1, got) == 204);
 	cleanup(m);
 }
 
@@ -681,6 +737,7 @@ int main(void)
 	hio_log_init("test_master_store");
 	hio_log_set_level(HIO_LOG_ERROR);
 	test_backlog_order_lease_requeue();
+	test_backlog_push_race();
 	test_backlog_result_drops_copy();
 	test_backlog_restart();
 	test_journal_reload();

@@ -46,6 +46,7 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 		if (w) {
 			snprintf(w->id, sizeof(w->id), "%s", id);
 			w->cmds = json_array();
+			w->cmd_seq = hio_now_us(); /* see struct worker */
 		}
 		if (!w || !w->cmds || hio_hmap_put(&m->worker_ix, w->id, w) < 0) {
 			pthread_mutex_unlock(&m->lock);
@@ -181,7 +182,33 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 	reply_ok(out, 200, json_object());
 }
 
-void api_worker_commands(struct master *m, const char *id, long wait_ms, struct reply *out)
+/* Drops the commands up to ack, and starts whose PE no longer waits for one (gone,
+ * or registered: a repeat would start a second process under a live id). */
+static void cmds_prune(struct master *m, struct worker *w, uint64_t ack)
+{
+	HIO_ASSERT_HELD(&m->lock);
+	size_t i = 0;
+
+	if (ack > w->cmd_seq)
+		ack = 0; /* not one of ours (a worker from before a restart): drops nothing */
+	while (i < json_array_size(w->cmds)) {
+		json_t *c = json_array_get(w->cmds, i);
+		json_int_t seq = json_integer_value(json_object_get(c, "seq"));
+		const char *op = json_string_value(json_object_get(c, "op"));
+		struct mpe *p = NULL;
+
+		if (op && strcmp(op, "start") == 0)
+			p = mpe_find(m, json_string_value(json_object_get(c, "pe")));
+		if ((uint64_t)seq <= ack || (op && strcmp(op, "start") == 0 &&
+					     (!p || p->st != MPE_STARTING || p->registered)))
+			json_array_remove(w->cmds, i);
+		else
+			i++;
+	}
+}
+
+void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_t ack,
+			 struct reply *out)
 {
 	uint64_t deadline = hio_mono_ms() + (uint64_t)(wait_ms > 0 ? wait_ms : 0);
 	struct worker *w;
@@ -196,17 +223,18 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, struct 
 			known = 0;
 			break;
 		}
-		if (first)
+		if (first) {
 			gen = w->reg_gen;
+			cmds_prune(m, w, ack);
+		}
 		first = 0;
 		if (w->reg_gen != gen) {
 			cmds = json_array();
 			break;
 		}
-		w->hb_ms = hio_mono_ms();
 		if (json_array_size(w->cmds) > 0) {
-			cmds = w->cmds;
-			w->cmds = json_array();
+			/* Kept until acknowledged; the answer is a copy, encoded unlocked. */
+			cmds = json_deep_copy(w->cmds);
 			break;
 		}
 		if (m->stopping || rc == ETIMEDOUT || wait_ms <= 0) {

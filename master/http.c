@@ -401,7 +401,14 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 			return;
 		}
 		if (r->route == R_WORKER_CMDS) {
-			api_worker_commands(m, r->id, wait, out);
+			const char *as = arg(c, "ack", NULL);
+			long ack = 0;
+
+			if (as && *as && hio_parse_long(as, 0, LONG_MAX, &ack) < 0) {
+				reply_err(out, 400, "ack must be a command seq, a whole number");
+				return;
+			}
+			api_worker_commands(m, r->id, wait, (uint64_t)ack, out);
 			return;
 		}
 		pe = arg(c, "pe", NULL);

@@ -86,13 +86,20 @@ struct worker {
 	char runtime[MASTER_TEXT_MAX + 1];
 	int max_pes;
 	int gone;
-	int polls; /* command long polls in progress: keeps it alive and allocated */
+	int polls; /* command long polls in progress: keeps it allocated (not alive) */
 	/* Bumped by each registration: a long poll from before it (a worker killed -9
 	 * and restarted with the same id) must not take commands into a dead socket. */
 	unsigned reg_gen;
 	int idx; /* scratch: group number while building a snapshot */
 	uint64_t hb_ms, gone_ms;
-	json_t *cmds; /* array of commands not yet fetched */
+	/* Commands not yet acknowledged, each with a "seq" above the last one. A poll
+	 * carries ack=S, the highest seq its worker took; commands up to S are dropped
+	 * and the rest are answered again, so a command answered into a dead socket (a
+	 * host that died while its poll was parked) reaches the next poll instead of
+	 * being lost. Seqs start at the master's wall-clock start in ms * 1000, so an
+	 * ack from before a master restart never covers a new command. */
+	json_t *cmds;
+	uint64_t cmd_seq; /* the last seq given */
 };
 
 struct pipeline;
@@ -297,7 +304,8 @@ void master_free(struct master *m);
 void api_worker_put(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_worker_delete(struct master *m, const char *id, struct reply *out);
 void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
-void api_worker_commands(struct master *m, const char *id, long wait_ms, struct reply *out);
+void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_t ack,
+			 struct reply *out);
 void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *out);

@@ -15,7 +15,9 @@
 
 static int worker_live(const struct master *m, const struct worker *w, uint64_t now)
 {
-	return !w->gone && (w->polls > 0 || now - w->hb_ms <= (uint64_t)m->worker_lease_ms);
+	/* Only heartbeats count: a poll parked on a dead host's connection stays "in
+	 * progress" until TCP gives up, and must not keep that host alive. */
+	return !w->gone && now - w->hb_ms <= (uint64_t)m->worker_lease_ms;
 }
 
 static void sweep(struct master *m, uint64_t now)
@@ -39,7 +41,8 @@ static void sweep(struct master *m, uint64_t now)
 		uint64_t since = p->registered ? p->hb_ms : p->created_ms;
 		uint64_t lease = p->registered ? (uint64_t)m->pe_lease_ms : MASTER_START_TIMEOUT_MS;
 
-		if (p->st != MPE_GONE && p->polls == 0 && now - since > lease) {
+		/* Heartbeats only, as for workers: a parked backlog poll is no sign of life. */
+		if (p->st != MPE_GONE && now - since > lease) {
 			snprintf(why, sizeof(why),
 				 p->registered ? "no heartbeat for %llu ms"
 					       : "not registered after %llu ms",

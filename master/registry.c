@@ -191,13 +191,17 @@ int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd)
 	if (!cmd)
 		goto fail;
 	if (json_array_size(w->cmds) >= MASTER_CMDS_MAX) {
-		hio_warn("worker %s has %d commands unfetched; dropping a new one (reconcile "
+		hio_warn("worker %s has %d commands unacknowledged; dropping a new one (reconcile "
 			 "retries)",
 			 w->id, MASTER_CMDS_MAX);
 		json_decref(cmd);
 		return -1;
 	}
-	if (json_array_append_new(w->cmds, cmd) < 0)
+	if (json_object_set_new(cmd, "seq", json_integer((json_int_t)++w->cmd_seq)) < 0) {
+		json_decref(cmd);
+		goto fail;
+	}
+	if (json_array_append_new(w->cmds, cmd) < 0) /* it takes cmd even when it fails */
 		goto fail;
 	pthread_cond_broadcast(&m->cond);
 	return 0;

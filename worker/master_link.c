@@ -144,19 +144,20 @@ void *wk_cmd_main(void *arg)
 	hio_http *h = hio_http_new(w->master, w->token);
 	int down = 0;
 	long backoff = 0;
-	char path[160];
+	uint64_t ack = 0;
+	char path[192];
 
 	if (!h) {
 		hio_err("cannot make an HTTP client for commands; no PE will be started");
 		return NULL;
 	}
-	snprintf(path, sizeof(path), "/v1/workers/%s/commands?wait=%d", w->id, WK_POLL_WAIT_MS);
 	for (;;) {
 		struct hio_http_req req = {
 		    .method = "GET", .path = path, .timeout_ms = WK_POLL_WAIT_MS + 5000};
 		struct hio_http_resp resp;
-		json_t *ans = NULL, *cmds;
+		json_t *ans = NULL, *cmds, *c;
 		int rc, stopping;
+		size_t i;
 
 		pthread_mutex_lock(&w->mu);
 		while (!w->stopping && !w->registered)
@@ -165,6 +166,10 @@ void *wk_cmd_main(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		if (stopping)
 			break;
+		/* ack: the highest command seq taken so far, so the master drops those
+		 * and answers again any it sent into a connection that then failed. */
+		snprintf(path, sizeof(path), "/v1/workers/%s/commands?wait=%d&ack=%llu", w->id,
+			 WK_POLL_WAIT_MS, (unsigned long long)ack);
 		rc = hio_http_do(h, &req, &resp);
 		if (rc == 0 && resp.status == 200)
 			ans = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0,
@@ -192,6 +197,13 @@ void *wk_cmd_main(void *arg)
 				hio_info("command polling works again");
 			down = 0;
 			backoff = 0;
+			json_array_foreach(cmds, i, c)
+			{
+				json_int_t seq = json_integer_value(json_object_get(c, "seq"));
+
+				if (seq > 0 && (uint64_t)seq > ack)
+					ack = (uint64_t)seq;
+			}
 			if (json_array_size(cmds)) {
 				uint64_t one = 1;
 

@@ -18,24 +18,6 @@
 #define REMOTE_START_WAIT_MS 15000
 #define MASTER_LISTEN_DEFAULT "0.0.0.0:7700"
 
-/* Splits http://HOST:PORT[/] into host and port. 0 or -1. */
-static int url_host_port(const char *url, char *host, size_t hostlen, int *port)
-{
-	char hp[300];
-	const char *p = strstr(url, "://");
-	size_t n;
-
-	if (!p || strncmp(url, "http", 4) != 0)
-		return -1;
-	p += 3;
-	n = strcspn(p, "/");
-	if (n == 0 || n >= sizeof(hp))
-		return -1;
-	memcpy(hp, p, n);
-	hp[n] = '\0';
-	return hio_net_split(hp, host, hostlen, port);
-}
-
 /* The token file's contents into STATE/token (0600), so commands run here find it. */
 static int keep_conf(const char *dir, const char *url, const char *token_file)
 {
@@ -259,7 +241,7 @@ int cmd_join(int argc, char **argv)
 	if (argc - optind != 1 || !token_file)
 		goto usage;
 	url = argv[optind];
-	if (url_host_port(url, host, sizeof(host), &port) < 0)
+	if (hio_net_url_split(url, host, sizeof(host), &port) < 0)
 		return cli_fail("'%s' is not a master URL (http://HOST:PORT)", url);
 	if (hio_token_load(token_file, tok, err, sizeof(err)) < 0)
 		return cli_fail("%s", err);
@@ -367,7 +349,7 @@ int cmd_mount(int argc, char **argv)
 		goto usage;
 	url = argv[optind];
 	mnt = argv[optind + 1];
-	if (url_host_port(url, host, sizeof(host), &port) < 0)
+	if (hio_net_url_split(url, host, sizeof(host), &port) < 0)
 		return cli_fail("'%s' is not a master URL (http://HOST:PORT)", url);
 	if (hio_token_load(token_file, tok, err, sizeof(err)) < 0)
 		return cli_fail("%s", err);

@@ -38,5 +38,7 @@ int hio_net_route_addr(const char *host, int port, char *out, size_t n);
  * into out: what a wildcard listener tells other hosts. 0 or -1 (none). */
 int hio_net_first_addr(char *out, size_t n);
 int hio_net_split(const char *hostport, char *host, size_t hostlen, int *port);
+/* http://HOST:PORT[/...] into host and port. 0 or -1. */
+int hio_net_url_split(const char *url, char *host, size_t hostlen, int *port);
 
 #endif

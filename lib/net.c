@@ -286,3 +286,20 @@ int hio_net_first_addr(char *out, size_t n)
 	freeifaddrs(ifs);
 	return rc;
 }
+
+int hio_net_url_split(const char *url, char *host, size_t hostlen, int *port)
+{
+	char hp[300];
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	if (!p || strncmp(url, "http", 4) != 0)
+		return -1;
+	p += 3;
+	n = strcspn(p, "/");
+	if (n == 0 || n >= sizeof(hp))
+		return -1;
+	memcpy(hp, p, n);
+	hp[n] = '\0';
+	return hio_net_split(hp, host, hostlen, port);
+}

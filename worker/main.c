@@ -9,6 +9,7 @@
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_metrics.h"
+#include "hio_net.h"
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "runtime.h"
@@ -21,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -365,7 +367,8 @@ static void usage(FILE *f)
 		   "  --runtime R         how PEs run: process (default), docker or slurm\n"
 		   "  --docker-socket S   the Docker Engine API socket (default " DK_SOCKET_DEFAULT
 		   ")\n"
-		   "  --host HOST         address PEs listen on and advertise (default 127.0.0.1)\n"
+		   "  --host HOST         address PEs listen on and advertise (default: the\n"
+		   "                      address this host reaches the master from)\n"
 		   "  --state-dir DIR     keeps the worker id and the PEs' scratch space\n"
 		   "  --slurm-partition P, --slurm-account A, --slurm-time [D-]HH:MM:SS,\n"
 		   "  --slurm-cpus N, --slurm-mem N[K|M|G|T]: per PE job (default: the site's)\n"
@@ -377,10 +380,15 @@ static void usage(FILE *f)
 		   "                      $HIO_METRICS_LISTEN, else off)\n");
 }
 
-static int bad(const char *fmt, const char *arg)
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int bad(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "hio-worker: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\nTry 'hio-worker --help'.\n");
 	return 2;
 }
@@ -460,7 +468,6 @@ int main(int argc, char **argv)
 	}
 	w->max_pes = 8;
 	w->evfd = -1;
-	snprintf(w->host, sizeof(w->host), "127.0.0.1");
 	while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
 		switch (c) {
 		case 'm':
@@ -527,7 +534,28 @@ int main(int argc, char **argv)
 		    bad("unknown runtime \"%s\" (this build has: process, docker, slurm)", runtime);
 		goto out;
 	}
-	if (!w->host[0] || strpbrk(w->host, " \t\r\n")) {
+	char mh[256];
+	int mp;
+
+	if (hio_net_url_split(w->master, mh, sizeof(mh), &mp) < 0) {
+		ret = bad("'%s' is not a master URL (http://HOST:PORT)", w->master);
+		goto out;
+	}
+	/* By default, what the master's peers can use: the source address of the route
+	 * to it (loopback for a master on this machine, the LAN address otherwise). */
+	if ((!w->host[0] || hio_net_is_wildcard(w->host)) &&
+	    hio_net_route_addr(mh, mp, w->host, sizeof(w->host)) < 0) {
+		ret =
+		    bad("cannot tell which address of this host reaches %s; give --host ADDR", mh);
+		goto out;
+	}
+	if (hio_net_is_loopback(w->host) && !hio_net_is_loopback(mh)) {
+		ret = bad("--host %s is loopback, which the master at %s and its peers cannot "
+			  "reach; give this host's address",
+			  w->host, mh);
+		goto out;
+	}
+	if (strpbrk(w->host, " \t\r\n")) {
 		ret = bad("bad --host \"%s\"", w->host);
 		goto out;
 	}

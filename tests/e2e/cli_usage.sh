@@ -30,5 +30,9 @@ run "hio-worker --bogus" 2 err "unknown option" "$WORKER" --bogus
 run "hio-worker --max-pes 5x" 2 err "max-pes: '5x'" "$WORKER" --master http://127.0.0.1:1 --max-pes 5x
 run "hio-worker --max-pes 0" 2 err "max-pes: '0'" "$WORKER" --master http://127.0.0.1:1 --max-pes 0
 run "hio-worker without --master" 2 err "master URL is required" "$WORKER"
+run "hio-worker --master not-a-url" 2 err "is not a master URL" "$WORKER" --master not-a-url
+# A loopback address advertised to a remote master: refused in one line (nothing is sent).
+run "hio-worker --host 127.0.0.1 to a remote master" 2 err "--host 127.0.0.1 is loopback" \
+	"$WORKER" --master http://10.199.0.1:7700 --host 127.0.0.1
 check "no state dir made by a refused start" test ! -e "$T/m"
 finish

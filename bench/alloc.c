@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 		snprintf(pid, sizeof(pid), "%s", id);
 		json_decref(r.json);
 		r = (struct reply){.fd = -1};
-		api_pe_release(m, pid, &r);
+		api_pe_release(m, pid, NULL, &r);
 		json_decref(r.json);
 	}
 	alloc_ns = (now_ns() - t0) / (double)rounds;

@@ -36,6 +36,15 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define HELLO_TIMEOUT_MS 5000
+/* Liveness of a session holding messages. A PE that stops (SIGSTOP, a hung host whose
+ * kernel still ACKs TCP) keeps its socket open, so once the oldest message in flight
+ * waited CHECK_AFTER_MS for its ACK, the lane asks the master (which saw the PE's
+ * heartbeats stop) every CHECK_AFTER_MS whether the PE is gone. Independently, with
+ * the pipeline's timeout known, an ACK later than that timeout plus ACK_GRACE_MS plus
+ * the message's transfer at ACK_MIN_BYTES_PER_MS ends the session. */
+#define CHECK_AFTER_MS 2000
+#define ACK_GRACE_MS 10000
+#define ACK_MIN_BYTES_PER_MS 1024 /* 1 MB/s */
 
 struct lane {
 	hio_stream *s;
@@ -57,6 +66,8 @@ struct lane {
 	uint64_t last_ack_us;
 	uint64_t ack_gap_us; /* moving average of the gap between acks */
 	uint64_t last_work_ms;
+	uint64_t checked_ms; /* the last liveness question to the master */
+	long pe_timeout_ms;  /* the session's pipeline timeout (pe_addr) */
 };
 
 struct hio_stream {
@@ -360,7 +371,7 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
 	}
 	if (release)
-		stream_release_pe(http, l->pe_id);
+		stream_release_pe(http, l->pe_id, NULL);
 	l->pe_id[0] = '\0';
 }
 
@@ -434,18 +445,54 @@ static int idle_held_locked(hio_stream *s)
 	return n;
 }
 
+/* Why the lane's session must end for its in-flight messages' sake, or NULL. Called
+ * with s->mu held and nothing in flight being written; may drop s->mu to ask the
+ * master, so the caller looks at the lane again afterwards. */
+static const char *inflight_stuck_locked(struct lane *l, hio_http *http)
+{
+	hio_stream *s = l->s;
+	struct msg *o = l->inflight;
+	uint64_t now = hio_mono_ms(), since;
+	int alive;
+
+	HIO_ASSERT_HELD(&s->mu);
+	if (!o)
+		return NULL;
+	/* The PE works on one message at a time: the oldest waits from when it was sent
+	 * or from the previous ACK, whichever is later. */
+	since = o->sent_ms > l->last_work_ms ? o->sent_ms : l->last_work_ms;
+	if (s->give_up_ms > 0 && now - o->first_ms > (uint64_t)s->give_up_ms)
+		return "a message in flight reached its give-up";
+	if (l->pe_timeout_ms > 0 &&
+	    now - since > ACK_GRACE_MS + o->len / ACK_MIN_BYTES_PER_MS + (uint64_t)l->pe_timeout_ms)
+		return "no ACK within the pipeline's timeout";
+	if (now - since < CHECK_AFTER_MS || now - l->checked_ms < CHECK_AFTER_MS)
+		return NULL;
+	l->checked_ms = now;
+	pthread_mutex_unlock(&s->mu);
+	alive = stream_pe_alive(http, l->pe_id);
+	pthread_mutex_lock(&s->mu);
+	return alive == 0 ? "the master reports the PE gone" : NULL;
+}
+
 static void *lane_main(void *arg)
 {
 	struct lane *l = arg;
 	hio_stream *s = l->s;
 	hio_http *http = hio_http_new(s->master, s->token);
+	/* Liveness questions get their own client with short deadlines: with the master
+	 * away they fail in 2 s, and the lane goes on feeding its PE meanwhile. */
+	hio_http *check = hio_http_new(s->master, s->token);
 	long backoff = BACKOFF_MIN_MS;
 	char err[512];
 
-	if (!http) {
+	if (!http || !check) {
 		hio_err("lane %d: cannot create an HTTP client; this lane stays idle", l->idx);
+		hio_http_free(http);
+		hio_http_free(check);
 		return NULL;
 	}
+	hio_http_set_timeouts(check, 1000, 2000);
 	pthread_mutex_lock(&s->mu);
 	while (!s->stopping) {
 		struct msg *m;
@@ -455,6 +502,13 @@ static void *lane_main(void *arg)
 			if (l->broken) {
 				pthread_mutex_unlock(&s->mu);
 				session_close(l, http, 0, "session with the PE broke");
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			const char *stuck = inflight_stuck_locked(l, check);
+			if (stuck) {
+				pthread_mutex_unlock(&s->mu);
+				session_close(l, http, 0, stuck);
 				pthread_mutex_lock(&s->mu);
 				continue;
 			}
@@ -502,6 +556,8 @@ static void *lane_main(void *arg)
 		int busy;
 		if (a == 1)
 			opened = session_open(l, &pe, &busy, err, sizeof(err)) == 0;
+		if (opened)
+			l->pe_timeout_ms = pe.timeout_ms;
 		pthread_mutex_lock(&s->mu);
 		s->allocating--;
 		l->held = opened;
@@ -512,7 +568,9 @@ static void *lane_main(void *arg)
 			backoff = BACKOFF_MIN_MS;
 			if (!opened) {
 				hio_info("%s; trying another PE or the backlog", err);
-				stream_release_pe(http, pe.id);
+				/* Busy is a race with another sender; anything else means this
+				 * host cannot reach that PE, which the master should know. */
+				stream_release_pe(http, pe.id, busy ? NULL : err);
 				pthread_mutex_lock(&s->mu);
 				hio_cond_wait_ms(&s->cv, &s->mu, BACKOFF_MIN_MS);
 				continue;
@@ -566,6 +624,7 @@ static void *lane_main(void *arg)
 	pthread_mutex_unlock(&s->mu);
 	session_close(l, http, 1, "stream closed");
 	hio_http_free(http);
+	hio_http_free(check);
 	return NULL;
 }
 

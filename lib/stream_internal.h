@@ -38,6 +38,7 @@ struct pe_addr {
 	char id[HIO_ID_LEN + 1];
 	char host[256];
 	int port;
+	long timeout_ms; /* the pipeline's per-message timeout; 0: none */
 };
 
 /* Closes m's file and frees m; only its owner calls it (struct msg). */
@@ -57,8 +58,12 @@ json_t *stream_msg_meta(const struct msg *m);
  * (err says why). */
 int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, char *err,
 		    size_t errlen);
-/* Gives a reserved PE back to the master; failures only cost the reservation's lease. */
-void stream_release_pe(hio_http *http, const char *pe_id);
+/* Gives a reserved PE back to the master; failures only cost the reservation's lease.
+ * unreachable (or NULL): why no session could be opened, so the master does not hand
+ * that PE out again at once. */
+void stream_release_pe(hio_http *http, const char *pe_id, const char *unreachable);
+/* 1: the master lists the PE alive; 0: gone or unknown to it; -1: cannot tell. */
+int stream_pe_alive(hio_http *http, const char *pe_id);
 /* 0 when the master holds m durably in its backlog; -1 otherwise (err says why). */
 int stream_backlog_push(hio_http *http, const char *pipeline, const struct msg *m, char *err,
 			size_t errlen);

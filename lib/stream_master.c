@@ -104,6 +104,9 @@ int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, ch
 			snprintf(pe->id, sizeof(pe->id), "%s", id);
 			snprintf(pe->host, sizeof(pe->host), "%s", host);
 			pe->port = (int)port;
+			pe->timeout_ms = (long)json_integer_value(json_object_get(p, "timeout_ms"));
+			if (pe->timeout_ms < 0)
+				pe->timeout_ms = 0;
 			rc = 1;
 		} else {
 			snprintf(err, errlen, "master gave a malformed PE address");
@@ -115,11 +118,34 @@ int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, ch
 	return rc;
 }
 
-void stream_release_pe(hio_http *http, const char *pe_id)
+void stream_release_pe(hio_http *http, const char *pe_id, const char *unreachable)
 {
 	char path[128], err[256];
+	json_t *b = unreachable ? json_pack("{s:s}", "unreachable", unreachable) : NULL;
 
 	snprintf(path, sizeof(path), "/v1/pes/%s/release", pe_id);
-	if (hio_http_json(http, "POST", path, NULL, NULL, err, sizeof(err)) < 0)
+	if (hio_http_json(http, "POST", path, b, NULL, err, sizeof(err)) < 0)
 		hio_debug("release of PE %s failed: %s", pe_id, err);
+	json_decref(b);
+}
+
+int stream_pe_alive(hio_http *http, const char *pe_id)
+{
+	char path[128], err[256];
+	json_t *ans = NULL;
+	const char *st;
+	long code;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v1/pes/%s", pe_id);
+	code = hio_http_json(http, "GET", path, NULL, &ans, err, sizeof(err));
+	if (code == 404)
+		rc = 0;
+	else if (code < 200 || code >= 300)
+		rc = -1;
+	else
+		rc = (st = json_string_value(json_object_get(ans, "state"))) &&
+		     strcmp(st, "gone") != 0;
+	json_decref(ans);
+	return rc;
 }

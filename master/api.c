@@ -392,22 +392,62 @@ void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *o
 	reply_ok(out, 200, json_object());
 }
 
-void api_pe_release(struct master *m, const char *id, struct reply *out)
+void api_pe_release(struct master *m, const char *id, json_t *body, struct reply *out)
 {
+	const char *why = NULL;
+	char err[160], host[MASTER_TEXT_MAX + 1] = "";
 	struct mpe *p;
+	int port = 0;
 
+	if (body && jget_str(body, "unreachable", 0, MASTER_TEXT_MAX, &why, err, sizeof(err)) < 0) {
+		reply_err(out, 400, "%s", err);
+		return;
+	}
 	pthread_mutex_lock(&m->lock);
 	p = mpe_find(m, id);
 	if (p) {
 		p->reserved = 0;
 		p->active_ms = hio_mono_ms();
+		if (why) {
+			p->unreachable_until_ms = p->active_ms + MASTER_UNREACHABLE_MS;
+			snprintf(host, sizeof(host), "%s", p->host);
+			port = p->port;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (!p) {
 		reply_err(out, 404, "unknown PE %s", id);
 		return;
 	}
+	if (why)
+		hio_warn("PE %s at %s:%d is unreachable from a sender (%s); not allocated for %d "
+			 "s",
+			 id, host, port, why, MASTER_UNREACHABLE_MS / 1000);
 	reply_ok(out, 200, json_object());
+}
+
+/* What a connector asks of a PE it holds messages on: is it still there? */
+void api_pe_get(struct master *m, const char *id, struct reply *out)
+{
+	struct mpe *p;
+	json_t *ans = NULL;
+
+	pthread_mutex_lock(&m->lock);
+	p = mpe_find(m, id);
+	if (p)
+		ans = json_pack("{s:s,s:s,s:s,s:s,s:i}", "id", p->id, "pipeline",
+				p->pl ? p->pl->name : "", "state", mpe_state_name(p), "host",
+				p->host, "port", p->port);
+	pthread_mutex_unlock(&m->lock);
+	if (!p) {
+		reply_err(out, 404, "unknown PE %s", id);
+		return;
+	}
+	if (!ans) {
+		reply_err(out, 500, "out of memory");
+		return;
+	}
+	reply_ok(out, 200, ans);
 }
 
 /* Snapshot of the free PEs of pl for alloc_pick_pe. Workers get group numbers in list
@@ -440,7 +480,7 @@ static long pick_free_pe(struct master *m, struct pipeline *pl, struct mpe ***ca
 		struct worker *w;
 
 		if (p->pl != pl || p->st != MPE_UP || p->busy || p->reserved ||
-		    now - p->hb_ms > (uint64_t)m->pe_lease_ms)
+		    now - p->hb_ms > (uint64_t)m->pe_lease_ms || now < p->unreachable_until_ms)
 			continue;
 		/* PEs of a worker mostly sit together in the list: reuse the last lookup. */
 		if (!last || strcmp(last->id, p->worker) != 0)
@@ -479,7 +519,8 @@ void api_allocate(struct master *m, const char *pln, struct reply *out)
 	free(cand);
 	p->reserved = 1;
 	p->reserved_ms = p->active_ms = hio_mono_ms();
-	ans = json_pack("{s:{s:s,s:s,s:i}}", "pe", "id", p->id, "host", p->host, "port", p->port);
+	ans = json_pack("{s:{s:s,s:s,s:i,s:I}}", "pe", "id", p->id, "host", p->host, "port",
+			p->port, "timeout_ms", (json_int_t)pl->timeout_ms);
 	hio_debug("allocated PE %s of pipeline %s", p->id, pln);
 	pthread_mutex_unlock(&m->lock);
 	reply_ok(out, 200, ans);

@@ -32,6 +32,7 @@ enum route {
 	R_PE_HB,
 	R_PE_GONE,
 	R_PE_RELEASE,
+	R_PE_GET,
 	R_MOUNT_REPORT,
 	R_MOUNT_DEL,
 	R_PIPELINE,
@@ -65,6 +66,7 @@ static const struct rdef rdefs[] = {
      {B_JSON, B_JSON_OPT}},
     {"/v1/workers/:id/heartbeat", "POST", {"POST"}, {R_WORKER_HB}, {B_JSON}},
     {"/v1/workers/:id/commands", "GET", {"GET"}, {R_WORKER_CMDS}, {B_NONE}},
+    {"/v1/pes/:id", "GET", {"GET"}, {R_PE_GET}, {B_NONE}},
     {"/v1/pes/:id/register", "POST", {"POST"}, {R_PE_REGISTER}, {B_JSON}},
     {"/v1/pes/:id/heartbeat", "POST", {"POST"}, {R_PE_HB}, {B_JSON}},
     {"/v1/pes/:id/gone", "POST", {"POST"}, {R_PE_GONE}, {B_JSON_OPT}},
@@ -380,6 +382,9 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 	case R_STATUS:
 		api_status(m, out);
 		return;
+	case R_PE_GET:
+		api_pe_get(m, r->id, out);
+		return;
 	case R_SERIES: {
 		const char *since = arg(c, "since", NULL);
 		long v = 0;
@@ -498,7 +503,7 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 		api_pe_gone(m, r->id, j, out);
 		break;
 	case R_PE_RELEASE:
-		api_pe_release(m, r->id, out);
+		api_pe_release(m, r->id, j, out);
 		break;
 	case R_MOUNT_REPORT:
 		api_mount_report(m, r->id, j, out);

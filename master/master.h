@@ -35,6 +35,7 @@
 #define MASTER_STOP_RETRY_MS 10000	  /* a stopping PE still alive gets its stop again */
 #define MASTER_RECONCILE_MS 100		  /* reconcile period */
 #define MASTER_BACKOFF_MAX_MS 30000	  /* start retry back-off cap after failed starts */
+#define MASTER_UNREACHABLE_MS 10000	  /* a PE a sender cannot reach is not allocated */
 #define MASTER_BACKLOG_MAX_DEFAULT (8ull * 1024 * 1024 * 1024)
 
 /* --- an intrusive doubly linked list --- */
@@ -124,6 +125,9 @@ struct mpe {
 	 * it) and the decision. 0: none. */
 	uint64_t signal_ms, decision_ms;
 	uint64_t done, failed;
+	/* A sender could not open a session to it (release with "unreachable"): not
+	 * allocated again before this, so no sender loops on an address it cannot reach. */
+	uint64_t unreachable_until_ms;
 };
 
 struct pipeline {
@@ -309,7 +313,8 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_
 void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_pe_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out);
 void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *out);
-void api_pe_release(struct master *m, const char *id, struct reply *out);
+void api_pe_release(struct master *m, const char *id, json_t *body, struct reply *out);
+void api_pe_get(struct master *m, const char *id, struct reply *out);
 void api_allocate(struct master *m, const char *pl, struct reply *out);
 
 /* --- pipeline.c --- */

@@ -53,6 +53,15 @@ SMALL_BODY = 64 * 1024  # bodies sent in one sendall with their head
 # keepalive after 2 s idle, 3 probes 1 s apart), as hio_net_connect sets it.
 USER_TIMEOUT_MS = 5000
 KEEPIDLE_S, KEEPINTVL_S, KEEPCNT = 2, 1, 3
+# A PE that stops without closing (SIGSTOP, a hung host) keeps its socket open: once
+# the oldest message in flight waited CHECK_AFTER_S for its ACK, the lane asks the
+# master every CHECK_AFTER_S whether the PE is gone (with CHECK_TIMEOUT_S deadlines).
+# With the pipeline's timeout known, an ACK later than it plus ACK_GRACE_S plus the
+# transfer at ACK_MIN_BPS ends the session too. As lib/stream.c.
+CHECK_AFTER_S = 2.0
+CHECK_TIMEOUT_S = 2.0
+ACK_GRACE_S = 10.0
+ACK_MIN_BPS = 1 << 20
 
 
 class StreamClosed(RuntimeError):
@@ -79,14 +88,14 @@ class Ack:
 
 class _Msg:
     __slots__ = ("id", "name", "ts", "file", "data", "length", "user", "future", "queued",
-                 "first", "tries", "writing", "finished")
+                 "first", "sent", "tries", "writing", "finished")
 
     def __init__(self, name: str, id_: str, ts: int, file: Any, data: Optional[bytes],
                  length: int, user: Any) -> None:
         self.id, self.name, self.ts = id_, name, ts
         self.file, self.data, self.length, self.user = file, data, length, user
         self.future: "concurrent.futures.Future[Ack]" = concurrent.futures.Future()
-        self.queued = self.first = time.monotonic()
+        self.queued = self.first = self.sent = time.monotonic()
         self.tries = 0
         self.writing = False   # a lane or a backlog push is using file
         self.finished = False
@@ -136,6 +145,8 @@ class _Lane:
         self.last_ack = 0.0
         self.ack_gap = 0.0
         self.last_work = 0.0
+        self.checked = 0.0     # the last liveness question to the master
+        self.pe_timeout = 0.0  # the session's pipeline timeout, s (0: none)
 
 
 def _set_liveness(s: socket.socket) -> None:
@@ -370,13 +381,16 @@ class Stream:
 
     # ------------------------------------------------------------------ sessions
 
-    def _session_open(self, lane: _Lane, pe: dict) -> Tuple[bool, str]:
-        """Connects and says HELLO. (True, "") with lane.sock set, or (False, why)."""
+    def _session_open(self, lane: _Lane, pe: dict) -> Tuple[bool, str, bool]:
+        """Connects and says HELLO. (True, "", False) with lane.sock set, or (False,
+        why, busy): busy when the PE refused (another sender won it), else it is
+        unreachable from here."""
         host, port = pe["host"], pe["port"]
         try:
             sock = socket.create_connection((host, port), timeout=HELLO_TIMEOUT_S)
         except OSError as e:
-            return False, "cannot connect to PE %s at %s:%d: %s" % (pe["id"], host, port, e)
+            return (False, "cannot connect to PE %s at %s:%d: %s" % (pe["id"], host, port, e),
+                    False)
         try:
             _set_liveness(sock)
             sock.sendall(_frame.encode_frame(
@@ -385,17 +399,19 @@ class Stream:
             pending: List[_frame.Frame] = []
             f = _frame.read_frame(sock, dec, pending)
             if f is None or f.type != _frame.WELCOME:
-                if f is not None and f.type == _frame.ERROR:
+                busy = f is not None and f.type == _frame.ERROR
+                if busy:
                     why = "PE %s refused the session: %s" % (pe["id"], f.meta.get("error"))
                 else:
                     why = "PE %s at %s:%d gave no WELCOME" % (pe["id"], host, port)
                 sock.close()
-                return False, why
+                return False, why, busy
             sock.settimeout(None)
         except (OSError, _frame.FrameError) as e:
             sock.close()
-            return False, "PE %s at %s:%d gave no WELCOME: %s" % (pe["id"], host, port, e)
+            return False, "PE %s at %s:%d gave no WELCOME: %s" % (pe["id"], host, port, e), False
         lane.sock, lane.pe_id = sock, pe["id"]
+        lane.pe_timeout = pe.get("timeout_ms", 0) / 1000.0
         lane.broken = False
         lane.last_ack = lane.ack_gap = 0.0
         lane.last_work = time.monotonic()
@@ -403,7 +419,7 @@ class Stream:
                                                                         pending),
                                        name="hio-ack-%d" % lane.idx, daemon=True)
         lane.reader.start()
-        return True, ""
+        return True, "", False
 
     def _reader_main(self, lane: _Lane, sock: socket.socket, dec: _frame.Decoder,
                      pending: List[_frame.Frame]) -> None:
@@ -486,6 +502,7 @@ class Stream:
             lane.inflight[m.id] = m
             lane.inflight_bytes += m.length
             m.writing = True
+            m.sent = time.monotonic()
         try:
             head = _frame.frame_head(_frame.MSG, m.meta(), m.length)
             if m.data is not None:
@@ -520,17 +537,51 @@ class Stream:
         if not isinstance(pe, dict):
             return 0, None, ""
         id_, host, port = pe.get("id"), pe.get("host"), pe.get("port")
+        tmo = pe.get("timeout_ms", 0)
         if (isinstance(id_, str) and isinstance(host, str) and isinstance(port, int)
                 and 0 < port < 65536 and len(id_) <= _frame.ID_LEN):
-            return 1, {"id": id_, "host": host, "port": port}, ""
+            return 1, {"id": id_, "host": host, "port": port,
+                       "timeout_ms": tmo if isinstance(tmo, int) and tmo > 0 else 0}, ""
         return -1, None, "master gave a malformed PE address"
 
-    def _release(self, rest: Rest, pe_id: str) -> None:
-        """Gives a reserved PE back; a failure only costs the reservation's lease."""
+    def _release(self, rest: Rest, pe_id: str, unreachable: Optional[str] = None) -> None:
+        """Gives a reserved PE back; a failure only costs the reservation's lease.
+        unreachable: why no session could be opened, so the master does not hand that
+        PE out again at once."""
         try:
-            rest.json("POST", "/v1/pes/%s/release" % q(pe_id))
+            rest.json("POST", "/v1/pes/%s/release" % q(pe_id),
+                      {"unreachable": unreachable} if unreachable else None)
         except MasterError as e:
             log.debug("release of PE %s failed: %s", pe_id, e)
+
+    def _pe_alive(self, rest: Rest, pe_id: str) -> Optional[bool]:
+        """True: the master lists the PE alive; False: gone or unknown; None: no answer."""
+        try:
+            ans = rest.json("GET", "/v1/pes/%s" % q(pe_id))
+        except MasterError as e:
+            return False if e.status == 404 else None
+        return not (isinstance(ans, dict) and ans.get("state") == "gone")
+
+    def _stuck_locked(self, lane: _Lane, check: Rest) -> Optional[str]:
+        """Why the lane's session must end for its in-flight messages' sake, or None.
+        Needs _mu; may release it to ask the master."""
+        if not lane.inflight:
+            return None
+        o = next(iter(lane.inflight.values()))
+        now = time.monotonic()
+        # The PE works on one message at a time: the oldest waits from when it was sent
+        # or from the previous ACK, whichever is later.
+        since = max(o.sent, lane.last_work)
+        if self._give_up_s and now - o.first > self._give_up_s:
+            return "a message in flight reached its give-up"
+        if lane.pe_timeout and now - since > ACK_GRACE_S + o.length / ACK_MIN_BPS + lane.pe_timeout:
+            return "no ACK within the pipeline's timeout"
+        if now - since < CHECK_AFTER_S or now - lane.checked < CHECK_AFTER_S:
+            return None
+        lane.checked = now
+        with self._unlocked():
+            alive = self._pe_alive(check, lane.pe_id)
+        return "the master reports the PE gone" if alive is False else None
 
     def _backlog_push(self, rest: Rest, m: _Msg) -> Optional[str]:
         """None once the master holds m durably in its backlog, else why not."""
@@ -561,9 +612,12 @@ class Stream:
 
     def _lane_main(self, lane: _Lane) -> None:
         rest = Rest(self.master, self._token, timeout=CONTROL_TIMEOUT_S)
+        # Liveness questions have their own connection and short deadlines, so with the
+        # master away the lane goes on feeding its PE.
+        check = Rest(self.master, self._token, timeout=CHECK_TIMEOUT_S)
         while True:
             try:
-                self._lane_loop(lane, rest)
+                self._lane_loop(lane, rest, check)
                 break
             except Exception:  # a bug must not strand the queue: say so, go on
                 log.exception("lane %d failed; it starts over in %.0f ms", lane.idx,
@@ -571,13 +625,14 @@ class Stream:
                 time.sleep(BACKOFF_MAX_S)
         self._session_close(lane, rest, True, "stream closed")
         rest.close()
+        check.close()
 
-    def _lane_loop(self, lane: _Lane, rest: Rest) -> None:
+    def _lane_loop(self, lane: _Lane, rest: Rest, check: Rest) -> None:
         backoff = BACKOFF_MIN_S
         with self._mu:
             while not self._stopping:
                 if lane.sock is not None:
-                    backoff = self._feed_locked(lane, rest)
+                    backoff = self._feed_locked(lane, rest, check)
                     continue
                 if not self._q:
                     self._cv.wait()
@@ -593,10 +648,12 @@ class Stream:
                     opened = False
                     if a == 1:
                         assert pe is not None
-                        opened, err = self._session_open(lane, pe)
+                        opened, err, busy = self._session_open(lane, pe)
                         if not opened:
                             log.info("%s; trying another PE or the backlog", err)
-                            self._release(rest, pe["id"])
+                            # Busy is a race with another sender; anything else means
+                            # this host cannot reach that PE: the master should know.
+                            self._release(rest, pe["id"], None if busy else err)
                 self._allocating -= 1
                 if a == 1:
                     backoff = BACKOFF_MIN_S
@@ -616,12 +673,17 @@ class Stream:
                     continue
                 backoff = self._spill_locked(rest, backoff)
 
-    def _feed_locked(self, lane: _Lane, rest: Rest) -> float:
-        """One step of a lane that holds a PE: send, close a broken or idle session,
-        or wait. Needs _mu."""
+    def _feed_locked(self, lane: _Lane, rest: Rest, check: Rest) -> float:
+        """One step of a lane that holds a PE: send, close a broken, stuck or idle
+        session, or wait. Needs _mu."""
         if lane.broken:
             with self._unlocked():
                 self._session_close(lane, rest, False, "session with the PE broke")
+            return BACKOFF_MIN_S
+        stuck = self._stuck_locked(lane, check)
+        if stuck:
+            with self._unlocked():
+                self._session_close(lane, rest, False, stuck)
             return BACKOFF_MIN_S
         if (self._q and len(lane.inflight) < self._window(lane)
                 and (not lane.inflight or lane.inflight_bytes < WINDOW_BYTES)):

@@ -165,7 +165,8 @@ on master "$HIO" results --json >"$T/results3.json"
 eq "death: inputs with a result" "$(jq '[.[] | select(.name | startswith("death/"))] | length' "$T/results3.json")" "$N"
 eq "death: done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("death/")))] | length' "$T/results3.json")" "$N"
 eq "death: acknowledged lines" "$(sort -u "$T/death.txt" | wc -l)" "$N"
-eq "death: c1's PEs are gone" "$(hstatus master | jq --arg h "$(host_ip c1)" '[.pes[] | select(.host == $h and .state != "gone")] | length')" 0
+c1_pes_gone() { [ "$(hstatus master | jq --arg h "$(host_ip c1)" '[.pes[] | select(.host == $h and .state != "gone")] | length')" = 0 ]; }
+check "death: c1's PEs are gone within 10 s" wait_for $((death_at + 10 - SECONDS)) c1_pes_gone
 
 # c1 comes back: hio join again (same state dir, so the same worker id).
 host_heal c1
@@ -177,6 +178,28 @@ check "hio join again after the death" on c1 "$HIO" join "$URL" --token-file "$T
 # they are acknowledged by seq, so the new worker gets them again.
 check "c1's PEs idle again within 10 s of hio join" wait_for 10 pes_idle_at "$(host_ip c1)" 2
 echo "c1's PEs idle $((SECONDS - join_at)) s after hio join"
+
+# PEs the instrument PC cannot reach (c1 refuses its connections at once): the sender
+# reports each to the master, which hands it out no more for 10 s, so the files go to
+# c2 without a tight retry loop; every input exactly once.
+host_refuse_between inst c1
+mkdir -p "$T/src/unreach"
+for i in $(seq 1 30); do head -c $((2000 + i * 89)) /dev/urandom >"$T/src/unreach/u$i.bin"; done
+unreach_at=$SECONDS
+(cd "$T/src" && on inst "$HIO" send unreach >"$T/unreach.txt" 2>"$T/unreach.err")
+check "hio send with c1 unreachable exits 0" test $? -eq 0
+unreach_s=$((SECONDS - unreach_at))
+tries=$(host_refused inst c1)
+host_heal_between inst c1
+echo "with c1 unreachable: $tries connection attempts to it in $unreach_s s"
+# At most one per c1 PE per 10 s (and one spare each); a retry loop makes hundreds.
+check "connection attempts to unreachable PEs are bounded ($tries)" \
+	test "$tries" -le $((2 * (unreach_s / 10 + 2)))
+check "the master was told they are unreachable" \
+	grep -q "is unreachable from a sender" "$T/master/state/master.log"
+eq "unreachable: acknowledged" "$(sort -u "$T/unreach.txt" | wc -l)" 30
+check "hio wait after the unreachable round" on inst "$HIO" wait --timeout 60
+eq "unreachable: done, exactly once" "$(on master "$HIO" results --json | jq '[.[] | select(.state == "done" and (.name | startswith("unreach/")))] | length')" 30
 
 # kill_round NAME ACTION: a stream from the instrument PC during which ACTION runs once
 # 10 files are acknowledged; then every input of NAME has exactly one result, done.

@@ -99,6 +99,19 @@ host_cut_between() {
 	EOF
 }
 host_heal_between() { ip netns exec "$HP-$1" nft delete table inet "hio_cut_$2"; }
+# host_refuse_between A B: A's TCP connections to B are refused at once (a reset, as
+# from a firewall or a PE address that is wrong), and counted; host_refused A B prints
+# how many were tried; host_heal_between A B ends it.
+host_refuse_between() {
+	ip netns exec "$HP-$1" nft -f - <<-EOF
+		table inet hio_cut_$2 {
+			chain out { type filter hook output priority -300; ip daddr $(host_ip "$2") meta l4proto tcp tcp flags & (syn | ack) == syn counter reject with tcp reset; }
+		}
+	EOF
+}
+host_refused() {
+	ip netns exec "$HP-$1" nft list table inet "hio_cut_$2" | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'
+}
 
 # Status as seen from HOST (its state dir knows the master's URL and the token).
 hstatus() { on "$1" "$HIO" status --json; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kill -9 of PEs while they hold messages (P2P in flight and leased from the backlog):
-# still exactly one result per input, each correct.
+# kill -9 of PEs while they hold messages (P2P in flight and leased from the backlog),
+# then SIGSTOP of a busy one: still exactly one result per input, each correct, and the
+# sender never waits on the stopped PE.
 . "$(dirname "$0")/lib.sh"
 
 "$HIO" up --pes 3 --state-dir "$STATE" --exec 'sleep 0.2; sha256sum "$HIO_INPUT" | cut -c1-64' \
@@ -46,4 +47,38 @@ for i in $(seq 1 80); do
 done
 eq "wrong or missing results" "$bad" 0
 eq "PEs back to 3" "$(status_json | jq '[.pes[] | select(.state == "idle" or .state == "busy")] | length')" 3
+
+# A busy PE that stops answering without dying (SIGSTOP: its sockets stay open and its
+# kernel still ACKs TCP): the master sees its heartbeats stop, the sender asks it and
+# sends the messages it held elsewhere. The send ends; every input exactly once.
+mkdir -p in2
+for i in $(seq 1 40); do head -c $((3000 + i * 41)) /dev/urandom >"in2/s$i"; done
+"$HIO" send in2 >sent2.txt 2>send2.err &
+send_pid=$!
+stopped=
+if wait_for 30 busy_pe_pid; then
+	stopped=$(busy_pe_pid)
+	kill -STOP "$stopped"
+fi
+check "a busy PE stopped" test -n "$stopped"
+stop_at=$SECONDS
+send_ended() { ! kill -0 "$send_pid" 2>/dev/null; }
+check "hio send ends within 60 s of the SIGSTOP" wait_for 60 send_ended
+echo "the send ended $((SECONDS - stop_at)) s after the SIGSTOP"
+kill "$send_pid" 2>/dev/null
+wait "$send_pid"
+check "hio send exit 0" test $? -eq 0
+[ -n "$stopped" ] && kill -9 "$stopped"
+eq "acknowledged" "$(sort -u sent2.txt | wc -l)" 40
+check "hio wait" "$HIO" wait --timeout 120
+"$HIO" results --json >results2.json
+eq "in2: entries (exactly one per input)" "$(jq '[.[] | select(.name | startswith("in2/"))] | length' results2.json)" 40
+eq "in2: entries done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("in2/")))] | length' results2.json)" 40
+bad=0
+for i in $(seq 1 40); do
+	rm -rf out
+	"$HIO" results get "in2/s$i" out >/dev/null &&
+		[ "$(cat out/stdout)" = "$(sha256sum "in2/s$i" | cut -c1-64)" ] || bad=$((bad + 1))
+done
+eq "in2: wrong or missing results" "$bad" 0
 finish

@@ -93,4 +93,52 @@ eq "Client.get copied the result files" "$(r get_ok)" true
 eq "done" "$(pfield default done)" 300
 eq "failed" "$(pfield default failed)" 0
 [ "$FAILS" -eq 0 ] || tail -n 30 stream.err >&2
+
+# The PE stops answering without dying (SIGSTOP) while it holds messages: the master
+# sees its heartbeats stop and replaces it; hio.Stream asks the master about the PE
+# it waits on and sends what it held again. The stream closes, every file once.
+mkdir -p stop
+for i in $(seq 1 20); do head -c $((2000 + i * 53)) /dev/urandom >"stop/s$i"; done
+"$PY" - "$STATE" >stop.out 2>stop.err <<'PYEOF'
+import glob, json, os, signal, sys, threading, time
+import hio
+
+state = sys.argv[1]
+names = sorted(glob.glob("stop/s*"))
+stopped = []
+
+def stop_pe_once(ack):
+    if not stopped and ack.via == "pe":
+        pids = [p["pid"] for p in hio.Client(state_dir=state).status()["pes"]
+                if p.get("pid") and p["state"] in ("idle", "busy")]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        stopped.extend(pids)
+        stopped_at.append(time.monotonic())
+
+stopped_at = []
+s = hio.Stream(state_dir=state, max_pes=2, spill_ms=300, on_ack=stop_pe_once)
+futs = [s.send_file(n) for n in names]
+# Bounded, so a stream stuck on the stopped PE fails this check instead of hanging.
+flushed = s.flush(timeout=90)
+closed_after = time.monotonic() - stopped_at[0] if stopped_at and flushed else -1
+s.close(flush=False)
+acks = [f.result() for f in futs if f.done()]
+for pid in stopped:
+    os.kill(pid, signal.SIGKILL)
+print(json.dumps({"stopped": len(stopped), "ok": sum(a.ok for a in acks),
+                  "closed_after_s": round(closed_after, 1), "resent": s.stats["resent"]}))
+PYEOF
+check "python SIGSTOP script exit 0" test $? -eq 0
+cat stop.out
+eq "a PE was stopped mid-stream" "$(jq -r .stopped stop.out)" 1
+eq "stop: acknowledged" "$(jq -r .ok stop.out)" 20
+check "stop: messages it held were sent again ($(jq -r .resent stop.out))" test "$(jq -r .resent stop.out)" -gt 0
+check "stop: the stream closed within 60 s of the SIGSTOP ($(jq -r .closed_after_s stop.out) s)" \
+	awk -v t="$(jq -r .closed_after_s stop.out)" 'BEGIN { exit !(t >= 0 && t <= 60) }'
+check "hio wait after the SIGSTOP round" "$HIO" wait --timeout 120
+"$HIO" results --json >stop.json
+eq "stop: entries, exactly one per input" "$(jq '[.[] | select(.name | startswith("stop/"))] | length' stop.json)" 20
+eq "stop: done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("stop/")))] | length' stop.json)" 20
+[ "$FAILS" -eq 0 ] || tail -n 30 stop.err >&2
 finish

@@ -65,6 +65,7 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	snprintf(w->runtime, sizeof(w->runtime), "%s", runtime ? runtime : "process");
 	w->max_pes = (int)max_pes;
 	w->gone = 0;
+	w->draining = 0;
 	w->hb_ms = hio_mono_ms();
 	w->reg_gen++;
 	/* A worker that (re)joins is a new place to start PEs: starts that failed because
@@ -154,6 +155,10 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 		return;
 	}
 	w->hb_ms = hio_mono_ms();
+	if (json_is_true(json_object_get(body, "stopping")) && !w->draining) {
+		w->draining = 1;
+		hio_info("worker %s (%s) is stopping: no PE starts there any more", w->id, w->name);
+	}
 	json_array_foreach(pes, i, it)
 	{
 		const char *pid = json_string_value(json_object_get(it, "id"));

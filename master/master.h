@@ -87,7 +87,8 @@ struct worker {
 	char runtime[MASTER_TEXT_MAX + 1];
 	int max_pes;
 	int gone;
-	int polls; /* command long polls in progress: keeps it allocated (not alive) */
+	int draining; /* it said it is stopping: no start goes to it; a registration ends it */
+	int polls;    /* command long polls in progress: keeps it allocated (not alive) */
 	/* Bumped by each registration: a long poll from before it (a worker killed -9
 	 * and restarted with the same id) must not take commands into a dead socket. */
 	unsigned reg_gen;

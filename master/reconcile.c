@@ -98,7 +98,7 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	list_for_each_safe(pos, tmp, &m->workers)
 	{
 		w = list_entry(pos, struct worker, link);
-		if (!worker_live(m, w, now))
+		if (!worker_live(m, w, now) || w->draining)
 			continue;
 		w->idx = (int)n;
 		snap[n].max_pes = w->max_pes;
@@ -218,7 +218,7 @@ static int room_left(struct master *m, uint64_t now)
 	{
 		struct worker *w = list_entry(pos, struct worker, link);
 
-		w->idx = worker_live(m, w, now) ? w->max_pes : 0;
+		w->idx = worker_live(m, w, now) && !w->draining ? w->max_pes : 0;
 	}
 	list_for_each_safe(pos, tmp, &m->pes)
 	{

@@ -315,6 +315,7 @@ static void main_loop(struct wk *w, int sfd)
 					w->stopping = 1;
 					pthread_cond_broadcast(&w->cv);
 					pthread_mutex_unlock(&w->mu);
+					wk_tell_stopping(w);
 					/* No start adds a PE now (w->stopping); the stops run
 					 * unlocked, one by one. */
 					for (int i = 0; i < w->npes; i++)

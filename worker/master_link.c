@@ -136,6 +136,23 @@ void *wk_hb_main(void *arg)
 	return NULL;
 }
 
+void wk_tell_stopping(struct wk *w)
+{
+	hio_http *h = hio_http_new(w->master, w->token);
+	json_t *b = json_pack("{s:b}", "stopping", 1);
+	char path[128], err[256];
+
+	snprintf(path, sizeof(path), "/v1/workers/%s/heartbeat", w->id);
+	if (h)
+		hio_http_set_timeouts(h, 1000, 2000);
+	if (!h || !b || hio_http_json(h, "POST", path, b, NULL, err, sizeof(err)) != 200)
+		hio_info("cannot tell the master worker %s is stopping (%s); it may send starts "
+			 "that are refused",
+			 w->id, h && b ? err : "out of memory");
+	json_decref(b);
+	hio_http_free(h);
+}
+
 /* ---- command thread ---- */
 
 void *wk_cmd_main(void *arg)

@@ -50,6 +50,10 @@ struct wk {
 };
 
 /* Heartbeat thread: registers, then reports the PE list every WK_HB_MS. */
+/* Tells the master this worker is stopping, so it sends no start while the PEs stop
+ * (each would be refused and count as a failed start). Short deadlines: with the
+ * master away the stop goes on at once. */
+void wk_tell_stopping(struct wk *w);
 void *wk_hb_main(void *arg);
 /* Command thread: long-polls start/stop commands into cmdq and wakes main. */
 void *wk_cmd_main(void *arg);

@@ -81,4 +81,10 @@ for i in $(seq 1 40); do
 		[ "$(cat out/stdout)" = "$(sha256sum "in2/s$i" | cut -c1-64)" ] || bad=$((bad + 1))
 done
 eq "in2: wrong or missing results" "$bad" 0
+
+# hio down: the worker says it is stopping before it stops its PEs, so the master sends
+# it no start to refuse (each used to count as a failed start, with a back-off).
+check "hio down" "$HIO" down --state-dir "$STATE"
+check "the master heard the worker is stopping" grep -q "is stopping: no PE starts there" "$STATE/master.log"
+eq "starts the stopping worker refused" "$(grep -c "refusing to start PE" "$STATE/worker.log")" 0
 finish

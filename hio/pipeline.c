@@ -32,8 +32,9 @@ static void print_pipeline(json_t *p)
 	const char *exec = json_string_value(json_object_get(p, "exec"));
 	const char *image = json_string_value(json_object_get(p, "image"));
 
-	printf("%s\t%s=%s\timage=%s\tpes=%lld\tmin=%lld\tmax=%lld\tqueue=%lld\n",
+	printf("%s\tversion=%lld\t%s=%s\timage=%s\tpes=%lld\tmin=%lld\tmax=%lld\tqueue=%lld\n",
 	       json_string_value(json_object_get(p, "name")),
+	       (long long)json_integer_value(json_object_get(p, "version")),
 	       json_is_true(json_object_get(p, "serve")) ? "serve" : "exec", exec ? exec : "-",
 	       image ? image : "-", (long long)json_integer_value(json_object_get(p, "pes")),
 	       (long long)json_integer_value(json_object_get(p, "min_pes")),
@@ -46,16 +47,20 @@ static int pipeline_set(const char *state_dir, const char *name, json_t *body)
 	struct hio_client_conf conf;
 	char path[128], err[512];
 	hio_http *h;
+	json_t *ans = NULL;
 	long code;
 
 	if (!(h = cli_connect(state_dir, &conf)))
 		return 1;
 	snprintf(path, sizeof(path), "/v1/pipelines/%s", name);
-	code = hio_http_json(h, "POST", path, body, NULL, err, sizeof(err));
+	code = hio_http_json(h, "POST", path, body, &ans, err, sizeof(err));
 	hio_http_free(h);
 	if (code != 200)
 		return cli_fail("cannot set pipeline %s: %s", name, err);
-	printf("pipeline %s set\n", name);
+	/* A new version means the PEs roll: what is sent from now on meets only it. */
+	printf("pipeline %s set (analysis version %lld)\n", name,
+	       (long long)json_integer_value(json_object_get(ans, "version")));
+	json_decref(ans);
 	return 0;
 }
 

@@ -267,12 +267,13 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_
 void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out)
 {
 	const char *worker, *pln, *host;
-	long long port = 0;
+	long long port = 0, version = 0;
 	struct pipeline *pl;
 	struct mpe *p;
 	char err[160];
 
-	if (jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
+	if (jget_int(body, "version", 0, 0, INT32_MAX, &version, NULL, err, sizeof(err)) < 0 ||
+	    jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
 	    jget_str(body, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
 	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
 	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0) {
@@ -312,6 +313,9 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 		p->st = MPE_UP;
 	p->registered = 1;
 	p->pl = pl;
+	/* What the PE says wins: after a master restart, only it knows. */
+	if (version > 0)
+		p->version = (int)version;
 	snprintf(p->worker, sizeof(p->worker), "%s", worker ? worker : "");
 	snprintf(p->host, sizeof(p->host), "%s", host);
 	p->port = (int)port;

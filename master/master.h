@@ -129,6 +129,7 @@ struct mpe {
 	/* A sender could not open a session to it (release with "unreachable"): not
 	 * allocated again before this, so no sender loops on an address it cannot reach. */
 	uint64_t unreachable_until_ms;
+	int version; /* its pipeline's analysis version when started; 0: unknown */
 };
 
 struct pipeline {
@@ -138,6 +139,11 @@ struct pipeline {
 	int configured;
 	char *exec, *image;
 	int serve; /* 1: exec runs resident (hio-pe --serve), not once per message */
+	/* The analysis version: 1 at the first configuration, +1 at each change of exec,
+	 * serve, image or timeout. PEs of another version are stopped (they finish the
+	 * message in hand) and replaced, and each result records the version that made
+	 * it, so no message is processed by a mix. Persisted in pipelines.json. */
+	int version;
 	long long timeout_ms;
 	int pes; /* PE count set by hand, or the autoscaler's start; -1: not managed */
 	int min_pes, max_pes;
@@ -192,6 +198,7 @@ struct result {
 	char id[HIO_ID_LEN + 1];
 	uint64_t ts;
 	int failed;
+	int version; /* the pipeline's analysis version that made it; 0: unknown */
 	char *error;
 	size_t nfiles;
 	struct rfile *files;
@@ -344,6 +351,9 @@ void api_series(struct master *m, const char *pl, uint64_t since, struct reply *
 /* --- reconcile.c --- */
 int reconcile_start(struct master *m);
 void reconcile_stop(struct master *m);
+/* Stops the running PEs of pl that run another analysis version than pl's (they
+ * finish the message in hand). Caller holds m->lock. */
+void reconcile_roll(struct master *m, struct pipeline *pl, uint64_t now);
 void reconcile_kick(struct master *m); /* caller holds m->lock */
 
 /* --- backlog.c --- */

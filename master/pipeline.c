@@ -70,7 +70,7 @@ static int parse_conf(json_t *o, struct pconf *c, char *err, size_t errlen)
 struct saved {
 	char *exec, *image;
 	long long timeout_ms, idle_ms, up_cooldown_ms, down_cooldown_ms;
-	int pes, min_pes, max_pes, configured, autoscale, serve;
+	int pes, min_pes, max_pes, configured, autoscale, serve, version;
 	struct as_state as;
 };
 
@@ -98,6 +98,7 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 	long long lo = c->has_min ? c->min_pes : pl->min_pes;
 	long long hi = c->has_max ? c->max_pes : pl->max_pes;
 	char *exec = NULL, *image = NULL;
+	int changed;
 
 	if (hi > 0 && lo > hi) {
 		snprintf(err, errlen, "min_pes %lld is above max_pes %lld", lo, hi);
@@ -113,6 +114,15 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	changed = !pl->configured ||
+		  (c->has_exec &&
+		   !((!exec && !pl->exec) || (exec && pl->exec && strcmp(exec, pl->exec) == 0))) ||
+		  (c->has_image && !((!image && !pl->image) ||
+				     (image && pl->image && strcmp(image, pl->image) == 0))) ||
+		  (c->has_serve && c->serve != pl->serve) ||
+		  (c->has_timeout && c->timeout_ms != pl->timeout_ms);
+	if (changed)
+		pl->version++;
 	if (c->has_exec) {
 		free(pl->exec);
 		pl->exec = exec;
@@ -140,13 +150,13 @@ static int apply_conf(struct pipeline *pl, const struct pconf *c, char *err, siz
 
 static json_t *conf_json(const struct pipeline *pl)
 {
-	json_t *o =
-	    json_pack("{s:s,s:s?,s:b,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name,
-		      "exec", pl->exec, "serve", pl->serve, "image", pl->image, "timeout_ms",
-		      (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes", pl->min_pes, "max_pes",
-		      pl->max_pes, "autoscale", pl->autoscale, "idle_ms", (json_int_t)pl->idle_ms,
-		      "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms, "down_cooldown_ms",
-		      (json_int_t)pl->down_cooldown_ms);
+	json_t *o = json_pack(
+	    "{s:s,s:i,s:s?,s:b,s:s?,s:I,s:i,s:i,s:i,s:b,s:I,s:I,s:I}", "name", pl->name, "version",
+	    pl->version, "exec", pl->exec, "serve", pl->serve, "image", pl->image, "timeout_ms",
+	    (json_int_t)pl->timeout_ms, "pes", pl->pes, "min_pes", pl->min_pes, "max_pes",
+	    pl->max_pes, "autoscale", pl->autoscale, "idle_ms", (json_int_t)pl->idle_ms,
+	    "up_cooldown_ms", (json_int_t)pl->up_cooldown_ms, "down_cooldown_ms",
+	    (json_int_t)pl->down_cooldown_ms);
 
 	/* Unmanaged (-1) is saved as an absent "pes", which parse_conf reads back. */
 	if (o && pl->pes < 0)
@@ -237,6 +247,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 			     .configured = pl->configured,
 			     .autoscale = pl->autoscale,
 			     .serve = pl->serve,
+			     .version = pl->version,
 			     .as = pl->as};
 	from = pipeline_desired(m, pl);
 	if ((pl->exec && !old.exec) || (pl->image && !old.image) ||
@@ -264,6 +275,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 		pl->configured = old.configured;
 		pl->autoscale = old.autoscale;
 		pl->serve = old.serve;
+		pl->version = old.version;
 		pl->idle_ms = old.idle_ms;
 		pl->up_cooldown_ms = old.up_cooldown_ms;
 		pl->down_cooldown_ms = old.down_cooldown_ms;
@@ -277,9 +289,17 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	free(old.image);
 	pthread_mutex_lock(&m->lock);
 	ans = conf_json(pl);
-	hio_info("pipeline %s configured: pes %d (min %d, max %d, autoscale %s), %s %s", pl->name,
-		 pl->pes, pl->min_pes, pl->max_pes, pl->autoscale ? "on" : "off",
-		 pl->serve ? "serve" : "exec", pl->exec ? pl->exec : "(none)");
+	hio_info("pipeline %s configured: version %d, pes %d (min %d, max %d, autoscale %s), %s %s",
+		 pl->name, pl->version, pl->pes, pl->min_pes, pl->max_pes,
+		 pl->autoscale ? "on" : "off", pl->serve ? "serve" : "exec",
+		 pl->exec ? pl->exec : "(none)");
+	if (pl->version != old.version && old.configured) {
+		hio_info("pipeline %s: the analysis changed (version %d -> %d); its PEs roll",
+			 pl->name, old.version, pl->version);
+		/* Before the answer: no allocation or backlog lease made after it meets an
+		 * old PE (stopping PEs get none). */
+		reconcile_roll(m, pl, hio_mono_ms());
+	}
 	if (c.has_pes || pl->autoscale != old.autoscale)
 		scale_manual(m, pl, from,
 			     pl->autoscale ? "set by hand; the autoscaler goes on from here"
@@ -340,6 +360,11 @@ int pipelines_load(struct master *m)
 		pthread_mutex_lock(&m->lock);
 		bad = parse_conf(it, &c, err, sizeof(err)) < 0 || !(pl = pipeline_get(m, name)) ||
 		      apply_conf(pl, &c, err, sizeof(err)) < 0;
+		/* The version goes on from the saved one (files from before it have none). */
+		json_t *jv = json_object_get(it, "version");
+		if (!bad && json_is_integer(jv) && json_integer_value(jv) > 0 &&
+		    json_integer_value(jv) < INT32_MAX)
+			pl->version = (int)json_integer_value(jv);
 		pthread_mutex_unlock(&m->lock);
 		if (bad) {
 			hio_err("%s: pipeline %s: %s; fix or remove the file", path, name, err);

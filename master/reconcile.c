@@ -122,13 +122,14 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	if (!p)
 		goto out;
 	p->pl = pl;
+	p->version = pl->version;
 	p->signal_ms = pl->up_signal_ms;
 	p->decision_ms = pl->up_decision_ms;
 	snprintf(p->worker, sizeof(p->worker), "%s", w->id);
-	cmd = json_pack("{s:s,s:s,s:s,s:s?,s:b,s:s?,s:I,s:I}", "op", "start", "pe", id, "pipeline",
-			pl->name, "exec", pl->exec, "serve", pl->serve, "image", pl->image,
-			"timeout_ms", (json_int_t)pl->timeout_ms, "timeout",
-			(json_int_t)pl->timeout_ms);
+	cmd = json_pack("{s:s,s:s,s:s,s:s?,s:b,s:s?,s:I,s:I,s:i}", "op", "start", "pe", id,
+			"pipeline", pl->name, "exec", pl->exec, "serve", pl->serve, "image",
+			pl->image, "timeout_ms", (json_int_t)pl->timeout_ms, "timeout",
+			(json_int_t)pl->timeout_ms, "version", pl->version);
 	if (worker_push_cmd(m, w, cmd) < 0) {
 		mpe_free(m, p);
 		goto out;
@@ -236,6 +237,33 @@ static int room_left(struct master *m, uint64_t now)
 	return room > MASTER_PES_MAX ? MASTER_PES_MAX : (int)room;
 }
 
+/* Stops the running PEs of pl that run another version of its analysis (each finishes
+ * the message in hand; stopping PEs get no new work), so what is sent from now on meets
+ * only the current one. */
+void reconcile_roll(struct master *m, struct pipeline *pl, uint64_t now)
+{
+	HIO_ASSERT_HELD(&m->lock);
+	struct list *pos, *tmp;
+
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		struct mpe *p = list_entry(pos, struct mpe, link);
+		struct worker *w;
+
+		if (p->pl != pl || !mpe_running(p) || !p->version || p->version == pl->version)
+			continue;
+		w = p->worker[0] ? worker_find(m, p->worker) : NULL;
+		if (!w || w->gone ||
+		    worker_push_cmd(m, w, json_pack("{s:s,s:s}", "op", "stop", "pe", p->id)) < 0)
+			continue;
+		hio_info("stopping PE %s of pipeline %s: it runs version %d of the analysis, now "
+			 "%d",
+			 p->id, pl->name, p->version, pl->version);
+		p->st = MPE_STOPPING;
+		p->stop_ms = now;
+	}
+}
+
 static void reconcile(struct master *m, uint64_t now)
 {
 	struct list *pos, *tmp, *ppos, *ptmp;
@@ -249,6 +277,7 @@ static void reconcile(struct master *m, uint64_t now)
 
 		if (want < 0)
 			continue;
+		reconcile_roll(m, pl, now);
 		list_for_each_safe(ppos, ptmp, &m->pes)
 		{
 			struct mpe *p = list_entry(ppos, struct mpe, link);

@@ -106,6 +106,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	const char *pln = json_string_value(json_object_get(meta, "pipeline"));
 	const char *error = json_string_value(json_object_get(meta, "error"));
 	int failed = strcmp(json_string_value(json_object_get(meta, "status")), "failed") == 0;
+	json_int_t version = json_integer_value(json_object_get(meta, "version"));
 	uint64_t ts = (uint64_t)json_integer_value(json_object_get(meta, "ts"));
 	char dest[PATH_MAX], oldpath[PATH_MAX] = "", msgpath[PATH_MAX] = "", rdir[PATH_MAX];
 	struct result *res, *existing, *old = NULL;
@@ -116,6 +117,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	char *text = NULL;
 
 	res = result_new(name, id, ts, failed, error, files, nfiles);
+	if (res && version > 0 && version < INT32_MAX)
+		res->version = (int)version;
 	if (!res || path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
 	    path_fmt(dest, sizeof(dest), "%s/%s", rdir, id) < 0) {
 		hio_rm_rf(tmpdir);
@@ -179,6 +182,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 			 files_json(files, nfiles), "kept", kept);
 	if (line && error)
 		json_object_set_new(line, "error", json_string(error));
+	if (line && res->version)
+		json_object_set_new(line, "version", json_integer(res->version));
 	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	if (!text || journal_append(m, text) < 0) {
 		e = text ? errno : ENOMEM;
@@ -259,6 +264,8 @@ static json_t *result_json(const struct result *r)
 
 	if (o && r->error)
 		json_object_set_new(o, "error", json_string(r->error));
+	if (o && r->version)
+		json_object_set_new(o, "version", json_integer(r->version));
 	return o;
 }
 
@@ -346,7 +353,7 @@ static int replay_line(struct master *m, json_t *o)
 	struct result *res = NULL, *existing;
 	struct pipeline *pl;
 	struct ident *ident;
-	long long ts = 0;
+	long long ts = 0, version = 0;
 	int kept = 1, failed;
 	size_t i, n;
 	char err[160];
@@ -359,6 +366,7 @@ static int replay_line(struct master *m, json_t *o)
 	    jget_str(o, "state", JF_REQUIRED, 16, &state, err, sizeof(err)) < 0 ||
 	    jget_str(o, "error", 0, HIO_FRAME_META_MAX, &error, err, sizeof(err)) < 0 ||
 	    jget_int(o, "ts", JF_REQUIRED, 0, INT64_MAX, &ts, NULL, err, sizeof(err)) < 0 ||
+	    jget_int(o, "version", 0, 0, INT32_MAX, &version, NULL, err, sizeof(err)) < 0 ||
 	    jget_bool(o, "kept", 0, &kept, NULL, err, sizeof(err)) < 0 || !hio_id_valid(id) ||
 	    !hio_pipeline_valid(pln) || !hio_name_valid(name, strlen(name), &why) ||
 	    !json_is_array(files) || json_array_size(files) > HIO_RESULT_FILES_MAX)
@@ -381,6 +389,7 @@ static int replay_line(struct master *m, json_t *o)
 	free(rf);
 	if (!res)
 		return -1;
+	res->version = (int)version;
 	pl = pipeline_get(m, pln);
 	ident = hio_hmap_get(&m->ids, id);
 	if (!pl || ident) {

@@ -32,11 +32,12 @@ static json_t *pes_json(struct master *m)
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
 		struct mpe *p = list_entry(pos, struct mpe, link);
-		json_t *o = json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:I,s:I,s:I}", "id", p->id,
-				      "worker", p->worker[0] ? p->worker : NULL, "pipeline",
-				      p->pl ? p->pl->name : "", "state", mpe_state_name(p), "host",
-				      p->host, "port", p->port, "pid", (json_int_t)p->pid, "done",
-				      (json_int_t)p->done, "failed", (json_int_t)p->failed);
+		json_t *o =
+		    json_pack("{s:s,s:s?,s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:i}", "id", p->id, "worker",
+			      p->worker[0] ? p->worker : NULL, "pipeline", p->pl ? p->pl->name : "",
+			      "state", mpe_state_name(p), "host", p->host, "port", p->port, "pid",
+			      (json_int_t)p->pid, "done", (json_int_t)p->done, "failed",
+			      (json_int_t)p->failed, "version", p->version);
 
 		if (json_array_append_new(arr, o) < 0)
 			goto fail;
@@ -72,6 +73,8 @@ static json_t *pipelines_json(struct master *m)
 			      "max_pes", pl->max_pes, "exec", pl->exec, "image", pl->image,
 			      "timeout_ms", (json_int_t)pl->timeout_ms, "autoscale",
 			      pl->autoscale && pl->pes >= 0, "serve", pl->serve);
+		if (o)
+			json_object_set_new(o, "version", json_integer(pl->version));
 		if (json_array_append_new(arr, o) < 0)
 			goto fail;
 	}

@@ -180,6 +180,7 @@ static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *
 {
 	const char *id, *name, *pl, *st, *error, *why;
 	json_t *ts = json_object_get(meta, "ts");
+	long long ver = 0;
 	char err[160];
 
 	if (h->body_len) {
@@ -204,6 +205,10 @@ static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *
 	}
 	if (!json_is_integer(ts) || json_integer_value(ts) < 0) {
 		up_fail(u, 400, "bad RDONE meta: 'ts' must be a non-negative integer");
+		return -1;
+	}
+	if (jget_int(meta, "version", 0, 0, INT32_MAX, &ver, NULL, err, sizeof(err)) < 0) {
+		up_fail(u, 400, "bad RDONE meta: %s", err);
 		return -1;
 	}
 	if (strcmp(st, "done") != 0 && strcmp(st, "failed") != 0) {

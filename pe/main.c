@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		   "  --advertise HOST    host connectors dial (default: the listen host)\n"
 		   "  --workdir DIR       scratch space (default: $TMPDIR or /tmp)\n"
 		   "  --timeout-ms N      per-message limit (default 600000)\n"
+		   "  --pipeline-version N  the analysis version it runs (the worker passes\n"
+		   "                      it; recorded with each result)\n"
 		   "  --heartbeat-ms N    heartbeat period (default 1000)\n"
 		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
 		   "                      default $HIO_METRICS_LISTEN, else off)\n");
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
 	    {"workdir", required_argument, NULL, 'd'},
 	    {"timeout-ms", required_argument, NULL, 'T'},
 	    {"heartbeat-ms", required_argument, NULL, 'H'},
+	    {"pipeline-version", required_argument, NULL, 'V'},
 	    {"exec", required_argument, NULL, 'e'},
 	    {"serve", required_argument, NULL, 's'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
@@ -120,6 +123,16 @@ int main(int argc, char **argv)
 				return bad("bad --timeout-ms \"%s\": want a positive number",
 					   optarg);
 			break;
+		case 'V': {
+			long v;
+
+			if (hio_parse_long(optarg, 1, INT32_MAX, &v) < 0)
+				return bad("bad --pipeline-version \"%s\": want a positive whole "
+					   "number",
+					   optarg);
+			o.pipeline_version = (int)v;
+			break;
+		}
 		case 'H':
 			if (parse_ms(optarg, &o.heartbeat_ms) < 0)
 				return bad("bad --heartbeat-ms \"%s\": want a positive number",

@@ -106,6 +106,11 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 	s.image = json_string_value(json_object_get(c, "image"));
 	s.timeout_ms =
 	    json_is_integer(jt) && json_integer_value(jt) > 0 ? (long)json_integer_value(jt) : 0;
+	json_t *jv = json_object_get(c, "version");
+	s.version =
+	    json_is_integer(jv) && json_integer_value(jv) > 0 && json_integer_value(jv) < INT32_MAX
+		? (int)json_integer_value(jv)
+		: 0;
 	if (!id || !hio_id_valid(id) || !pl || !hio_pipeline_valid(pl)) {
 		hio_warn("start command with a bad pe id or pipeline; ignoring it");
 		return;

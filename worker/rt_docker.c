@@ -116,6 +116,11 @@ static json_t *create_body(struct rt_docker *r, const struct rt_spec *s, json_t 
 		json_array_append_new(cmd, json_string("--timeout-ms"));
 		json_array_append_new(cmd, json_string(tmo));
 	}
+	if (s->version > 0) {
+		snprintf(tmo, sizeof(tmo), "%d", s->version);
+		json_array_append_new(cmd, json_string("--pipeline-version"));
+		json_array_append_new(cmd, json_string(tmo));
+	}
 	/* The pipeline's exec wins over the image's (getopt keeps the last). */
 	if (s->exec && *s->exec) {
 		json_array_append_new(cmd, json_string(s->serve ? "--serve" : "--exec"));

@@ -69,7 +69,7 @@ found:
 static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, size_t errlen)
 {
 	struct rt_process *r = (struct rt_process *)rt;
-	char tmo[32];
+	char tmo[32], ver[16];
 	const char *argv[32];
 	struct proc *pr;
 	pid_t parent = getpid(), pid;
@@ -109,6 +109,11 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 		snprintf(tmo, sizeof(tmo), "%ld", s->timeout_ms);
 		argv[n++] = "--timeout-ms";
 		argv[n++] = tmo;
+	}
+	if (s->version > 0) {
+		snprintf(ver, sizeof(ver), "%d", s->version);
+		argv[n++] = "--pipeline-version";
+		argv[n++] = ver;
 	}
 	argv[n++] = s->serve ? "--serve" : "--exec";
 	argv[n++] = s->exec;

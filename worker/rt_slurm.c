@@ -306,6 +306,11 @@ static int make_script(struct rt_slurm *r, const struct rt_spec *s, char *b, siz
 		if (sh_quote(b, cap, &n, "--timeout-ms") < 0 || sh_quote(b, cap, &n, tmo) < 0)
 			return -1;
 	}
+	if (s->version > 0) {
+		snprintf(tmo, sizeof(tmo), "%d", s->version);
+		if (sh_quote(b, cap, &n, "--pipeline-version") < 0 || sh_quote(b, cap, &n, tmo) < 0)
+			return -1;
+	}
 	k = snprintf(b + n, cap - n,
 		     "--listen \"$l\" --advertise \"$adv\" --workdir \"$wd\" </dev/null &\n"
 		     "pid=$!\n"

@@ -12,6 +12,7 @@ struct rt_spec {
 	int serve;	   /* 1: exec is run resident (hio-pe --serve) */
 	const char *image; /* container runtimes only */
 	long timeout_ms;   /* 0: the PE's default */
+	int version;	   /* the pipeline's analysis version (hio-pe --pipeline-version) */
 };
 
 /* What every PE of this worker shares. */

@@ -41,6 +41,9 @@ struct hio_pe_opts {
 	void *handler_ud;
 	long timeout_ms;   /* per message; 0: 10 min */
 	long heartbeat_ms; /* 0: 1000 */
+	/* The pipeline's analysis version the master started this PE with (0: unknown),
+	 * told at registration and recorded with every result. */
+	int pipeline_version;
 };
 
 /* Runs until hio_pe_stop(). Returns 0 on a clean stop, 1 on error. It takes no

@@ -338,6 +338,8 @@ static long pe_register(struct pe *pe, hio_http *h, char *err, size_t errlen)
 	}
 	if (pe->worker)
 		json_object_set_new(b, "worker", json_string(pe->worker));
+	if (pe->version)
+		json_object_set_new(b, "version", json_integer(pe->version));
 	snprintf(path, sizeof(path), "/v1/pes/%s/register", pe->id);
 	st = hio_http_json(h, "POST", path, b, NULL, err, errlen);
 	json_decref(b);
@@ -520,6 +522,7 @@ static int opts_take(struct pe *pe, const struct hio_pe_opts *o)
 	pe->worker = o->worker_id ? strdup(o->worker_id) : NULL;
 	pe->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
 	pe->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
+	pe->version = o->pipeline_version > 0 ? o->pipeline_version : 0;
 	if (o->exec) {
 		pe->exec.command = strdup(o->exec);
 		pe->exec.timeout_ms = pe->timeout_ms;

@@ -100,6 +100,7 @@ struct pe {
 	struct hio_pe_exec exec;
 	long timeout_ms;
 	long heartbeat_ms;
+	int version; /* hio_pe_opts.pipeline_version */
 	int lfd;
 	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
 

@@ -154,6 +154,8 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 		pe_out_error_line(o, line, sizeof(line));
 		json_object_set_new(done, "error", json_string(line));
 	}
+	if (done && pe->version)
+		json_object_set_new(done, "version", json_integer(pe->version));
 	return body_add(b, HIO_F_RDONE, done, NULL, NULL, 0);
 }
 

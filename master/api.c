@@ -11,14 +11,94 @@
 #include <string.h>
 #include <time.h>
 
+/* Checks a heartbeat's PE list entirely before anything is applied. */
+static int check_worker_pes(json_t *pes, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *it;
+
+	if (!json_is_array(pes) || json_array_size(pes) > MASTER_WORKER_PES_MAX) {
+		snprintf(err, errlen, "field 'pes' must be an array of at most %d PEs",
+			 MASTER_WORKER_PES_MAX);
+		return -1;
+	}
+	json_array_foreach(pes, i, it)
+	{
+		const char *id, *pl, *st;
+		long long pid;
+
+		if (!json_is_object(it)) {
+			snprintf(err, errlen, "pes[%zu] must be an object", i);
+			return -1;
+		}
+		if (jget_str(it, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, errlen) < 0 ||
+		    jget_str(it, "pipeline", 0, HIO_PIPELINE_MAX, &pl, err, errlen) < 0 ||
+		    jget_str(it, "state", 0, MASTER_TEXT_MAX, &st, err, errlen) < 0 ||
+		    jget_int(it, "pid", 0, 0, INT32_MAX, &pid, NULL, err, errlen) < 0)
+			return -1;
+		if (!hio_id_valid(id) || (pl && !hio_pipeline_valid(pl))) {
+			snprintf(err, errlen, "pes[%zu] has a bad id or pipeline", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The PEs a worker says it runs (registration and heartbeats): a PE this master never
+ * heard of (it restarted) is listed as starting so it is counted, and so is one it
+ * gave up while the worker was cut off (a partition, not an exit): either way its own
+ * registration brings it up, and reconcile starts no extra PEs meanwhile (which a full
+ * worker would refuse, and then the surplus would be stopped). Caller holds m->lock. */
+static void worker_adopt_pes(struct master *m, struct worker *w, json_t *pes)
+{
+	HIO_ASSERT_HELD(&m->lock);
+	uint64_t now = hio_mono_ms();
+	size_t i;
+	json_t *it;
+
+	json_array_foreach(pes, i, it)
+	{
+		const char *pid = json_string_value(json_object_get(it, "id"));
+		const char *pln = json_string_value(json_object_get(it, "pipeline"));
+		const char *st = json_string_value(json_object_get(it, "state"));
+		json_t *jpid = json_object_get(it, "pid");
+		struct mpe *p = mpe_find(m, pid);
+
+		if (!p && pln) {
+			struct pipeline *pl = pipeline_get(m, pln);
+
+			p = pl ? mpe_add(m, pid) : NULL;
+			if (!p)
+				continue;
+			p->pl = pl;
+			p->st = MPE_STARTING;
+			snprintf(p->worker, sizeof(p->worker), "%s", w->id);
+			hio_info("worker %s reports PE %s of pipeline %s; listed as starting",
+				 w->id, pid, pln);
+		} else if (p && p->st == MPE_GONE && !p->exited && p->pl &&
+			   strcmp(p->worker, w->id) == 0 && !(st && strcmp(st, "stopping") == 0)) {
+			p->st = MPE_STARTING;
+			p->registered = 0;
+			p->created_ms = now;
+			hio_info("worker %s still runs PE %s of pipeline %s; listed as starting "
+				 "until it registers again",
+				 w->id, pid, p->pl->name);
+		}
+		if (p && json_is_integer(jpid))
+			p->pid = (long)json_integer_value(jpid);
+	}
+}
+
 void api_worker_put(struct master *m, const char *id, json_t *body, struct reply *out)
 {
 	const char *name, *host, *runtime;
+	json_t *pes = json_object_get(body, "pes");
 	long long max_pes = 0;
 	struct worker *w;
 	char err[160];
 
-	if (jget_str(body, "name", JF_REQUIRED, MASTER_TEXT_MAX, &name, err, sizeof(err)) < 0 ||
+	if ((pes && check_worker_pes(pes, err, sizeof(err)) < 0) ||
+	    jget_str(body, "name", JF_REQUIRED, MASTER_TEXT_MAX, &name, err, sizeof(err)) < 0 ||
 	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
 	    jget_str(body, "runtime", 0, MASTER_TEXT_MAX, &runtime, err, sizeof(err)) < 0 ||
 	    jget_int(body, "max_pes", JF_REQUIRED, 0, MASTER_WORKER_PES_MAX, &max_pes, NULL, err,
@@ -68,6 +148,9 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	w->draining = 0;
 	w->hb_ms = hio_mono_ms();
 	w->reg_gen++;
+	/* Before reconcile looks: PEs it kept through a partition count as running. */
+	if (pes)
+		worker_adopt_pes(m, w, pes);
 	/* A worker that (re)joins is a new place to start PEs: starts that failed because
 	 * the host was gone say nothing about it, so no pipeline waits out their backoff. */
 	{
@@ -103,45 +186,11 @@ void api_worker_delete(struct master *m, const char *id, struct reply *out)
 	reply_ok(out, 200, json_object());
 }
 
-/* Checks a heartbeat's PE list entirely before anything is applied. */
-static int check_worker_pes(json_t *pes, char *err, size_t errlen)
-{
-	size_t i;
-	json_t *it;
-
-	if (!json_is_array(pes) || json_array_size(pes) > MASTER_WORKER_PES_MAX) {
-		snprintf(err, errlen, "field 'pes' must be an array of at most %d PEs",
-			 MASTER_WORKER_PES_MAX);
-		return -1;
-	}
-	json_array_foreach(pes, i, it)
-	{
-		const char *id, *pl, *st;
-		long long pid;
-
-		if (!json_is_object(it)) {
-			snprintf(err, errlen, "pes[%zu] must be an object", i);
-			return -1;
-		}
-		if (jget_str(it, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, errlen) < 0 ||
-		    jget_str(it, "pipeline", 0, HIO_PIPELINE_MAX, &pl, err, errlen) < 0 ||
-		    jget_str(it, "state", 0, MASTER_TEXT_MAX, &st, err, errlen) < 0 ||
-		    jget_int(it, "pid", 0, 0, INT32_MAX, &pid, NULL, err, errlen) < 0)
-			return -1;
-		if (!hio_id_valid(id) || (pl && !hio_pipeline_valid(pl))) {
-			snprintf(err, errlen, "pes[%zu] has a bad id or pipeline", i);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct reply *out)
 {
-	json_t *pes = json_object_get(body, "pes"), *it;
+	json_t *pes = json_object_get(body, "pes");
 	struct worker *w;
 	char err[160];
-	size_t i;
 
 	if (pes && check_worker_pes(pes, err, sizeof(err)) < 0) {
 		reply_err(out, 400, "%s", err);
@@ -159,30 +208,8 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 		w->draining = 1;
 		hio_info("worker %s (%s) is stopping: no PE starts there any more", w->id, w->name);
 	}
-	json_array_foreach(pes, i, it)
-	{
-		const char *pid = json_string_value(json_object_get(it, "id"));
-		const char *pln = json_string_value(json_object_get(it, "pipeline"));
-		json_t *jpid = json_object_get(it, "pid");
-		struct mpe *p = mpe_find(m, pid);
-
-		/* A PE this master never heard of (it restarted): list it as starting so
-		 * it is counted, and let its own registration bring it up. */
-		if (!p && pln) {
-			struct pipeline *pl = pipeline_get(m, pln);
-
-			p = pl ? mpe_add(m, pid) : NULL;
-			if (!p)
-				continue;
-			p->pl = pl;
-			p->st = MPE_STARTING;
-			snprintf(p->worker, sizeof(p->worker), "%s", w->id);
-			hio_info("worker %s reports PE %s of pipeline %s; listed as starting",
-				 w->id, pid, pln);
-		}
-		if (p && json_is_integer(jpid))
-			p->pid = (long)json_integer_value(jpid);
-	}
+	if (pes)
+		worker_adopt_pes(m, w, pes);
 	pthread_mutex_unlock(&m->lock);
 	reply_ok(out, 200, json_object());
 }
@@ -391,8 +418,10 @@ void api_pe_gone(struct master *m, const char *id, json_t *body, struct reply *o
 	snprintf(why, sizeof(why), "reported gone (%s)", reason ? reason : "no reason");
 	pthread_mutex_lock(&m->lock);
 	p = mpe_find(m, id);
-	if (p)
+	if (p) {
 		mpe_set_gone(m, p, why);
+		p->exited = 1;
+	}
 	pthread_mutex_unlock(&m->lock);
 	if (!p) {
 		reply_err(out, 404, "unknown PE %s", id);

@@ -130,6 +130,7 @@ struct mpe {
 	 * allocated again before this, so no sender loops on an address it cannot reach. */
 	uint64_t unreachable_until_ms;
 	int version; /* its pipeline's analysis version when started; 0: unknown */
+	int exited;  /* reported gone by its worker or itself: never listed again */
 };
 
 struct pipeline {

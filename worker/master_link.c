@@ -33,19 +33,6 @@ static long backoff_next(long b)
 
 /* ---- heartbeat thread ---- */
 
-static long wk_register(struct wk *w, hio_http *h, char *err, size_t errlen)
-{
-	char path[128];
-	json_t *b = json_pack("{s:s, s:s, s:i, s:s}", "name", w->name, "host", w->host, "max_pes",
-			      w->max_pes, "runtime", w->rt->name);
-	long st;
-
-	snprintf(path, sizeof(path), "/v1/workers/%s", w->id);
-	st = b ? hio_http_json(h, "PUT", path, b, NULL, err, errlen) : -1;
-	json_decref(b);
-	return st;
-}
-
 static json_t *pes_json(struct wk *w)
 {
 	json_t *a = json_array();
@@ -58,6 +45,21 @@ static json_t *pes_json(struct wk *w)
 						   "pid", (json_int_t)w->pes[i].pid));
 	pthread_mutex_unlock(&w->mu);
 	return a;
+}
+
+static long wk_register(struct wk *w, hio_http *h, char *err, size_t errlen)
+{
+	char path[128];
+	/* With the PEs it runs: a master that gave them up during a partition counts them
+	 * again instead of starting others. */
+	json_t *b = json_pack("{s:s, s:s, s:i, s:s, s:o}", "name", w->name, "host", w->host,
+			      "max_pes", w->max_pes, "runtime", w->rt->name, "pes", pes_json(w));
+	long st;
+
+	snprintf(path, sizeof(path), "/v1/workers/%s", w->id);
+	st = b ? hio_http_json(h, "PUT", path, b, NULL, err, errlen) : -1;
+	json_decref(b);
+	return st;
 }
 
 void *wk_hb_main(void *arg)

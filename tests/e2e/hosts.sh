@@ -101,6 +101,8 @@ send_pid=$!
 HOST_PIDS+=("$send_pid")
 acked() { [ "$(wc -l <"$T/cut.txt")" -ge "$1" ]; }
 check "messages flow before the cut" wait_for 60 acked 10
+c2_pes() { hstatus master | jq -r --arg h "$(host_ip c2)" '[.pes[] | select(.host == $h and (.state == "idle" or .state == "busy")) | .id] | sort | join(",")'; }
+c2_before=$(c2_pes)
 host_cut c2
 cut_at=$SECONDS
 sleep 15 # the fault itself: how long the host stays cut off
@@ -110,6 +112,11 @@ wait_for 60 pes_idle_at "$(host_ip c2)" 2
 back=$((SECONDS - heal_at))
 echo "c2's PEs idle again $back s after the heal"
 check "c2's PEs are idle again within 10 s of the heal ($back s)" test "$back" -le 10
+# The same PEs: the master, which gave them up during the cut, counts them again when
+# the worker lists them, and neither starts extra ones (which the full worker would
+# refuse) nor stops healthy ones.
+eq "c2 kept its PEs through the cut" "$(c2_pes)" "$c2_before"
+eq "starts c2's worker refused around the cut" "$(grep -c "refusing to start PE" "$T/c2/state/worker.log")" 0
 wait "$send_pid"
 check "hio send through the cut exits 0" test $? -eq 0
 check "hio wait after the cut" on inst "$HIO" wait --timeout 120

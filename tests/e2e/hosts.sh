@@ -153,6 +153,9 @@ send_pid=$!
 HOST_PIDS+=("$send_pid")
 dacked() { [ "$(wc -l <"$T/death.txt")" -ge "$1" ]; }
 check "messages flow before the death" wait_for 60 dacked 10
+# The mount streams at the same time: what it held on c1 must leave its spool too.
+mkdir -p "$MNT/dm"
+for i in $(seq 1 30); do head -c $((3000 + i * 57)) /dev/urandom >"$MNT/dm/m$i.bin"; done
 host_cut c1
 for p in $(ip netns pids "$HP-c1"); do kill -9 "$p" 2>/dev/null; done
 death_at=$SECONDS
@@ -172,6 +175,8 @@ on master "$HIO" results --json >"$T/results3.json"
 eq "death: inputs with a result" "$(jq '[.[] | select(.name | startswith("death/"))] | length' "$T/results3.json")" "$N"
 eq "death: done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("death/")))] | length' "$T/results3.json")" "$N"
 eq "death: acknowledged lines" "$(sort -u "$T/death.txt" | wc -l)" "$N"
+eq "death: the mount's files done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("dm/")))] | length' "$T/results3.json")" 30
+eq "death: files left in the mount's spool" "$(hstatus master | jq '[.mounts[].spooled] | add')" 0
 c1_pes_gone() { [ "$(hstatus master | jq --arg h "$(host_ip c1)" '[.pes[] | select(.host == $h and .state != "gone")] | length')" = 0 ]; }
 check "death: c1's PEs are gone within 10 s" wait_for $((death_at + 10 - SECONDS)) c1_pes_gone
 

@@ -8,6 +8,7 @@
 #include "hio_buf.h"
 #include "hio_http.h"
 #include "hio_log.h"
+#include "hio_net.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -483,6 +484,25 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 	j = parse_json(r, out);
 	if (!j)
 		return;
+	/* A loopback address from a peer on another host could never be reached by the
+	 * others (SPEC: refused, with one line that says what to change). */
+	if (r->route == R_WORKER_PUT || r->route == R_PE_REGISTER) {
+		const char *host = json_string_value(json_object_get(j, "host"));
+		char peer[64];
+
+		ops_peer_host(c, peer, sizeof(peer));
+		if (host && hio_net_is_loopback(host) && !hio_net_is_loopback(peer)) {
+			reply_err(out, 400,
+				  "host %s is loopback, but this %s connects from %s, so no other "
+				  "host could reach it: give this host's address (hio join "
+				  "--advertise, hio-worker --host)",
+				  host, r->route == R_WORKER_PUT ? "worker" : "PE", peer);
+			hio_warn("refused a %s at %s: it advertises loopback (%s)",
+				 r->route == R_WORKER_PUT ? "worker" : "PE", peer, host);
+			json_decref(j);
+			return;
+		}
+	}
 	switch (r->route) {
 	case R_WORKER_PUT:
 		api_worker_put(m, r->id, j, out);

@@ -207,8 +207,7 @@ static void targets_expire(uint64_t now)
 			i++;
 }
 
-/* The peer's address when the daemon listens on every address. */
-static void peer_host(struct MHD_Connection *c, char *out, size_t n)
+void ops_peer_host(struct MHD_Connection *c, char *out, size_t n)
 {
 	const union MHD_ConnectionInfo *ci =
 	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -296,7 +295,7 @@ void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int
 		reply_err(out, 400, "bad host");
 		return;
 	} else
-		peer_host(c, t.host, sizeof(t.host));
+		ops_peer_host(c, t.host, sizeof(t.host));
 	snprintf(t.id, sizeof(t.id), "%s", id);
 	snprintf(t.job, sizeof(t.job), "%s", job);
 	t.port = (int)port;

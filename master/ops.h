@@ -22,6 +22,8 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 
 /* metrics.c */
 int ops_metrics_render(struct master *m, struct hio_buf *b);
+/* The connection's peer address, numeric ("127.0.0.1" when unknown). */
+void ops_peer_host(struct MHD_Connection *c, char *out, size_t n);
 /* put: 1 PUT (announce), -1 DELETE (withdraw), 0 GET (the list, id unused). */
 void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int put,
 		 struct reply *out);

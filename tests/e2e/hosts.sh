@@ -43,6 +43,17 @@ on c1 "$HIO" join "$URL" --token-file "$T/c1/token" --advertise 127.0.0.1 2>"$T/
 check "join --advertise 127.0.0.1 is refused" test $? -ne 0
 check "and the reason names the flag" grep -q -- '--advertise 127.0.0.1 is loopback' "$T/adv.err"
 eq "in one line" "$(wc -l <"$T/adv.err")" 1
+# The master refuses it too, whatever the client: a worker and a PE that register
+# 127.0.0.1 from c1 get a 400 that names the fix; nothing is listed.
+for what in "workers/0123456789abcdef0123456789abcdef:PUT:{\"name\":\"x\",\"host\":\"127.0.0.1\",\"max_pes\":1}" \
+	"pes/0123456789abcdef0123456789abcdef/register:POST:{\"pipeline\":\"default\",\"host\":\"127.0.0.1\",\"port\":9}"; do
+	IFS=: read -r path method body <<<"$what"
+	code=$(on c1 curl -s -o "$T/lo.json" -w '%{http_code}' -X "$method" \
+		-H "Authorization: Bearer $(cat "$T/c1/token")" -d "$body" "$URL/v1/$path")
+	eq "the master refuses a loopback registration ($method /v1/$path) from c1" "$code" 400
+	check "and says what to change" grep -q -- "is loopback.*give this host's address" "$T/lo.json"
+done
+eq "nothing loopback is listed" "$(hstatus master | jq '[.workers[], .pes[] | select(.host == "127.0.0.1")] | length')" 0
 
 for h in c1 c2; do
 	on "$h" "$HIO" join "$URL" --token-file "$T/$h/token" --max-pes 2 >"$T/$h/join.out" 2>&1 ||

@@ -75,10 +75,11 @@ static void worker_adopt_pes(struct master *m, struct worker *w, json_t *pes)
 			snprintf(p->worker, sizeof(p->worker), "%s", w->id);
 			hio_info("worker %s reports PE %s of pipeline %s; listed as starting",
 				 w->id, pid, pln);
-		} else if (p && p->st == MPE_GONE && !p->exited && p->pl &&
+		} else if (p && p->st == MPE_GONE && !p->exited && p->gone_with_worker && p->pl &&
 			   strcmp(p->worker, w->id) == 0 && !(st && strcmp(st, "stopping") == 0)) {
 			p->st = MPE_STARTING;
 			p->registered = 0;
+			p->gone_with_worker = 0;
 			p->created_ms = now;
 			hio_info("worker %s still runs PE %s of pipeline %s; listed as starting "
 				 "until it registers again",

@@ -131,6 +131,10 @@ struct mpe {
 	uint64_t unreachable_until_ms;
 	int version; /* its pipeline's analysis version when started; 0: unknown */
 	int exited;  /* reported gone by its worker or itself: never listed again */
+	/* Gone because its worker went silent (a partition, perhaps): the one case in
+	 * which the worker listing it again brings it back, once. A PE whose own
+	 * heartbeats stopped while its worker's went on (stopped, hung) stays gone. */
+	int gone_with_worker;
 };
 
 struct pipeline {

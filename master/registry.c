@@ -178,8 +178,10 @@ void worker_set_gone(struct master *m, struct worker *w, const char *why)
 	{
 		struct mpe *p = list_entry(pos, struct mpe, link);
 
-		if (p->st != MPE_GONE && strcmp(p->worker, w->id) == 0)
+		if (p->st != MPE_GONE && strcmp(p->worker, w->id) == 0) {
 			mpe_set_gone(m, p, "its worker is gone");
+			p->gone_with_worker = 1;
+		}
 	}
 	pthread_cond_broadcast(&m->cond);
 	reconcile_kick(m);

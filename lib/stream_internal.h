@@ -4,6 +4,9 @@
 #include "hio_http.h"
 #include "hio_stream.h"
 
+#include <pthread.h>
+#include <stdint.h>
+
 /* One message, and who owns it. One party owns a message at a time; only the owner
  * reads, changes or frees it (msg_finish frees it):
  *  - the sending thread, until enqueue links it into the queue;
@@ -39,6 +42,79 @@ struct pe_addr {
 	char host[256];
 	int port;
 	long timeout_ms; /* the pipeline's per-message timeout; 0: none */
+};
+
+/* The connector's limits and timings, its lanes and the stream itself: defined here so
+ * the connector can live in more than one file (stream.c, stream_master.c). */
+#define LANES_MAX 64
+#define DEFAULT_LANES 8
+#define DEFAULT_QUEUE 32
+#define DEFAULT_SPILL_MS 1000
+#define IDLE_RELEASE_MS 200 /* a PE held this long with nothing to send goes back */
+#define WINDOW_SLOW 2	    /* in flight per PE when messages take long */
+#define WINDOW_FAST 64	    /* ... when acks come faster than FAST_ACK_US */
+#define FAST_ACK_US 2000
+#define WINDOW_BYTES (16u << 20)
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+#define HELLO_TIMEOUT_MS 5000
+/* Liveness of a session holding messages. A PE that stops (SIGSTOP, a hung host whose
+ * kernel still ACKs TCP) keeps its socket open, so once the oldest message in flight
+ * waited CHECK_AFTER_MS for its ACK, the lane asks the master (which saw the PE's
+ * heartbeats stop) every CHECK_AFTER_MS whether the PE is gone. Independently, with
+ * the pipeline's timeout known, an ACK later than that timeout plus ACK_GRACE_MS plus
+ * the message's transfer at ACK_MIN_BYTES_PER_MS ends the session. */
+#define CHECK_AFTER_MS 2000
+#define ACK_GRACE_MS 10000
+#define ACK_MIN_BYTES_PER_MS 1024 /* 1 MB/s */
+
+struct lane {
+	hio_stream *s;
+	int idx;
+	pthread_t thread;
+	/* The session. sock, pe_id, reader and has_reader belong to the lane thread; its
+	 * reader reads sock and pe_id, which do not change while the reader runs (the lane
+	 * joins it before closing). The fields from broken on are under s->mu. */
+	int sock;
+	char pe_id[HIO_ID_LEN + 1];
+	pthread_t reader;
+	int has_reader;
+	int broken;	      /* the reader saw the session end */
+	int held;	      /* a session is open (sock is the lane thread's own) */
+	struct msg *inflight; /* sent, not acknowledged (singly linked, oldest first) */
+	struct msg *inflight_tail;
+	int inflight_n;
+	uint64_t inflight_bytes;
+	uint64_t last_ack_us;
+	uint64_t ack_gap_us; /* moving average of the gap between acks */
+	uint64_t last_work_ms;
+	uint64_t checked_ms; /* the last liveness question to the master */
+	long pe_timeout_ms;  /* the session's pipeline timeout (pe_addr) */
+};
+
+struct hio_stream {
+	char *master, *token, *pipeline;
+	enum hio_compress compress;
+	int nlanes, queue_max;
+	long give_up_ms, spill_ms;
+	hio_ack_fn on_ack;
+	void *ack_ud;
+
+	/* Lock order: mu is the connector's only lock, and a leaf: no other lock is taken
+	 * while it is held, and no socket, REST call, file close, log line or on_ack call
+	 * happens under it. It guards the queue, pending, allocating, stopping, st, and each
+	 * lane's fields from broken on (with the messages on its in-flight list). */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	 /* queue, sessions or stop changed */
+	pthread_cond_t cv_space; /* room in the queue */
+	pthread_cond_t cv_done;	 /* pending reached 0 */
+	struct msg *q_head, *q_tail;
+	int q_len;
+	int pending;	/* queued + in flight */
+	int allocating; /* lanes asking the master for a PE or opening a session */
+	int stopping;
+	struct hio_stream_stats st;
+	struct lane lanes[LANES_MAX];
 };
 
 /* Closes m's file and frees m; only its owner calls it (struct msg). */

@@ -1,9 +1,7 @@
 /* The slurm runtime: each PE is a batch job of an existing SLURM cluster, submitted
  * with sbatch (a generated script that runs hio-pe on the job's node), watched with
- * squeue/scontrol and cancelled with scancel. SLURM's own client tools, not
- * slurmrestd: every site that runs SLURM has them working on its login nodes (with
- * the site's munge/auth set up), while slurmrestd is optional, often not deployed, and
- * needs a JWT or a local socket per user. docs/slurm.md has the picture.
+ * squeue/scontrol and cancelled with scancel: SLURM's own tools work on every site's
+ * login nodes, slurmrestd is optional and needs a JWT (docs/slurm.md says more).
  *
  * Jobs are named hio-<worker id>-<pe id>, so a restarted worker finds the jobs of its
  * earlier run (same worker id: keep --state-dir) and cancels them; their PEs are

@@ -44,7 +44,7 @@ static int check_worker_pes(json_t *pes, char *err, size_t errlen)
 	return 0;
 }
 
-/* The PEs a worker says it runs (registration and heartbeats): a PE this master never
+/* The PEs a worker says it runs (registration and heartbeats; pes may be NULL): a PE this master never
  * heard of (it restarted) is listed as starting so it is counted, and so is one it
  * gave up while the worker was cut off (a partition, not an exit): either way its own
  * registration brings it up, and reconcile starts no extra PEs meanwhile (which a full
@@ -53,8 +53,28 @@ static void worker_adopt_pes(struct master *m, struct worker *w, json_t *pes)
 {
 	HIO_ASSERT_HELD(&m->lock);
 	uint64_t now = hio_mono_ms();
+	struct list *pos, *tmp;
 	size_t i;
 	json_t *it;
+
+	/* A PE given up with its silent host and not listed now has ended there: its
+	 * slot is free again. */
+	list_for_each_safe(pos, tmp, &m->pes)
+	{
+		struct mpe *p = list_entry(pos, struct mpe, link);
+		int listed = 0;
+
+		if (p->st != MPE_GONE || !p->gone_with_worker || strcmp(p->worker, w->id) != 0)
+			continue;
+		json_array_foreach(pes, i, it)
+		{
+			const char *pid = json_string_value(json_object_get(it, "id"));
+
+			listed |= pid && strcmp(pid, p->id) == 0;
+		}
+		if (!listed)
+			p->gone_with_worker = 0;
+	}
 
 	json_array_foreach(pes, i, it)
 	{
@@ -149,9 +169,9 @@ void api_worker_put(struct master *m, const char *id, json_t *body, struct reply
 	w->draining = 0;
 	w->hb_ms = hio_mono_ms();
 	w->reg_gen++;
-	/* Before reconcile looks: PEs it kept through a partition count as running. */
-	if (pes)
-		worker_adopt_pes(m, w, pes);
+	/* Before reconcile looks: PEs it kept through a partition count as running (no
+	 * list: it runs none). */
+	worker_adopt_pes(m, w, pes);
 	/* A worker that (re)joins is a new place to start PEs: starts that failed because
 	 * the host was gone say nothing about it, so no pipeline waits out their backoff. */
 	{
@@ -209,8 +229,7 @@ void api_worker_heartbeat(struct master *m, const char *id, json_t *body, struct
 		w->draining = 1;
 		hio_info("worker %s (%s) is stopping: no PE starts there any more", w->id, w->name);
 	}
-	if (pes)
-		worker_adopt_pes(m, w, pes);
+	worker_adopt_pes(m, w, pes);
 	pthread_mutex_unlock(&m->lock);
 	reply_ok(out, 200, json_object());
 }

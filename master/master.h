@@ -30,6 +30,7 @@
 #define MASTER_CMDS_MAX 4096		  /* commands waiting for one worker */
 #define MASTER_TIMEOUT_MAX_MS 604800000LL /* a pipeline's per-message timeout: a week */
 #define MASTER_GONE_KEEP_MS 60000	  /* gone workers and PEs stay listed this long */
+#define MASTER_WORKER_SILENT_MS 2000	  /* a worker missed two 1 s heartbeats */
 #define MASTER_START_TIMEOUT_MS 30000	  /* a starting PE must register within this */
 #define MASTER_RESERVE_LEASE_MS 2000	  /* a reservation without a session expires after */
 #define MASTER_STOP_RETRY_MS 10000	  /* a stopping PE still alive gets its stop again */
@@ -131,9 +132,13 @@ struct mpe {
 	uint64_t unreachable_until_ms;
 	int version; /* its pipeline's analysis version when started; 0: unknown */
 	int exited;  /* reported gone by its worker or itself: never listed again */
-	/* Gone because its worker went silent (a partition, perhaps): the one case in
-	 * which the worker listing it again brings it back, once. A PE whose own
-	 * heartbeats stopped while its worker's went on (stopped, hung) stays gone. */
+	/* Gone because its host went silent (its worker's heartbeats stopped too: a
+	 * partition, perhaps): the one case in which the worker listing it again brings
+	 * it back, once. Until that worker lists its PEs again, such a PE still holds
+	 * its slot there, since the worker may well run it still (PE leases are shorter
+	 * than worker leases, so the PEs of a cut host are given up first, and a start
+	 * sent meanwhile would meet a full worker). A PE whose own heartbeats stopped
+	 * while its worker's went on (stopped, hung) stays gone. */
 	int gone_with_worker;
 };
 
@@ -305,6 +310,7 @@ void mpe_free(struct master *m, struct mpe *p);
 /* These two read p only (the caller holds m->lock to keep p alive). */
 const char *mpe_state_name(const struct mpe *p);
 int mpe_running(const struct mpe *p); /* starting, idle or busy */
+int mpe_holds_slot(const struct mpe *p); /* counts against its worker's max_pes */
 void mpe_set_gone(struct master *m, struct mpe *p, const char *why);
 void worker_set_gone(struct master *m, struct worker *w, const char *why);
 /* Queues a command for a worker and wakes its long poll. Takes cmd. 0 or -1. */

@@ -47,7 +47,12 @@ static void sweep(struct master *m, uint64_t now)
 				 p->registered ? "no heartbeat for %llu ms"
 					       : "not registered after %llu ms",
 				 (unsigned long long)(now - since));
+			struct worker *w = p->worker[0] ? worker_find(m, p->worker) : NULL;
+
 			mpe_set_gone(m, p, why);
+			/* Its host went quiet as a whole: the worker may come back with it. */
+			if (w && !w->gone && now - w->hb_ms > MASTER_WORKER_SILENT_MS)
+				p->gone_with_worker = 1;
 		}
 		/* A stop command can be lost with the answer that carried it; repeat it
 		 * while the PE keeps heartbeating. */
@@ -107,7 +112,7 @@ static int start_one(struct master *m, struct pipeline *pl, uint64_t now)
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
 		p = list_entry(pos, struct mpe, link);
-		if (p->st == MPE_GONE || !p->worker[0])
+		if (!mpe_holds_slot(p))
 			continue;
 		w = worker_find(m, p->worker);
 		if (w && worker_live(m, w, now))
@@ -224,8 +229,7 @@ static int room_left(struct master *m, uint64_t now)
 	list_for_each_safe(pos, tmp, &m->pes)
 	{
 		struct mpe *p = list_entry(pos, struct mpe, link);
-		struct worker *w =
-		    p->worker[0] && p->st != MPE_GONE ? worker_find(m, p->worker) : NULL;
+		struct worker *w = mpe_holds_slot(p) ? worker_find(m, p->worker) : NULL;
 
 		if (w && w->idx > 0)
 			w->idx--;

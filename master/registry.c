@@ -129,6 +129,11 @@ int mpe_running(const struct mpe *p)
 	return p->st == MPE_STARTING || p->st == MPE_UP;
 }
 
+int mpe_holds_slot(const struct mpe *p)
+{
+	return p->worker[0] && (p->st != MPE_GONE || (p->gone_with_worker && !p->exited));
+}
+
 void mpe_set_gone(struct master *m, struct mpe *p, const char *why)
 {
 	HIO_ASSERT_HELD(&m->lock);

@@ -44,11 +44,11 @@ static int check_worker_pes(json_t *pes, char *err, size_t errlen)
 	return 0;
 }
 
-/* The PEs a worker says it runs (registration and heartbeats; pes may be NULL): a PE this master never
- * heard of (it restarted) is listed as starting so it is counted, and so is one it
- * gave up while the worker was cut off (a partition, not an exit): either way its own
- * registration brings it up, and reconcile starts no extra PEs meanwhile (which a full
- * worker would refuse, and then the surplus would be stopped). Caller holds m->lock. */
+/* The PEs a worker says it runs (registration and heartbeats; pes may be NULL): a PE this master
+ * never heard of (it restarted) is listed as starting so it is counted, and so is one it gave up
+ * while the worker was cut off (a partition, not an exit): either way its own registration brings
+ * it up, and reconcile starts no extra PEs meanwhile (which a full worker would refuse, and then
+ * the surplus would be stopped). Caller holds m->lock. */
 static void worker_adopt_pes(struct master *m, struct worker *w, json_t *pes)
 {
 	HIO_ASSERT_HELD(&m->lock);

@@ -309,7 +309,7 @@ struct mpe *mpe_add(struct master *m, const char *id);
 void mpe_free(struct master *m, struct mpe *p);
 /* These two read p only (the caller holds m->lock to keep p alive). */
 const char *mpe_state_name(const struct mpe *p);
-int mpe_running(const struct mpe *p); /* starting, idle or busy */
+int mpe_running(const struct mpe *p);	 /* starting, idle or busy */
 int mpe_holds_slot(const struct mpe *p); /* counts against its worker's max_pes */
 void mpe_set_gone(struct master *m, struct mpe *p, const char *why);
 void worker_set_gone(struct master *m, struct worker *w, const char *why);

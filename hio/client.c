@@ -3,12 +3,14 @@
 #include "hio_log.h"
 #include "hio_stream.h"
 #include "hio_util.h"
+#include "progress.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_MIN_PES,
 	OPT_MAX_PES,
-	OPT_IDLE_MS
+	OPT_IDLE_MS,
+	OPT_NO_PROGRESS
 };
 
 #define COMMON_OPTS                                                                                \
@@ -189,10 +192,13 @@ int cmd_status(int argc, char **argv)
 /* ------------------------------------------------------------------ send */
 
 struct send_ctx {
-	/* Guards the counts and stdout's ack lines (the connector's ack threads print).
-	 * A leaf: the ack callback runs without stream locks and takes nothing else. */
+	/* Guards the counts, the progress line and stdout's ack lines (the connector's ack
+	 * threads print). A leaf: the ack callback runs without stream locks and takes
+	 * nothing else. */
 	pthread_mutex_t mu;
 	int acked, failed;
+	long long total; /* files queued; -1 while the arguments are still being walked */
+	struct cli_progress prog;
 };
 
 static void on_send_ack(void *ud, const struct hio_ack *a)
@@ -202,26 +208,44 @@ static void on_send_ack(void *ud, const struct hio_ack *a)
 	pthread_mutex_lock(&c->mu);
 	if (a->ok) {
 		c->acked++;
+		cli_progress_clear_for_stdout(&c->prog);
 		printf("%s %s %s via %s\n", a->name, a->status, a->id,
 		       a->via == HIO_VIA_PE ? "pe" : "backlog");
 		fflush(stdout);
 	} else {
 		c->failed++;
-		fprintf(stderr, "hio: %s not sent: %s\n", a->name, a->error ? a->error : "unknown");
+		cli_fail("%s not sent: %s", a->name, a->error ? a->error : "unknown");
 	}
+	cli_progress_show(&c->prog, c->acked + c->failed, c->total, c->failed, 0);
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Sends path (a file, or every regular file below a directory). Returns files queued,
- * or -1 after reporting what failed. */
-static int send_path(hio_stream *s, const char *path, int *bad)
+/* cli_fail under the ack mutex, the progress line taken off first, so the two never
+ * share a terminal line. */
+static __attribute__((format(printf, 2, 3))) void send_fail(struct send_ctx *c, const char *fmt,
+							    ...)
+{
+	char msg[PATH_MAX + 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&c->mu);
+	cli_fail("%s", msg);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Sends path (a file, or every regular file below a directory). Returns files queued;
+ * what could not be queued is reported and counted in *bad. */
+static int send_path(hio_stream *s, const char *path, int *bad, struct send_ctx *c)
 {
 	struct stat st;
 	const char *name;
 	int n = 0;
 
 	if (stat(path, &st) < 0) {
-		cli_fail("cannot read %s: %s", path, strerror(errno));
+		send_fail(c, "cannot read %s: %s", path, strerror(errno));
 		(*bad)++;
 		return 0;
 	}
@@ -229,7 +253,7 @@ static int send_path(hio_stream *s, const char *path, int *bad)
 		struct dirent **ents;
 		int k = scandir(path, &ents, NULL, alphasort);
 		if (k < 0) {
-			cli_fail("cannot list %s: %s", path, strerror(errno));
+			send_fail(c, "cannot list %s: %s", path, strerror(errno));
 			(*bad)++;
 			return 0;
 		}
@@ -240,7 +264,7 @@ static int send_path(hio_stream *s, const char *path, int *bad)
 			    snprintf(sub, sizeof(sub), "%s%s%s", path,
 				     path[strlen(path) - 1] == '/' ? "" : "/",
 				     d) < (int)sizeof(sub))
-				n += send_path(s, sub, bad);
+				n += send_path(s, sub, bad, c);
 			free(ents[i]);
 		}
 		free(ents);
@@ -253,9 +277,9 @@ static int send_path(hio_stream *s, const char *path, int *bad)
 		if (errno == EINVAL) {
 			const char *why = "bad name";
 			hio_name_valid(name, strlen(name), &why);
-			cli_fail("cannot send %s: %s", path, why);
+			send_fail(c, "cannot send %s: %s", path, why);
 		} else {
-			cli_fail("cannot send %s: %s", path, strerror(errno));
+			send_fail(c, "cannot send %s: %s", path, strerror(errno));
 		}
 		(*bad)++;
 		return 0;
@@ -263,18 +287,27 @@ static int send_path(hio_stream *s, const char *path, int *bad)
 	return 1;
 }
 
-static int compress_opt(int opt, const char *arg, void *ud)
-{
-	enum hio_compress *c = ud;
+struct send_opts {
+	enum hio_compress comp;
+	int progress;
+};
 
+static int send_opt(int opt, const char *arg, void *ud)
+{
+	struct send_opts *o = ud;
+
+	if (opt == OPT_NO_PROGRESS) {
+		o->progress = 0;
+		return 0;
+	}
 	if (opt != OPT_COMPRESS)
 		return -1;
 	if (!strcmp(arg, "auto"))
-		*c = HIO_COMPRESS_AUTO;
+		o->comp = HIO_COMPRESS_AUTO;
 	else if (!strcmp(arg, "on"))
-		*c = HIO_COMPRESS_ON;
+		o->comp = HIO_COMPRESS_ON;
 	else if (!strcmp(arg, "off"))
-		*c = HIO_COMPRESS_OFF;
+		o->comp = HIO_COMPRESS_OFF;
 	else
 		return -1;
 	return 0;
@@ -283,26 +316,28 @@ static int compress_opt(int opt, const char *arg, void *ud)
 int cmd_send(int argc, char **argv)
 {
 	static const struct option extra[] = {{"compress", required_argument, 0, OPT_COMPRESS},
+					      {"no-progress", no_argument, 0, OPT_NO_PROGRESS},
 					      {0, 0, 0, 0}};
 	struct common c = {0};
 	struct hio_client_conf conf;
-	struct send_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct send_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER, .total = -1};
 	struct hio_stream_opts so = {0};
-	enum hio_compress comp = HIO_COMPRESS_AUTO;
+	struct send_opts sopt = {.comp = HIO_COMPRESS_AUTO, .progress = 1};
 	hio_stream *s;
 	char err[512];
 	int first, bad = 0, queued = 0;
 
-	first = parse_common(argc, argv, &c, extra, compress_opt, &comp);
+	first = parse_common(argc, argv, &c, extra, send_opt, &sopt);
 	if (first < 0 || first >= argc)
-		return cli_fail(
-		    "usage: hio send [--pipeline P] [--compress auto|on|off] FILE|DIR...");
+		return cli_fail("usage: hio send [--pipeline P] [--compress auto|on|off] "
+				"[--no-progress] FILE|DIR...");
+	cli_progress_init(&ctx.prog, "send", "sent", sopt.progress);
 	if (hio_client_conf_load(&conf, c.state_dir, err, sizeof(err)) < 0)
 		return cli_fail("%s", err);
 	so.master = conf.master;
 	so.token = conf.token;
 	so.pipeline = c.pipeline;
-	so.compress = comp;
+	so.compress = sopt.comp;
 	so.give_up_ms = c.timeout_s > 0 ? c.timeout_s * 1000 : SEND_GIVE_UP_MS;
 	so.on_ack = on_send_ack;
 	so.ack_ud = &ctx;
@@ -310,9 +345,15 @@ int cmd_send(int argc, char **argv)
 	if (!s)
 		return cli_fail("%s", err);
 	for (int i = first; i < argc; i++)
-		queued += send_path(s, argv[i], &bad);
+		queued += send_path(s, argv[i], &bad, &ctx);
+	pthread_mutex_lock(&ctx.mu);
+	ctx.total = queued;
+	cli_progress_show(&ctx.prog, ctx.acked + ctx.failed, ctx.total, ctx.failed, 0);
+	pthread_mutex_unlock(&ctx.mu);
 	hio_stream_flush(s, -1);
 	hio_stream_close(s);
+	/* The acks are all in: no callback runs any more. */
+	cli_progress_show(&ctx.prog, ctx.acked + ctx.failed, ctx.total, ctx.failed, 1);
 	if (ctx.failed || bad)
 		return cli_fail("%d of %d file(s) not sent", ctx.failed + bad, queued + bad);
 	return 0;
@@ -569,17 +610,30 @@ static int mounts_drained(json_t *st, const char *pipeline, uint64_t waited_ms, 
 	return 1;
 }
 
+static int progress_opt(int opt, const char *arg, void *ud)
+{
+	(void)arg;
+	if (opt != OPT_NO_PROGRESS)
+		return -1;
+	*(int *)ud = 0;
+	return 0;
+}
+
 int cmd_wait(int argc, char **argv)
 {
 	struct common c = {0};
 	struct hio_client_conf conf;
 	hio_http *h;
 	uint64_t start, deadline;
+	static const struct option extra[] = {{"no-progress", no_argument, 0, OPT_NO_PROGRESS},
+					      {0, 0, 0, 0}};
+	struct cli_progress prog;
 	char why[512] = "the master";
-	int rc = 1;
+	int rc = 1, progress = 1;
 
-	if (parse_common(argc, argv, &c, NULL, NULL, NULL) < 0)
-		return cli_fail("usage: hio wait [--pipeline P] [--timeout SEC]");
+	if (parse_common(argc, argv, &c, extra, progress_opt, &progress) < 0)
+		return cli_fail("usage: hio wait [--pipeline P] [--timeout SEC] [--no-progress]");
+	cli_progress_init(&prog, "wait", "done", progress);
 	if (!(h = cli_connect(c.state_dir, &conf)))
 		return 1;
 	start = hio_mono_ms();
@@ -595,6 +649,8 @@ int cmd_wait(int argc, char **argv)
 					 json_integer_value(json_object_get(p, "failed"));
 			json_int_t queued = json_integer_value(json_object_get(p, "queue_length"));
 			json_int_t leased = json_integer_value(json_object_get(p, "leased"));
+			cli_progress_show(&prog, fin, in,
+					  json_integer_value(json_object_get(p, "failed")), 0);
 			if (queued || leased)
 				snprintf(why, sizeof(why),
 					 "%lld queued and %lld leased in the backlog",
@@ -604,6 +660,9 @@ int cmd_wait(int argc, char **argv)
 					 (long long)(in - fin));
 			else if (mounts_drained(st, c.pipeline, hio_mono_ms() - start, why,
 						sizeof(why))) {
+				cli_progress_show(&prog, fin, in,
+						  json_integer_value(json_object_get(p, "failed")),
+						  1);
 				json_decref(st);
 				rc = 0;
 				break;

@@ -2,6 +2,7 @@
  * and client.c (the rest). */
 #include "cli.h"
 #include "hio_log.h"
+#include "progress.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -42,6 +43,7 @@ int cli_fail(const char *fmt, ...)
 {
 	va_list ap;
 
+	cli_progress_clear_active();
 	fputs("hio: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

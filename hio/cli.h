@@ -36,6 +36,12 @@ void cli_stop_pid(pid_t pid, const char *what);
 int cli_run_quiet(const char *const argv[]);
 /* fusermount3 -u, lazily when busy. */
 void cli_unmount(const char *mnt);
+/* SPEC: every daemon serves /metrics. The daemons serve it only when told
+ * (--metrics-listen, HIO_METRICS_LISTEN), so a program embedding them opts in; the
+ * commands that start them (up, join, mount) turn it on, on host (an address of this
+ * host the master's Prometheus discovery can hand out; port 0: each daemon picks one).
+ * A HIO_METRICS_LISTEN already set wins; "off" turns it off. Call before spawning. */
+void cli_metrics_default(const char *host);
 
 int cmd_up(int argc, char **argv);
 /* remote.c: one role per host (SPEC "Deployment on several hosts"). */

@@ -182,6 +182,8 @@ int cmd_up(int argc, char **argv)
 	cli_state_path(tokpath, sizeof(tokpath), dir, "token");
 	const char *margv[] = {master_bin, "--state-dir",  dir,	    "--listen",
 			       listen,	   "--token-file", tokpath, NULL};
+	/* One machine: the worker, its PEs and the mount on loopback, like the master. */
+	cli_metrics_default("127.0.0.1");
 	mpid = cli_spawn(dir, "master", margv);
 	if (mpid < 0)
 		goto out;

@@ -177,3 +177,16 @@ void cli_unmount(const char *mnt)
 	if (cli_run_quiet(lazy) != 0)
 		hio_warn("could not unmount %s; try 'fusermount3 -u -z %s'", mnt, mnt);
 }
+
+void cli_metrics_default(const char *host)
+{
+	char v[300];
+	const char *e = getenv("HIO_METRICS_LISTEN");
+
+	if (e && *e)
+		return;
+	snprintf(v, sizeof(v), strchr(host, ':') ? "[%s]:0" : "%s:0", host);
+	if (setenv("HIO_METRICS_LISTEN", v, 1) < 0)
+		fprintf(stderr, "hio: cannot turn /metrics on (%s); the daemons serve none\n",
+			strerror(errno));
+}

@@ -268,6 +268,7 @@ int cmd_join(int argc, char **argv)
 	char tokpath[PATH_MAX + 16];
 	cli_state_path(tokpath, sizeof(tokpath), dir, "token");
 	tf_abs = realpath(tokpath, NULL);
+	cli_metrics_default(adv);
 	const char *wargv[] = {bin,
 			       "--master",
 			       url,
@@ -371,6 +372,14 @@ int cmd_mount(int argc, char **argv)
 		goto out;
 	cli_state_path(tokpath, sizeof(tokpath), dir, "token");
 	snprintf(spool, sizeof(spool), "%s/spool", dir);
+	{
+		char here[256];
+
+		/* The address this host reaches the master from: Prometheus, next to it,
+		 * scrapes the mount there. */
+		if (hio_net_route_addr(host, port, here, sizeof(here)) == 0)
+			cli_metrics_default(here);
+	}
 	const char *fargv[] = {
 	    bin,       "-f",	     "--token-file", tokpath, "--spool", spool, "--spool-max",
 	    spool_max, "--pipeline", pipeline,	     url,     mnt_abs,	 NULL};

@@ -86,7 +86,8 @@ struct hio_metrics_srv *hio_metrics_serve(const struct hio_metrics_srv_opts *o, 
 					  size_t errlen);
 int hio_metrics_srv_port(const struct hio_metrics_srv *s);
 void hio_metrics_srv_stop(struct hio_metrics_srv *s);
-/* The --metrics-listen value: arg, else $HIO_METRICS_LISTEN, else NULL (off). */
+/* The --metrics-listen value: arg, else $HIO_METRICS_LISTEN, else NULL (off); "off"
+ * is NULL too. */
 const char *hio_metrics_listen_arg(const char *arg);
 
 #endif

@@ -178,8 +178,8 @@ const char *hio_metrics_listen_arg(const char *arg)
 	const char *e = getenv("HIO_METRICS_LISTEN");
 
 	if (arg && *arg)
-		return arg;
-	return e && *e ? e : NULL;
+		e = arg;
+	return e && *e && strcmp(e, "off") != 0 ? e : NULL;
 }
 
 struct hio_metrics_srv *hio_metrics_serve(const struct hio_metrics_srv_opts *o, char *err,

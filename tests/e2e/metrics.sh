@@ -7,8 +7,9 @@
 . "$(dirname "$0")/fs_lib.sh"
 
 N=40
-# Every daemon serves its metrics on a port of its own choosing and announces it.
-export HIO_METRICS_LISTEN=127.0.0.1:0
+# Every daemon serves its metrics on a port of its own choosing and announces it: hio up
+# turns that on with no setting at all (SPEC: every daemon).
+unset HIO_METRICS_LISTEN
 
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >"$T/apt.log" 2>&1 ||

@@ -37,6 +37,8 @@ static int idle_pes(json_t *st, const char *pipeline)
 	return n;
 }
 
+static int down_dir(const char *dir);
+
 int cmd_up(int argc, char **argv)
 {
 	static const struct option opts[] = {{"pes", required_argument, 0, 'n'},
@@ -70,6 +72,7 @@ int cmd_up(int argc, char **argv)
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
 	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0, serve = 0;
+	int started = 0;
 	long timeout_ms = 0;
 	pid_t mpid, wpid;
 	hio_http *h = NULL;
@@ -157,6 +160,17 @@ int cmd_up(int argc, char **argv)
 	if (cli_pid_alive(cli_pid_read(dir, "master.pid")))
 		return cli_fail("a cluster already runs with state dir %s; run 'hio down' first",
 				dir);
+	/* The master is gone but a worker or mount of that cluster may live on (the
+	 * master crashed): a second worker or a second hio-fs on the same spool would
+	 * run beside them, and hio down would know only the new ones. */
+	if (cli_pid_alive(cli_pid_read(dir, "worker.pid")) ||
+	    cli_pid_alive(cli_pid_read(dir, "fs.pid"))) {
+		fprintf(stderr,
+			"hio: the cluster of %s lost its master; stopping its worker and mount "
+			"first\n",
+			dir);
+		down_dir(dir);
+	}
 	master_bin = cli_need_program("hio-master");
 	worker_bin = cli_need_program("hio-worker");
 	if (!master_bin || !worker_bin)
@@ -184,6 +198,7 @@ int cmd_up(int argc, char **argv)
 			       listen,	   "--token-file", tokpath, NULL};
 	/* One machine: the worker, its PEs and the mount on loopback, like the master. */
 	cli_metrics_default("127.0.0.1");
+	started = 1; /* from here on, a failure stops whatever was started */
 	mpid = cli_spawn(dir, "master", margv);
 	if (mpid < 0)
 		goto out;
@@ -214,11 +229,35 @@ int cmd_up(int argc, char **argv)
 	h = cli_connect(dir, &conf);
 	if (!h)
 		goto out;
-	/* In a container the image's command is the default; --exec overrides it. */
+	/* In a container the image's command is the default; --exec overrides it. A
+	 * pipeline the state dir already holds keeps its analysis unless --exec or
+	 * --serve says otherwise (hio pipeline set changes it on a running master). */
 	body = json_pack("{s:i}", "pes", pes);
-	if (exec_given || strcmp(runtime, "docker") != 0)
+	if (!exec_given && (st = cli_status(h))) {
+		json_t *pls = json_object_get(st, "pipelines"), *pl;
+		size_t k;
+
+		json_array_foreach(pls, k, pl)
+		{
+			const char *n = json_string_value(json_object_get(pl, "name"));
+
+			if (n && !strcmp(n, pipeline)) {
+				fprintf(
+				    stderr,
+				    "hio: pipeline %s keeps its analysis (version %lld); give "
+				    "--exec or --serve to change it\n",
+				    pipeline,
+				    (long long)json_integer_value(json_object_get(pl, "version")));
+				exec_given = -1; /* kept */
+			}
+		}
+		json_decref(st);
+		st = NULL;
+	}
+	if (exec_given == 1 || (!exec_given && strcmp(runtime, "docker") != 0))
 		json_object_set_new(body, "exec", json_string(exec_cmd));
-	json_object_set_new(body, "serve", json_boolean(serve));
+	if (exec_given >= 0)
+		json_object_set_new(body, "serve", json_boolean(serve));
 	if (image)
 		json_object_set_new(body, "image", json_string(image));
 	if (timeout_ms > 0)
@@ -277,6 +316,10 @@ int cmd_up(int argc, char **argv)
 	printf("%s\n", url);
 	rc = 0;
 out:
+	/* Everything or nothing: a half-started cluster would hold the state dir. */
+	if (rc && started && down_dir(dir))
+		fprintf(stderr, "hio: stopped what this hio up had started (logs stay in %s)\n",
+			dir);
 	json_decref(body);
 	json_decref(st);
 	hio_http_free(h);
@@ -287,27 +330,15 @@ out:
 	return rc;
 }
 
-int cmd_down(int argc, char **argv)
+/* Stops what a cluster of dir runs (mount, worker, master) and forgets it. Returns
+ * how many of its daemons were still running. */
+static int down_dir(const char *dir)
 {
-	static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
-					     {0, 0, 0, 0}};
-	char dir[PATH_MAX], path[PATH_MAX + 64];
-	char *mnt;
-	pid_t fs, worker, master;
-	int c;
+	char path[PATH_MAX + 64], *mnt;
+	pid_t fs = cli_pid_read(dir, "fs.pid"), worker = cli_pid_read(dir, "worker.pid"),
+	      master = cli_pid_read(dir, "master.pid");
+	int alive = cli_pid_alive(fs) + cli_pid_alive(worker) + cli_pid_alive(master);
 
-	hio_state_dir_default(dir, sizeof(dir));
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 's')
-			return cli_fail("usage: hio down [--state-dir DIR]");
-		snprintf(dir, sizeof(dir), "%s", optarg);
-	}
-	fs = cli_pid_read(dir, "fs.pid");
-	worker = cli_pid_read(dir, "worker.pid");
-	master = cli_pid_read(dir, "master.pid");
-	if (!cli_pid_alive(fs) && !cli_pid_alive(worker) && !cli_pid_alive(master))
-		fprintf(stderr, "hio: no cluster runs with state dir %s\n", dir);
 	cli_state_path(path, sizeof(path), dir, "mount");
 	mnt = hio_file_read(path, PATH_MAX, NULL);
 	if (mnt) {
@@ -323,5 +354,24 @@ int cmd_down(int argc, char **argv)
 		cli_state_path(path, sizeof(path), dir, files[i]);
 		unlink(path);
 	}
+	return alive;
+}
+
+int cmd_down(int argc, char **argv)
+{
+	static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
+					     {0, 0, 0, 0}};
+	char dir[PATH_MAX];
+	int c;
+
+	hio_state_dir_default(dir, sizeof(dir));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 's')
+			return cli_fail("usage: hio down [--state-dir DIR]");
+		snprintf(dir, sizeof(dir), "%s", optarg);
+	}
+	if (!down_dir(dir))
+		fprintf(stderr, "hio: no cluster runs with state dir %s\n", dir);
 	return 0;
 }

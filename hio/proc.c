@@ -49,7 +49,27 @@ pid_t cli_pid_read(const char *dir, const char *file)
 
 int cli_pid_alive(pid_t pid)
 {
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	char path[64], buf[256], *rp;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return 0;
+	/* A daemon that died but whose parent (PID 1 of a container may never reap) has
+	 * not collected it is a zombie: dead for every purpose here. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	/* "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the
+	 * last ')'. */
+	rp = strrchr(buf, ')');
+	return !(rp && rp[1] == ' ' && rp[2] == 'Z');
 }
 
 /* Starts argv in the background, detached (own session), output to DIR/log.

@@ -14,6 +14,8 @@ hio_http *cli_connect(const char *state_dir, struct hio_client_conf *conf);
 /* GET /v1/status; NULL after printing the reason. Caller decrefs. */
 json_t *cli_status(hio_http *h);
 
+/* help.c: prints CMD's help on stdout; 0 when CMD has none. */
+int cli_help(const char *cmd);
 /* proc.c: background daemons remembered in a state dir (NAME.pid, NAME.log). */
 #define CLI_POLL_MS 20 /* how often start-up and shutdown waits look again */
 void cli_sleep_ms(long ms);

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: hio COMMAND [options]\n"
+    "usage: hio COMMAND [options]     (hio COMMAND --help, hio --version)\n"
     "  up [--pes N] [--exec CMD | --serve CMD] [--runtime process|docker] [--image IMG] [--mount "
     "DIR]\n"
     "     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
@@ -100,6 +100,15 @@ int main(int argc, char **argv)
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("hio %s\n", HIO_VERSION);
+		return 0;
+	}
+	/* hio CMD ... --help: the command's help, whatever else the line says (up to a
+	 * "--", after which words are the command's own: file names, say). */
+	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
+		if ((!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) && cli_help(argv[1]))
+			return 0;
 	if (hio_http_global_init() < 0)
 		return cli_fail("cannot initialise libcurl");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

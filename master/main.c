@@ -77,6 +77,7 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 	    {"backlog-max-bytes", required_argument, NULL, 'b'},
 	    {"fsync", no_argument, NULL, 'f'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	char err[128];
@@ -117,6 +118,9 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 			break;
 		case 'h':
 			usage(stdout);
+			return 1;
+		case 'v':
+			printf("hio-master %s\n", HIO_VERSION);
 			return 1;
 		default:
 			usage(stderr);

@@ -77,6 +77,7 @@ int main(int argc, char **argv)
 	    {"serve", required_argument, NULL, 's'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hio_pe_opts o = {0};
@@ -153,6 +154,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'v':
+			printf("hio-pe %s\n", HIO_VERSION);
 			return 0;
 		default:
 			return bad("%s", "unknown option");

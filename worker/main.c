@@ -454,6 +454,7 @@ int main(int argc, char **argv)
 	    {"slurm-log-dir", required_argument, NULL, 'S'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *token_file = NULL, *id = NULL, *runtime = "process", *state = NULL;
@@ -518,6 +519,10 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			ret = 0;
+			goto out;
+		case 'v':
+			printf("hio-worker %s\n", HIO_VERSION);
 			ret = 0;
 			goto out;
 		default: {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hio-master and hio-worker on the command line alone: --help exits 0 with the usage
-# on stdout, a bad option or value exits 2 with a message on stderr, and neither
+# on stdout (and hio CMD --help, every --version), a bad option or value exits 2 with a message on stderr, and neither
 # leaks or trips a sanitizer (LeakSanitizer would turn the exit code into 1, and
 # lib.sh's cleanup fails the test on any report in $T).
 . "$(dirname "$0")/lib.sh"
@@ -35,4 +35,18 @@ run "hio-worker --master not-a-url" 2 err "is not a master URL" "$WORKER" --mast
 run "hio-worker --host 127.0.0.1 to a remote master" 2 err "--host 127.0.0.1 is loopback" \
 	"$WORKER" --master http://10.199.0.1:7700 --host 127.0.0.1
 check "no state dir made by a refused start" test ! -e "$T/m"
+
+# --version and CMD --help as every Unix tool: exit 0, the text on stdout (SPEC).
+run "hio --version" 0 out "^hio [0-9]" "$HIO_BUILD/hio/hio" --version
+for d in master/hio-master worker/hio-worker pe/hio-pe; do
+	run "$(basename "$d") --version" 0 out "^$(basename "$d") [0-9]" "$HIO_BUILD/$d" --version
+done
+for c in up down status send results scale wait master join mount pipeline; do
+	run "hio $c --help" 0 out "^usage: hio $c" "$HIO_BUILD/hio/hio" "$c" --help
+	eq "hio $c --help: nothing on stderr" "$(wc -c <"$T/err")" 0
+done
+# Wherever it stands among the options, and -h too; not after "--" (a file's name).
+run "hio send --pipeline x -h" 0 out "^usage: hio send" "$HIO_BUILD/hio/hio" send --pipeline x -h
+run "hio wait --timeout 3 --help" 0 out "^usage: hio wait" "$HIO_BUILD/hio/hio" wait --timeout 3 --help
+run "hio send -- --help (a file named --help)" 1 err "help" 	"$HIO_BUILD/hio/hio" send --state-dir "$T/none" -- --help
 finish

@@ -1,0 +1,72 @@
+/* help.c: `hio CMD --help` (exit 0, the command's usage on stdout, as every Unix tool;
+ * SPEC "The command line"). One text per command; errors print the one-line usage. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	const char *cmd, *text;
+} helps[] = {
+    {"up", "usage: hio up [--pes N] [--exec CMD | --serve CMD] [--runtime process|docker|slurm]\n"
+	   "              [--image IMG] [--mount DIR] [--state-dir DIR] [--port P]\n"
+	   "              [--min-pes N] [--max-pes N] [--timeout-ms MS] [--pipeline P]\n"
+	   "              [--spool-max SIZE] [--slurm-* ...]\n"
+	   "Starts a master, one worker and N PEs (and the mount with --mount) in the\n"
+	   "background; returns once N PEs are idle and the mount answers, and prints the\n"
+	   "master URL. On any failure it stops what it started. Without --exec or --serve a\n"
+	   "pipeline the state dir holds keeps its analysis.\n"},
+    {"down", "usage: hio down [--state-dir DIR]\n"
+	     "Stops everything hio up, join, master or mount started with DIR; unmounts\n"
+	     "(lazily while a shell still sits inside).\n"},
+    {"status", "usage: hio status [--json] [--state-dir DIR]\n"
+	       "Workers, PEs and their states, queue length per pipeline, messages in, done\n"
+	       "and failed, mounts and their spools.\n"},
+    {"send", "usage: hio send [--pipeline P] [--compress auto|on|off] [--timeout SEC]\n"
+	     "                [--no-progress] [--state-dir DIR] FILE|DIR...\n"
+	     "Streams files (every regular file below a DIR) without a mount; prints one\n"
+	     "line per acknowledged file: NAME done|queued ID via pe|backlog. On a terminal,\n"
+	     "a progress line on stderr (--no-progress: none).\n"},
+    {"results", "usage: hio results [--json] [--state-dir DIR]\n"
+		"       hio results get NAME DIR\n"
+		"Lists result entries (name, state, files), or copies one input's result\n"
+		"files into DIR.\n"},
+    {"scale", "usage: hio scale [--pipeline P] [--min-pes N] [--max-pes N] [--idle-ms MS] "
+	      "N|auto\n"
+	      "N sets the PE count by hand (the autoscaler stops for the pipeline); auto\n"
+	      "hands it back to the autoscaler, within min..max.\n"},
+    {"wait", "usage: hio wait [--pipeline P] [--timeout SEC] [--no-progress] [--state-dir DIR]\n"
+	     "Returns 0 once every input the master, its backlog and every mount hold has a\n"
+	     "result; otherwise, at the timeout (default 600 s), says what it still waits for.\n"
+	     "On a terminal, a progress line on stderr.\n"},
+    {"master", "usage: hio master [--listen ADDR:PORT] [--token-file F] [--state-dir DIR]\n"
+	       "Starts a master alone, reachable from other hosts (default 0.0.0.0:7700);\n"
+	       "prints its URL and the exact hio join and hio mount lines (docs/deploy.md).\n"},
+    {"join", "usage: hio join MASTER_URL --token-file F [--max-pes N] [--runtime R]\n"
+	     "                [--advertise HOST] [--state-dir DIR]\n"
+	     "Starts a worker on this compute host; its PEs advertise the address this host\n"
+	     "reaches the master from (or HOST).\n"},
+    {"mount", "usage: hio mount MASTER_URL DIR --token-file F [--pipeline P] [--spool-max SIZE]\n"
+	      "                 [--state-dir DIR]\n"
+	      "Starts hio-fs on DIR against a remote master, in the background; returns once\n"
+	      "the mount answers.\n"},
+    {"pipeline", "usage: hio pipeline set P [--exec CMD | --serve CMD] [--image IMG] [--pes N]\n"
+		 "                         [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
+		 "       hio pipeline show P [--json]\n"
+		 "       hio pipeline list [--json]\n"
+		 "Creates or changes a pipeline on a running master; a change of the analysis\n"
+		 "rolls its PEs, and each result records the version that made it.\n"},
+};
+
+int cli_help(const char *cmd)
+{
+	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
+		if (!strcmp(helps[i].cmd, cmd)) {
+			fputs(helps[i].text, stdout);
+			fputs("Every command takes --state-dir DIR (default $HIO_STATE_DIR or "
+			      "~/.hio).\n",
+			      stdout);
+			return 1;
+		}
+	return 0;
+}

@@ -48,5 +48,6 @@ done
 # Wherever it stands among the options, and -h too; not after "--" (a file's name).
 run "hio send --pipeline x -h" 0 out "^usage: hio send" "$HIO_BUILD/hio/hio" send --pipeline x -h
 run "hio wait --timeout 3 --help" 0 out "^usage: hio wait" "$HIO_BUILD/hio/hio" wait --timeout 3 --help
-run "hio send -- --help (a file named --help)" 1 err "help" 	"$HIO_BUILD/hio/hio" send --state-dir "$T/none" -- --help
+run "hio send -- --help (a file named --help)" 1 err "no cluster in" \
+	"$HIO_BUILD/hio/hio" send --state-dir "$T/none" -- --help
 finish

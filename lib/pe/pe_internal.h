@@ -19,7 +19,9 @@
 #define PE_PENDING_BATCHES 2	    /* finished entries held before the executor waits */
 #define PE_OUT_FILES_MAX 10000	    /* result files of one message */
 #define PE_ERROR_MAX (64u << 10)    /* text of a failed message's error file */
-#define PE_HELLO_MS 10000	    /* a connector must say HELLO within this */
+#define PE_HELLO_MS 3000	    /* a connector must say HELLO within this */
+#define PE_PENDING_MAX 16	    /* connections not past HELLO yet; more are closed at once */
+#define PE_STALL_MS 30000	    /* no byte this long inside a frame: the sender is dropped */
 #define PE_LRU 512		    /* ids remembered as stored */
 #define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
 #define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)
@@ -120,8 +122,13 @@ struct pe {
 	size_t un;
 	uint64_t ubytes;
 	int exec_done;
-	struct pe_session *sess; /* the active P2P session */
-	pthread_t *readers;	 /* session readers not yet joined (main thread only) */
+	/* The active P2P session: taken by a connection only once its HELLO carried the
+	 * token, so a peer that never authenticates cannot hold the PE. */
+	struct pe_session *sess;
+	/* Connections still before their HELLO, each with its own reader (bounded). */
+	struct pe_session *pending[PE_PENDING_MAX];
+	int npending;
+	pthread_t *readers; /* session readers not yet joined (main thread only) */
 	size_t nreaders, capreaders;
 	int stopping;
 	uint64_t stop_ms;
@@ -169,6 +176,7 @@ struct pe_rx {
 	uint64_t got;
 	struct pe_item *ready; /* backlog: the decoded message, pushed after HTTP 200 */
 	int quiet;	       /* aborted by stop: no ERROR frame */
+	int busy;	       /* refused after HELLO: another session holds the PE */
 	char err[256];
 };
 extern const struct hio_frame_dec_cbs pe_rx_cbs;

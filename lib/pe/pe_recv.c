@@ -4,6 +4,7 @@
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_net.h"
+#include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
 
@@ -204,6 +205,17 @@ static int rx_on_body(void *ud, const void *p, size_t n)
 	return 0;
 }
 
+/* Caller holds pe->mu. */
+static void pending_del_locked(struct pe *pe, struct pe_session *s)
+{
+	HIO_ASSERT_HELD(&pe->mu);
+	for (int i = 0; i < pe->npending; i++)
+		if (pe->pending[i] == s) {
+			pe->pending[i] = pe->pending[--pe->npending];
+			return;
+		}
+}
+
 static int rx_hello(struct pe_rx *rx, json_t *meta)
 {
 	struct pe *pe = rx->pe;
@@ -222,6 +234,17 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 			 pe->pipeline);
 		return rx_fail(rx, "wrong pipeline: this PE serves %s", pe->pipeline);
 	}
+	/* Authenticated: now it may take the PE's one session. */
+	pthread_mutex_lock(&pe->mu);
+	pending_del_locked(pe, s);
+	if (pe->sess || pe->stopping) {
+		pthread_mutex_unlock(&pe->mu);
+		rx->busy = 1;
+		return rx_fail(rx, "%s", "busy");
+	}
+	pe->sess = s;
+	pe_kick_heartbeat_locked(pe);
+	pthread_mutex_unlock(&pe->mu);
 	w = json_pack("{s:s}", "pe", pe->id);
 	pthread_mutex_lock(&s->wmu);
 	rc = w && !s->closed ? hio_frame_send_meta(s->fd, HIO_F_WELCOME, w) : -1;
@@ -328,6 +351,21 @@ static void *session_main(void *arg)
 				why = "no HELLO in time";
 				break;
 			}
+		} else if (!hio_frame_dec_idle(dec)) {
+			/* Inside a frame the sender must keep sending: one that trickles or
+			 * stops mid-message would hold the PE for ever. */
+			struct pollfd p = {.fd = s->fd, .events = POLLIN};
+			int pr = poll(&p, 1, PE_STALL_MS);
+
+			if (pr < 0 && errno == EINTR)
+				continue;
+			if (pr == 0) {
+				hio_warn("P2P session from %s sent nothing for %d ms inside a "
+					 "message; ending it",
+					 s->peer, PE_STALL_MS);
+				why = "stalled inside a message";
+				break;
+			}
 		}
 		r = read(s->fd, buf, P2P_READ_BUF);
 		if (r < 0 && errno == EINTR)
@@ -352,8 +390,14 @@ static void *session_main(void *arg)
 		if (hio_frame_dec_feed(dec, buf, (size_t)r) < 0) {
 			if (!rx.quiet) {
 				why = rx.err[0] ? rx.err : hio_frame_dec_error(dec);
-				hio_warn("P2P session from %s: %s; sending ERROR and closing",
-					 s->peer, why);
+				if (rx.busy)
+					hio_info("P2P connection from %s refused: a session is "
+						 "already active",
+						 s->peer);
+				else
+					hio_warn("P2P session from %s: %s; sending ERROR and "
+						 "closing",
+						 s->peer, why);
 			}
 			break;
 		}
@@ -368,6 +412,7 @@ out:
 	pthread_mutex_lock(&pe->mu);
 	if (pe->sess == s)
 		pe->sess = NULL;
+	pending_del_locked(pe, s);
 	pe_kick_heartbeat_locked(pe);
 	pthread_mutex_unlock(&pe->mu);
 	if (why) {
@@ -394,15 +439,25 @@ static void session_start(struct pe *pe, int fd)
 	struct timeval tv = {.tv_sec = P2P_SEND_TIMEOUT_MS / 1000};
 	struct pe_session *s;
 	char peer[64];
-	int busy;
+	int stopping, full;
 
 	peer_name(fd, peer, sizeof(peer));
 	pthread_mutex_lock(&pe->mu);
-	busy = pe->sess != NULL || pe->stopping;
+	stopping = pe->stopping;
+	full = pe->npending >= PE_PENDING_MAX;
 	pthread_mutex_unlock(&pe->mu);
-	if (busy) {
-		hio_info("P2P connection from %s refused: a session is already active", peer);
+	if (stopping) {
 		refuse(fd, "busy");
+		return;
+	}
+	/* Whether the PE is free is decided at HELLO; until then a connection holds only
+	 * one of a bounded number of places (an unauthenticated flood is cut off here,
+	 * not by the PE's session). */
+	if (full) {
+		hio_warn("P2P connection from %s closed: %d connections have not said HELLO "
+			 "yet",
+			 peer, PE_PENDING_MAX);
+		close(fd);
 		return;
 	}
 	/* Readers that ended (they may still be draining a refused peer) are reaped here. */
@@ -440,13 +495,12 @@ static void session_start(struct pe *pe, int fd)
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_mutex_lock(&pe->mu);
-	pe->sess = s;
-	pe_kick_heartbeat_locked(pe);
+	pe->pending[pe->npending++] = s;
 	pthread_mutex_unlock(&pe->mu);
 	if (pthread_create(&pe->readers[pe->nreaders], NULL, session_main, s) != 0) {
 		hio_err("cannot start a reader for the P2P session from %s; refusing it", peer);
 		pthread_mutex_lock(&pe->mu);
-		pe->sess = NULL;
+		pending_del_locked(pe, s);
 		pthread_mutex_unlock(&pe->mu);
 		pthread_mutex_destroy(&s->wmu);
 		free(s);
@@ -490,9 +544,12 @@ void pe_accept_loop(struct pe *pe)
 void pe_recv_stop(struct pe *pe)
 {
 	pthread_mutex_lock(&pe->mu);
-	/* fd is valid while pe->sess points at it: the reader clears it before its unref. */
+	/* fd is valid while pe->sess or pending points at it: the reader clears both before
+	 * its unref. */
 	if (pe->sess)
 		shutdown(pe->sess->fd, SHUT_RD);
+	for (int i = 0; i < pe->npending; i++)
+		shutdown(pe->pending[i]->fd, SHUT_RD);
 	pthread_mutex_unlock(&pe->mu);
 	for (size_t i = 0; i < pe->nreaders; i++)
 		pthread_join(pe->readers[i], NULL);

@@ -98,6 +98,9 @@ int hio_token_eq(const char *a, const char *b)
 		return 0;
 	la = strnlen(a, HIO_TOKEN_MAX + 1);
 	lb = strnlen(b, HIO_TOKEN_MAX + 1);
+	/* Past the maximum only a prefix would be compared: such a token is never one. */
+	if (la > HIO_TOKEN_MAX || lb > HIO_TOKEN_MAX)
+		return 0;
 	diff = (unsigned char)(la != lb);
 	/* Compare over the expected token's length whatever the input, so timing
 	 * does not leak how many leading bytes matched. */

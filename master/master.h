@@ -318,6 +318,9 @@ int worker_push_cmd(struct master *m, struct worker *w, json_t *cmd);
 /* Frees every worker, PE and pipeline; at shutdown, alone, without m->lock. */
 void registry_free(struct master *m);
 void pipeline_free(struct pipeline *pl);
+/* Removes a pipeline pipeline_get just made for a request that was then refused, so a
+ * refused POST creates nothing. Caller holds m->lock, without a break since the get. */
+void pipeline_drop_new(struct master *m, struct pipeline *pl);
 /* Initialises the lists, maps, locks and condvars of a zeroed master (0 or -1). */
 int master_init(struct master *m);
 /* Frees results, backlog, registry, locks and m itself. */

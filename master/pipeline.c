@@ -219,7 +219,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	struct saved old;
 	json_t *ans;
 	char err[200];
-	int from;
+	int from, existed;
 
 	if (parse_conf(body, &c, err, sizeof(err)) < 0) {
 		reply_err(out, 400, "%s", err);
@@ -228,6 +228,7 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 
 	pthread_mutex_lock(&m->persist_lock);
 	pthread_mutex_lock(&m->lock);
+	existed = pipeline_find(m, name) != NULL;
 	pl = pipeline_get(m, name);
 	if (!pl) {
 		pthread_mutex_unlock(&m->lock);
@@ -252,6 +253,8 @@ void api_pipeline_post(struct master *m, const char *name, json_t *body, struct 
 	from = pipeline_desired(m, pl);
 	if ((pl->exec && !old.exec) || (pl->image && !old.image) ||
 	    apply_conf(pl, &c, err, sizeof(err)) < 0) {
+		if (!existed)
+			pipeline_drop_new(m, pl);
 		pthread_mutex_unlock(&m->lock);
 		pthread_mutex_unlock(&m->persist_lock);
 		free(old.exec);

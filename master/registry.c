@@ -50,6 +50,16 @@ oom:
 	return NULL;
 }
 
+void pipeline_drop_new(struct master *m, struct pipeline *pl)
+{
+	HIO_ASSERT_HELD(&m->lock);
+	HIO_ASSERT(!pl->configured && list_empty(&pl->queued) && list_empty(&pl->leased));
+	hio_hmap_del(&m->pipeline_ix, pl->name);
+	list_del(&pl->link);
+	m->n_pipelines--;
+	pipeline_free(pl);
+}
+
 void pipeline_free(struct pipeline *pl)
 {
 	for (size_t i = 0; i < pl->results.cap; i++)

@@ -48,6 +48,11 @@ eq "malformed JSON" "$(code POST /v1/pipelines/default "${A[@]}" -d '{"pes": ')"
 check "malformed JSON says so" grep -q '"error"' body.txt
 eq "wrong field type" "$(code POST /v1/pipelines/default "${A[@]}" -d '{"pes": "many"}')" 400
 eq "bad pipeline name" "$(code POST '/v1/pipelines/..%2fetc' "${A[@]}" -d '{}')" 400
+# A refused configuration of a pipeline that does not exist yet creates nothing.
+eq "impossible bounds for a new pipeline" \
+	"$(code POST /v1/pipelines/newpl "${A[@]}" -d '{"min_pes": 5, "max_pes": 2}')" 400
+eq "the refused pipeline was not created" \
+	"$(status_json | jq '[.pipelines[] | select(.name == "newpl")] | length')" 0
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >big.json
 eq "oversized JSON body" "$(code POST /v1/pipelines/default "${A[@]}" --data-binary @big.json)" 413
 

@@ -116,6 +116,19 @@ int main(void)
 	CHECK(!hio_token_eq("secret", ""));
 	CHECK(!hio_token_eq("", ""));
 	CHECK(!hio_token_eq("secret", NULL));
+	{
+		/* Two tokens over the maximum that differ only past it were equal before. */
+		char l1[HIO_TOKEN_MAX + 8], l2[HIO_TOKEN_MAX + 8];
+
+		memset(l1, 'a', sizeof(l1) - 1);
+		l1[sizeof(l1) - 1] = '\0';
+		memcpy(l2, l1, sizeof(l2));
+		l2[HIO_TOKEN_MAX + 3] = 'b';
+		CHECK(!hio_token_eq(l1, l2));
+		CHECK(!hio_token_eq(l1, l1));
+		l1[HIO_TOKEN_MAX] = '\0'; /* exactly the maximum: a valid length */
+		CHECK(hio_token_eq(l1, l1));
+	}
 
 	CHECK(hio_pipeline_valid("default"));
 	CHECK(hio_pipeline_valid("gfp-2.0_x"));

@@ -276,6 +276,20 @@ static void *executor_main(void *arg)
 		} else {
 			run_handler(pe, e);
 		}
+		/* Killed along with the PE (its runtime signals the whole group): the
+		 * message did not fail, the PE went away; unacknowledged, it is sent again
+		 * elsewhere. Past the grace the signal was the command's own business. */
+		if (e->out.failed && e->out.stop_signal && pe_sleep(pe, PE_STOP_GRACE_MS)) {
+			hio_info("stopping: message %s (%s) left unacknowledged: its command got "
+				 "signal %d as the PE stopped",
+				 it->id, it->name, e->out.stop_signal);
+			pthread_mutex_lock(&pe->mu);
+			pe->running = 0;
+			pthread_cond_broadcast(&pe->cv_fifo);
+			pthread_mutex_unlock(&pe->mu);
+			pe_entry_free(pe, e);
+			continue;
+		}
 		if (e->out.failed)
 			pe_out_drop_files(&e->out);
 		e->bytes = e->out.bytes + (e->out.error ? strlen(e->out.error) : 0);

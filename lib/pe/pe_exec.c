@@ -36,6 +36,11 @@ void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch)
 	o->scratch = scratch;
 }
 
+int pe_is_stop_signal(int sig)
+{
+	return sig == SIGTERM || sig == SIGINT || sig == SIGHUP;
+}
+
 void pe_out_drop_files(hio_pe_out *o)
 {
 	for (size_t i = 0; i < o->n; i++) {
@@ -589,9 +594,10 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		what[0] = '\0';
 	else if (WIFEXITED(st))
 		snprintf(what, sizeof(what), "exit status %d", WEXITSTATUS(st));
-	else if (WIFSIGNALED(st))
+	else if (WIFSIGNALED(st)) {
 		snprintf(what, sizeof(what), "killed by signal %d", WTERMSIG(st));
-	else
+		out->stop_signal = pe_is_stop_signal(WTERMSIG(st)) ? WTERMSIG(st) : 0;
+	} else
 		snprintf(what, sizeof(what), "ended with wait status %d", st);
 	if (what[0]) {
 		hio_info("message %s (%s): command %s", msg->id, msg->name, what);

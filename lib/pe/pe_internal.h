@@ -21,6 +21,7 @@
 #define PE_ERROR_MAX (64u << 10)    /* text of a failed message's error file */
 #define PE_HELLO_MS 3000	    /* a connector must say HELLO within this */
 #define PE_PENDING_MAX 16	    /* connections not past HELLO yet; more are closed at once */
+#define PE_STOP_GRACE_MS 1000	    /* after a stop_signal: how long the PE's own stop may lag */
 #define PE_STALL_MS 30000	    /* no byte this long inside a frame: the sender is dropped */
 #define PE_LRU 512		    /* ids remembered as stored */
 #define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
@@ -41,10 +42,17 @@ struct hio_pe_out {
 	int failed;
 	char *error; /* the text of the "error" file when failed */
 	char *dir;   /* per-message scratch, taken lazily, given back after the upload */
+	/* The command ended by a stop signal the PE did not send it (SIGTERM, SIGINT,
+	 * SIGHUP): a runtime stopping the whole PE (scancel, docker stop, systemd) signals
+	 * the command too. When the PE turns out to be stopping, the message is left
+	 * unacknowledged (it goes elsewhere) instead of failed. */
+	int stop_signal;
 	struct pe_scratch *scratch;
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
+/* SIGTERM, SIGINT, SIGHUP: what stops a process group from outside. */
+int pe_is_stop_signal(int sig);
 /* Drops result files (a failed message keeps only its error). */
 void pe_out_drop_files(hio_pe_out *o);
 /* Frees everything and gives the scratch directory back. */

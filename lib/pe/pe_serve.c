@@ -551,11 +551,15 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 				 "starts again",
 				 st->why, how);
 		} else {
-			describe(serve_kill(st, 0), how, sizeof(how));
+			int status = serve_kill(st, 0);
+
+			describe(status, how, sizeof(how));
 			snprintf(what, sizeof(what),
 				 "the resident command %s while it held this message (%s); it "
 				 "starts again",
 				 how, st->why);
+			if (WIFSIGNALED(status) && pe_is_stop_signal(WTERMSIG(status)))
+				out->stop_signal = WTERMSIG(status);
 		}
 		hio_info("message %s (%s): %s", msg->id, msg->name, what);
 		pe_fail_tail(out, what, &st->tail);

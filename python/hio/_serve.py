@@ -147,6 +147,11 @@ def _take_stdio() -> tuple[BinaryIO, BinaryIO]:
     os.dup2(null, 0)
     os.close(null)
     os.dup2(2, 1)
+    # fd 1 was a pipe, so print() was block-buffered: a handler that then dies
+    # (os._exit, a crash, the timeout's SIGKILL) would lose what it printed.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(line_buffering=True)
     return proto_in, proto_out
 
 

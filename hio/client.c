@@ -173,17 +173,33 @@ int cmd_status(int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(v, "pes")), scale);
 	}
 	if (json_array_size(json_object_get(st, "mounts")))
-		printf("%-24s %-12s %8s %12s %8s %s\n", "MOUNT", "HOST", "SPOOLED", "SPOOL_MB",
-		       "FAILING", "LAST_ERROR");
+		printf("%-24s %-12s %-14s %8s %12s %8s %s\n", "MOUNT", "HOST", "STATE", "SPOOLED",
+		       "SPOOL_MB", "FAILING", "LAST_ERROR");
 	json_array_foreach(json_object_get(st, "mounts"), i, v)
 	{
 		const char *le = json_string_value(json_object_get(v, "last_error"));
-		printf("%-24s %-12s %8lld %12.1f %8lld %s\n",
+		json_int_t age = json_integer_value(json_object_get(v, "age_ms"));
+		json_int_t bytes = json_integer_value(json_object_get(v, "spool_bytes"));
+		json_int_t max = json_integer_value(json_object_get(v, "spool_max"));
+		json_int_t failing = json_integer_value(json_object_get(v, "failing"));
+		char state[32];
+
+		/* What needs a person first: a mount the master stopped hearing from (it may
+		 * hold files nobody else knows of), a full spool (writes fail with ENOSPC),
+		 * deliveries that keep failing. */
+		if (age > WAIT_MOUNT_STALE_MS)
+			snprintf(state, sizeof(state), "silent %llds", (long long)(age / 1000));
+		else if (max > 0 && bytes >= max - max / 20)
+			snprintf(state, sizeof(state), "spool full");
+		else if (failing > 0)
+			snprintf(state, sizeof(state), "failing");
+		else
+			snprintf(state, sizeof(state), "ok");
+		printf("%-24s %-12s %-14s %8lld %12.1f %8lld %s\n",
 		       json_string_value(json_object_get(v, "mountpoint")),
-		       json_string_value(json_object_get(v, "host")),
+		       json_string_value(json_object_get(v, "host")), state,
 		       (long long)json_integer_value(json_object_get(v, "spooled")),
-		       (double)json_integer_value(json_object_get(v, "spool_bytes")) / 1048576.0,
-		       (long long)json_integer_value(json_object_get(v, "failing")), le ? le : "-");
+		       (double)bytes / 1048576.0, (long long)failing, le ? le : "-");
 	}
 	json_decref(st);
 	return 0;

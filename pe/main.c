@@ -176,6 +176,10 @@ int main(int argc, char **argv)
 	o.listen_host = host;
 	if (hio_pe_set_signal_handlers() < 0)
 		return bad("cannot set signal handlers: %s", strerror(errno));
+	if (hio_pe_contain_descendants() < 0)
+		hio_warn("cannot become the subreaper of the analysis (%s); processes it "
+			 "starts with setsid may outlive their message",
+			 strerror(errno));
 	metrics = hio_metrics_listen_arg(metrics);
 	if (metrics) {
 		struct hio_metrics_srv_opts mo = {.listen = metrics,

@@ -55,6 +55,13 @@ void hio_pe_stop(void);
 /* For a program that is a PE and nothing else (hio-pe): SIGTERM and SIGINT call
  * hio_pe_stop(), SIGPIPE is ignored. 0, or -1 with errno. */
 int hio_pe_set_signal_handlers(void);
+/* For a program that is a PE and nothing else: makes it the subreaper of what the
+ * analysis starts (PR_SET_CHILD_SUBREAPER), so a process that left the command's group
+ * (setsid, a double fork) comes back to the PE as an orphan and is killed with the
+ * message instead of outliving it (SPEC: every process the command started has ended
+ * when the message's result is stored). Process-wide, hence the caller's choice.
+ * 0, or -1 with errno. */
+int hio_pe_contain_descendants(void);
 
 /* A per-message scratch directory (absolute path), taken on first call and given back
  * once the message's result is uploaded: then emptied and reused for a later message.

@@ -51,6 +51,10 @@ struct hio_pe_out {
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
+/* When hio_pe_contain_descendants() is on: kills and reaps every child of this process
+ * but keep (the resident command; 0: none), i.e. the orphans an analysis left behind,
+ * their own orphans too. Bounded rounds; a no-op otherwise. */
+void pe_kill_orphans(pid_t keep);
 /* SIGTERM, SIGINT, SIGHUP: what stops a process group from outside. */
 int pe_is_stop_signal(int sig);
 /* Drops result files (a failed message keeps only its error). */

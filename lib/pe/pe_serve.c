@@ -566,6 +566,9 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 		rc = 1;
 	}
 	free(errtext);
+	/* Orphans the resident left (setsid children of a handler) end with the message;
+	 * the resident itself, our one legitimate child, stays. */
+	pe_kill_orphans(st->pid);
 	return rc;
 }
 
@@ -584,6 +587,8 @@ void hio_pe_serve_close(struct hio_pe_serve *s)
 				 SERVE_CLOSE_MS);
 		serve_kill(st, 0);
 	}
+	/* What the resident started and left (a setsid child) ends with it. */
+	pe_kill_orphans(0);
 	free(st);
 	s->st = NULL;
 }

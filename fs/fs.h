@@ -84,10 +84,11 @@ void fs_ignore_free(struct fs *fs);
 int fs_ignored(const struct fs *fs, const char *path);
 
 /* --- spool.c: the out/ queue, the sender, the reporter and per-input states --- */
-/* Opens SPOOL/{tree,out}, counts the space used, queues what out/ holds (a replay
- * after a crash) and starts the sender. 0, or -1 with a logged reason. */
+/* Opens SPOOL/{tree,out}, counts the space used and queues what out/ holds (a replay
+ * after a crash); starts no thread. 0, or -1 with a logged reason. */
 int fs_spool_start(struct fs *fs);
-/* Starts the sender thread (after FUSE daemonized). 0 or -1. */
+/* Starts the stream connector, the sender and the reporter: after FUSE daemonized,
+ * since its fork keeps only the calling thread. 0, or -1 with a logged reason. */
 int fs_spool_run(struct fs *fs);
 /* Flushes nothing: unacknowledged entries stay in out/ for the next mount. */
 void fs_spool_stop(struct fs *fs);

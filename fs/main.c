@@ -10,6 +10,7 @@
 #include "hio_metrics.h"
 #include "hio_sync.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
@@ -151,6 +152,33 @@ static int parse_args(struct fs *fs, int argc, char **argv, struct fuse_args *fa
 	return 0;
 }
 
+/* A mount hides what its directory holds: an instrument writing into a directory that
+ * already has its files would seem to lose them. 0 when dir is empty, else -1 with the
+ * one-line reason on stderr. */
+static int mountpoint_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d) {
+		fprintf(stderr, "hio-fs: cannot mount on %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	if (n) {
+		fprintf(stderr,
+			"hio-fs: refusing to mount on %s: it is not empty (the mount would hide "
+			"its files); use an empty directory\n",
+			dir);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct fs fs;
@@ -192,6 +220,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	if (mountpoint_empty(co.mountpoint) < 0)
+		goto out;
 	if (!realpath(co.mountpoint, fs.mountpoint))
 		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", co.mountpoint);
 	/* The kernel checks permissions from the modes, as on a local disk. */

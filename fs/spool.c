@@ -611,8 +611,6 @@ static int replay_out(struct fs *fs)
 int fs_spool_start(struct fs *fs)
 {
 	struct fs_spool *sp = calloc(1, sizeof(*sp));
-	struct hio_stream_opts so = {0};
-	char err[256];
 	int tfd;
 
 	if (!sp || fs_space_init(fs) < 0) {
@@ -655,6 +653,18 @@ int fs_spool_start(struct fs *fs)
 		 (unsigned long long)atomic_load(&fs->spool_used),
 		 (unsigned long long)fs->spool_max);
 
+	return 0;
+}
+
+/* Every thread of the spool, the stream connector's lanes included, starts here, after
+ * FUSE daemonized: the fork of fuse_daemonize() keeps only the calling thread, so a
+ * thread started before it would be missing in the daemon (files accepted, never sent). */
+int fs_spool_run(struct fs *fs)
+{
+	struct fs_spool *sp = fs->spool;
+	struct hio_stream_opts so = {0};
+	char err[256];
+
 	so.master = fs->master;
 	so.token = fs->token;
 	so.pipeline = fs->pipeline;
@@ -662,17 +672,9 @@ int fs_spool_start(struct fs *fs)
 	so.on_ack = on_ack;
 	so.ack_ud = fs;
 	if (!(sp->stream = hio_stream_open(&so, err, sizeof(err)))) {
-		hio_err("cannot start streaming to %s: %s; not mounting", fs->master, err);
+		hio_err("cannot start streaming to %s: %s; unmounting", fs->master, err);
 		return -1;
 	}
-	return 0;
-}
-
-/* Threads start after FUSE daemonized (a fork keeps only the calling thread). */
-int fs_spool_run(struct fs *fs)
-{
-	struct fs_spool *sp = fs->spool;
-
 	if (pthread_create(&sp->sender, NULL, sender_main, fs) != 0)
 		return -1;
 	sp->sender_started = 1;

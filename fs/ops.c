@@ -238,8 +238,10 @@ static int op_unlink(const char *path)
 	fd = openat(fs->tree_fd, rel(path), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (unlinkat(fs->tree_fd, rel(path), 0) < 0) {
 		rc = -errno;
-	} else if (fd >= 0) {
-		fs_space_unlinked(fs, fd);
+	} else {
+		if (fd >= 0)
+			fs_space_unlinked(fs, fd);
+		fs_spool_removed(fs, rel(path)); /* a version still settling is not sent */
 	}
 	if (fd >= 0)
 		close(fd);
@@ -328,12 +330,15 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = FS();
 	const char *rf = rel(from), *rt = rel(to);
-	int dfd, rc;
+	struct stat st;
+	int dfd, rc, replaced = 0;
 
 	if (in_results(from, NULL) || in_results(to, NULL))
 		return -EROFS;
 	dfd = (flags & RENAME_EXCHANGE) ? -1
 					: openat(fs->tree_fd, rt, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0 && fstat(dfd, &st) == 0 && S_ISREG(st.st_mode))
+		replaced = 1;
 	if (renameat2(fs->tree_fd, rf, fs->tree_fd, rt, flags) < 0) {
 		rc = -errno;
 		if (dfd >= 0)
@@ -348,14 +353,17 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 		return 0;
 	if (fs_ignored(fs, rf) && !fs_ignored(fs, rt)) {
 		rc = complete_renamed(fs, rt, 0);
-		if (rc < 0)
-			hio_err(
-			    "renamed %s to %s but cannot queue it: %s; rename it again to retry",
-			    rf, rt, strerror(-rc));
-		return rc;
+	} else if (fs_spool_renamed(fs, rf, rt) == 0 && replaced && !fs_ignored(fs, rt)) {
+		/* It replaced an input, and its own version has gone out already (or it
+		 * has none yet): a new version of the target (sed -i, mv over a file). */
+		rc = complete_renamed(fs, rt, 0);
+	} else {
+		return 0;
 	}
-	fs_spool_renamed(fs, rf, rt);
-	return 0;
+	if (rc < 0)
+		hio_err("renamed %s to %s but cannot queue it: %s; rename it again to retry", rf,
+			rt, strerror(-rc));
+	return rc;
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -526,14 +534,9 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = (struct fs_handle *)fi->fh;
-
-	/* The last writer's close() returns once this version is in the spool, so an
-	 * accepted file survives a crash of hio-fs. A handle that wrote nothing yet is
-	 * left to release: a shell's "cmd > file" closes a duplicate before cmd writes. */
-	if (!h->ino || !h->writer || !h->wrote)
-		return 0;
-	return fs_handle_complete(FS(), h, path, 1);
+	/* Every close of every duplicate descriptor flushes; the file completes at the
+	 * release (handle.c). The flush prepares its version, so close() reports ENOSPC. */
+	return fs_handle_flush(FS(), (struct fs_handle *)fi->fh, path);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)

@@ -175,6 +175,10 @@ int fs_handle_flush(struct fs *fs, struct fs_handle *h, const char *path);
 int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path);
 /* ftruncate with the spool's byte count kept; 0, -ENOSPC or -errno. */
 int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size);
+/* fallocate mode 0 through h, counted in the spool; 0 or -errno. */
+int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len);
+/* link(2) from to to (tree paths): a copy that is a second input. 0 or -errno. */
+int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Re-reads the file's size after a short write. */
 void fs_handle_resync(struct fs *fs, struct fs_handle *h);
 

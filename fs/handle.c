@@ -237,8 +237,10 @@ reopen:
 	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
 		goto fail;
 	/* O_TRUNC is applied below so the freed bytes are counted. */
-	h->fd =
-	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+	/* O_DIRECT is the kernel's business (the handle uses direct_io): the spool's disk
+	 * would refuse FUSE's unaligned buffers with EINVAL. */
+	h->fd = openat(fs->tree_fd, r,
+		       (flags & ~(O_TRUNC | O_DIRECT)) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
 	if (h->fd < 0) {
 		rc = -errno;
 		goto fail;
@@ -428,5 +430,99 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 		fs_space_release(fs, size);
 	close(h->fd);
 	free(h);
+	return rc;
+}
+
+/* fallocate(2) mode 0 (posix_fallocate): the file grows to off + len, counted in the
+ * spool like a write; other modes are not supported (EOPNOTSUPP). */
+int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len)
+{
+	uint64_t end = (uint64_t)off + (uint64_t)len, cur, grow, actual = 0;
+
+	if (mode != 0)
+		return -EOPNOTSUPP;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->ino_mu);
+	cur = h->ino->size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	grow = end > cur ? end - cur : 0;
+	if (grow && fs_space_reserve(fs, grow) < 0)
+		return -ENOSPC;
+	if (fallocate(h->fd, 0, off, len) < 0) {
+		int e = errno;
+		if (grow)
+			fs_space_release(fs, grow);
+		return -e;
+	}
+	pthread_mutex_lock(&fs->ino_mu);
+	if (end > h->ino->size) {
+		actual = end - h->ino->size;
+		h->ino->size = end;
+	}
+	h->ino->dirty = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	h->wrote = 1;
+	/* Another writer may have grown the file meanwhile. */
+	if (grow > actual)
+		fs_space_release(fs, grow - actual);
+	else if (actual > grow)
+		atomic_fetch_add(&fs->spool_used, actual - grow);
+	return 0;
+}
+
+/* link(2) into the tree: a second input with the same bytes, as a copy. A real hard link
+ * would make one inode two inputs, and out/ versions rely on the tree holding one link
+ * to an input's inode; tar -x and cp -a of trees with hard links need only that the
+ * name appears with the bytes, mode, owner and mtime. */
+int fs_handle_link(struct fs *fs, const char *from, const char *to)
+{
+	int src = openat(fs->tree_fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), dst = -1, rc = 0;
+	struct timespec tv[2];
+	struct stat st;
+
+	if (src < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(src, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EPERM;
+		goto out;
+	}
+	if (st.st_mode & FS_STUB_BIT) {
+		rc = -EIO; /* evicted: its bytes are gone */
+		goto out;
+	}
+	if (fs_space_reserve(fs, (uint64_t)st.st_size) < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	dst = openat(fs->tree_fd, to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		rc = -errno;
+		fs_space_release(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	tv[0] = st.st_atim;
+	tv[1] = st.st_mtim;
+	if (copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, tv) < 0) {
+		rc = -errno;
+		hio_warn("cannot link %s to %s (a copy): %s; the link fails", from, to,
+			 strerror(errno));
+		unlinkat(fs->tree_fd, to, 0);
+		fs_space_release(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	if (fchown(dst, st.st_uid, st.st_gid) < 0)
+		hio_debug("cannot keep the owner of %s: %s", to, strerror(errno));
+	if (!fs_ignored(fs, to) && (rc = fs_spool_complete(fs, to)) < 0)
+		hio_err("linked %s to %s but cannot queue it: %s; write it again to retry", from,
+			to, strerror(-rc));
+out:
+	if (dst >= 0)
+		close(dst);
+	close(src);
 	return rc;
 }

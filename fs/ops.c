@@ -272,9 +272,9 @@ static int op_readlink(const char *path, char *buf, size_t n)
 
 static int op_link(const char *from, const char *to)
 {
-	/* A second name would make one inode two inputs, and out/ snapshots rely on the
-	 * link count: refused, as on filesystems without hard links. */
-	return -EPERM;
+	if (in_results(from, NULL) || in_results(to, NULL))
+		return -EROFS;
+	return fs_handle_link(FS(), rel(from), rel(to));
 }
 
 /* Every regular file under tree path r that is now final and not being written
@@ -442,7 +442,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
 	return 0;
 }
 
@@ -469,7 +469,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
 	return 0;
 }
 
@@ -548,6 +548,15 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 		hio_err("cannot queue %s at its close: %s; write it again to retry",
 			path ? path : "?", strerror(-rc));
 	return 0;
+}
+
+static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fi ? (struct fs_handle *)fi->fh : NULL;
+
+	if (!h || !h->ino)
+		return h ? -EBADF : -EOPNOTSUPP;
+	return fs_handle_fallocate(FS(), h, mode, off, len);
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -689,6 +698,7 @@ const struct fuse_operations fs_ops = {
     .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
+    .fallocate = op_fallocate,
     .statfs = op_statfs,
     .setxattr = op_setxattr,
     .getxattr = op_getxattr,

@@ -4,8 +4,8 @@
  * read-only results/ served from the master. A completed input is snapshotted by a
  * hard link SPOOL/out/<id> (and SPOOL/out/<id>.json with its name and version), which
  * the sender streams and deletes once a PE or the master's backlog acknowledged it. A
- * file still linked from out/ is copied on its next open for writing, so a pending
- * version never changes under the sender. */
+ * file whose committed version out/ still links is copied on its next open for
+ * writing, so a queued version never changes under the sender. */
 #ifndef HIO_FS_H
 #define HIO_FS_H
 #include "hio_util.h"

@@ -1,7 +1,8 @@
 /* handle.c: open files of the input tree. Each open handle is counted on its backing
  * inode (struct fs_ino), which says whether the file changed and who still writes
- * it; that decides when a file completes. A pending version is never written in
- * place: an open for writing of an inode out/ still links gets a fresh copy first. */
+ * it; that decides when a file completes (at the release of its last writer). A
+ * committed version is never written in place: an open for writing of an inode out/
+ * still links for one gets a fresh copy first. */
 #include "fs.h"
 #include "hio_log.h"
 #include "hio_sync.h"

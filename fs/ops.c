@@ -1,7 +1,7 @@
 /* ops.c: the FUSE operations. Inputs pass through to SPOOL/tree (so Linux gives the
  * errno values tools expect); results/ goes to results.c. A file completes at the
- * flush of its last writing handle (so close() returns only once the version is in
- * the spool), or at its last release when the flush could not tell. */
+ * release of its last writing handle; the flush before it has already put the version
+ * in the spool, so close() reports a spool error (handle.c). */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
 #include "hio_log.h"

@@ -117,8 +117,9 @@ int fs_spool_complete(struct fs *fs, const char *rel);
 int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
 /* A rename moved input from to to: its state, and its version in out/, follow it; a
  * version of to still waiting is dropped, and so is from's when to is a held name.
- * 1 when from's version was still waiting (it goes out under to), else 0. */
-int fs_spool_renamed(struct fs *fs, const char *from, const char *to);
+ * With dir, every input under directory from follows too. 1 when from's version was
+ * still waiting (it goes out under to), else 0. */
+int fs_spool_renamed(struct fs *fs, const char *from, const char *to, int dir);
 /* Input rel was removed: its version still waiting is dropped, its state forgotten. */
 void fs_spool_removed(struct fs *fs, const char *rel);
 

@@ -331,7 +331,7 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 	struct fs *fs = FS();
 	const char *rf = rel(from), *rt = rel(to);
 	struct stat st;
-	int dfd, rc, replaced = 0;
+	int dfd, rc, replaced = 0, is_dir;
 
 	if (in_results(from, NULL) || in_results(to, NULL))
 		return -EROFS;
@@ -351,9 +351,10 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 	}
 	if (flags & RENAME_EXCHANGE)
 		return 0;
+	is_dir = fstatat(fs->tree_fd, rt, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 	if (fs_ignored(fs, rf) && !fs_ignored(fs, rt)) {
 		rc = complete_renamed(fs, rt, 0);
-	} else if (fs_spool_renamed(fs, rf, rt) == 0 && replaced && !fs_ignored(fs, rt)) {
+	} else if (fs_spool_renamed(fs, rf, rt, is_dir) == 0 && replaced && !fs_ignored(fs, rt)) {
 		/* It replaced an input, and its own version has gone out already (or it
 		 * has none yet): a new version of the target (sed -i, mv over a file). */
 		rc = complete_renamed(fs, rt, 0);

@@ -135,16 +135,17 @@ static void cancel_waiting(struct fs_version *v)
 	}
 }
 
-int fs_spool_renamed(struct fs *fs, const char *from, const char *to)
+/* Moves the record of from (and its version in out/) to to; 1 when that version was
+ * still waiting. The caller holds sp->mu. */
+static int move_rec(struct fs *fs, struct fs_spool *sp, const char *from, const char *to)
 {
-	struct fs_spool *sp = fs->spool;
 	struct rec *r, *old;
 	char *name = strdup(to);
 	int moved = 0;
 
+	HIO_ASSERT_HELD(&sp->mu);
 	if (!name)
 		return 0;
-	pthread_mutex_lock(&sp->mu);
 	r = hio_hmap_del(&sp->states, from);
 	if ((old = hio_hmap_del(&sp->states, to))) {
 		cancel_waiting(old->v); /* the target's own new bytes are gone, replaced */
@@ -170,8 +171,38 @@ int fs_spool_renamed(struct fs *fs, const char *from, const char *to)
 		if (hio_hmap_put(&sp->states, r->name, r) < 0)
 			rec_free(r);
 	}
-	pthread_mutex_unlock(&sp->mu);
 	free(name);
+	return moved;
+}
+
+int fs_spool_renamed(struct fs *fs, const char *from, const char *to, int dir)
+{
+	struct fs_spool *sp = fs->spool;
+	size_t fl = strlen(from), n = 0;
+	struct rec **v = NULL;
+	int moved;
+
+	pthread_mutex_lock(&sp->mu);
+	moved = move_rec(fs, sp, from, to);
+	/* A directory: the records under it follow (one pass over the map, which holds
+	 * at most STATES_MAX names; directory renames are rare). */
+	if (dir && sp->states.len && (v = malloc(sp->states.len * sizeof(*v)))) {
+		for (size_t i = 0; i < sp->states.cap; i++) {
+			struct rec *r = sp->states.slots[i].val;
+			if (sp->states.slots[i].key && !strncmp(r->name, from, fl) &&
+			    r->name[fl] == '/')
+				v[n++] = r;
+		}
+		for (size_t i = 0; i < n; i++) {
+			char oldn[PATH_MAX], newn[PATH_MAX];
+
+			snprintf(oldn, sizeof(oldn), "%s", v[i]->name);
+			if (snprintf(newn, sizeof(newn), "%s%s", to, oldn + fl) < (int)sizeof(newn))
+				move_rec(fs, sp, oldn, newn);
+		}
+		free(v);
+	}
+	pthread_mutex_unlock(&sp->mu);
 	return moved;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Renames and quick temporaries: sed -i (a sedXXXXXX file renamed over the target), mv
-# over an input, a file renamed over or removed right after it was written, vim's save
+# over an input, a file renamed over or removed right after it was written, a directory
+# renamed right after it was filled, vim's save
 # with its default backup settings (as outside /tmp: the 4913 probe, the name~ backup),
 # sqlite3 filling a database (its -journal), and a rename while a version is in flight.
 # The PE command logs every message it gets (name and sha256): each final file has
@@ -43,6 +44,11 @@ echo "short-lived" >"$E/gone.txt"
 rm "$E/gone.txt"
 echo "parked" >"$E/park.txt"
 mv "$E/park.txt" "$E/park.txt.part"
+# a directory filled, then at once renamed: its files go out under the new names
+mkdir "$E/incoming"
+echo "run f1" >"$E/incoming/f1"
+echo "run f2" >"$E/incoming/f2"
+mv "$E/incoming" "$E/run1"
 check "2 vim edits and saves vim.txt" timeout -k 5 30 vim -u NONE -N -n -es \
 	-c 'set backupskip=' -c '%s/one/three/' -c 'wq' "$E/vim.txt"
 check "2 sqlite3 creates and fills x.db" sqlite3 "$E/x.db" \
@@ -62,8 +68,12 @@ eq "2 mv over: a.txt's messages (its first version only)" "$(seen e/a.txt)" "$(s
 eq "2 renamed over at once: c.txt's messages (v2 only)" "$(seen e/c.txt)" "$(sha "$T/v2.c") "
 eq "2 vim: vim.txt's messages (old, new)" "$(seen e/vim.txt)" "$(sha "$T/v1.vim") $(sha "$T/v2.vim") "
 eq "2 sqlite3: x.db's messages (the final file once)" "$(seen e/x.db)" "$(sha "$T/v2.x.db") "
-eq "2 messages for any other name (sedXXXXXX, c2.txt, gone.txt, park.txt, 4913, vim.txt~, x.db-journal)" \
-	"$(awk '$1 !~ /^e\/(conf|a|b|c|vim)\.txt$/ && $1 != "e/x.db"' "$SEEN" | cut -d' ' -f1 | tr '\n' ' ')" ""
+for f in f1 f2; do
+	eq "2 directory renamed at once: run1/$f's messages" "$(seen "e/run1/$f")" "$(sha "$E/run1/$f") "
+done
+check "2 run1/f1 comes to user.hio.state done" wait_for 10 state_is "$E/run1/f1" done
+eq "2 messages for any other name (sedXXXXXX, c2.txt, gone.txt, park.txt, 4913, vim.txt~, x.db-journal, incoming/)" \
+	"$(awk '$1 !~ /^e\/(conf|a|b|c|vim)\.txt$/ && $1 !~ /^e\/run1\/f[12]$/ && $1 != "e/x.db"' "$SEEN" | cut -d' ' -f1 | tr '\n' ' ')" ""
 check "2 results/e/b.txt/stdout is a's sha256" \
 	test "$(cat "$MNT/results/e/b.txt/stdout" 2>/dev/null)" = "$(sha "$T/v1.a")"
 check "2 results/e/conf.txt/stdout is the edited sha256" \

@@ -287,6 +287,7 @@ again:
 		pthread_mutex_unlock(&fs->ino_mu);
 		close(h->fd);
 		h->fd = -1;
+		flags &= ~O_EXCL; /* it exists now, perhaps made by this very open */
 		goto reopen;
 	}
 	if (h->ino) {

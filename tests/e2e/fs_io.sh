@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # I/O modes and hard links: fallocate (mode 0), dd oflag=direct, ln into the mount,
-# and tar -x and cp -a of trees with hard links. Each final name is an input with its
+# and tar -x and cp -a of trees with hard links; then rsync --inplace and
+# --partial-dir, cp --sparse=always, unzip and git clone (its .git/ is held). Each final name is an input with its
 # own message (a link is a second input with the same bytes), each the sha256 of what
 # the name reads back.
 . "$(dirname "$0")/lib.sh"
@@ -51,8 +52,22 @@ check "tar -x of a tree with hard links exits 0" tar -xf t.tar -C "$I"
 check "cp -a of a tree with hard links exits 0" cp -a src/t "$I/t2"
 check "cp -a: t2/b reads back as a" cmp -s src/t/a "$I/t2/b"
 
+# more tools that write in place or through temporaries of their own
+mkdir -p src/r
+for n in 1 2 3; do head -c $((7000 * n)) /dev/urandom >"src/r/f$n"; done
+check "rsync -a --inplace exits 0" rsync -a --inplace src/r/ "$I/rsi/"
+check "rsync -a --partial-dir exits 0" rsync -a --partial-dir=.rsync-partial src/r/ "$I/rsp/"
+truncate -s 300000 src/sparse && echo tail >>src/sparse
+check "cp --sparse=always exits 0" cp --sparse=always src/sparse "$I/sparse"
+(cd src && zip -qr ../r.zip r) || fail "zip"
+check "unzip exits 0" unzip -q r.zip -d "$I/uz"
+git init -q repo && (cd repo && echo hello >a.txt && mkdir d && echo x >d/b && git add . &&
+	git -c user.email=t@t -c user.name=t commit -qm m) || fail "git init"
+check "git clone into the mount exits 0" git clone -q repo "$I/clone"
+more=(rsi/f1 rsi/f2 rsi/f3 rsp/f1 rsp/f2 rsp/f3 sparse uz/r/f1 uz/r/f2 uz/r/f3 clone/a.txt clone/d/b)
+
 : >list
-for f in alloc.bin grown.bin direct.bin orig.bin hard.bin t/a t/b t/sub/c t/d t2/a t2/b t2/sub/c t2/d; do
+for f in "${more[@]}" alloc.bin grown.bin direct.bin orig.bin hard.bin t/a t/b t/sub/c t/d t2/a t2/b t2/sub/c t2/d; do
 	cp "$I/$f" "copy.${f//\//_}" || fail "read back $f"
 	echo "i/$f $T/copy.${f//\//_}" >>list
 done

@@ -71,14 +71,14 @@ eq "2 sqlite3: x.db's messages (the final file once)" "$(seen e/x.db)" "$(sha "$
 for f in f1 f2; do
 	eq "2 directory renamed at once: run1/$f's messages" "$(seen "e/run1/$f")" "$(sha "$E/run1/$f") "
 done
-check "2 run1/f1 comes to user.hio.state done" wait_for 10 state_is "$E/run1/f1" done
+check "2 run1/f1 comes to user.hio.state done" wait_for 10 state_is "$E/run1/f1" "done"
 eq "2 messages for any other name (sedXXXXXX, c2.txt, gone.txt, park.txt, 4913, vim.txt~, x.db-journal, incoming/)" \
 	"$(awk '$1 !~ /^e\/(conf|a|b|c|vim)\.txt$/ && $1 !~ /^e\/run1\/f[12]$/ && $1 != "e/x.db"' "$SEEN" | cut -d' ' -f1 | tr '\n' ' ')" ""
 check "2 results/e/b.txt/stdout is a's sha256" \
 	test "$(cat "$MNT/results/e/b.txt/stdout" 2>/dev/null)" = "$(sha "$T/v1.a")"
 check "2 results/e/conf.txt/stdout is the edited sha256" \
 	test "$(cat "$MNT/results/e/conf.txt/stdout" 2>/dev/null)" = "$(sha "$T/v2.conf")"
-check "2 b.txt comes to user.hio.state done" wait_for 10 state_is "$E/b.txt" done
+check "2 b.txt comes to user.hio.state done" wait_for 10 state_is "$E/b.txt" "done"
 
 # ---- 3. a rename while the version is in flight: its state does not stay at sent
 echo "slow one" >"$E/slow.txt"
@@ -86,7 +86,7 @@ cp "$E/slow.txt" "$T/v1.slow"
 in_flight() { local s; s=$(xstate "$E/slow.txt"); [ "$s" = sent ] || [ "$s" = processing ]; }
 check "3 slow.txt is handed to a PE" wait_for 10 in_flight
 check "3 mv slow.txt slow2.txt exits 0" mv "$E/slow.txt" "$E/slow2.txt"
-check_state "$E/slow2.txt" done
+check_state "$E/slow2.txt" "done"
 check "3 settled" wait_for 30 quiet_now
 eq "3 slow.txt's messages (one, under the name it was sent with)" "$(seen e/slow.txt)" "$(sha "$T/v1.slow") "
 eq "3 slow2.txt's messages (none: a rename to a new name is not a new version)" "$(seen e/slow2.txt)" ""

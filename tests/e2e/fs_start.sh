@@ -28,6 +28,7 @@ teardown() {
 }
 trap 'teardown; cleanup' EXIT
 
+# shellcheck disable=SC2016 # expanded by the PE's shell
 "$HIO" up --pes 2 --exec 'sha256sum "$HIO_INPUT" | cut -d" " -f1' --state-dir "$STATE" >"$T/url" ||
 	{ fail "hio up"; finish; }
 URL=$(cat "$T/url")
@@ -68,6 +69,6 @@ while read -r f; do
 done <"$T/list"
 eq "2 results/<file>/stdout differing from the file's sha256" "$bad" 0
 check "2 user.hio.state of f1 is done" \
-	test "$(getfattr -n user.hio.state --only-values "$MNT/f1" 2>/dev/null)" = done
+	test "$(getfattr -n user.hio.state --only-values "$MNT/f1" 2>/dev/null)" = "done"
 teardown
 finish

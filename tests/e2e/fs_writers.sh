@@ -31,7 +31,12 @@ EOF
 check "3 subprocess.run(stdout=f) exits 0" test $? -eq 0
 # 4. numpy's tofile/np.save: the descriptor is dup()ed, written and closed (numpy does
 # this inside tofile when it is there; the same calls are made by hand otherwise).
-python3 - "$MNT/w/array.bin" <<'EOF'
+# Debian's python3-numpy (scripts/deps) is for /usr/bin/python3, which may not be the
+# python3 first in PATH.
+PY=python3
+/usr/bin/python3 -c 'import numpy' 2>/dev/null && PY=/usr/bin/python3
+echo "numpy: $($PY -c 'import numpy; print(numpy.__version__)' 2>/dev/null || echo 'not found, dup() by hand')"
+"$PY" - "$MNT/w/array.bin" <<'EOF'
 import os, sys
 with open(sys.argv[1], "wb") as f:
     f.write(b"HDR1" * 16)

@@ -4,8 +4,8 @@
  * read-only results/ served from the master. A completed input is snapshotted by a
  * hard link SPOOL/out/<id> (and SPOOL/out/<id>.json with its name and version), which
  * the sender streams and deletes once a PE or the master's backlog acknowledged it. A
- * file still linked from out/ is copied on its next open for writing, so a pending
- * version never changes under the sender. */
+ * file whose committed version out/ still links is copied on its next open for
+ * writing, so a queued version never changes under the sender. */
 #ifndef HIO_FS_H
 #define HIO_FS_H
 #include "hio_util.h"
@@ -19,10 +19,15 @@
 #define FS_RESULTS "results" /* the virtual directory at the mount's root */
 #define FS_IGNORE_MAX 64     /* patterns in --ignore */
 #define FS_STUB_BIT S_ISVTX  /* marks an evicted input: size kept, bytes gone */
-#define FS_DEFAULT_IGNORE ".*,*.tmp,*.part,*~,*.swp"
+/* Tools' temporary names: dotfiles (rsync's .name.XXXXXX), backups, swap files,
+ * partial downloads, sqlite's journals. vim's 4913 probe is not listed (a directory of
+ * that name would be held): it is removed at once, within the settle time. */
+#define FS_DEFAULT_IGNORE ".*,*.tmp,*.part,*~,*.swp,*-journal,*-wal,*-shm"
+#define FS_SETTLE_MS 200 /* default --settle */
 
 struct fs_spool;
 struct fs_results;
+struct fs_version; /* spool_int.h: one completed version of an input, in out/ */
 
 /* One backing inode with open handles: who writes it and whether it changed. */
 struct fs_ino {
@@ -31,6 +36,11 @@ struct fs_ino {
 	int refs;    /* open handles */
 	int writers; /* open handles that may write */
 	int dirty;   /* written, created or truncated since it last completed */
+	/* Prepared at a flush of its last writer (in out/, so close() can report an error
+	 * and a crash keeps it) and committed at that writer's release: a close of one
+	 * duplicate descriptor is not the last. It is a hard link to this inode, so it
+	 * holds the bytes of the last write until the commit. */
+	struct fs_version *prov;
 	/* Work on the inode running without a lock; the entry stays while either is set.
 	 * evicting (space.c): its bytes are going, every open waits (fs->ino_cv).
 	 * copying (handle.c): a writer's open is giving the tree a fresh copy of this
@@ -53,6 +63,7 @@ struct fs {
 	char pipeline[HIO_PIPELINE_MAX + 1];
 	int compress; /* enum hio_compress */
 	int fsync;
+	int settle_ms; /* a committed version waits this long for a rename or removal */
 	uint64_t spool_max;
 	_Atomic uint64_t spool_used; /* bytes of distinct non-evicted inodes in tree/ and out/ */
 
@@ -84,20 +95,33 @@ void fs_ignore_free(struct fs *fs);
 int fs_ignored(const struct fs *fs, const char *path);
 
 /* --- spool.c: the out/ queue, the sender, the reporter and per-input states --- */
-/* Opens SPOOL/{tree,out}, counts the space used, queues what out/ holds (a replay
- * after a crash) and starts the sender. 0, or -1 with a logged reason. */
+/* Opens SPOOL/{tree,out}, counts the space used and queues what out/ holds (a replay
+ * after a crash); starts no thread. 0, or -1 with a logged reason. */
 int fs_spool_start(struct fs *fs);
-/* Starts the sender thread (after FUSE daemonized). 0 or -1. */
+/* Starts the stream connector, the sender and the reporter: after FUSE daemonized,
+ * since its fork keeps only the calling thread. 0, or -1 with a logged reason. */
 int fs_spool_run(struct fs *fs);
 /* Flushes nothing: unacknowledged entries stay in out/ for the next mount. */
 void fs_spool_stop(struct fs *fs);
-/* Snapshots tree path rel (no leading '/') as a new version and queues it.
- * 0, or -errno (the caller's close or rename reports it). */
+/* A new version of tree path rel (no leading '/'): a hard link out/<id> and its record
+ * out/<id>.json, counted as pending but not queued. 0 and *v, or -errno (the caller's
+ * close reports it). */
+int fs_spool_prepare(struct fs *fs, const char *rel, struct fs_version **v);
+/* Queues v under name rel (its name now), after the settle time. */
+void fs_spool_commit(struct fs *fs, struct fs_version *v, const char *rel);
+/* Drops a prepared version: its out/ entry goes, nothing is sent. NULL is a no-op. */
+void fs_spool_discard(struct fs *fs, struct fs_version *v);
+/* prepare + commit. 0 or -errno. */
 int fs_spool_complete(struct fs *fs, const char *rel);
 /* The state of input rel for user.hio.state into out (NUL-terminated). 0, or -ENODATA. */
 int fs_spool_state(struct fs *fs, const char *rel, char *out, size_t n);
-/* A rename moved input from to to: its state follows it. */
-void fs_spool_renamed(struct fs *fs, const char *from, const char *to);
+/* A rename moved input from to to: its state, and its version in out/, follow it; a
+ * version of to still waiting is dropped, and so is from's when to is a held name.
+ * With dir, every input under directory from follows too. 1 when from's version was
+ * still waiting (it goes out under to), else 0. */
+int fs_spool_renamed(struct fs *fs, const char *from, const char *to, int dir);
+/* Input rel was removed: its version still waiting is dropped, its state forgotten. */
+void fs_spool_removed(struct fs *fs, const char *rel);
 
 /* --- space.c: the spool's byte budget and eviction --- */
 /* The evictable list lives from fs_space_init (0, or -1 out of memory) to
@@ -143,14 +167,19 @@ void fs_ino_unbusy(struct fs *fs, struct fs_ino *i);
  * is a new handle the caller gives back with fs_handle_close; else -errno. */
 int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
 		   struct fs_handle **out);
-/* Completes the file if it is dirty and has last_writers writers (the caller's
- * handle among them). path is the FUSE path (NULL: removed). 0 or -errno. */
-int fs_handle_complete(struct fs *fs, struct fs_handle *h, const char *path, int last_writers);
-/* Closes and frees h, completing its file when it was the last writer; returns that
- * completion's result. */
+/* At a flush (each close of each duplicate): prepares a version when h wrote and is
+ * its file's last writer, so the close reports a spool error. path is the FUSE path
+ * (NULL: removed). 0 or -errno. */
+int fs_handle_flush(struct fs *fs, struct fs_handle *h, const char *path);
+/* Closes and frees h (its release); when it was the last writer of a changed file,
+ * the file completes: its version is committed. Returns that completion's result. */
 int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path);
 /* ftruncate with the spool's byte count kept; 0, -ENOSPC or -errno. */
 int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size);
+/* fallocate mode 0 through h, counted in the spool; 0 or -errno. */
+int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len);
+/* link(2) from to to (tree paths): a copy that is a second input. 0 or -errno. */
+int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Re-reads the file's size after a short write. */
 void fs_handle_resync(struct fs *fs, struct fs_handle *h);
 

@@ -1,7 +1,8 @@
 /* handle.c: open files of the input tree. Each open handle is counted on its backing
  * inode (struct fs_ino), which says whether the file changed and who still writes
- * it; that decides when a file completes. A pending version is never written in
- * place: an open for writing of an inode out/ still links gets a fresh copy first. */
+ * it; that decides when a file completes (at the release of its last writer). A
+ * committed version is never written in place: an open for writing of an inode out/
+ * still links for one gets a fresh copy first. */
 #include "fs.h"
 #include "hio_log.h"
 #include "hio_sync.h"
@@ -148,15 +149,20 @@ static int cow_if_shared(struct fs *fs, const char *r, int trunc)
 	int nfd = -1, ofd = -1, rc = 0, reserved = 0;
 
 retry:
-	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
-	    st.st_nlink < 2)
+	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 		return 0;
 	pthread_mutex_lock(&fs->ino_mu);
 	i = fs_ino_get(fs, st.st_dev, st.st_ino, 0);
 	if (i && (i->copying || i->evicting)) {
 		fs_ino_wait(fs, st.st_dev, st.st_ino, 1);
 		pthread_mutex_unlock(&fs->ino_mu);
-		goto retry; /* the other opener replaced it: r is another inode now */
+		goto retry; /* copied (r is another inode now), or its version is out */
+	}
+	/* Not shared, or shared only with the version its open writer prepared at a flush:
+	 * that one is committed at the last writer's release, with this writer's bytes. */
+	if (st.st_nlink < 2 || (i && i->prov)) {
+		pthread_mutex_unlock(&fs->ino_mu);
+		return 0;
 	}
 	if (!i && !(i = fs_ino_get(fs, st.st_dev, st.st_ino, 1))) {
 		pthread_mutex_unlock(&fs->ino_mu);
@@ -203,6 +209,18 @@ out:
 	return rc;
 }
 
+/* 1 when h's inode holds a version no writer may change: being linked into out/ at a
+ * release (copying), or linked there with no writer left to commit it. The caller
+ * holds fs->ino_mu; the fstat is not disk I/O (the inode is open). */
+static int shared_now(struct fs_handle *h)
+{
+	struct stat st;
+
+	if (h->ino->copying)
+		return 1;
+	return !h->ino->prov && h->ino->writers == 0 && fstat(h->fd, &st) == 0 && st.st_nlink >= 2;
+}
+
 /* Opens tree path r for a handle. created: the file was just made (counts as a write). */
 int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
 		   struct fs_handle **out)
@@ -216,11 +234,14 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 	if (!h)
 		return -ENOMEM;
 	h->fd = -1;
+reopen:
 	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
 		goto fail;
 	/* O_TRUNC is applied below so the freed bytes are counted. */
-	h->fd =
-	    openat(fs->tree_fd, r, (flags & ~O_TRUNC) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+	/* O_DIRECT is the kernel's business (the handle uses direct_io): the spool's disk
+	 * would refuse FUSE's unaligned buffers with EINVAL. */
+	h->fd = openat(fs->tree_fd, r,
+		       (flags & ~(O_TRUNC | O_DIRECT)) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
 	if (h->fd < 0) {
 		rc = -errno;
 		goto fail;
@@ -258,6 +279,17 @@ again:
 		goto again;
 	}
 	h->ino = fs_ino_get(fs, st.st_dev, st.st_ino, 1);
+	if (h->ino && writer && shared_now(h)) {
+		/* A version of it was committed (or is being linked) since cow_if_shared
+		 * looked: open again, so it is copied first. */
+		fs_ino_put(fs, h->ino);
+		h->ino = NULL;
+		pthread_mutex_unlock(&fs->ino_mu);
+		close(h->fd);
+		h->fd = -1;
+		flags &= ~O_EXCL; /* it exists now, perhaps made by this very open */
+		goto reopen;
+	}
 	if (h->ino) {
 		if (h->ino->refs++ == 0)
 			h->ino->size = (uint64_t)st.st_size;
@@ -289,6 +321,40 @@ fail:
 	return rc;
 }
 
+/* A changed file completes at the release of its last writing handle: a flush comes
+ * at every close of every duplicate descriptor (a shell's { a; b; } > f closes three),
+ * the release once, when the last reference goes. The flush of the last writer
+ * prepares the version (a hard link in out/ and its record), so its close() reports
+ * ENOSPC or EIO and a crash after it keeps the file; later writes through the same
+ * handle land in that linked inode, and the release commits it with them. */
+int fs_handle_flush(struct fs *fs, struct fs_handle *h, const char *path)
+{
+	struct fs_version *v = NULL, *extra = NULL;
+	int prep, rc;
+
+	if (!h->ino || !h->writer || !h->wrote || h->write_failed)
+		return 0;
+	pthread_mutex_lock(&fs->ino_mu);
+	prep = h->ino->dirty && h->ino->writers == 1 && path && !fs_ignored(fs, fs_rel(path));
+	if (prep && h->ino->prov)
+		prep = 0; /* already in out/: the link holds these bytes too */
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (!prep)
+		return 0;
+	if (fs->fsync && fsync(h->fd) < 0)
+		return -errno;
+	if ((rc = fs_spool_prepare(fs, fs_rel(path), &v)) < 0)
+		return rc;
+	pthread_mutex_lock(&fs->ino_mu);
+	if (h->ino->prov)
+		extra = v; /* a concurrent flush of a duplicate got there first */
+	else
+		h->ino->prov = v;
+	pthread_mutex_unlock(&fs->ino_mu);
+	fs_spool_discard(fs, extra);
+	return 0;
+}
+
 /* GNU tar extracts a symbolic link as an empty file without permissions first and
  * replaces it at the end; such a file is no input. */
 static int is_placeholder(int fd)
@@ -298,53 +364,57 @@ static int is_placeholder(int fd)
 	return fstat(fd, &st) == 0 && st.st_size == 0 && (st.st_mode & 07777) == 0;
 }
 
-/* The completion rule, shared by flush and release: a dirty file whose last writer is
- * going away becomes a new version, unless its name is held (ignored). */
-int fs_handle_complete(struct fs *fs, struct fs_handle *h, const char *path, int last_writers)
+/* The last writer of a changed file went: v (prepared at a flush) or a new version
+ * is committed under the file's name now, unless that name is held or gone. */
+static int complete_at_release(struct fs *fs, struct fs_handle *h, const char *path,
+			       struct fs_version *v)
 {
-	int complete;
+	int rc;
 
-	pthread_mutex_lock(&fs->ino_mu);
-	complete = h->ino->dirty && h->ino->writers == last_writers;
-	if (complete && path && !fs_ignored(fs, fs_rel(path)))
-		h->ino->dirty = 0;
-	else
-		complete = 0;
-	pthread_mutex_unlock(&fs->ino_mu);
-	if (!complete || is_placeholder(h->fd))
+	if (!path || fs_ignored(fs, fs_rel(path)) || is_placeholder(h->fd)) {
+		fs_spool_discard(fs, v); /* removed (.fuse_hidden), renamed to a held name */
 		return 0;
+	}
 	if (h->write_failed) {
 		hio_warn("not streaming %s: a write to it failed, so it is incomplete; write it "
 			 "again to stream it",
 			 path);
+		fs_spool_discard(fs, v);
 		return 0;
 	}
-	if (fs->fsync && fsync(h->fd) < 0)
-		return -errno;
-	int rc = fs_spool_complete(fs, fs_rel(path));
-	if (rc < 0) {
-		pthread_mutex_lock(&fs->ino_mu);
-		h->ino->dirty = 1;
-		pthread_mutex_unlock(&fs->ino_mu);
+	if (!v) {
+		if (fs->fsync && fsync(h->fd) < 0)
+			return -errno;
+		if ((rc = fs_spool_prepare(fs, fs_rel(path), &v)) < 0)
+			return rc;
 	}
-	return rc;
+	fs_spool_commit(fs, v, fs_rel(path));
+	return 0;
 }
 
-/* Drops h; completes its file when it was the last writer. Returns the completion's
- * result (release cannot report it; truncate does). */
+/* Drops h; completes its file when it was the last writer (the writer count drops and
+ * is tested in one step, so two last closes at once cannot both miss it). Returns the
+ * completion's result (release cannot report it; truncate does). */
 int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 {
-	int rc = 0, drop_bytes = 0;
+	int rc = 0, drop_bytes = 0, complete = 0;
+	struct fs_version *v = NULL;
 	uint64_t size = 0;
 	struct stat st;
 
 	if (h->ino) {
-		if (h->writer)
-			rc = fs_handle_complete(fs, h, path, 1);
 		pthread_mutex_lock(&fs->ino_mu);
 		h->ino->refs--;
-		if (h->writer)
-			h->ino->writers--;
+		if (h->writer && --h->ino->writers == 0) {
+			v = h->ino->prov;
+			h->ino->prov = NULL;
+			complete = v || h->ino->dirty;
+			h->ino->dirty = 0;
+			/* Writers' opens wait until the version is in out/ (then they copy
+			 * it); the mark also keeps the entry until fs_ino_unbusy. */
+			if (complete)
+				h->ino->copying = 1;
+		}
 		if (h->ino->refs == 0) {
 			/* Removed while open: its bytes leave the spool now. */
 			drop_bytes = fstat(h->fd, &st) == 0 && st.st_nlink == 0 &&
@@ -353,10 +423,108 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 		}
 		fs_ino_put(fs, h->ino);
 		pthread_mutex_unlock(&fs->ino_mu);
+		if (complete) {
+			rc = complete_at_release(fs, h, path, v);
+			fs_ino_unbusy(fs, h->ino);
+		}
 	}
 	if (drop_bytes)
 		fs_space_release(fs, size);
 	close(h->fd);
 	free(h);
+	return rc;
+}
+
+/* fallocate(2) mode 0 (posix_fallocate): the file grows to off + len, counted in the
+ * spool like a write; other modes are not supported (EOPNOTSUPP). */
+int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len)
+{
+	uint64_t end = (uint64_t)off + (uint64_t)len, cur, grow, actual = 0;
+
+	if (mode != 0)
+		return -EOPNOTSUPP;
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->ino_mu);
+	cur = h->ino->size;
+	pthread_mutex_unlock(&fs->ino_mu);
+	grow = end > cur ? end - cur : 0;
+	if (grow && fs_space_reserve(fs, grow) < 0)
+		return -ENOSPC;
+	if (fallocate(h->fd, 0, off, len) < 0) {
+		int e = errno;
+		if (grow)
+			fs_space_release(fs, grow);
+		return -e;
+	}
+	pthread_mutex_lock(&fs->ino_mu);
+	if (end > h->ino->size) {
+		actual = end - h->ino->size;
+		h->ino->size = end;
+	}
+	h->ino->dirty = 1;
+	pthread_mutex_unlock(&fs->ino_mu);
+	h->wrote = 1;
+	/* Another writer may have grown the file meanwhile. */
+	if (grow > actual)
+		fs_space_release(fs, grow - actual);
+	else if (actual > grow)
+		atomic_fetch_add(&fs->spool_used, actual - grow);
+	return 0;
+}
+
+/* link(2) into the tree: a second input with the same bytes, as a copy. A real hard link
+ * would make one inode two inputs, and out/ versions rely on the tree holding one link
+ * to an input's inode; tar -x and cp -a of trees with hard links need only that the
+ * name appears with the bytes, mode, owner and mtime. */
+int fs_handle_link(struct fs *fs, const char *from, const char *to)
+{
+	int src = openat(fs->tree_fd, from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), dst = -1, rc = 0;
+	struct timespec tv[2];
+	struct stat st;
+
+	if (src < 0)
+		return errno == ELOOP ? -EPERM : -errno;
+	if (fstat(src, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EPERM;
+		goto out;
+	}
+	if (st.st_mode & FS_STUB_BIT) {
+		rc = -EIO; /* evicted: its bytes are gone */
+		goto out;
+	}
+	if (fs_space_reserve(fs, (uint64_t)st.st_size) < 0) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	dst = openat(fs->tree_fd, to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (dst < 0) {
+		rc = -errno;
+		fs_space_release(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	tv[0] = st.st_atim;
+	tv[1] = st.st_mtim;
+	if (copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, tv) < 0) {
+		rc = -errno;
+		hio_warn("cannot link %s to %s (a copy): %s; the link fails", from, to,
+			 strerror(errno));
+		unlinkat(fs->tree_fd, to, 0);
+		fs_space_release(fs, (uint64_t)st.st_size);
+		goto out;
+	}
+	if (fchown(dst, st.st_uid, st.st_gid) < 0)
+		hio_debug("cannot keep the owner of %s: %s", to, strerror(errno));
+	if (!fs_ignored(fs, to) && (rc = fs_spool_complete(fs, to)) < 0)
+		hio_err("linked %s to %s but cannot queue it: %s; write it again to retry", from,
+			to, strerror(-rc));
+out:
+	if (dst >= 0)
+		close(dst);
+	close(src);
 	return rc;
 }

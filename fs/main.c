@@ -10,6 +10,7 @@
 #include "hio_metrics.h"
 #include "hio_sync.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
@@ -31,19 +32,22 @@ static void usage(FILE *f)
 		"  --pipeline NAME     pipeline to stream to (default: default)\n"
 		"  --ignore LIST       comma-separated patterns held until renamed\n"
 		"                      (default: %s; '' holds none)\n"
+		"  --settle MS         a completed file waits this long before it is sent,\n"
+		"                      so a rename or removal right after still counts\n"
+		"                      (default %d)\n"
 		"  --compress MODE     auto, on or off (default auto)\n"
 		"  --fsync             fsync each input before its close returns\n"
 		"  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
 		"                      default $HIO_METRICS_LISTEN, else off)\n"
 		"  -f                  stay in the foreground;  -d  FUSE debug;  -o OPT  FUSE "
 		"options\n",
-		FS_DEFAULT_IGNORE);
+		FS_DEFAULT_IGNORE, FS_SETTLE_MS);
 }
 
 /* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
  * "--name value" and "--name=value" both work. */
-static const char *const value_opts[] = {"token-file", "spool",	   "spool-max",	    "pipeline",
-					 "ignore",     "compress", "metrics-listen"};
+static const char *const value_opts[] = {"token-file", "spool",	   "spool-max",	     "pipeline",
+					 "ignore",     "compress", "metrics-listen", "settle"};
 static const char *metrics_listen; /* --metrics-listen */
 
 static int take_opt(struct fs *fs, const char *name, const char *val, const char **token_file)
@@ -75,6 +79,17 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 			fprintf(stderr, "hio-fs: at most %d --ignore patterns\n", FS_IGNORE_MAX);
 			return -1;
 		}
+	} else if (!strcmp(name, "settle")) {
+		uint64_t ms;
+		if (hio_parse_size(val, 0, 60000, &ms) < 0 ||
+		    strspn(val, "0123456789") != strlen(val)) {
+			fprintf(stderr,
+				"hio-fs: --settle: '%s' is not a number of milliseconds "
+				"from 0 to 60000\n",
+				val);
+			return -1;
+		}
+		fs->settle_ms = (int)ms;
 	} else if (!strcmp(name, "metrics-listen")) {
 		metrics_listen = val;
 	} else if (!strcmp(name, "compress")) {
@@ -151,6 +166,33 @@ static int parse_args(struct fs *fs, int argc, char **argv, struct fuse_args *fa
 	return 0;
 }
 
+/* A mount hides what its directory holds: an instrument writing into a directory that
+ * already has its files would seem to lose them. 0 when dir is empty, else -1 with the
+ * one-line reason on stderr. */
+static int mountpoint_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d) {
+		fprintf(stderr, "hio-fs: cannot mount on %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	if (n) {
+		fprintf(stderr,
+			"hio-fs: refusing to mount on %s: it is not empty (the mount would hide "
+			"its files); use an empty directory\n",
+			dir);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct fs fs;
@@ -166,6 +208,7 @@ int main(int argc, char **argv)
 	hio_log_init("hio-fs");
 	fs.tree_fd = fs.out_fd = -1;
 	fs.spool_max = DEFAULT_SPOOL_MAX;
+	fs.settle_ms = FS_SETTLE_MS;
 	fs.compress = HIO_COMPRESS_AUTO;
 	snprintf(fs.pipeline, sizeof(fs.pipeline), "default");
 	pthread_mutex_init(&fs.ino_mu, NULL);
@@ -192,6 +235,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		goto out;
 	}
+	if (mountpoint_empty(co.mountpoint) < 0)
+		goto out;
 	if (!realpath(co.mountpoint, fs.mountpoint))
 		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", co.mountpoint);
 	/* The kernel checks permissions from the modes, as on a local disk. */

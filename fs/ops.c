@@ -1,7 +1,7 @@
 /* ops.c: the FUSE operations. Inputs pass through to SPOOL/tree (so Linux gives the
  * errno values tools expect); results/ goes to results.c. A file completes at the
- * flush of its last writing handle (so close() returns only once the version is in
- * the spool), or at its last release when the flush could not tell. */
+ * release of its last writing handle; the flush before it has already put the version
+ * in the spool, so close() reports a spool error (handle.c). */
 #define FUSE_USE_VERSION 312
 #include "fs.h"
 #include "hio_log.h"
@@ -238,8 +238,10 @@ static int op_unlink(const char *path)
 	fd = openat(fs->tree_fd, rel(path), O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (unlinkat(fs->tree_fd, rel(path), 0) < 0) {
 		rc = -errno;
-	} else if (fd >= 0) {
-		fs_space_unlinked(fs, fd);
+	} else {
+		if (fd >= 0)
+			fs_space_unlinked(fs, fd);
+		fs_spool_removed(fs, rel(path)); /* a version still settling is not sent */
 	}
 	if (fd >= 0)
 		close(fd);
@@ -270,9 +272,9 @@ static int op_readlink(const char *path, char *buf, size_t n)
 
 static int op_link(const char *from, const char *to)
 {
-	/* A second name would make one inode two inputs, and out/ snapshots rely on the
-	 * link count: refused, as on filesystems without hard links. */
-	return -EPERM;
+	if (in_results(from, NULL) || in_results(to, NULL))
+		return -EROFS;
+	return fs_handle_link(FS(), rel(from), rel(to));
 }
 
 /* Every regular file under tree path r that is now final and not being written
@@ -328,12 +330,15 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 {
 	struct fs *fs = FS();
 	const char *rf = rel(from), *rt = rel(to);
-	int dfd, rc;
+	struct stat st;
+	int dfd, rc, replaced = 0, is_dir;
 
 	if (in_results(from, NULL) || in_results(to, NULL))
 		return -EROFS;
 	dfd = (flags & RENAME_EXCHANGE) ? -1
 					: openat(fs->tree_fd, rt, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0 && fstat(dfd, &st) == 0 && S_ISREG(st.st_mode))
+		replaced = 1;
 	if (renameat2(fs->tree_fd, rf, fs->tree_fd, rt, flags) < 0) {
 		rc = -errno;
 		if (dfd >= 0)
@@ -346,16 +351,20 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 	}
 	if (flags & RENAME_EXCHANGE)
 		return 0;
+	is_dir = fstatat(fs->tree_fd, rt, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 	if (fs_ignored(fs, rf) && !fs_ignored(fs, rt)) {
 		rc = complete_renamed(fs, rt, 0);
-		if (rc < 0)
-			hio_err(
-			    "renamed %s to %s but cannot queue it: %s; rename it again to retry",
-			    rf, rt, strerror(-rc));
-		return rc;
+	} else if (fs_spool_renamed(fs, rf, rt, is_dir) == 0 && replaced && !fs_ignored(fs, rt)) {
+		/* It replaced an input, and its own version has gone out already (or it
+		 * has none yet): a new version of the target (sed -i, mv over a file). */
+		rc = complete_renamed(fs, rt, 0);
+	} else {
+		return 0;
 	}
-	fs_spool_renamed(fs, rf, rt);
-	return 0;
+	if (rc < 0)
+		hio_err("renamed %s to %s but cannot queue it: %s; rename it again to retry", rf,
+			rt, strerror(-rc));
+	return rc;
 }
 
 static int op_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
@@ -434,7 +443,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
 	return 0;
 }
 
@@ -461,7 +470,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY;
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
 	return 0;
 }
 
@@ -526,14 +535,9 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 
 static int op_flush(const char *path, struct fuse_file_info *fi)
 {
-	struct fs_handle *h = (struct fs_handle *)fi->fh;
-
-	/* The last writer's close() returns once this version is in the spool, so an
-	 * accepted file survives a crash of hio-fs. A handle that wrote nothing yet is
-	 * left to release: a shell's "cmd > file" closes a duplicate before cmd writes. */
-	if (!h->ino || !h->writer || !h->wrote)
-		return 0;
-	return fs_handle_complete(FS(), h, path, 1);
+	/* Every close of every duplicate descriptor flushes; the file completes at the
+	 * release (handle.c). The flush prepares its version, so close() reports ENOSPC. */
+	return fs_handle_flush(FS(), (struct fs_handle *)fi->fh, path);
 }
 
 static int op_release(const char *path, struct fuse_file_info *fi)
@@ -545,6 +549,15 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 		hio_err("cannot queue %s at its close: %s; write it again to retry",
 			path ? path : "?", strerror(-rc));
 	return 0;
+}
+
+static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = fi ? (struct fs_handle *)fi->fh : NULL;
+
+	if (!h || !h->ino)
+		return h ? -EBADF : -EOPNOTSUPP;
+	return fs_handle_fallocate(FS(), h, mode, off, len);
 }
 
 static int op_fsync(const char *path, int datasync, struct fuse_file_info *fi)
@@ -686,6 +699,7 @@ const struct fuse_operations fs_ops = {
     .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
+    .fallocate = op_fallocate,
     .statfs = op_statfs,
     .setxattr = op_setxattr,
     .getxattr = op_getxattr,

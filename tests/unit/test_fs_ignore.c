@@ -9,7 +9,7 @@ int main(void)
 	static struct fs fs;
 
 	CHECK(fs_ignore_parse(&fs, FS_DEFAULT_IGNORE) == 0);
-	CHECK(fs.nignore == 5);
+	CHECK(fs.nignore == 8);
 	/* final names */
 	CHECK(!fs_ignored(&fs, "."));
 	CHECK(!fs_ignored(&fs, "a.tif"));
@@ -25,6 +25,12 @@ int main(void)
 	CHECK(fs_ignored(&fs, "notes.txt~"));
 	CHECK(fs_ignored(&fs, ".notes.txt.swp"));
 	CHECK(fs_ignored(&fs, "a.swp"));
+	/* sqlite's rollback journal and WAL files beside a database */
+	CHECK(fs_ignored(&fs, "db/x.db-journal"));
+	CHECK(fs_ignored(&fs, "x.db-wal"));
+	CHECK(fs_ignored(&fs, "x.db-shm"));
+	CHECK(!fs_ignored(&fs, "x.db"));
+	CHECK(!fs_ignored(&fs, "4913")); /* vim's probe goes within the settle time */
 	/* a held directory holds what is inside it */
 	CHECK(fs_ignored(&fs, ".staging/plate1/t.tif"));
 	CHECK(fs_ignored(&fs, "run.tmp/a.tif"));

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Writers that close duplicate descriptors: a shell's { a; b; c; } > f and a loop's
+# done > f (children inherit the descriptor and close it as they exit), Python's
+# subprocess.run(stdout=f), and numpy's tofile pattern (the file object's descriptor
+# dup()ed, written and closed while the original stays open). Each file gives exactly
+# one message, with the bytes it has after its last close: the PE command logs every
+# message it gets (name and sha256), so an intermediate version shows up there.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fs_lib.sh"
+
+SEEN="$T/seen" # "NAME SHA256" for every message a PE processed
+# shellcheck disable=SC2016 # expanded by the PE's shell
+fs_up 'h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' ||
+	{ fail "hio up --mount"; finish; }
+: >"$SEEN"
+check "mkdir in the mount" mkdir "$MNT/w"
+cd "$T" || exit 1
+: >"$T/list" # NAME LOCAL-COPY of every file written, as check_exactly_once wants
+
+# 1. a brace group: three processes write through one descriptor
+{ echo header; /bin/echo a; /bin/echo b; } >"$MNT/w/group.txt"
+# 2. a loop's redirection: every iteration's child closes its copy
+for i in 1 2 3 4 5; do /bin/echo "line $i"; done >"$MNT/w/loop.txt"
+# 3. subprocess.run(stdout=f), twice into one file object
+python3 - "$MNT/w/sub.txt" <<'EOF'
+import subprocess, sys
+with open(sys.argv[1], "wb") as f:
+    subprocess.run(["/bin/echo", "first"], stdout=f, check=True)
+    subprocess.run(["/bin/echo", "second"], stdout=f, check=True)
+EOF
+check "3 subprocess.run(stdout=f) exits 0" test $? -eq 0
+# 4. numpy's tofile/np.save: the descriptor is dup()ed, written and closed (numpy does
+# this inside tofile when it is there; the same calls are made by hand otherwise).
+# Debian's python3-numpy (scripts/deps) is for /usr/bin/python3, which may not be the
+# python3 first in PATH.
+PY=python3
+/usr/bin/python3 -c 'import numpy' 2>/dev/null && PY=/usr/bin/python3
+echo "numpy: $($PY -c 'import numpy; print(numpy.__version__)' 2>/dev/null || echo 'not found, dup() by hand')"
+"$PY" - "$MNT/w/array.bin" <<'EOF'
+import os, sys
+with open(sys.argv[1], "wb") as f:
+    f.write(b"HDR1" * 16)
+    f.flush()
+    try:
+        import numpy as np
+        np.arange(100000, dtype=np.int32).tofile(f)
+        np.arange(50000, dtype=np.float64).tofile(f)
+    except ImportError:
+        for n in (400000, 400000):
+            f.flush()
+            dup = os.fdopen(os.dup(f.fileno()), "wb")
+            dup.seek(f.tell())
+            dup.write(os.urandom(n))
+            dup.close()
+            f.seek(0, os.SEEK_END)
+    f.write(b"TRAILER")
+EOF
+check "4 the tofile pattern exits 0" test $? -eq 0
+# 5. a plain cp, and a file written through two opens of one process (not duplicates:
+# two handles; the file completes when the second, last writer closes)
+head -c 200000 /dev/urandom >"$T/plain.src"
+check "5 cp exits 0" cp "$T/plain.src" "$MNT/w/plain.bin"
+exec 7>"$MNT/w/two.txt"
+echo "through fd 7" >&7
+echo "through fd 8" >>"$MNT/w/two.txt"
+echo "fd 7 again" >&7
+exec 7>&-
+
+for f in group.txt loop.txt sub.txt array.bin plain.bin two.txt; do
+	cp "$MNT/w/$f" "$T/copy.$f" || fail "read back $f"
+	echo "w/$f $T/copy.$f" >>"$T/list"
+done
+eq "1 group.txt holds the three writes" "$(cat "$T/copy.group.txt")" "$(printf 'header\na\nb')"
+eq "3 sub.txt holds both runs" "$(cat "$T/copy.sub.txt")" "$(printf 'first\nsecond')"
+eq "5 two.txt holds the three writes" "$(wc -l <"$T/copy.two.txt")" 3
+
+check_exactly_once "$T/list"
+# Every message the PEs saw, not just the index's last word: one per file, its final bytes.
+while read -r name src; do
+	want=$(sha256sum <"$src" | cut -c1-64)
+	eq "messages for $name (all with the final bytes)" \
+		"$(awk -v n="$name" '$1 == n { print $2 }' "$SEEN" | sort | uniq -c | awk '{ print $1 "x" $2 }')" "1x$want"
+done <"$T/list"
+eq "messages in all" "$(wc -l <"$SEEN")" "$(wc -l <"$T/list")"
+finish

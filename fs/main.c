@@ -121,6 +121,10 @@ static int parse_args(struct fs *fs, int argc, char **argv, struct fuse_args *fa
 			usage(stdout);
 			exit(0);
 		}
+		if (!strcmp(a, "--version")) {
+			printf("hio-fs %s\n", HIO_VERSION);
+			exit(0);
+		}
 		if (!strcmp(a, "--fsync")) {
 			fs->fsync = 1;
 			continue;

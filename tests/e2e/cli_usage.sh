@@ -38,7 +38,7 @@ check "no state dir made by a refused start" test ! -e "$T/m"
 
 # --version and CMD --help as every Unix tool: exit 0, the text on stdout (SPEC).
 run "hio --version" 0 out "^hio [0-9]" "$HIO_BUILD/hio/hio" --version
-for d in master/hio-master worker/hio-worker pe/hio-pe; do
+for d in master/hio-master worker/hio-worker pe/hio-pe fs/hio-fs; do
 	run "$(basename "$d") --version" 0 out "^$(basename "$d") [0-9]" "$HIO_BUILD/$d" --version
 done
 for c in up down status send results scale wait master join mount pipeline; do

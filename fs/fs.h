@@ -178,6 +178,10 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path);
 int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size);
 /* fallocate mode 0 through h, counted in the spool; 0 or -errno. */
 int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len);
+/* After h wrote up to end, for which grow bytes were reserved in the spool: the size,
+ * the dirty and wrote marks, and the reservation squared with what the file really
+ * grew by (another writer may have grown or cut it meanwhile). Takes ino_mu. */
+void fs_handle_grown(struct fs *fs, struct fs_handle *h, uint64_t end, uint64_t grow);
 /* link(2) from to to (tree paths): a copy that is a second input. 0 or -errno. */
 int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Re-reads the file's size after a short write. */

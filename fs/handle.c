@@ -439,7 +439,7 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
  * spool like a write; other modes are not supported (EOPNOTSUPP). */
 int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off, off_t len)
 {
-	uint64_t end = (uint64_t)off + (uint64_t)len, cur, grow, actual = 0;
+	uint64_t end = (uint64_t)off + (uint64_t)len, cur, grow;
 
 	if (mode != 0)
 		return -EOPNOTSUPP;
@@ -457,6 +457,14 @@ int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off,
 			fs_space_release(fs, grow);
 		return -e;
 	}
+	fs_handle_grown(fs, h, end, grow);
+	return 0;
+}
+
+void fs_handle_grown(struct fs *fs, struct fs_handle *h, uint64_t end, uint64_t grow)
+{
+	uint64_t actual = 0;
+
 	pthread_mutex_lock(&fs->ino_mu);
 	if (end > h->ino->size) {
 		actual = end - h->ino->size;
@@ -465,12 +473,11 @@ int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off,
 	h->ino->dirty = 1;
 	pthread_mutex_unlock(&fs->ino_mu);
 	h->wrote = 1;
-	/* Another writer may have grown the file meanwhile. */
+	/* Another writer of the same file may have grown (or cut) it meanwhile. */
 	if (grow > actual)
 		fs_space_release(fs, grow - actual);
 	else if (actual > grow)
 		atomic_fetch_add(&fs->spool_used, actual - grow);
-	return 0;
 }
 
 /* link(2) into the tree: a second input with the same bytes, as a copy. A real hard link

@@ -495,7 +495,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 	struct fs *fs = FS();
 	struct fs_handle *h = (struct fs_handle *)fi->fh;
 	size_t len = fuse_buf_size(buf);
-	uint64_t end = (uint64_t)off + len, cur, grow, actual = 0;
+	uint64_t end = (uint64_t)off + len, cur, grow;
 	struct fuse_bufvec dst = FUSE_BUFVEC_INIT(len);
 	ssize_t n;
 
@@ -509,19 +509,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 		h->write_failed = 1;
 		return -ENOSPC;
 	}
-	pthread_mutex_lock(&fs->ino_mu);
-	if (end > h->ino->size) {
-		actual = end - h->ino->size;
-		h->ino->size = end;
-	}
-	h->ino->dirty = 1;
-	pthread_mutex_unlock(&fs->ino_mu);
-	h->wrote = 1;
-	/* Another writer of the same file may have grown (or cut) it meanwhile. */
-	if (grow > actual)
-		fs_space_release(fs, grow - actual);
-	else if (actual > grow)
-		atomic_fetch_add(&fs->spool_used, actual - grow);
+	fs_handle_grown(fs, h, end, grow);
 	dst.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	dst.buf[0].fd = h->fd;
 	dst.buf[0].pos = off;

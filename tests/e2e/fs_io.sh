@@ -7,11 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs_lib.sh"
 
-SEEN="$T/seen" # "NAME SHA256" for every message a PE processed
-# shellcheck disable=SC2016 # expanded by the PE's shell
-fs_up 'h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' ||
-	{ fail "hio up --mount"; finish; }
-: >"$SEEN"
+fs_up_seen || { fail "hio up --mount"; finish; }
 check "mkdir in the mount" mkdir "$MNT/i"
 cd "$T" || exit 1
 mkdir -p src

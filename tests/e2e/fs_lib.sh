@@ -23,6 +23,16 @@ fs_up() {
 	"$HIO" up --pes 2 --exec "$exec_cmd" --mount "$MNT" --state-dir "$STATE" "$@" >"$T/url"
 }
 
+# fs_up_seen [hio up options...]: a mount whose PE command answers the input's sha256
+# and logs every message it processes as "NAME SHA256" in $SEEN, so an extra or an
+# intermediate version of a file shows up there.
+SEEN="$T/seen"
+fs_up_seen() {
+	# shellcheck disable=SC2016 # expanded by the PE's shell
+	fs_up 'h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' "$@" &&
+		: >"$SEEN"
+}
+
 fs_pid() { cat "$STATE/fs.pid"; }
 # A process that is gone, or a zombie nobody reaped (PID 1 here may not reap).
 proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs_lib.sh"
 
-SEEN="$T/seen" # "NAME SHA256" for every message a PE processed
+# SEEN (fs_lib.sh): "NAME SHA256" for every message a PE processed
 # shellcheck disable=SC2016 # expanded by the PE's shell
 fs_up 'case "$HIO_NAME" in e/slow*) sleep 3 ;; esac
 h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' ||

@@ -150,6 +150,25 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
+struct idle_open {
+	const struct hio_stream_opts *so;
+	char *err;
+	size_t errlen;
+	hio_stream *s;
+	int sched_ok;
+};
+
+/* Opens the stream from a SCHED_IDLE thread, so the connector's threads inherit it. */
+static void *open_idle(void *arg)
+{
+	struct idle_open *io = arg;
+
+	io->sched_ok =
+	    pthread_setschedparam(pthread_self(), SCHED_IDLE, &(struct sched_param){0}) == 0;
+	io->s = hio_stream_open(io->so, io->err, io->errlen);
+	return NULL;
+}
+
 static void run_round(const char *master, const char *token, int no)
 {
 	struct round *r = calloc(1, sizeof(*r));
@@ -178,9 +197,17 @@ static void run_round(const char *master, const char *token, int no)
 	so.compress = HIO_COMPRESS_OFF;
 	so.on_ack = on_ack;
 	so.ack_ud = r;
-	CHECK(pthread_setschedparam(pthread_self(), SCHED_IDLE, &(struct sched_param){0}) == 0);
-	r->s = hio_stream_open(&so, err, sizeof(err));
-	CHECK(pthread_setschedparam(pthread_self(), SCHED_OTHER, &(struct sched_param){0}) == 0);
+	{
+		/* The opener is a thread of its own: leaving SCHED_IDLE again needs
+		 * CAP_SYS_NICE or RLIMIT_NICE, which a container may not grant. */
+		struct idle_open io = {.so = &so, .err = err, .errlen = sizeof(err)};
+		pthread_t th;
+
+		CHECK(pthread_create(&th, NULL, open_idle, &io) == 0);
+		pthread_join(th, NULL);
+		CHECK(io.sched_ok);
+		r->s = io.s;
+	}
 	CHECK(r->s != NULL);
 	if (!r->s) {
 		fprintf(stderr, "round %d: %s\n", no, err);

@@ -149,10 +149,9 @@ static inline const char *fs_rel(const char *path)
 struct fs_handle { /* fi->fh of an open file */
 	int fd;
 	int writer;
-	int wrote;		   /* data written (or cut) through this handle */
-	int write_failed;	   /* a write failed (ENOSPC...): not whole, so no input */
-	_Atomic int privs_checked; /* set-user-ID was cleared, if needed, at the first write */
-	struct fs_ino *ino;	   /* NULL for results/ files */
+	int wrote;	    /* data written (or cut) through this handle */
+	int write_failed;   /* a write failed (ENOSPC...): not whole, so no input */
+	struct fs_ino *ino; /* NULL for results/ files */
 };
 
 /* Looks up (and with create, adds) the open-inode entry; the caller holds fs->ino_mu. */

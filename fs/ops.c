@@ -516,22 +516,6 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 	return 0;
 }
 
-/* A write by anyone but root clears set-user-ID (and set-group-ID with group
- * execute), as the kernel does on a local disk; once per handle, since only the
- * owner or root can set the bits again. */
-static void kill_privs(struct fs_handle *h)
-{
-	struct stat st;
-	mode_t kill;
-
-	h->privs_checked = 1;
-	if (fuse_get_context()->uid == 0 || fstat(h->fd, &st) < 0)
-		return;
-	kill = S_ISUID | ((st.st_mode & S_IXGRP) ? S_ISGID : 0);
-	if (st.st_mode & kill && fchmod(h->fd, st.st_mode & 07777 & ~kill) < 0)
-		hio_warn("cannot clear set-user-ID of a file being written: %s", strerror(errno));
-}
-
 static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 			struct fuse_file_info *fi)
 {
@@ -544,8 +528,6 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 
 	if (!h->ino)
 		return -EROFS;
-	if (!h->privs_checked)
-		kill_privs(h);
 	pthread_mutex_lock(&fs->ino_mu);
 	cur = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);

@@ -3,12 +3,12 @@
  * it; that decides when a file completes (at the release of its last writer). A
  * committed version is never written in place: an open for writing of an inode out/
  * still links for one gets a fresh copy first. */
+#define FUSE_USE_VERSION 312 /* fs_own_new asks fuse_get_context for the caller */
 #include "fs.h"
 #include "hio_log.h"
 #include "hio_sync.h"
 
 #include <errno.h>
-#define FUSE_USE_VERSION 312
 #include <fcntl.h>
 #include <fuse.h>
 #include <stdio.h>
@@ -278,10 +278,16 @@ reopen:
 	 * to the caller (an O_CREAT open of an existing file keeps its owner and mode). */
 	int made = 0, oflags = (flags & ~(O_TRUNC | O_DIRECT)) | O_CLOEXEC;
 	if (create) {
-		h->fd = openat(fs->tree_fd, r, oflags | O_CREAT | O_EXCL, 0600);
-		made = h->fd >= 0;
-		if (h->fd < 0 && errno == EEXIST && !(flags & O_EXCL))
+		/* Again if the file went between the two opens, as O_CREAT would make it. */
+		for (int tries = 0; tries < 8; tries++) {
+			h->fd = openat(fs->tree_fd, r, oflags | O_CREAT | O_EXCL, 0600);
+			made = h->fd >= 0;
+			if (h->fd >= 0 || errno != EEXIST || (flags & O_EXCL))
+				break;
 			h->fd = openat(fs->tree_fd, r, oflags & ~O_CREAT);
+			if (h->fd >= 0 || errno != ENOENT)
+				break;
+		}
 	} else {
 		h->fd = openat(fs->tree_fd, r, oflags);
 	}

@@ -182,6 +182,11 @@ int fs_handle_fallocate(struct fs *fs, struct fs_handle *h, int mode, off_t off,
  * the dirty and wrote marks, and the reservation squared with what the file really
  * grew by (another writer may have grown or cut it meanwhile). Takes ino_mu. */
 void fs_handle_grown(struct fs *fs, struct fs_handle *h, uint64_t end, uint64_t grow);
+/* Gives the node just made at tree path r (fd, or -1 to go by name) to the FUSE
+ * caller: its uid, its gid (a set-group-ID parent's when it has one) and exactly mode
+ * (with its S_IFMT type), which the kernel has masked with the caller's umask already;
+ * hio-fs's own umask must not mask it again. 0 or -errno. */
+int fs_own_new(struct fs *fs, const char *r, int fd, mode_t mode);
 /* link(2) from to to (tree paths): a copy that is a second input. 0 or -errno. */
 int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Re-reads the file's size after a short write. */
@@ -196,6 +201,9 @@ int fs_results_start(struct fs *fs);
 void fs_results_stop(struct fs *fs);
 /* path is relative to results/ ("" for results/ itself). */
 int fs_results_getattr(struct fs *fs, const char *path, struct stat *st);
+/* The st_ino of results/ path dir/name (name NULL: dir itself): a hash of the path,
+ * with the top bit set so that it is not a backing inode's number, never 0. */
+uint64_t fs_results_ino(const char *dir, const char *name);
 /* One of this mount's inputs was processed: its result is in the master's index. */
 void fs_results_acked(struct fs *fs);
 /* Calls fill(buf, name) for each child of directory path; 0 or -errno. */

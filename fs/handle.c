@@ -3,12 +3,14 @@
  * it; that decides when a file completes (at the release of its last writer). A
  * committed version is never written in place: an open for writing of an inode out/
  * still links for one gets a fresh copy first. */
+#define FUSE_USE_VERSION 312 /* fs_own_new asks fuse_get_context for the caller */
 #include "fs.h"
 #include "hio_log.h"
 #include "hio_sync.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +223,38 @@ static int shared_now(struct fs_handle *h)
 	return !h->ino->prov && h->ino->writers == 0 && fstat(h->fd, &st) == 0 && st.st_nlink >= 2;
 }
 
+int fs_own_new(struct fs *fs, const char *r, int fd, mode_t mode)
+{
+	const struct fuse_context *c = fuse_get_context();
+	char dir[PATH_MAX];
+	const char *slash = strrchr(r, '/');
+	struct stat pst;
+	gid_t gid = c->gid;
+	int is_dir = S_ISDIR(mode), is_lnk = S_ISLNK(mode);
+
+	mode &= 07777;
+	/* Only root can give a file away; a hio-fs run by a user is mounted without
+	 * allow_other, so the caller is that user already. */
+	if (geteuid() == 0 && c->uid != (uid_t)-1) {
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - r) : 1, slash ? r : ".");
+		/* A set-group-ID directory gives its group (and, to a directory, the bit),
+		 * as on a local disk: the node made by root has them already. */
+		if (fstatat(fs->tree_fd, dir, &pst, 0) == 0 && (pst.st_mode & S_ISGID)) {
+			gid = (gid_t)-1;
+			if (is_dir)
+				mode |= S_ISGID;
+		}
+		if ((fd >= 0 ? fchown(fd, c->uid, gid)
+			     : fchownat(fs->tree_fd, r, c->uid, gid, AT_SYMLINK_NOFOLLOW)) < 0)
+			return -errno;
+	}
+	if (is_lnk) /* a link has no mode of its own; fchmodat would follow it */
+		return 0;
+	if (fd >= 0)
+		return fchmod(fd, mode) < 0 ? -errno : 0;
+	return fchmodat(fs->tree_fd, r, mode, 0) < 0 ? -errno : 0;
+}
+
 /* Opens tree path r for a handle. created: the file was just made (counts as a write). */
 int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int create,
 		   struct fs_handle **out)
@@ -240,10 +274,29 @@ reopen:
 	/* O_TRUNC is applied below so the freed bytes are counted. */
 	/* O_DIRECT is the kernel's business (the handle uses direct_io): the spool's disk
 	 * would refuse FUSE's unaligned buffers with EINVAL. */
-	h->fd = openat(fs->tree_fd, r,
-		       (flags & ~(O_TRUNC | O_DIRECT)) | O_CLOEXEC | (create ? O_CREAT : 0), mode);
+	/* A create tries O_EXCL first, so only a file this open really made is given
+	 * to the caller (an O_CREAT open of an existing file keeps its owner and mode). */
+	int made = 0, oflags = (flags & ~(O_TRUNC | O_DIRECT)) | O_CLOEXEC;
+	if (create) {
+		/* Again if the file went between the two opens, as O_CREAT would make it. */
+		for (int tries = 0; tries < 8; tries++) {
+			h->fd = openat(fs->tree_fd, r, oflags | O_CREAT | O_EXCL, 0600);
+			made = h->fd >= 0;
+			if (h->fd >= 0 || errno != EEXIST || (flags & O_EXCL))
+				break;
+			h->fd = openat(fs->tree_fd, r, oflags & ~O_CREAT);
+			if (h->fd >= 0 || errno != ENOENT)
+				break;
+		}
+	} else {
+		h->fd = openat(fs->tree_fd, r, oflags);
+	}
 	if (h->fd < 0) {
 		rc = -errno;
+		goto fail;
+	}
+	if (made && (rc = fs_own_new(fs, r, h->fd, mode)) < 0) {
+		unlinkat(fs->tree_fd, r, 0);
 		goto fail;
 	}
 again:

@@ -245,6 +245,11 @@ int main(int argc, char **argv)
 		snprintf(fs.mountpoint, sizeof(fs.mountpoint), "%s", co.mountpoint);
 	/* The kernel checks permissions from the modes, as on a local disk. */
 	fuse_opt_add_arg(&fargs, "-odefault_permissions");
+	/* Any user may write into the mount (instrument software rarely runs as root);
+	 * files are given to their creator (fs_own_new). Only root may give files away,
+	 * and a user's hio-fs would need user_allow_other in /etc/fuse.conf. */
+	if (geteuid() == 0)
+		fuse_opt_add_arg(&fargs, "-oallow_other");
 	if (hio_http_global_init() < 0 || fs_spool_start(&fs) < 0 || fs_results_start(&fs) < 0)
 		goto out;
 	if (!(fuse = fuse_new(&fargs, &fs_ops, sizeof(fs_ops), &fs)))

@@ -56,7 +56,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->max_write = 1u << 20;
-	cfg->use_ino = 0;
+	/* st_ino is the backing file's, so it stays while the file exists; libfuse's own
+	 * numbers changed each time the kernel forgot the inode (drop_caches). */
+	cfg->use_ino = 1;
 	cfg->nullpath_ok = 0; /* flush and release need the path: it names the input */
 	/* A file removed while open becomes .fuse_hiddenN (hidden from listings) until its
 	 * last close, so fstat() on it still works as on a local disk. */
@@ -101,6 +103,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 struct fill_ctx {
 	void *buf;
 	fuse_fill_dir_t filler;
+	const char *dir; /* the path inside results/ being listed */
 };
 
 static int fill_one(void *ud, const char *name, int dir)
@@ -108,6 +111,7 @@ static int fill_one(void *ud, const char *name, int dir)
 	struct fill_ctx *fc = ud;
 	struct stat st = {.st_mode = dir ? S_IFDIR : S_IFREG};
 
+	st.st_ino = fs_results_ino(fc->dir, name);
 	return fc->filler(fc->buf, name, &st, 0, 0);
 }
 
@@ -162,9 +166,11 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	int fd;
 
 	if (dh->rsub) {
-		struct fill_ctx fc = {buf, filler};
-		filler(buf, ".", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
-		filler(buf, "..", &(struct stat){.st_mode = S_IFDIR}, 0, 0);
+		struct fill_ctx fc = {buf, filler, dh->rsub};
+		/* With use_ino a d_ino of 0 would be passed on, and readdir() skips those. */
+		struct stat dot = {.st_mode = S_IFDIR, .st_ino = fs_results_ino(dh->rsub, NULL)};
+		filler(buf, ".", &dot, 0, 0);
+		filler(buf, "..", &dot, 0, 0);
 		return fs_results_readdir(FS(), dh->rsub, &fc, fill_one);
 	}
 	/* A fresh descriptor each time, so a rewinddir() listing starts over. */
@@ -185,7 +191,9 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	}
 	closedir(d);
 	if (dh->root)
-		filler(buf, FS_RESULTS, &(struct stat){.st_mode = S_IFDIR}, 0, 0);
+		filler(buf, FS_RESULTS,
+		       &(struct stat){.st_mode = S_IFDIR, .st_ino = fs_results_ino("", NULL)}, 0,
+		       0);
 	return 0;
 }
 
@@ -199,13 +207,26 @@ static int refuse_results(const char *path, int exists_err)
 	return *sub ? -EROFS : exists_err;
 }
 
+/* The node just made at r belongs to the caller (fs_own_new); if it cannot, it goes. */
+static int own_new(const char *r, mode_t mode)
+{
+	struct fs *fs = FS();
+	int rc = fs_own_new(fs, r, -1, mode);
+
+	if (rc < 0)
+		unlinkat(fs->tree_fd, r, S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+	return rc;
+}
+
 static int op_mkdir(const char *path, mode_t mode)
 {
 	int rc = refuse_results(path, -EEXIST);
 
 	if (rc)
 		return rc;
-	return mkdirat(FS()->tree_fd, rel(path), mode) < 0 ? -errno : 0;
+	if (mkdirat(FS()->tree_fd, rel(path), 0700) < 0)
+		return -errno;
+	return own_new(rel(path), S_IFDIR | (mode & 07777));
 }
 
 static int op_mknod(const char *path, mode_t mode, dev_t rdev)
@@ -216,7 +237,9 @@ static int op_mknod(const char *path, mode_t mode, dev_t rdev)
 		return rc;
 	if (S_ISREG(mode)) /* a regular file made this way is an empty input */
 		return -EPERM;
-	return mknodat(FS()->tree_fd, rel(path), mode, rdev) < 0 ? -errno : 0;
+	if (mknodat(FS()->tree_fd, rel(path), (mode & S_IFMT) | 0600, rdev) < 0)
+		return -errno;
+	return own_new(rel(path), mode);
 }
 
 static int op_rmdir(const char *path)
@@ -254,7 +277,9 @@ static int op_symlink(const char *target, const char *path)
 
 	if (rc)
 		return rc;
-	return symlinkat(target, FS()->tree_fd, rel(path)) < 0 ? -errno : 0;
+	if (symlinkat(target, FS()->tree_fd, rel(path)) < 0)
+		return -errno;
+	return own_new(rel(path), S_IFLNK | 0777);
 }
 
 static int op_readlink(const char *path, char *buf, size_t n)
@@ -440,7 +465,9 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 
 	if (rc)
 		return rc;
-	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode, 1, &h)) < 0)
+	/* The sticky bit of a regular file is the spool's eviction mark (FS_STUB_BIT):
+	 * dropped, as chmod does, rather than the file taken for an evicted one. */
+	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode & ~FS_STUB_BIT, 1, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
 	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);

@@ -273,6 +273,24 @@ static struct snap *snap_get(struct fs *fs, int miss)
 	return s;
 }
 
+static uint64_t fnv(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+uint64_t fs_results_ino(const char *dir, const char *name)
+{
+	uint64_t h = fnv(0xcbf29ce484222325ull, dir);
+
+	if (name && *dir)
+		h = fnv(h, "/");
+	if (name)
+		h = fnv(h, name);
+	return h | 1ull << 63;
+}
+
 int fs_results_getattr(struct fs *fs, const char *path, struct stat *st)
 {
 	struct snap *s = snap_get(fs, 0);
@@ -293,6 +311,7 @@ int fs_results_getattr(struct fs *fs, const char *path, struct stat *st)
 	ts = n->ts ? n->ts : fs->results->started_us;
 	st->st_mode = n->dir ? S_IFDIR | 0555 : S_IFREG | 0444;
 	st->st_nlink = n->dir ? 2 : 1;
+	st->st_ino = (ino_t)fs_results_ino(path, NULL);
 	st->st_size = n->dir ? 0 : (off_t)n->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);

@@ -513,11 +513,17 @@ int fs_spool_start(struct fs *fs)
 
 	snprintf(fs->tree_dir, sizeof(fs->tree_dir), "%s/tree", fs->spool_dir);
 	snprintf(fs->out_dir, sizeof(fs->out_dir), "%s/out", fs->spool_dir);
+	int fresh = access(fs->tree_dir, F_OK) < 0;
 	if (hio_mkdir_p(fs->tree_dir) < 0 || hio_mkdir_p(fs->out_dir) < 0) {
 		hio_err("cannot create the spool in %s: %s; not mounting", fs->spool_dir,
 			strerror(errno));
 		return -1;
 	}
+	/* The mount's root is tree/: like /tmp, anyone may create in it and only an
+	 * owner remove or rename, for any user may write into the mount. Only when the
+	 * spool is new, so a chmod of the mount's root by its admin stays. */
+	if (fresh && geteuid() == 0 && chmod(fs->tree_dir, 01777) < 0)
+		hio_warn("cannot open %s to every user: %s", fs->tree_dir, strerror(errno));
 	spool_mount_id(fs, sp->mount_id);
 	fs->tree_fd = open(fs->tree_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	fs->out_fd = open(fs->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -31,6 +31,28 @@ void t_open(void)
 	show_mode("mode-created-0600", "f600", 0);
 	res("mkdir-0700", mkdir("d700", 0700));
 	show_mode("mode-mkdir-0700", "d700", 0);
+	/* The caller's umask, applied once (issue 11: hio-fs masked with its own too). */
+	umask(002);
+	fd = open("f664", O_CREAT | O_EXCL | O_WRONLY, 0666);
+	res("create-umask-002", fd);
+	if (fd >= 0)
+		close(fd);
+	show_mode("mode-created-umask-002", "f664", 0);
+	res("mkdir-umask-002", mkdir("d775", 0777));
+	show_mode("mode-mkdir-umask-002", "d775", 0);
+	umask(022);
+	/* O_CREAT of an existing file leaves its mode alone. */
+	fd = open("f600", O_CREAT | O_WRONLY, 0666);
+	res("open-creat-existing", fd);
+	if (fd >= 0)
+		close(fd);
+	show_mode("mode-open-creat-existing", "f600", 0);
+	/* Made with the sticky bit: works (hio-fs drops the bit, its eviction mark). */
+	fd = open("fsticky", O_CREAT | O_EXCL | O_WRONLY, 01644);
+	res("create-sticky", fd);
+	if (fd >= 0)
+		close(fd);
+	show_mode("x-mode-created-sticky", "fsticky", 0);
 
 	res("open-excl-existing", open("f", O_CREAT | O_EXCL | O_WRONLY, 0644));
 	res("open-excl-existing-dir", open("d", O_CREAT | O_EXCL | O_WRONLY, 0644));

@@ -583,6 +583,10 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	close(sofd);
 	sofd = -1;
 	st = exec_wait(pid, errp[0], timeout, t, &timed_out);
+	out->exit_set = WIFEXITED(st) || WIFSIGNALED(st);
+	out->exit_status = WIFEXITED(st)     ? WEXITSTATUS(st)
+			   : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+					     : 0;
 	if (timed_out)
 		snprintf(what, sizeof(what), "timed out after %ld ms", timeout);
 	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)

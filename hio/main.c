@@ -20,8 +20,15 @@ static const char usage[] =
     "  status [--json]        workers, PEs, queues and counters\n"
     "  send [--pipeline P] [--compress auto|on|off] FILE|DIR...\n"
     "                         stream files without a mount, one line per acknowledged file\n"
-    "  results [--json]       list result entries\n"
+    "  results [--failed] [--json]\n"
+    "                         list result entries (of failed inputs), a page at a time\n"
+    "  results show NAME      one entry with its provenance, as JSON\n"
     "  results get NAME DIR   copy one input's result files into DIR\n"
+    "  results rm NAME|--older-than AGE\n"
+    "                         delete entries and their files (AGE: 30d, 12h, 90m, 3600s)\n"
+    "  retry [--from DIR] NAME...|--failed\n"
+    "                         send inputs again from DIR (default .); the new result\n"
+    "                         replaces the entry\n"
     "  scale [--pipeline P] [--min-pes N] [--max-pes N] [--idle-ms MS] N|auto\n"
     "                         N: set the PE count by hand (the autoscaler stops);\n"
     "                         auto: the autoscaler moves it within min..max (default)\n"
@@ -84,10 +91,10 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	     {"status", cmd_status},
-		    {"send", cmd_send},	  {"results", cmd_results},  {"scale", cmd_scale},
-		    {"wait", cmd_wait},	  {"master", cmd_master},    {"join", cmd_join},
-		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}};
+	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	      {"status", cmd_status},
+		    {"send", cmd_send},	  {"results", cmd_results},   {"scale", cmd_scale},
+		    {"wait", cmd_wait},	  {"master", cmd_master},     {"join", cmd_join},
+		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}, {"retry", cmd_retry}};
 
 	signal(SIGPIPE, SIG_IGN);
 	hio_log_init("hio");

@@ -178,6 +178,8 @@ struct pipeline {
 	/* counters over distinct message ids */
 	uint64_t n_in, n_done, n_failed;
 	struct hio_hmap results; /* name -> struct result */
+	struct plver *vers;	 /* versions its results name, oldest first */
+	size_t n_vers;
 };
 
 /* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
@@ -212,6 +214,20 @@ struct result {
 	char *error;
 	size_t nfiles;
 	struct rfile *files;
+	/* Provenance (docs/protocol.md). stored_us: the master's wall clock at commit, what
+	 * rm --older-than and retention go by; the rest as the PE reported it. 0 / NULL /
+	 * exit_status -1: unknown (a journal from before provenance, or an old PE). */
+	uint64_t stored_us, start_us, duration_ms;
+	int exit_status;
+	char *pe, *host;
+};
+
+/* An analysis version's command or image, kept for the provenance of its results:
+ * results hold only the number. Recorded when a result of the pipeline's current
+ * version is stored, and rebuilt from the journal, whose lines carry them. */
+struct plver {
+	int version;
+	char *exec, *image;
 };
 
 struct master {
@@ -267,11 +283,12 @@ struct master {
 /* An endpoint's answer: api.c and the others fill it, http.c sends it. */
 struct reply {
 	unsigned status;
-	json_t *json;		     /* answer, or NULL for none */
-	int fd;			     /* >= 0: answer with this file's bytes (fd is handed over) */
-	uint64_t fd_size;	     /* bytes to send from fd */
-	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
-	const char *allow;	     /* Allow header (405) */
+	json_t *json;		       /* answer, or NULL for none */
+	int fd;			       /* >= 0: answer with this file's bytes (fd is handed over) */
+	uint64_t fd_size;	       /* bytes to send from fd */
+	char hdr_id[HIO_ID_LEN + 1];   /* X-Hio-Id header when not empty */
+	const char *allow;	       /* Allow header (405) */
+	struct results_stream *stream; /* answer with what it reads (freed with the answer) */
 };
 
 /* --- util.c --- */
@@ -402,13 +419,49 @@ void results_upload_free(struct upload *u);
  * id to stored or duplicate. 0, or -1 with out set. */
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
 		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out);
-void api_results_list(struct master *m, const char *pl, const char *prefix, size_t prefix_len,
-		      struct reply *out);
 void api_results_file(struct master *m, const char *pl, const char *name, size_t name_len,
 		      const char *file, size_t file_len, struct reply *out);
 int results_load(struct master *m);
 void results_close(struct master *m);
 void result_free(struct result *r);
+/* Appends text (one or more lines, without the last newline) to the journal in one
+ * write, under journal_lock. 0, or -1 with errno (the journal cut back). */
+int journal_append(struct master *m, const char *text);
+json_t *files_json(const struct rfile *files, size_t n);
+/* The command and image of pl's version v, or NULL. Caller holds m->lock. */
+const struct plver *plver_find(const struct pipeline *pl, int v);
+/* Records them (copied) unless known; 0 or -1 (memory). Caller holds m->lock. */
+int plver_add(struct pipeline *pl, int v, const char *exec, const char *image);
+/* Drops name's entry when it is still id's (an rm, live or replayed): frees it and
+ * forgets the id. Caller holds m->lock. 1 dropped, 0 not there. */
+int results_drop(struct master *m, struct pipeline *pl, const char *name, const char *id);
+
+/* --- results_list.c: GET and DELETE /v1/results --- */
+#define RESULTS_PAGE_DEFAULT 1000		/* entries in a page when limit is not given */
+#define RESULTS_PAGE_MAX 10000			/* the largest limit */
+#define RESULTS_PAGE_BYTES (256u << 10)		/* a page ends after the entry that passes this */
+#define RESULTS_AGE_MAX_S (100LL * 366 * 86400) /* older_than, retention: a century */
+enum rstate { RS_ANY = 0, RS_DONE, RS_FAILED };
+struct rquery {
+	char pl[HIO_PIPELINE_MAX + 1];
+	char *prefix; /* owned; "" for all */
+	size_t prefix_len;
+	enum rstate state;
+	char *after; /* owned; NULL: from the first name */
+	size_t limit;
+};
+void rquery_free(struct rquery *q);
+/* One page: {results:[...], next: NAME|null}. */
+void api_results_list(struct master *m, struct rquery *q, struct reply *out);
+/* The whole listing, read a page at a time (out->stream is set; the query is taken). */
+void api_results_stream(struct master *m, struct rquery *q, struct reply *out);
+struct results_stream;
+/* Up to max bytes of the streamed answer: > 0, 0 at its end, -1 on error. */
+long results_stream_read(struct results_stream *s, char *buf, size_t max);
+void results_stream_free(struct results_stream *s);
+/* DELETE /v1/results?pipeline=P&name=N | older_than=SECONDS. */
+void api_results_delete(struct master *m, const char *pl, const char *name, long long older_s,
+			struct reply *out);
 
 /* --- status.c --- */
 void api_status(struct master *m, struct reply *out);

@@ -180,6 +180,10 @@ struct pipeline {
 	struct hio_hmap results; /* name -> struct result */
 	struct plver *vers;	 /* versions its results name, oldest first */
 	size_t n_vers;
+	/* results in name order, built by the first listing after a change (dropped by
+	 * every change): pages of a listing cost their own size, not the index's. */
+	struct result **sorted;
+	size_t n_sorted;
 };
 
 /* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
@@ -439,7 +443,7 @@ int results_drop(struct master *m, struct pipeline *pl, const char *name, const 
 /* --- results_list.c: GET and DELETE /v1/results --- */
 #define RESULTS_PAGE_DEFAULT 1000		/* entries in a page when limit is not given */
 #define RESULTS_PAGE_MAX 10000			/* the largest limit */
-#define RESULTS_PAGE_BYTES (256u << 10)		/* a page ends after the entry that passes this */
+#define RESULTS_PAGE_BYTES (4u << 20)		/* a page ends after the entry that passes this */
 #define RESULTS_AGE_MAX_S (100LL * 366 * 86400) /* older_than, retention: a century */
 enum rstate { RS_ANY = 0, RS_DONE, RS_FAILED };
 struct rquery {
@@ -451,6 +455,8 @@ struct rquery {
 	size_t limit;
 };
 void rquery_free(struct rquery *q);
+/* Drops pl's name order after a change of its results. Caller holds m->lock. */
+void results_sorted_drop(struct pipeline *pl);
 /* One page: {results:[...], next: NAME|null}. */
 void api_results_list(struct master *m, struct rquery *q, struct reply *out);
 /* The whole listing, read a page at a time (out->stream is set; the query is taken). */

@@ -62,6 +62,7 @@ void pipeline_free(struct pipeline *pl)
 		free(pl->vers[i].image);
 	}
 	free(pl->vers);
+	free(pl->sorted);
 	free(pl->exec);
 	free(pl->image);
 	free(pl);

@@ -312,6 +312,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	if (kept && existing && existing->ts >= ts)
 		kept = 0;
 	if (kept && hio_hmap_put(&pl->results, res->name, res) == 0) {
+		results_sorted_drop(pl);
 		if (existing) {
 			old = existing;
 			path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
@@ -407,6 +408,7 @@ int results_drop(struct master *m, struct pipeline *pl, const char *name, const 
 	if (!r || strcmp(r->id, id) != 0)
 		return 0;
 	hio_hmap_del(&pl->results, name);
+	results_sorted_drop(pl);
 	/* The id is forgotten with its entry (memory is bounded by what is kept), unless
 	 * its message is still in the backlog or being stored. */
 	ident = hio_hmap_get(&m->ids, id);
@@ -525,6 +527,7 @@ static int replay_line(struct master *m, json_t *o)
 	existing = hio_hmap_get(&pl->results, name);
 	if (kept && (!existing || existing->ts < (uint64_t)ts) &&
 	    hio_hmap_put(&pl->results, res->name, res) == 0) {
+		results_sorted_drop(pl);
 		result_free(existing);
 		res = NULL;
 	}

@@ -1,8 +1,9 @@
 /* results_list.c: GET /v1/results, one page at a time, and DELETE /v1/results.
  *
  * A page is the `limit` first names (in strcmp order) after the cursor that match the
- * filters, chosen with a bounded heap, so no request costs memory in proportion to the
- * index: the master holds at most one page of entries (and of JSON) per request. The
+ * filters, read from the pipeline's name order (an array of pointers, sorted again only
+ * after a change), so a page costs its own size: the master holds at most one page of
+ * JSON per request, and a listing of the whole index costs O(n) once sorted. The
  * unpaged form (no limit, no after), which hio-fs still uses, is streamed: the answer is
  * read a page at a time, each page taken under m->lock and released before it is sent. */
 #include "master.h"
@@ -64,10 +65,10 @@ static json_t *result_json(const struct pipeline *pl, const struct result *r)
 /* Roughly the bytes of r's JSON, to end a page near RESULTS_PAGE_BYTES. */
 static size_t result_cost(const struct result *r)
 {
-	size_t n = 256 + strlen(r->name) + (r->error ? strlen(r->error) : 0);
+	size_t n = 200 + strlen(r->name) + (r->error ? strlen(r->error) : 0);
 
 	for (size_t i = 0; i < r->nfiles; i++)
-		n += 32 + strlen(r->files[i].name);
+		n += 24 + strlen(r->files[i].name);
 	return n;
 }
 
@@ -82,83 +83,94 @@ static int matches(const struct rquery *q, const struct result *r)
 	return strncmp(r->name, q->prefix, q->prefix_len) == 0;
 }
 
-/* A max-heap on name of the `limit` smallest names seen. */
-static void heap_down(struct result **h, size_t n, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, big = i;
-		struct result *t;
-
-		if (l < n && strcmp(h[l]->name, h[big]->name) > 0)
-			big = l;
-		if (r < n && strcmp(h[r]->name, h[big]->name) > 0)
-			big = r;
-		if (big == i)
-			return;
-		t = h[i];
-		h[i] = h[big];
-		h[big] = t;
-		i = big;
-	}
-}
-
-static void heap_up(struct result **h, size_t i)
-{
-	while (i && strcmp(h[(i - 1) / 2]->name, h[i]->name) < 0) {
-		struct result *t = h[i];
-
-		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-}
-
 static int cmp_result(const void *a, const void *b)
 {
 	return strcmp((*(struct result *const *)a)->name, (*(struct result *const *)b)->name);
 }
 
-/* One page into *arr (entries appended), *next set to the last name when more follow
- * (malloc'd), else NULL. 0, or -1 out of memory. Takes m->lock. */
+void results_sorted_drop(struct pipeline *pl)
+{
+	free(pl->sorted);
+	pl->sorted = NULL;
+	pl->n_sorted = 0;
+}
+
+/* pl's results in name order (built now when a change dropped it), or NULL. */
+static struct result **results_sorted(struct pipeline *pl)
+{
+	size_t n = 0;
+
+	if (pl->sorted || !pl->results.len)
+		return pl->sorted;
+	pl->sorted = malloc(pl->results.len * sizeof(*pl->sorted));
+	for (size_t i = 0; pl->sorted && i < pl->results.cap; i++)
+		if (pl->results.slots[i].key)
+			pl->sorted[n++] = pl->results.slots[i].val;
+	if (pl->sorted)
+		qsort(pl->sorted, n, sizeof(*pl->sorted), cmp_result);
+	pl->n_sorted = n;
+	return pl->sorted;
+}
+
+/* The first index in v[0..n) whose name is greater than key (or not less, !strictly). */
+static size_t lower_bound(struct result **v, size_t n, const char *key, int strictly)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(v[mid]->name, key);
+
+		if (c < 0 || (strictly && c == 0))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* One page appended to arr, *next set to the last name when more match (malloc'd),
+ * else NULL. 0, or -1 out of memory. Takes m->lock. */
 static int results_page(struct master *m, const struct rquery *q, json_t *arr, char **next)
 {
-	struct result **h = malloc(q->limit * sizeof(*h));
+	struct result **v = NULL, *last = NULL;
 	struct pipeline *pl;
-	size_t n = 0, seen = 0, bytes = 0, taken = 0, i;
-	int rc = h ? 0 : -1;
+	size_t i = 0, taken = 0, bytes = 0;
+	int rc = 0;
 
 	*next = NULL;
 	pthread_mutex_lock(&m->lock);
 	pl = pipeline_find(m, q->pl);
-	for (i = 0; h && pl && i < pl->results.cap; i++) {
-		struct result *r = pl->results.slots[i].val;
+	if (pl && pl->results.len && !(v = results_sorted(pl)))
+		rc = -1;
+	if (v) {
+		/* From the cursor, or the prefix's first name when that is later. */
+		i = q->after ? lower_bound(v, pl->n_sorted, q->after, 1) : 0;
+		if (q->prefix_len && (i == pl->n_sorted || strcmp(v[i]->name, q->prefix) < 0))
+			i = lower_bound(v, pl->n_sorted, q->prefix, 0);
+	}
+	for (; rc == 0 && v && i < pl->n_sorted; i++) {
+		struct result *r = v[i];
 
-		if (!pl->results.slots[i].key || !matches(q, r))
+		if (strncmp(r->name, q->prefix, q->prefix_len) != 0)
+			break; /* past the prefix's names */
+		if (!matches(q, r))
 			continue;
-		seen++;
-		if (n < q->limit) {
-			h[n] = r;
-			heap_up(h, n++);
-		} else if (strcmp(r->name, h[0]->name) < 0) {
-			h[0] = r;
-			heap_down(h, n, 0);
+		/* One more matches after a full page: the page says where to go on. A page
+		 * of big entries (many files each) ends early, after at least one, so an
+		 * answer stays small whatever limit was asked for. */
+		if (taken == q->limit || (taken && bytes > RESULTS_PAGE_BYTES)) {
+			*next = strdup(last->name);
+			rc = *next ? 0 : -1;
+			break;
 		}
-	}
-	if (n)
-		qsort(h, n, sizeof(*h), cmp_result);
-	/* A page of big entries (many files each) ends early, after at least one: a
-	 * client's answer stays small whatever limit it asked for. */
-	while (rc == 0 && taken < n && (taken == 0 || bytes <= RESULTS_PAGE_BYTES)) {
-		if (json_array_append_new(arr, result_json(pl, h[taken])) < 0)
+		if (json_array_append_new(arr, result_json(pl, r)) < 0)
 			rc = -1;
-		bytes += result_cost(h[taken++]);
-	}
-	if (rc == 0 && taken < seen) {
-		*next = strdup(h[taken - 1]->name);
-		rc = *next ? 0 : -1;
+		bytes += result_cost(r);
+		last = r;
+		taken++;
 	}
 	pthread_mutex_unlock(&m->lock);
-	free(h);
 	return rc;
 }
 

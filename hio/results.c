@@ -47,8 +47,11 @@ static int results_opt(int opt, const char *arg, void *ud)
  * why (the master's one-line reason). */
 static json_t *results_call(hio_http *h, const char *method, const char *path, long *status)
 {
-	struct hio_http_req req = {
-	    .method = method, .path = path, .resp_max = RESULTS_PAGE_RESP_MAX, .timeout_ms = 60000};
+	/* A deletion of many entries removes their directories before it answers. */
+	struct hio_http_req req = {.method = method,
+				   .path = path,
+				   .resp_max = RESULTS_PAGE_RESP_MAX,
+				   .timeout_ms = strcmp(method, "DELETE") ? 60000 : 3600000};
 	struct hio_http_resp resp = {0};
 	json_t *j = NULL, *e;
 

@@ -3,13 +3,14 @@ docs/protocol.md; the same calls as hio status, results, results get and wait)."
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
 from . import _config, _frame
-from ._http import MasterError, Rest, q
+from ._http import MasterError, Rest, error_text, q
 
 __all__ = ["Client", "Result", "ResultFile", "MasterError"]
 
@@ -153,8 +154,13 @@ class Client:
             if not isinstance(older_than_s, int) or older_than_s < 0:
                 raise ValueError("older_than_s must be a whole number of seconds, >= 0")
             path += "&older_than=%d" % older_than_s
-        ans = self._rest.json("DELETE", path, ok=(200,))
-        return int(ans.get("deleted", 0))
+        # A deletion of many entries removes their directories before it answers.
+        status, data = self._rest.call("DELETE", path, timeout=FETCH_TIMEOUT_S)
+        if status != 200:
+            raise MasterError("DELETE %s: HTTP %d %s" % (path, status, error_text(data)),
+                              status)
+        ans = json.loads(data)
+        return int(ans.get("deleted", 0)) if isinstance(ans, dict) else 0
 
     def result(self, name: str) -> Optional[Result]:
         """The entry of one input, or None. A name sorts before every longer name it is

@@ -40,9 +40,22 @@ def main() -> int:
     url, token_file, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
     prefix = sys.argv[4] if len(sys.argv) > 4 else "r/"
     fail_every = int(sys.argv[5]) if len(sys.argv) > 5 else 10
-    token = open(token_file).read().strip()
+    with open(token_file) as f:
+        token = f.read().strip()
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=300)
+    try:
+        stored = put(conn, token, n, prefix, fail_every)
+    finally:
+        conn.close()
+    if stored < 0:
+        return 1
+    print(stored)
+    return 0 if stored == n else 1
+
+
+def put(conn: http.client.HTTPConnection, token: str, n: int, prefix: str,
+        fail_every: int) -> int:
     stored = 0
     for start in range(0, n, BATCH):
         body = b"".join(entry(i, prefix, fail_every) for i in range(start, min(n, start + BATCH)))
@@ -52,10 +65,9 @@ def main() -> int:
         data = resp.read()
         if resp.status != 200:
             print("put_results: HTTP %d %s" % (resp.status, data[:300]), file=sys.stderr)
-            return 1
+            return -1
         stored += len(json.loads(data).get("stored") or [])
-    print(stored)
-    return 0 if stored == n else 1
+    return stored
 
 
 if __name__ == "__main__":

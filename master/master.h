@@ -267,6 +267,14 @@ struct master {
 	pthread_mutex_t journal_lock;
 	int journal_fd;
 	uint64_t journal_size;
+	size_t journal_lines; /* lines in it: compaction compares them with the entries kept */
+	/* Appends written but not yet applied to the index (journal_append adds one, its
+	 * caller takes it back after the index update): compaction, which rewrites the
+	 * journal from the index, waits for 0 while it holds journal_lock. */
+	atomic_int journal_unapplied;
+	/* Results stored more than this many seconds ago expire (0: kept until rm). */
+	long retention_s;
+	struct retention *retention; /* its thread (compact.c) */
 	/* persist_lock orders pipelines.json writes so the file on disk is the newest
 	 * configuration; held across that write, never while holding lock (it is taken
 	 * first, and lock is dropped before the write). Only configuration changes wait. */
@@ -432,6 +440,8 @@ void result_free(struct result *r);
  * write, under journal_lock. 0, or -1 with errno (the journal cut back). */
 int journal_append(struct master *m, const char *text);
 json_t *files_json(const struct rfile *files, size_t n);
+/* r's journal line (pv: its version's command, or NULL). NULL when out of memory. */
+json_t *result_line(const char *pln, const struct result *r, const struct plver *pv, int kept);
 /* The command and image of pl's version v, or NULL. Caller holds m->lock. */
 const struct plver *plver_find(const struct pipeline *pl, int v);
 /* Records them (copied) unless known; 0 or -1 (memory). Caller holds m->lock. */
@@ -457,6 +467,9 @@ struct rquery {
 void rquery_free(struct rquery *q);
 /* Drops pl's name order after a change of its results. Caller holds m->lock. */
 void results_sorted_drop(struct pipeline *pl);
+/* pl's results in name order, pl->n_sorted of them (built now when a change dropped
+ * it), or NULL (none, or out of memory). Caller holds m->lock. */
+struct result **results_sorted(struct pipeline *pl);
 /* One page: {results:[...], next: NAME|null}. */
 void api_results_list(struct master *m, struct rquery *q, struct reply *out);
 /* The whole listing, read a page at a time (out->stream is set; the query is taken). */
@@ -468,6 +481,16 @@ void results_stream_free(struct results_stream *s);
 /* DELETE /v1/results?pipeline=P&name=N | older_than=SECONDS. */
 void api_results_delete(struct master *m, const char *pl, const char *name, long long older_s,
 			struct reply *out);
+
+/* --- compact.c: retention and journal compaction --- */
+#define COMPACT_MIN_LINES 10000 /* a journal this short is never compacted */
+#define RETENTION_CHECK_MAX_MS 60000
+/* Rewrites the journal from the index when it holds over twice the lines of the
+ * entries kept (and COMPACT_MIN_LINES). 1 compacted, 0 not needed, -1 failed. */
+int results_compact(struct master *m, int force);
+/* The thread that expires results (m->retention_s) and compacts the journal. */
+int retention_start(struct master *m);
+void retention_stop(struct master *m);
 
 /* --- status.c --- */
 void api_status(struct master *m, struct reply *out);

@@ -95,6 +95,10 @@ int journal_append(struct master *m, const char *text)
 		rc = -1;
 	} else {
 		m->journal_size += len;
+		for (size_t i = 0; i < len; i++)
+			m->journal_lines += buf[i] == '\n';
+		/* Until the caller applies it to the index, compaction must wait. */
+		atomic_fetch_add(&m->journal_unapplied, 1);
 	}
 	pthread_mutex_unlock(&m->journal_lock);
 	free(buf);
@@ -178,6 +182,25 @@ static int prov_put(json_t *line, const struct result *r, const struct plver *pv
 	if (pv && pv->image)
 		rc |= json_object_set_new(line, "image", json_string(pv->image));
 	return rc;
+}
+
+json_t *result_line(const char *pln, const struct result *r, const struct plver *pv, int kept)
+{
+	json_t *line =
+	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:b}", "pipeline", pln, "name", r->name, "id",
+		      r->id, "ts", (json_int_t)r->ts, "state", r->failed ? "failed" : "done",
+		      "files", files_json(r->files, r->nfiles), "kept", kept);
+	int rc = line ? 0 : -1;
+
+	if (line && r->error)
+		rc |= json_object_set_new(line, "error", json_string(r->error));
+	if (line && r->version)
+		rc |= json_object_set_new(line, "version", json_integer(r->version));
+	if (line && (rc || prov_put(line, r, pv) < 0)) {
+		json_decref(line);
+		line = NULL;
+	}
+	return line;
 }
 
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
@@ -276,17 +299,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	} else {
 		hio_rm_rf(tmpdir);
 	}
-	line = json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:b}", "pipeline", pln, "name", name, "id", id,
-			 "ts", (json_int_t)ts, "state", failed ? "failed" : "done", "files",
-			 files_json(files, nfiles), "kept", kept);
-	if (line && error)
-		json_object_set_new(line, "error", json_string(error));
-	if (line && res->version)
-		json_object_set_new(line, "version", json_integer(res->version));
-	if (line && prov_put(line, res, &pv) < 0) {
-		json_decref(line);
-		line = NULL;
-	}
+	line = result_line(pln, res, &pv, kept);
 	free(pv.exec);
 	free(pv.image);
 	pv.exec = pv.image = NULL;
@@ -322,6 +335,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	if (ident->msg)
 		backlog_drop(m, ident->msg, msgpath, sizeof(msgpath));
 	pthread_mutex_unlock(&m->lock);
+	atomic_fetch_sub(&m->journal_unapplied, 1); /* in the index: compaction may go */
 
 	if (res && renamed)
 		hio_rm_rf(dest);
@@ -568,6 +582,7 @@ static int replay_journal(struct master *m, const char *path)
 	free(line);
 	fclose(f);
 	m->journal_size = (uint64_t)good;
+	m->journal_lines = lines;
 	if (pos > good) {
 		if (truncate(path, good) < 0) {
 			hio_err("cannot cut the torn end of %s: %s; not starting", path,

@@ -95,8 +95,7 @@ void results_sorted_drop(struct pipeline *pl)
 	pl->n_sorted = 0;
 }
 
-/* pl's results in name order (built now when a change dropped it), or NULL. */
-static struct result **results_sorted(struct pipeline *pl)
+struct result **results_sorted(struct pipeline *pl)
 {
 	size_t n = 0;
 
@@ -361,6 +360,8 @@ static int rm_apply(struct master *m, const char *pln, struct rm_item *v, size_t
 		else
 			v[i].id[0] = '\0'; /* replaced meanwhile: its directory is the new one's */
 	pthread_mutex_unlock(&m->lock);
+	if (n)
+		atomic_fetch_sub(&m->journal_unapplied, 1); /* in the index: compaction may go */
 	for (size_t i = 0; i < n; i++)
 		if (v[i].id[0] &&
 		    path_fmt(path, sizeof(path), "%s/results/%s", m->dir, v[i].id) == 0 &&

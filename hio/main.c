@@ -14,7 +14,7 @@ static const char usage[] =
     "  up [--pes N] [--exec CMD | --serve CMD] [--runtime process|docker] [--image IMG] [--mount "
     "DIR]\n"
     "     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
-    "     [--spool-max SIZE]\n"
+    "     [--spool-max SIZE] [--retention AGE]\n"
     "                         start master, worker and N PEs (and the mount); print the URL\n"
     "  down [--state-dir DIR] stop everything 'up' started, unmount\n"
     "  status [--json]        workers, PEs, queues and counters\n"

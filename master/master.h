@@ -244,7 +244,8 @@ struct master {
 	int fsync;
 	uint64_t backlog_max;
 
-	/* Lock order: persist_lock, then lock; journal_lock is a leaf, never taken with
+	/* Lock order: persist_lock, then lock; journal_lock, then lock (compaction only:
+	 * docs/master.md); otherwise journal_lock is a leaf, never taken with
 	 * another. lock guards the registry (workers, PEs, pipelines), the backlog queues,
 	 * the id table, the result index and the mounts; nothing holds it across disk or
 	 * network I/O (files are renamed, unlinked and written after unlocking). */
@@ -261,9 +262,10 @@ struct master {
 	uint64_t backlog_held;	/* reserved by pushes in progress */
 	uint64_t seq;		/* next backlog / temp file sequence */
 
-	/* journal_lock guards journal_fd and journal_size, and is held across one journal
-	 * line's write (and fsync): it serialises the appends so a failed one can be cut
-	 * back. Taken without lock; only result uploads wait on it. */
+	/* journal_lock guards journal_fd, journal_size and journal_lines, and is held
+	 * across one append's write (and fsync): it serialises the appends so a failed one
+	 * can be cut back. Taken without lock; result uploads, deletions and compaction
+	 * (which holds it throughout and takes lock briefly inside) wait on it. */
 	pthread_mutex_t journal_lock;
 	int journal_fd;
 	uint64_t journal_size;

@@ -5,8 +5,14 @@
 # master restart keeps, and every bad argument refused with one line.
 . "$(dirname "$0")/lib.sh"
 
+"$HIO" up --retention 3y --state-dir "$T/none" >/dev/null 2>"$T/err"
+eq "hio up --retention 3y: exit" $? 1
+eq "hio up --retention 3y says why" "$(cat "$T/err")" \
+	"hio: --retention: '3y' is not an age (a whole number above 0, then s, m, h, d or w; at most 100 years)"
+check "nothing started" test ! -e "$T/none/master.pid"
+
 EXEC='case "$(cat "$HIO_INPUT")" in bad*) echo nope >&2; exit 3;; esac; wc -c <"$HIO_INPUT"'
-"$HIO" up --pes 2 --state-dir "$STATE" --exec "$EXEC" >"$T/url" || { fail "hio up"; finish; }
+"$HIO" up --pes 2 --retention 30d --state-dir "$STATE" --exec "$EXEC" >"$T/url" || { fail "hio up"; finish; }
 cd "$T" || exit 1
 mkdir -p in
 for i in 1 2 3 4 5 6; do echo "x$i" >"in/a$i"; done
@@ -34,6 +40,9 @@ eq "show of a missing name says so" "$(cat err)" "hio: no result entry named 'in
 api() { curl -s -o body -w '%{http_code}' -X "$1" -H "Authorization: Bearer $(cat "$STATE/token")" "$(cat url)$2"; }
 eq "GET state=failed over the API" "$(api GET '/v1/results?pipeline=default&state=failed' && jq -c '[.results[].name]' body)" \
 	'200["in/b1","in/b2"]'
+
+master_has_retention() { tr '\0' ' ' <"/proc/$(cat "$STATE/master.pid")/cmdline" | grep -q -- '--retention 30d '; }
+check "hio up passed --retention to the master" master_has_retention
 
 # retry: b1 fixed where it lives, b2 still bad; both sent again, each a new message.
 old_b2=$(jq -r '.[1].id' failed.json)

@@ -375,8 +375,9 @@ void api_results_delete(struct master *m, const char *pln, const char *name, lon
 			struct reply *out)
 {
 	struct rm_item *v = calloc(RM_BATCH, sizeof(*v));
-	uint64_t now = hio_now_us();
-	uint64_t cutoff = (uint64_t)older_s * 1000000 < now ? now - (uint64_t)older_s * 1000000 : 0;
+	uint64_t now = hio_now_us(), age_us = older_s > 0 ? (uint64_t)older_s * 1000000 : 0;
+	/* By name, the cutoff is unused; by age, entries stored before it go. */
+	uint64_t cutoff = age_us < now ? now - age_us : 0;
 	size_t n, deleted = 0;
 	int rc = 0;
 

@@ -236,7 +236,15 @@ int retention_start(struct master *m)
 		return -1;
 	}
 	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
+	/* On the monotonic clock, which hio_cond_wait_ms's deadlines are on: with the
+	 * default clock every wait ended at once and the thread spun. */
+	rc = hio_cond_init(&t->cv);
+	if (rc) {
+		hio_err("cannot start the retention thread: %s; not starting", strerror(rc));
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return -1;
+	}
 	m->retention = t;
 	rc = pthread_create(&t->thread, NULL, retention_main, m);
 	if (rc) {

@@ -3,7 +3,11 @@
 #define HIO_CLI_H
 #include "hio_config.h"
 #include "hio_http.h"
+#include "hio_stream.h"
+#include "progress.h"
+#include <getopt.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 /* Prints "hio: <reason>" on stderr; returns 1 (the exit status for failures). */
@@ -45,6 +49,55 @@ void cli_unmount(const char *mnt);
  * A HIO_METRICS_LISTEN already set wins; "off" turns it off. Call before spawning. */
 void cli_metrics_default(const char *host);
 
+/* client.c: the options every client command shares. */
+enum {
+	OPT_STATE = 1000,
+	OPT_JSON,
+	OPT_PIPELINE,
+	OPT_COMPRESS,
+	OPT_TIMEOUT,
+	OPT_MIN_PES,
+	OPT_MAX_PES,
+	OPT_IDLE_MS,
+	OPT_FAILED,
+	OPT_OLDER,
+	OPT_FROM,
+	OPT_NO_PROGRESS
+};
+
+#define COMMON_OPTS                                                                                \
+	{"state-dir", required_argument, 0, OPT_STATE},                                            \
+	    {"pipeline", required_argument, 0, OPT_PIPELINE}, {"json", no_argument, 0, OPT_JSON},  \
+	{                                                                                          \
+		"timeout", required_argument, 0, OPT_TIMEOUT                                       \
+	}
+
+struct common {
+	const char *state_dir;
+	const char *pipeline;
+	int json;
+	long timeout_s;
+};
+
+/* Parses the common options and extra ones (on_extra gets those); returns the first
+ * positional index or -1 on a bad option. */
+int parse_common(int argc, char **argv, struct common *c, const struct option *extra,
+		 int (*on_extra)(int opt, const char *arg, void *ud), void *ud);
+
+struct send_ctx {
+	/* Guards the counts, the progress line and stdout's ack lines (the connector's ack
+	 * threads print). A leaf: the ack callback runs without stream locks and takes
+	 * nothing else. */
+	pthread_mutex_t mu;
+	int acked, failed;
+	long long total;	  /* files queued; -1 while the arguments are still being walked */
+	struct cli_progress prog; /* zeroed: no progress line */
+};
+/* A stream connector for hio send and retry: one line per acknowledged file on stdout,
+ * one per file given up on stderr, counted in ctx. NULL with err. */
+hio_stream *cli_send_open(const struct common *c, const struct hio_client_conf *conf,
+			  enum hio_compress comp, struct send_ctx *ctx, char *err, size_t errlen);
+
 int cmd_up(int argc, char **argv);
 /* remote.c: one role per host (SPEC "Deployment on several hosts"). */
 int cmd_master(int argc, char **argv);
@@ -55,7 +108,9 @@ int cmd_pipeline(int argc, char **argv);
 int cmd_down(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_send(int argc, char **argv);
+/* results.c */
 int cmd_results(int argc, char **argv);
+int cmd_retry(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
 

@@ -26,38 +26,11 @@
 /* A report counts only when it reached the master this long after the wait began: one
  * already under way when a file closed may still say "nothing pending". */
 #define WAIT_MOUNT_SLACK_MS 250
-#define RESULTS_MAX (256u << 20) /* a results listing answer */
-
-enum {
-	OPT_STATE = 1000,
-	OPT_JSON,
-	OPT_PIPELINE,
-	OPT_COMPRESS,
-	OPT_TIMEOUT,
-	OPT_MIN_PES,
-	OPT_MAX_PES,
-	OPT_IDLE_MS,
-	OPT_NO_PROGRESS
-};
-
-#define COMMON_OPTS                                                                                \
-	{"state-dir", required_argument, 0, OPT_STATE},                                            \
-	    {"pipeline", required_argument, 0, OPT_PIPELINE}, {"json", no_argument, 0, OPT_JSON},  \
-	{                                                                                          \
-		"timeout", required_argument, 0, OPT_TIMEOUT                                       \
-	}
-
-struct common {
-	const char *state_dir;
-	const char *pipeline;
-	int json;
-	long timeout_s;
-};
 
 /* Parses the options every client command shares; returns the first positional index
  * or -1 on a bad option. */
-static int parse_common(int argc, char **argv, struct common *c, const struct option *extra,
-			int (*on_extra)(int opt, const char *arg, void *ud), void *ud)
+int parse_common(int argc, char **argv, struct common *c, const struct option *extra,
+		 int (*on_extra)(int opt, const char *arg, void *ud), void *ud)
 {
 	struct option opts[16] = {COMMON_OPTS};
 	char err[128];
@@ -207,16 +180,6 @@ int cmd_status(int argc, char **argv)
 
 /* ------------------------------------------------------------------ send */
 
-struct send_ctx {
-	/* Guards the counts, the progress line and stdout's ack lines (the connector's ack
-	 * threads print). A leaf: the ack callback runs without stream locks and takes
-	 * nothing else. */
-	pthread_mutex_t mu;
-	int acked, failed;
-	long long total; /* files queued; -1 while the arguments are still being walked */
-	struct cli_progress prog;
-};
-
 static void on_send_ack(void *ud, const struct hio_ack *a)
 {
 	struct send_ctx *c = ud;
@@ -250,6 +213,21 @@ static __attribute__((format(printf, 2, 3))) void send_fail(struct send_ctx *c, 
 	pthread_mutex_lock(&c->mu);
 	cli_fail("%s", msg);
 	pthread_mutex_unlock(&c->mu);
+}
+
+hio_stream *cli_send_open(const struct common *c, const struct hio_client_conf *conf,
+			  enum hio_compress comp, struct send_ctx *ctx, char *err, size_t errlen)
+{
+	struct hio_stream_opts so = {0};
+
+	so.master = conf->master;
+	so.token = conf->token;
+	so.pipeline = c->pipeline;
+	so.compress = comp;
+	so.give_up_ms = c->timeout_s > 0 ? c->timeout_s * 1000 : SEND_GIVE_UP_MS;
+	so.on_ack = on_send_ack;
+	so.ack_ud = ctx;
+	return hio_stream_open(&so, err, errlen);
 }
 
 /* Sends path (a file, or every regular file below a directory). Returns files queued;
@@ -337,7 +315,6 @@ int cmd_send(int argc, char **argv)
 	struct common c = {0};
 	struct hio_client_conf conf;
 	struct send_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER, .total = -1};
-	struct hio_stream_opts so = {0};
 	struct send_opts sopt = {.comp = HIO_COMPRESS_AUTO, .progress = 1};
 	hio_stream *s;
 	char err[512];
@@ -350,14 +327,7 @@ int cmd_send(int argc, char **argv)
 	cli_progress_init(&ctx.prog, "send", "sent", sopt.progress);
 	if (hio_client_conf_load(&conf, c.state_dir, err, sizeof(err)) < 0)
 		return cli_fail("%s", err);
-	so.master = conf.master;
-	so.token = conf.token;
-	so.pipeline = c.pipeline;
-	so.compress = sopt.comp;
-	so.give_up_ms = c.timeout_s > 0 ? c.timeout_s * 1000 : SEND_GIVE_UP_MS;
-	so.on_ack = on_send_ack;
-	so.ack_ud = &ctx;
-	s = hio_stream_open(&so, err, sizeof(err));
+	s = cli_send_open(&c, &conf, sopt.comp, &ctx, err, sizeof(err));
 	if (!s)
 		return cli_fail("%s", err);
 	for (int i = first; i < argc; i++)
@@ -372,143 +342,6 @@ int cmd_send(int argc, char **argv)
 	cli_progress_show(&ctx.prog, ctx.acked + ctx.failed, ctx.total, ctx.failed, 1);
 	if (ctx.failed || bad)
 		return cli_fail("%d of %d file(s) not sent", ctx.failed + bad, queued + bad);
-	return 0;
-}
-
-/* ------------------------------------------------------------------ results */
-
-static json_t *results_list(hio_http *h, const char *pipeline)
-{
-	char *esc = hio_http_escape(pipeline), path[256], err[512];
-	json_t *ans = NULL;
-	long code;
-
-	snprintf(path, sizeof(path), "/v1/results?pipeline=%s", esc ? esc : "default");
-	free(esc);
-	code = hio_http_json(h, "GET", path, NULL, &ans, err, sizeof(err));
-	if (code != 200) {
-		cli_fail("cannot list results: %s", err);
-		json_decref(ans);
-		return NULL;
-	}
-	return ans;
-}
-
-static int file_sink(void *ud, const void *p, size_t n)
-{
-	return hio_write_all(*(int *)ud, p, n);
-}
-
-static int results_get(hio_http *h, const char *pipeline, const char *name, const char *dir)
-{
-	json_t *list = results_list(h, pipeline), *e, *entry = NULL, *f;
-	size_t i;
-	int rc = 1;
-
-	if (!list)
-		return 1;
-	json_array_foreach(json_object_get(list, "results"), i, e)
-	{
-		const char *n = json_string_value(json_object_get(e, "name"));
-		if (n && !strcmp(n, name))
-			entry = e;
-	}
-	if (!entry) {
-		cli_fail("no result entry named '%s' in pipeline %s", name, pipeline);
-		goto out;
-	}
-	json_array_foreach(json_object_get(entry, "files"), i, f)
-	{
-		const char *fname = json_string_value(json_object_get(f, "name"));
-		char dst[PATH_MAX], tmp[PATH_MAX + 16], path[HIO_NAME_MAX * 3 + 512];
-		char *en = hio_http_escape(name), *ef = hio_http_escape(fname ? fname : ""),
-		     *ep = hio_http_escape(pipeline);
-		struct hio_http_req req = {
-		    .method = "GET", .path = path, .write = file_sink, .timeout_ms = 3600000};
-		struct hio_http_resp resp;
-		int fd, ok;
-
-		if (!fname || !hio_name_valid(fname, strlen(fname), NULL) ||
-		    snprintf(dst, sizeof(dst), "%s/%s", dir, fname) >= (int)sizeof(dst)) {
-			free(en), free(ef), free(ep);
-			cli_fail("refusing result file name '%s'", fname ? fname : "(none)");
-			goto out;
-		}
-		snprintf(path, sizeof(path), "/v1/results/file?pipeline=%s&name=%s&file=%s", ep, en,
-			 ef);
-		free(en), free(ef), free(ep);
-		char *slash = strrchr(dst, '/');
-		*slash = '\0';
-		if (hio_mkdir_p(dst) < 0) {
-			cli_fail("cannot create %s: %s", dst, strerror(errno));
-			goto out;
-		}
-		*slash = '/';
-		snprintf(tmp, sizeof(tmp), "%s.part", dst);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			cli_fail("cannot write %s: %s", tmp, strerror(errno));
-			goto out;
-		}
-		req.write_ud = &fd;
-		ok = hio_http_do(h, &req, &resp) == 0 && resp.status == 200;
-		if (!ok)
-			cli_fail("cannot fetch %s of %s: %s%s (HTTP %ld)", fname, name, resp.err,
-				 resp.body.data ? resp.body.data : "", resp.status);
-		hio_buf_free(&resp.body);
-		if (close(fd) < 0 || !ok || rename(tmp, dst) < 0) {
-			unlink(tmp);
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	json_decref(list);
-	return rc;
-}
-
-int cmd_results(int argc, char **argv)
-{
-	struct common c = {0};
-	struct hio_client_conf conf;
-	hio_http *h;
-	json_t *list, *e, *f;
-	size_t i, j;
-	int first, rc = 0;
-
-	first = parse_common(argc, argv, &c, NULL, NULL, NULL);
-	if (first < 0)
-		return cli_fail("usage: hio results [--json] | hio results get NAME DIR");
-	if (first < argc && strcmp(argv[first], "get") != 0)
-		return cli_fail("unknown results command '%s' (hio results get NAME DIR)",
-				argv[first]);
-	if (first < argc && argc - first != 3)
-		return cli_fail("usage: hio results get NAME DIR");
-	if (!(h = cli_connect(c.state_dir, &conf)))
-		return 1;
-	if (first < argc) {
-		rc = results_get(h, c.pipeline, argv[first + 1], argv[first + 2]);
-		hio_http_free(h);
-		return rc;
-	}
-	list = results_list(h, c.pipeline);
-	hio_http_free(h);
-	if (!list)
-		return 1;
-	if (c.json) {
-		json_dumpf(json_object_get(list, "results"), stdout, JSON_INDENT(2));
-		putchar('\n');
-	} else {
-		json_array_foreach(json_object_get(list, "results"), i, e)
-		{
-			printf("%s\t%s\t", json_string_value(json_object_get(e, "name")),
-			       json_string_value(json_object_get(e, "state")));
-			json_array_foreach(json_object_get(e, "files"), j, f) printf(
-			    "%s%s", j ? "," : "", json_string_value(json_object_get(f, "name")));
-			putchar('\n');
-		}
-	}
-	json_decref(list);
 	return 0;
 }
 

@@ -54,6 +54,7 @@ int cmd_up(int argc, char **argv)
 					     {"pipeline", required_argument, 0, 'P'},
 					     {"spool-max", required_argument, 0, 'S'},
 					     {"serve", required_argument, 0, 'R'},
+					     {"retention", required_argument, 0, 'T'},
 					     /* Passed on to hio-worker --runtime slurm. */
 					     {"slurm-partition", required_argument, 0, 'L'},
 					     {"slurm-account", required_argument, 0, 'L'},
@@ -68,7 +69,7 @@ int cmd_up(int argc, char **argv)
 	char slurm_opt[8][32];
 	int nslurm = 0, li = 0;
 	const char *exec_cmd = "cat \"$HIO_INPUT\" | wc -c", *runtime = "process", *image = NULL;
-	const char *mount = NULL, *pipeline = "default", *spool_max = "10G";
+	const char *mount = NULL, *pipeline = "default", *spool_max = "10G", *retention = NULL;
 	char dir[PATH_MAX], path[PATH_MAX + 64], listen[64], maxbuf[16], *url = NULL;
 	char *master_bin = NULL, *worker_bin = NULL, *fs_bin = NULL;
 	int pes = 2, port = 0, min_pes = -1, max_pes = -1, c, rc = 1, exec_given = 0, serve = 0;
@@ -105,6 +106,17 @@ int cmd_up(int argc, char **argv)
 		case 'r':
 			runtime = optarg;
 			break;
+		case 'T': { /* checked here, so a bad age names the flag before anything starts */
+			long age;
+
+			if (hio_parse_age(optarg, 100L * 366 * 86400, &age) < 0 || age == 0)
+				return cli_fail(
+				    "--retention: '%s' is not an age (a whole number above "
+				    "0, then s, m, h, d or w; at most 100 years)",
+				    optarg);
+			retention = optarg;
+			break;
+		}
 		case 'i':
 			image = optarg;
 			break;
@@ -194,8 +206,11 @@ int cmd_up(int argc, char **argv)
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
 	char tokpath[PATH_MAX + 64];
 	cli_state_path(tokpath, sizeof(tokpath), dir, "token");
-	const char *margv[] = {master_bin, "--state-dir",  dir,	    "--listen",
-			       listen,	   "--token-file", tokpath, NULL};
+	const char *margv[] = {master_bin, "--state-dir",
+			       dir,	   "--listen",
+			       listen,	   "--token-file",
+			       tokpath,	   retention ? "--retention" : NULL,
+			       retention,  NULL};
 	/* One machine: the worker, its PEs and the mount on loopback, like the master. */
 	cli_metrics_default("127.0.0.1");
 	started = 1; /* from here on, a failure stops whatever was started */

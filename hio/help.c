@@ -27,10 +27,16 @@ static const struct {
 	     "Streams files (every regular file below a DIR) without a mount; prints one\n"
 	     "line per acknowledged file: NAME done|queued ID via pe|backlog. On a terminal,\n"
 	     "a progress line on stderr (--no-progress: none).\n"},
-    {"results", "usage: hio results [--json] [--state-dir DIR]\n"
+    {"results", "usage: hio results [--failed] [--json] [--state-dir DIR]\n"
+		"       hio results show NAME\n"
 		"       hio results get NAME DIR\n"
-		"Lists result entries (name, state, files), or copies one input's result\n"
-		"files into DIR.\n"},
+		"       hio results rm NAME | --older-than AGE\n"
+		"Lists result entries (name, state, files; paged, so any number lists), shows\n"
+		"one with its provenance, copies one input's result files into DIR, or deletes\n"
+		"entries for good (AGE: 90s, 15m, 12h, 30d, 2w).\n"},
+    {"retry", "usage: hio retry [--from DIR] NAME... | --failed\n"
+	      "Sends inputs again, read from DIR/NAME (default .): the master keeps no input\n"
+	      "once its result is stored. The new result replaces the entry.\n"},
     {"scale", "usage: hio scale [--pipeline P] [--min-pes N] [--max-pes N] [--idle-ms MS] "
 	      "N|auto\n"
 	      "N sets the PE count by hand (the autoscaler stops for the pipeline); auto\n"

@@ -15,14 +15,21 @@ static const char usage[] =
     "  up [--pes N] [--exec CMD | --serve CMD] [--runtime process|docker] [--image IMG] [--mount "
     "DIR]\n"
     "     [--state-dir DIR] [--port P] [--min-pes N] [--max-pes N] [--timeout-ms MS]\n"
-    "     [--spool-max SIZE]\n"
+    "     [--spool-max SIZE] [--retention AGE]\n"
     "                         start master, worker and N PEs (and the mount); print the URL\n"
     "  down [--state-dir DIR] stop everything 'up' started, unmount\n"
     "  status [--json]        workers, PEs, queues and counters\n"
     "  send [--pipeline P] [--compress auto|on|off] FILE|DIR...\n"
     "                         stream files without a mount, one line per acknowledged file\n"
-    "  results [--json]       list result entries\n"
+    "  results [--failed] [--json]\n"
+    "                         list result entries (of failed inputs), a page at a time\n"
+    "  results show NAME      one entry with its provenance, as JSON\n"
     "  results get NAME DIR   copy one input's result files into DIR\n"
+    "  results rm NAME|--older-than AGE\n"
+    "                         delete entries and their files (AGE: 30d, 12h, 90m, 3600s)\n"
+    "  retry [--from DIR] NAME...|--failed\n"
+    "                         send inputs again from DIR (default .); the new result\n"
+    "                         replaces the entry\n"
     "  scale [--pipeline P] [--min-pes N] [--max-pes N] [--idle-ms MS] N|auto\n"
     "                         N: set the PE count by hand (the autoscaler stops);\n"
     "                         auto: the autoscaler moves it within min..max (default)\n"
@@ -86,10 +93,10 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	     {"status", cmd_status},
-		    {"send", cmd_send},	  {"results", cmd_results},  {"scale", cmd_scale},
-		    {"wait", cmd_wait},	  {"master", cmd_master},    {"join", cmd_join},
-		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}};
+	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	      {"status", cmd_status},
+		    {"send", cmd_send},	  {"results", cmd_results},   {"scale", cmd_scale},
+		    {"wait", cmd_wait},	  {"master", cmd_master},     {"join", cmd_join},
+		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}, {"retry", cmd_retry}};
 
 	signal(SIGPIPE, SIG_IGN);
 	hio_log_init("hio");

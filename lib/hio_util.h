@@ -24,6 +24,10 @@ int hio_parse_long(const char *s, long min, long max, long *out);
 /* A byte count: hio_parse_long's digits, then at most one of K, M, G, T (powers of
  * 1024), in [min, max]. 0, or -1 with errno EINVAL or ERANGE, *out untouched. */
 int hio_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* An age: hio_parse_long's digits, then at most one of s, m, h, d, w (seconds,
+ * minutes, hours, days, weeks; none: seconds), at most max_s seconds. 0 with *out in
+ * seconds, or -1 with errno EINVAL or ERANGE, *out untouched. */
+int hio_parse_age(const char *s, long max_s, long *out);
 /* The same for a command-line flag: on failure err says, e.g.,
  * "--pes: 'abc' is not a whole number from 1 to 64". */
 int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,

@@ -530,6 +530,46 @@ int hio_parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int hio_parse_age(const char *s, long max_s, long *out)
+{
+	static const struct {
+		char unit;
+		long mul;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400}};
+	char num[32];
+	size_t n = 0;
+	long v, mul = 1;
+
+	/* The digits go to hio_parse_long; only the unit is read here. */
+	while (s && s[n] >= '0' && s[n] <= '9')
+		n++;
+	if (!s || n == 0 || n >= sizeof(num) || (s[n] && s[n + 1])) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(num, s, n);
+	num[n] = 0;
+	if (s[n]) {
+		size_t i = 0;
+
+		while (i < sizeof(units) / sizeof(units[0]) && units[i].unit != s[n])
+			i++;
+		if (i == sizeof(units) / sizeof(units[0])) {
+			errno = EINVAL;
+			return -1;
+		}
+		mul = units[i].mul;
+	}
+	if (hio_parse_long(num, 0, LONG_MAX, &v) < 0)
+		return -1;
+	if (v > max_s / mul) {
+		errno = ERANGE;
+		return -1;
+	}
+	*out = v * mul;
+	return 0;
+}
+
 int hio_parse_flag(const char *flag, const char *s, long min, long max, long *out, char *err,
 		   size_t errlen)
 {

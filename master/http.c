@@ -43,6 +43,7 @@ enum route {
 	R_SERIES,
 	R_RESULTS_LIST,
 	R_RESULTS_PUT,
+	R_RESULTS_DEL,
 	R_RESULT_FILE,
 };
 
@@ -52,9 +53,9 @@ enum body { B_NONE = 0, B_JSON, B_JSON_OPT, B_PUSH, B_UPLOAD };
 struct rdef {
 	const char *pattern; /* ":id" captures an id, ":p" a pipeline name */
 	const char *allow;
-	const char *method[2];
-	enum route route[2];
-	enum body body[2];
+	const char *method[3];
+	enum route route[3];
+	enum body body[3];
 };
 
 static const struct rdef rdefs[] = {
@@ -83,10 +84,10 @@ static const struct rdef rdefs[] = {
     {"/v1/pipelines/:p/backlog/next", "GET", {"GET"}, {R_BACKLOG_NEXT}, {B_NONE}},
     {"/v1/pipelines/:p/series", "GET", {"GET"}, {R_SERIES}, {B_NONE}},
     {"/v1/results",
-     "GET, PUT",
-     {"GET", "PUT"},
-     {R_RESULTS_LIST, R_RESULTS_PUT},
-     {B_NONE, B_UPLOAD}},
+     "GET, PUT, DELETE",
+     {"GET", "PUT", "DELETE"},
+     {R_RESULTS_LIST, R_RESULTS_PUT, R_RESULTS_DEL},
+     {B_NONE, B_UPLOAD, B_NONE}},
     {"/v1/results/file", "GET", {"GET"}, {R_RESULT_FILE}, {B_NONE}},
 };
 
@@ -104,6 +105,21 @@ struct req {
 	uint64_t t0; /* first call, for the latency histograms (ops.h) */
 };
 
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	long n = results_stream_read(cls, buf, max);
+
+	(void)pos;
+	return n > 0	? (ssize_t)n
+	       : n == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+			: MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+	results_stream_free(cls);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 {
 	struct MHD_Response *resp = NULL;
@@ -116,6 +132,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 		if (!resp)
 			close(r->fd);
 		ctype = "application/octet-stream";
+	} else if (r->stream) {
+		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read,
+							 r->stream, stream_free);
+		if (!resp)
+			results_stream_free(r->stream);
 	} else if (r->json && (text = json_dumps(r->json, JSON_COMPACT))) {
 		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
@@ -253,10 +274,10 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 			reply_err(out, 404, "no such endpoint: %.200s", url);
 		return -1;
 	}
-	for (k = 0; k < 2 && d->method[k]; k++)
+	for (k = 0; k < 3 && d->method[k]; k++)
 		if (strcmp(method, d->method[k]) == 0)
 			break;
-	if (k == 2 || !d->method[k]) {
+	if (k == 3 || !d->method[k]) {
 		out->allow = d->allow;
 		reply_err(out, 405, "%s is not allowed on %s (allowed: %s)", method, d->pattern,
 			  d->allow);
@@ -371,10 +392,86 @@ static json_t *parse_json(struct req *r, struct reply *out)
 	return j;
 }
 
+/* GET /v1/results: prefix, state, after and limit checked into a query. */
+static void results_list_route(struct master *m, struct MHD_Connection *c, const char *pl,
+			       struct reply *out)
+{
+	size_t plen = 0, alen = 0;
+	const char *prefix = arg(c, "prefix", &plen), *after = arg(c, "after", &alen), *why;
+	const char *state = arg(c, "state", NULL), *limit = arg(c, "limit", NULL);
+	struct rquery *q = calloc(1, sizeof(*q));
+	long lim = RESULTS_PAGE_DEFAULT;
+
+	if (!q) {
+		reply_err(out, 500, "out of memory listing results");
+		return;
+	}
+	snprintf(q->pl, sizeof(q->pl), "%s", pl);
+	if (prefix && (plen > HIO_NAME_MAX || strlen(prefix) != plen)) {
+		reply_err(out, 400, "bad prefix");
+		goto bad;
+	}
+	if (after && !hio_name_valid(after, alen, &why)) {
+		reply_err(out, 400, "bad after (a result name, the 'next' of the last page): %s",
+			  why);
+		goto bad;
+	}
+	if (limit && hio_parse_long(limit, 1, RESULTS_PAGE_MAX, &lim) < 0) {
+		reply_err(out, 400, "limit must be a whole number, 1..%d", RESULTS_PAGE_MAX);
+		goto bad;
+	}
+	if (state && strcmp(state, "done") != 0 && strcmp(state, "failed") != 0) {
+		reply_err(out, 400, "state must be done or failed");
+		goto bad;
+	}
+	q->state = !state ? RS_ANY : !strcmp(state, "done") ? RS_DONE : RS_FAILED;
+	q->prefix = strndup(prefix ? prefix : "", plen);
+	q->prefix_len = plen;
+	q->after = after ? strndup(after, alen) : NULL;
+	q->limit = (size_t)lim;
+	if (!q->prefix || (after && !q->after)) {
+		reply_err(out, 500, "out of memory listing results");
+		goto bad;
+	}
+	/* Without limit and after: the whole index, as before pages, streamed. */
+	if (!limit && !after) {
+		api_results_stream(m, q, out);
+		return;
+	}
+	api_results_list(m, q, out);
+bad:
+	rquery_free(q);
+}
+
+/* DELETE /v1/results?pipeline=P&name=N | older_than=SECONDS */
+static void results_delete_route(struct master *m, struct MHD_Connection *c, const char *pl,
+				 struct reply *out)
+{
+	const char *older = arg(c, "older_than", NULL), *why;
+	size_t nlen = 0;
+	const char *name = arg(c, "name", &nlen);
+	long v = 0;
+
+	if (!name == !older) {
+		reply_err(out, 400, "give one of name and older_than");
+		return;
+	}
+	if (name && !hio_name_valid(name, nlen, &why)) {
+		reply_err(out, 400, "bad name: %s", why);
+		return;
+	}
+	if (older && hio_parse_long(older, 0, RESULTS_AGE_MAX_S, &v) < 0) {
+		reply_err(out, 400, "older_than must be seconds, 0..%lld",
+			  (long long)RESULTS_AGE_MAX_S);
+		return;
+	}
+	api_results_delete(m, pl, name, older ? v : -1, out);
+}
+
 static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r, struct reply *out)
 {
-	const char *pl = arg(c, "pipeline", NULL), *name, *file, *prefix, *pe, *why;
-	size_t nlen = 0, flen = 0, plen = 0;
+	const char *pl = arg(c, "pipeline", NULL), *name, *file, *pe, *why;
+	size_t nlen = 0, flen = 0;
 	long wait;
 
 	if (!pl)
@@ -436,14 +533,11 @@ static void get_routes(struct master *m, struct MHD_Connection *c, struct req *r
 		return;
 	}
 	if (r->route == R_RESULTS_LIST) {
-		prefix = arg(c, "prefix", &plen);
-		if (!prefix)
-			prefix = "";
-		if (plen > HIO_NAME_MAX || strlen(prefix) != plen) {
-			reply_err(out, 400, "bad prefix");
-			return;
-		}
-		api_results_list(m, pl, prefix, plen, out);
+		results_list_route(m, c, pl, out);
+		return;
+	}
+	if (r->route == R_RESULTS_DEL) {
+		results_delete_route(m, c, pl, out);
 		return;
 	}
 	name = arg(c, "name", &nlen);
@@ -477,7 +571,8 @@ static void dispatch(struct master *m, struct MHD_Connection *c, struct req *r, 
 			hio_hist_done(&ops_store_hist, r->t0);
 		return;
 	}
-	if (r->body_kind == B_NONE) {
+	/* DELETE /v1/mounts/:id has no body either, but is answered below. */
+	if (r->body_kind == B_NONE && r->route != R_MOUNT_DEL) {
 		get_routes(m, c, r, out);
 		return;
 	}

@@ -20,14 +20,16 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: hio-master --state-dir DIR [--listen HOST:PORT] [--token-file F]\n"
 		"                  [--pe-lease-ms MS] [--worker-lease-ms MS]\n"
-		"                  [--backlog-max-bytes N[K|M|G]] [--fsync]\n"
+		"                  [--backlog-max-bytes N[K|M|G]] [--fsync] [--retention AGE]\n"
 		"  --state-dir DIR        backlog, results, pipelines.json, master.url live here\n"
 		"  --listen HOST:PORT     default 127.0.0.1:0 (any free port)\n"
 		"  --token-file F         cluster token; else $HIO_TOKEN, else DIR/token\n"
 		"  --pe-lease-ms MS       a PE silent this long is gone (default 3000)\n"
 		"  --worker-lease-ms MS   a worker silent this long is gone (default 5000)\n"
 		"  --backlog-max-bytes N  cap of queued backlog bytes (default 8G)\n"
-		"  --fsync                fsync backlog files, result files and the journal\n");
+		"  --fsync                fsync backlog files, result files and the journal\n"
+		"  --retention AGE        results stored longer ago than AGE expire (30d, 12h,\n"
+		"                         90m, 3600s; default: kept until hio results rm)\n");
 }
 
 /* A byte count with an optional K, M or G suffix (powers of 1024), at most LONG_MAX. */
@@ -76,6 +78,7 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 	    {"worker-lease-ms", required_argument, NULL, 'w'},
 	    {"backlog-max-bytes", required_argument, NULL, 'b'},
 	    {"fsync", no_argument, NULL, 'f'},
+	    {"retention", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -115,6 +118,17 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 			break;
 		case 'f':
 			m->fsync = 1;
+			break;
+		case 'r':
+			if (hio_parse_age(optarg, RESULTS_AGE_MAX_S, &v) < 0 || v == 0) {
+				fprintf(
+				    stderr,
+				    "hio-master: --retention: '%s' is not an age (a whole "
+				    "number above 0, then s, m, h, d or w; at most 100 years)\n",
+				    optarg);
+				return -1;
+			}
+			m->retention_s = v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -233,7 +247,10 @@ int main(int argc, char **argv)
 		close(fd);
 		goto out;
 	}
-	if (reconcile_start(m) < 0)
+	/* A journal of mostly deleted or replaced entries is rewritten before serving (a
+	 * failure leaves it as it is, and says so). */
+	results_compact(m, 0);
+	if (reconcile_start(m) < 0 || retention_start(m) < 0)
 		goto out;
 	if (path_fmt(path, sizeof(path), "%s/master.url", m->dir) < 0 ||
 	    hio_file_write_atomic(path, url, strlen(url), 1) < 0) {
@@ -249,6 +266,7 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	/* Long polls see m->stopping and return, so MHD can join their threads. */
+	retention_stop(m);
 	reconcile_stop(m);
 	if (mhd)
 		MHD_stop_daemon(mhd);

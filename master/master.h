@@ -178,6 +178,12 @@ struct pipeline {
 	/* counters over distinct message ids */
 	uint64_t n_in, n_done, n_failed;
 	struct hio_hmap results; /* name -> struct result */
+	struct plver *vers;	 /* versions its results name, oldest first */
+	size_t n_vers;
+	/* results in name order, built by the first listing after a change (dropped by
+	 * every change): pages of a listing cost their own size, not the index's. */
+	struct result **sorted;
+	size_t n_sorted;
 };
 
 /* One backlog message: DIR/backlog/<pipeline>/<seq %016llx>-<id>.frame */
@@ -212,6 +218,20 @@ struct result {
 	char *error;
 	size_t nfiles;
 	struct rfile *files;
+	/* Provenance (docs/protocol.md). stored_us: the master's wall clock at commit, what
+	 * rm --older-than and retention go by; the rest as the PE reported it. 0 / NULL /
+	 * exit_status -1: unknown (a journal from before provenance, or an old PE). */
+	uint64_t stored_us, start_us, duration_ms;
+	int exit_status;
+	char *pe, *host;
+};
+
+/* An analysis version's command or image, kept for the provenance of its results:
+ * results hold only the number. Recorded when a result of the pipeline's current
+ * version is stored, and rebuilt from the journal, whose lines carry them. */
+struct plver {
+	int version;
+	char *exec, *image;
 };
 
 struct master {
@@ -224,7 +244,8 @@ struct master {
 	int fsync;
 	uint64_t backlog_max;
 
-	/* Lock order: persist_lock, then lock; journal_lock is a leaf, never taken with
+	/* Lock order: persist_lock, then lock; journal_lock, then lock (compaction only:
+	 * docs/master.md); otherwise journal_lock is a leaf, never taken with
 	 * another. lock guards the registry (workers, PEs, pipelines), the backlog queues,
 	 * the id table, the result index and the mounts; nothing holds it across disk or
 	 * network I/O (files are renamed, unlinked and written after unlocking). */
@@ -241,12 +262,21 @@ struct master {
 	uint64_t backlog_held;	/* reserved by pushes in progress */
 	uint64_t seq;		/* next backlog / temp file sequence */
 
-	/* journal_lock guards journal_fd and journal_size, and is held across one journal
-	 * line's write (and fsync): it serialises the appends so a failed one can be cut
-	 * back. Taken without lock; only result uploads wait on it. */
+	/* journal_lock guards journal_fd, journal_size and journal_lines, and is held
+	 * across one append's write (and fsync): it serialises the appends so a failed one
+	 * can be cut back. Taken without lock; result uploads, deletions and compaction
+	 * (which holds it throughout and takes lock briefly inside) wait on it. */
 	pthread_mutex_t journal_lock;
 	int journal_fd;
 	uint64_t journal_size;
+	size_t journal_lines; /* lines in it: compaction compares them with the entries kept */
+	/* Appends written but not yet applied to the index (journal_append adds one, its
+	 * caller takes it back after the index update): compaction, which rewrites the
+	 * journal from the index, waits for 0 while it holds journal_lock. */
+	atomic_int journal_unapplied;
+	/* Results stored more than this many seconds ago expire (0: kept until rm). */
+	long retention_s;
+	struct retention *retention; /* its thread (compact.c) */
 	/* persist_lock orders pipelines.json writes so the file on disk is the newest
 	 * configuration; held across that write, never while holding lock (it is taken
 	 * first, and lock is dropped before the write). Only configuration changes wait. */
@@ -267,11 +297,12 @@ struct master {
 /* An endpoint's answer: api.c and the others fill it, http.c sends it. */
 struct reply {
 	unsigned status;
-	json_t *json;		     /* answer, or NULL for none */
-	int fd;			     /* >= 0: answer with this file's bytes (fd is handed over) */
-	uint64_t fd_size;	     /* bytes to send from fd */
-	char hdr_id[HIO_ID_LEN + 1]; /* X-Hio-Id header when not empty */
-	const char *allow;	     /* Allow header (405) */
+	json_t *json;		       /* answer, or NULL for none */
+	int fd;			       /* >= 0: answer with this file's bytes (fd is handed over) */
+	uint64_t fd_size;	       /* bytes to send from fd */
+	char hdr_id[HIO_ID_LEN + 1];   /* X-Hio-Id header when not empty */
+	const char *allow;	       /* Allow header (405) */
+	struct results_stream *stream; /* answer with what it reads (freed with the answer) */
 };
 
 /* --- util.c --- */
@@ -405,13 +436,66 @@ void results_upload_free(struct upload *u);
  * id to stored or duplicate. 0, or -1 with out set. */
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
 		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out);
-void api_results_list(struct master *m, const char *pl, const char *prefix, size_t prefix_len,
-		      struct reply *out);
 void api_results_file(struct master *m, const char *pl, const char *name, size_t name_len,
 		      const char *file, size_t file_len, struct reply *out);
 int results_load(struct master *m);
 void results_close(struct master *m);
 void result_free(struct result *r);
+/* Appends text (one or more lines, without the last newline) to the journal in one
+ * write, under journal_lock. 0, or -1 with errno (the journal cut back). */
+int journal_append(struct master *m, const char *text);
+json_t *files_json(const struct rfile *files, size_t n);
+/* r's journal line (pv: its version's command, or NULL). NULL when out of memory. */
+json_t *result_line(const char *pln, const struct result *r, const struct plver *pv, int kept);
+/* The command and image of pl's version v, or NULL. Caller holds m->lock. */
+const struct plver *plver_find(const struct pipeline *pl, int v);
+/* Records them (copied) unless known; 0 or -1 (memory). Caller holds m->lock. */
+int plver_add(struct pipeline *pl, int v, const char *exec, const char *image);
+/* Drops name's entry when it is still id's (an rm, live or replayed): frees it and
+ * forgets the id. Caller holds m->lock. 1 dropped, 0 not there. */
+int results_drop(struct master *m, struct pipeline *pl, const char *name, const char *id);
+
+/* --- results_list.c: GET and DELETE /v1/results --- */
+#define RESULTS_PAGE_DEFAULT 1000		/* entries in a page when limit is not given */
+#define RESULTS_PAGE_MAX 10000			/* the largest limit */
+#define RESULTS_PAGE_BYTES (4u << 20)		/* a page ends after the entry that passes this */
+#define RESULTS_AGE_MAX_S (100LL * 366 * 86400) /* older_than, retention: a century */
+enum rstate { RS_ANY = 0, RS_DONE, RS_FAILED };
+struct rquery {
+	char pl[HIO_PIPELINE_MAX + 1];
+	char *prefix; /* owned; "" for all */
+	size_t prefix_len;
+	enum rstate state;
+	char *after; /* owned; NULL: from the first name */
+	size_t limit;
+};
+void rquery_free(struct rquery *q);
+/* Drops pl's name order after a change of its results. Caller holds m->lock. */
+void results_sorted_drop(struct pipeline *pl);
+/* pl's results in name order, pl->n_sorted of them (built now when a change dropped
+ * it), or NULL (none, or out of memory). Caller holds m->lock. */
+struct result **results_sorted(struct pipeline *pl);
+/* One page: {results:[...], next: NAME|null}. */
+void api_results_list(struct master *m, struct rquery *q, struct reply *out);
+/* The whole listing, read a page at a time (out->stream is set; the query is taken). */
+void api_results_stream(struct master *m, struct rquery *q, struct reply *out);
+struct results_stream;
+/* Up to max bytes of the streamed answer: > 0, 0 at its end, -1 on error. */
+long results_stream_read(struct results_stream *s, char *buf, size_t max);
+void results_stream_free(struct results_stream *s);
+/* DELETE /v1/results?pipeline=P&name=N | older_than=SECONDS. */
+void api_results_delete(struct master *m, const char *pl, const char *name, long long older_s,
+			struct reply *out);
+
+/* --- compact.c: retention and journal compaction --- */
+#define COMPACT_MIN_LINES 10000 /* a journal this short is never compacted */
+#define RETENTION_CHECK_MAX_MS 60000
+/* Rewrites the journal from the index when it holds over twice the lines of the
+ * entries kept (and COMPACT_MIN_LINES). 1 compacted, 0 not needed, -1 failed. */
+int results_compact(struct master *m, int force);
+/* The thread that expires results (m->retention_s) and compacts the journal. */
+int retention_start(struct master *m);
+void retention_stop(struct master *m);
 
 /* --- status.c --- */
 void api_status(struct master *m, struct reply *out);

@@ -67,6 +67,12 @@ void pipeline_free(struct pipeline *pl)
 			result_free(pl->results.slots[i].val);
 	hio_hmap_free(&pl->results);
 	series_free(pl->series);
+	for (size_t i = 0; i < pl->n_vers; i++) {
+		free(pl->vers[i].exec);
+		free(pl->vers[i].image);
+	}
+	free(pl->vers);
+	free(pl->sorted);
 	free(pl->exec);
 	free(pl->image);
 	free(pl);

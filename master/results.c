@@ -23,6 +23,8 @@ void result_free(struct result *r)
 	free(r->files);
 	free(r->name);
 	free(r->error);
+	free(r->pe);
+	free(r->host);
 	free(r);
 }
 
@@ -36,6 +38,7 @@ static struct result *result_new(const char *name, const char *id, uint64_t ts, 
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->ts = ts;
 	r->failed = failed;
+	r->exit_status = -1;
 	r->name = strdup(name);
 	r->error = error ? strdup(error) : NULL;
 	r->files = nfiles ? calloc(nfiles, sizeof(*r->files)) : NULL;
@@ -53,7 +56,7 @@ oom:
 	return NULL;
 }
 
-static json_t *files_json(const struct rfile *files, size_t n)
+json_t *files_json(const struct rfile *files, size_t n)
 {
 	json_t *arr = json_array();
 
@@ -67,7 +70,7 @@ static json_t *files_json(const struct rfile *files, size_t n)
 }
 
 /* One journal line. A torn write is cut back so the next line starts clean. */
-static int journal_append(struct master *m, const char *text)
+int journal_append(struct master *m, const char *text)
 {
 	size_t len = strlen(text);
 	char *buf = malloc(len + 1);
@@ -92,10 +95,112 @@ static int journal_append(struct master *m, const char *text)
 		rc = -1;
 	} else {
 		m->journal_size += len;
+		for (size_t i = 0; i < len; i++)
+			m->journal_lines += buf[i] == '\n';
+		/* Until the caller applies it to the index, compaction must wait. */
+		atomic_fetch_add(&m->journal_unapplied, 1);
 	}
 	pthread_mutex_unlock(&m->journal_lock);
 	free(buf);
 	return rc;
+}
+
+const struct plver *plver_find(const struct pipeline *pl, int v)
+{
+	for (size_t i = 0; v && i < pl->n_vers; i++)
+		if (pl->vers[i].version == v)
+			return &pl->vers[i];
+	return NULL;
+}
+
+int plver_add(struct pipeline *pl, int v, const char *exec, const char *image)
+{
+	struct plver *nv;
+
+	if (!v || (!exec && !image) || plver_find(pl, v))
+		return 0;
+	nv = realloc(pl->vers, (pl->n_vers + 1) * sizeof(*nv));
+	if (!nv)
+		return -1;
+	pl->vers = nv;
+	nv = &pl->vers[pl->n_vers];
+	nv->version = v;
+	nv->exec = exec ? strdup(exec) : NULL;
+	nv->image = image ? strdup(image) : NULL;
+	if ((exec && !nv->exec) || (image && !nv->image)) {
+		free(nv->exec);
+		free(nv->image);
+		return -1;
+	}
+	pl->n_vers++;
+	return 0;
+}
+
+/* The provenance fields of an RDONE meta or a journal line (checked by the caller or
+ * here: -1 when one is malformed). */
+static int prov_get(json_t *o, struct result *r)
+{
+	const char *pe = NULL, *host = NULL;
+	long long start = 0, dur = 0, ex = -1, stored = 0;
+	char err[160];
+
+	if (jget_str(o, "pe", 0, HIO_ID_LEN, &pe, err, sizeof(err)) < 0 ||
+	    jget_str(o, "host", 0, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
+	    jget_int(o, "start", 0, 0, INT64_MAX, &start, NULL, err, sizeof(err)) < 0 ||
+	    jget_int(o, "duration_ms", 0, 0, INT64_MAX, &dur, NULL, err, sizeof(err)) < 0 ||
+	    jget_int(o, "exit", 0, 0, INT32_MAX, &ex, NULL, err, sizeof(err)) < 0 ||
+	    jget_int(o, "stored", 0, 0, INT64_MAX, &stored, NULL, err, sizeof(err)) < 0 ||
+	    (pe && !hio_id_valid(pe)) || (host && !text_valid(host, MASTER_TEXT_MAX)))
+		return -1;
+	r->start_us = (uint64_t)start;
+	r->duration_ms = (uint64_t)dur;
+	r->exit_status = (int)ex;
+	r->stored_us = (uint64_t)stored;
+	if ((pe && !(r->pe = strdup(pe))) || (host && !(r->host = strdup(host))))
+		return -1;
+	return 0;
+}
+
+/* Adds the provenance of r (and its version's command or image) to a journal line. */
+static int prov_put(json_t *line, const struct result *r, const struct plver *pv)
+{
+	int rc = json_object_set_new(line, "stored", json_integer((json_int_t)r->stored_us));
+
+	if (r->pe)
+		rc |= json_object_set_new(line, "pe", json_string(r->pe));
+	if (r->host)
+		rc |= json_object_set_new(line, "host", json_string(r->host));
+	if (r->start_us)
+		rc |= json_object_set_new(line, "start", json_integer((json_int_t)r->start_us));
+	if (r->pe || r->start_us)
+		rc |= json_object_set_new(line, "duration_ms",
+					  json_integer((json_int_t)r->duration_ms));
+	if (r->exit_status >= 0)
+		rc |= json_object_set_new(line, "exit", json_integer(r->exit_status));
+	if (pv && pv->exec)
+		rc |= json_object_set_new(line, "exec", json_string(pv->exec));
+	if (pv && pv->image)
+		rc |= json_object_set_new(line, "image", json_string(pv->image));
+	return rc;
+}
+
+json_t *result_line(const char *pln, const struct result *r, const struct plver *pv, int kept)
+{
+	json_t *line =
+	    json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:b}", "pipeline", pln, "name", r->name, "id",
+		      r->id, "ts", (json_int_t)r->ts, "state", r->failed ? "failed" : "done",
+		      "files", files_json(r->files, r->nfiles), "kept", kept);
+	int rc = line ? 0 : -1;
+
+	if (line && r->error)
+		rc |= json_object_set_new(line, "error", json_string(r->error));
+	if (line && r->version)
+		rc |= json_object_set_new(line, "version", json_integer(r->version));
+	if (line && (rc || prov_put(line, r, pv) < 0)) {
+		json_decref(line);
+		line = NULL;
+	}
+	return line;
 }
 
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
@@ -110,6 +215,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	uint64_t ts = (uint64_t)json_integer_value(json_object_get(meta, "ts"));
 	char dest[PATH_MAX], oldpath[PATH_MAX] = "", msgpath[PATH_MAX] = "", rdir[PATH_MAX];
 	struct result *res, *existing, *old = NULL;
+	struct plver pv = {0};
 	struct ident *ident;
 	struct pipeline *pl;
 	int kept, new_ident = 0, renamed = 0, e;
@@ -119,6 +225,12 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	res = result_new(name, id, ts, failed, error, files, nfiles);
 	if (res && version > 0 && version < INT32_MAX)
 		res->version = (int)version;
+	if (res && prov_get(meta, res) < 0) {
+		result_free(res);
+		res = NULL;
+	}
+	if (res)
+		res->stored_us = hio_now_us();
 	if (!res || path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
 	    path_fmt(dest, sizeof(dest), "%s/%s", rdir, id) < 0) {
 		hio_rm_rf(tmpdir);
@@ -154,6 +266,16 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	}
 	/* Claimed: a concurrent upload of the same id now counts as a duplicate. */
 	ident->result = IDR_STORING;
+	/* The command of the version that made it, copied for the journal line. */
+	if (res->version && res->version == pl->version &&
+	    plver_add(pl, pl->version, pl->exec, pl->image) < 0)
+		hio_warn("out of memory recording pipeline %s version %d", pln, pl->version);
+	{
+		const struct plver *f = plver_find(pl, res->version);
+
+		pv.exec = f && f->exec ? strdup(f->exec) : NULL;
+		pv.image = f && f->image ? strdup(f->image) : NULL;
+	}
 	existing = hio_hmap_get(&pl->results, name);
 	kept = !existing || existing->ts < ts;
 	pthread_mutex_unlock(&m->lock);
@@ -177,13 +299,10 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	} else {
 		hio_rm_rf(tmpdir);
 	}
-	line = json_pack("{s:s,s:s,s:s,s:I,s:s,s:o,s:b}", "pipeline", pln, "name", name, "id", id,
-			 "ts", (json_int_t)ts, "state", failed ? "failed" : "done", "files",
-			 files_json(files, nfiles), "kept", kept);
-	if (line && error)
-		json_object_set_new(line, "error", json_string(error));
-	if (line && res->version)
-		json_object_set_new(line, "version", json_integer(res->version));
+	line = result_line(pln, res, &pv, kept);
+	free(pv.exec);
+	free(pv.image);
+	pv.exec = pv.image = NULL;
 	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
 	if (!text || journal_append(m, text) < 0) {
 		e = text ? errno : ENOMEM;
@@ -206,6 +325,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	if (kept && existing && existing->ts >= ts)
 		kept = 0;
 	if (kept && hio_hmap_put(&pl->results, res->name, res) == 0) {
+		results_sorted_drop(pl);
 		if (existing) {
 			old = existing;
 			path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
@@ -215,6 +335,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	if (ident->msg)
 		backlog_drop(m, ident->msg, msgpath, sizeof(msgpath));
 	pthread_mutex_unlock(&m->lock);
+	atomic_fetch_sub(&m->journal_unapplied, 1); /* in the index: compaction may go */
 
 	if (res && renamed)
 		hio_rm_rf(dest);
@@ -231,6 +352,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		  failed ? "failed" : "done", nfiles);
 	return 0;
 undo:
+	free(pv.exec);
+	free(pv.image);
 	free(text);
 	json_decref(line);
 	if (renamed)
@@ -249,59 +372,6 @@ undo:
 	reply_err(out, e == ENOSPC || e == EDQUOT ? 503 : 500, "cannot store result %s: %s", id,
 		  strerror(e));
 	return -1;
-}
-
-static int cmp_result(const void *a, const void *b)
-{
-	return strcmp((*(struct result *const *)a)->name, (*(struct result *const *)b)->name);
-}
-
-static json_t *result_json(const struct result *r)
-{
-	json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:o}", "name", r->name, "id", r->id, "ts",
-			      (json_int_t)r->ts, "state", r->failed ? "failed" : "done", "files",
-			      files_json(r->files, r->nfiles));
-
-	if (o && r->error)
-		json_object_set_new(o, "error", json_string(r->error));
-	if (o && r->version)
-		json_object_set_new(o, "version", json_integer(r->version));
-	return o;
-}
-
-void api_results_list(struct master *m, const char *pln, const char *prefix, size_t prefix_len,
-		      struct reply *out)
-{
-	struct result **v = NULL;
-	struct pipeline *pl;
-	json_t *arr = json_array();
-	size_t n = 0;
-
-	pthread_mutex_lock(&m->lock);
-	pl = pipeline_find(m, pln);
-	if (pl && pl->results.len)
-		v = malloc(pl->results.len * sizeof(*v));
-	for (size_t i = 0; v && i < pl->results.cap; i++) {
-		struct result *r = pl->results.slots[i].val;
-
-		if (pl->results.slots[i].key && strncmp(r->name, prefix, prefix_len) == 0)
-			v[n++] = r;
-	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_result);
-	for (size_t i = 0; arr && i < n; i++)
-		if (json_array_append_new(arr, result_json(v[i])) < 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	pthread_mutex_unlock(&m->lock);
-	free(v);
-	if (!arr || (pl && pl->results.len && !v)) {
-		json_decref(arr);
-		reply_err(out, 500, "out of memory listing results");
-		return;
-	}
-	reply_ok(out, 200, json_pack("{s:o}", "results", arr));
 }
 
 void api_results_file(struct master *m, const char *pln, const char *name, size_t name_len,
@@ -343,6 +413,46 @@ void api_results_file(struct master *m, const char *pln, const char *name, size_
 	out->fd_size = (uint64_t)st.st_size;
 }
 
+int results_drop(struct master *m, struct pipeline *pl, const char *name, const char *id)
+{
+	struct result *r = hio_hmap_get(&pl->results, name);
+	struct ident *ident;
+
+	HIO_ASSERT_HELD(&m->lock);
+	if (!r || strcmp(r->id, id) != 0)
+		return 0;
+	hio_hmap_del(&pl->results, name);
+	results_sorted_drop(pl);
+	/* The id is forgotten with its entry (memory is bounded by what is kept), unless
+	 * its message is still in the backlog or being stored. */
+	ident = hio_hmap_get(&m->ids, id);
+	if (ident && !ident->msg && (ident->result == IDR_DONE || ident->result == IDR_FAILED)) {
+		hio_hmap_del(&m->ids, id);
+		free(ident);
+	}
+	result_free(r);
+	return 1;
+}
+
+/* {"op":"rm","pipeline":P,"name":N,"id":I}: an entry deleted. 0, or -1 when malformed. */
+static int replay_rm(struct master *m, json_t *o)
+{
+	const char *pln, *name, *id, *why;
+	struct pipeline *pl;
+	char err[160];
+
+	if (jget_str(o, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
+	    jget_str(o, "name", JF_REQUIRED, HIO_NAME_MAX, &name, err, sizeof(err)) < 0 ||
+	    jget_str(o, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, sizeof(err)) < 0 ||
+	    !hio_pipeline_valid(pln) || !hio_name_valid(name, strlen(name), &why) ||
+	    !hio_id_valid(id))
+		return -1;
+	pl = pipeline_find(m, pln);
+	if (pl)
+		results_drop(m, pl, name, id);
+	return 0;
+}
+
 /* Applies one journal line to the index. 0, or -1 when the line is not one of ours.
  * Caller holds m->lock. */
 static int replay_line(struct master *m, json_t *o)
@@ -360,6 +470,10 @@ static int replay_line(struct master *m, json_t *o)
 
 	HIO_ASSERT_HELD(&m->lock);
 
+	if (json_is_string(json_object_get(o, "op")))
+		return strcmp(json_string_value(json_object_get(o, "op")), "rm") == 0
+			   ? replay_rm(m, o)
+			   : -1;
 	if (jget_str(o, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
 	    jget_str(o, "name", JF_REQUIRED, HIO_NAME_MAX, &name, err, sizeof(err)) < 0 ||
 	    jget_str(o, "id", JF_REQUIRED, HIO_ID_LEN, &id, err, sizeof(err)) < 0 ||
@@ -390,7 +504,16 @@ static int replay_line(struct master *m, json_t *o)
 	if (!res)
 		return -1;
 	res->version = (int)version;
+	if (prov_get(o, res) < 0) {
+		result_free(res);
+		return -1;
+	}
 	pl = pipeline_get(m, pln);
+	if (pl && plver_add(pl, res->version, json_string_value(json_object_get(o, "exec")),
+			    json_string_value(json_object_get(o, "image"))) < 0) {
+		result_free(res);
+		return -1;
+	}
 	ident = hio_hmap_get(&m->ids, id);
 	if (!pl || ident) {
 		/* A repeated line (or no room): the first one counted. */
@@ -418,6 +541,7 @@ static int replay_line(struct master *m, json_t *o)
 	existing = hio_hmap_get(&pl->results, name);
 	if (kept && (!existing || existing->ts < (uint64_t)ts) &&
 	    hio_hmap_put(&pl->results, res->name, res) == 0) {
+		results_sorted_drop(pl);
 		result_free(existing);
 		res = NULL;
 	}
@@ -458,6 +582,7 @@ static int replay_journal(struct master *m, const char *path)
 	free(line);
 	fclose(f);
 	m->journal_size = (uint64_t)good;
+	m->journal_lines = lines;
 	if (pos > good) {
 		if (truncate(path, good) < 0) {
 			hio_err("cannot cut the torn end of %s: %s; not starting", path,

@@ -176,6 +176,33 @@ static int rfile_begin(struct upload *u, const struct hio_frame_hdr *h, json_t *
 	return 0;
 }
 
+/* The provenance a PE reports (docs/protocol.md), all optional. 0, or -1 with err. */
+static int prov_check(json_t *meta, char *err, size_t errlen)
+{
+	const char *pe, *host;
+	long long v;
+
+	if (jget_str(meta, "pe", 0, HIO_ID_LEN, &pe, err, errlen) < 0 ||
+	    jget_str(meta, "host", 0, MASTER_TEXT_MAX, &host, err, errlen) < 0 ||
+	    jget_int(meta, "start", 0, 0, INT64_MAX, &v, NULL, err, errlen) < 0 ||
+	    jget_int(meta, "duration_ms", 0, 0, INT64_MAX, &v, NULL, err, errlen) < 0 ||
+	    jget_int(meta, "exit", 0, 0, INT32_MAX, &v, NULL, err, errlen) < 0)
+		return -1;
+	if (json_object_get(meta, "stored")) {
+		snprintf(err, errlen, "'stored' is the master's to set");
+		return -1;
+	}
+	if (pe && !hio_id_valid(pe)) {
+		snprintf(err, errlen, "'pe' must be a PE id");
+		return -1;
+	}
+	if (host && !text_valid(host, MASTER_TEXT_MAX)) {
+		snprintf(err, errlen, "'host' must be a host name or address");
+		return -1;
+	}
+	return 0;
+}
+
 static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *meta)
 {
 	const char *id, *name, *pl, *st, *error, *why;
@@ -208,6 +235,10 @@ static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *
 		return -1;
 	}
 	if (jget_int(meta, "version", 0, 0, INT32_MAX, &ver, NULL, err, sizeof(err)) < 0) {
+		up_fail(u, 400, "bad RDONE meta: %s", err);
+		return -1;
+	}
+	if (prov_check(meta, err, sizeof(err)) < 0) {
 		up_fail(u, 400, "bad RDONE meta: %s", err);
 		return -1;
 	}

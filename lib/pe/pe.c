@@ -221,8 +221,12 @@ static void run_handler(struct pe *pe, struct pe_entry *e)
 		msg.data = map;
 	}
 	pe_metrics_busy(1);
+	e->out.start_us = hio_now_us();
 	rc = pe->handler(pe->handler_ud, &msg, &e->out);
+	e->out.duration_ms = hio_mono_ms() - t0;
 	pe_metrics_busy(0);
+	if (!e->out.exit_set)
+		e->out.exit_status = rc != 0 || e->out.failed;
 	pe_metrics_processed(t_us);
 	if (rc != 0 && !e->out.failed)
 		hio_pe_out_fail(&e->out, "handler failed (returned %d)", rc);

@@ -589,6 +589,10 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	close(sofd);
 	sofd = -1;
 	st = exec_wait(pid, errp[0], timeout, t, &timed_out);
+	out->exit_set = WIFEXITED(st) || WIFSIGNALED(st);
+	out->exit_status = WIFEXITED(st)     ? WEXITSTATUS(st)
+			   : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
+					     : 0;
 	/* What escaped the group (setsid) is gone before the output is read, so it can
 	 * neither add to this result nor write into a later message's. */
 	pe_kill_orphans(0);

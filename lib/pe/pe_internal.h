@@ -48,6 +48,11 @@ struct hio_pe_out {
 	 * unacknowledged (it goes elsewhere) instead of failed. */
 	int stop_signal;
 	struct pe_scratch *scratch;
+	/* Provenance, sent with the result: when the handler started (wall clock, us), how
+	 * long it ran, and the command's exit status (128 + N when killed by signal N; an
+	 * in-process handler's: 0 done, 1 failed). exit_set: the exec handler set it. */
+	uint64_t start_us, duration_ms;
+	int exit_status, exit_set;
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);

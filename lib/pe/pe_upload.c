@@ -156,6 +156,15 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 	}
 	if (done && pe->version)
 		json_object_set_new(done, "version", json_integer(pe->version));
+	/* Provenance (docs/protocol.md): which PE, on which host, ran it when, how long. */
+	if (done &&
+	    json_object_update_new(
+		done, json_pack("{s:s, s:s, s:I, s:I, s:i}", "pe", pe->id, "host", pe->adv_host,
+				"start", (json_int_t)o->start_us, "duration_ms",
+				(json_int_t)o->duration_ms, "exit", o->exit_status)) < 0) {
+		json_decref(done);
+		done = NULL;
+	}
 	return body_add(b, HIO_F_RDONE, done, NULL, NULL, 0);
 }
 

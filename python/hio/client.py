@@ -3,13 +3,14 @@ docs/protocol.md; the same calls as hio status, results, results get and wait)."
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from . import _config, _frame
-from ._http import MasterError, Rest, q
+from ._http import MasterError, Rest, error_text, q
 
 __all__ = ["Client", "Result", "ResultFile", "MasterError"]
 
@@ -22,6 +23,9 @@ WAIT_MOUNT_STALE_MS = 5000
 # began: one already under way when a file closed may still say "nothing pending".
 WAIT_MOUNT_SLACK_MS = 250
 FETCH_TIMEOUT_S = 3600.0
+# Entries asked for per page of GET /v1/results (the master's default; its answer ends
+# near 256 KiB whatever the limit, so a page stays well inside JSON_ANSWER_MAX).
+RESULTS_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,35 @@ class Result:
     state: str
     files: List[ResultFile] = field(default_factory=list)
     error: Optional[str] = None
+    #: Provenance (docs/protocol.md); None when the master does not know it.
+    version: Optional[int] = None
+    command: Optional[str] = None
+    image: Optional[str] = None
+    pe: Optional[str] = None
+    host: Optional[str] = None
+    #: Microseconds since the epoch: when the analysis started, when the master stored it.
+    start: Optional[int] = None
+    duration_ms: Optional[int] = None
+    exit: Optional[int] = None
+    stored: Optional[int] = None
 
     @classmethod
     def from_json(cls, e: Dict[str, Any]) -> "Result":
         files = [ResultFile(str(f.get("name", "")), int(f.get("size", 0)))
                  for f in e.get("files") or [] if isinstance(f, dict)]
-        err = e.get("error")
+
+        def text(k: str) -> Optional[str]:
+            v = e.get(k)
+            return v if isinstance(v, str) else None
+
+        def num(k: str) -> Optional[int]:
+            v = e.get(k)
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+
         return cls(str(e.get("name", "")), str(e.get("id", "")), int(e.get("ts", 0)),
-                   str(e.get("state", "")), files, err if isinstance(err, str) else None)
+                   str(e.get("state", "")), files, text("error"), num("version"),
+                   text("command"), text("image"), text("pe"), text("host"), num("start"),
+                   num("duration_ms"), num("exit"), num("stored"))
 
 
 class Client:
@@ -92,20 +117,59 @@ class Client:
 
     def results(self, prefix: str = "", state: Optional[str] = None) -> List[Result]:
         """The pipeline's result entries sorted by name, those whose name starts with
-        prefix (filtered by the master), and of one state ("done" or "failed") when
-        given. The master answers in one listing: its API has no pages yet."""
-        path = "/v1/results?pipeline=%s" % q(self.pipeline)
+        prefix, and of one state ("done" or "failed") when given (both filtered by the
+        master). Read a page at a time; iter_results() does not keep them all."""
+        return list(self.iter_results(prefix, state))
+
+    def iter_results(self, prefix: str = "", state: Optional[str] = None) -> Iterator[Result]:
+        """results(), one page (GET /v1/results?limit=&after=) in memory at a time."""
+        if state not in (None, "done", "failed"):
+            raise ValueError("state must be None, \"done\" or \"failed\"")
+        base = "/v1/results?pipeline=%s&limit=%d" % (q(self.pipeline), RESULTS_PAGE)
         if prefix:
-            path += "&prefix=%s" % q(prefix)
-        ans = self._rest.json("GET", path, ok=(200,))
-        out = [Result.from_json(e) for e in ans.get("results") or [] if isinstance(e, dict)]
-        return [r for r in out if state is None or r.state == state]
+            base += "&prefix=%s" % q(prefix)
+        if state:
+            base += "&state=%s" % state
+        after: Optional[str] = None
+        while True:
+            path = base + ("&after=%s" % q(after) if after is not None else "")
+            ans = self._rest.json("GET", path, ok=(200,))
+            for e in ans.get("results") or []:
+                if isinstance(e, dict):
+                    yield Result.from_json(e)
+            nxt = ans.get("next")
+            if not isinstance(nxt, str):
+                return
+            after = nxt
+
+    def delete(self, name: Optional[str] = None, older_than_s: Optional[int] = None) -> int:
+        """Deletes one input's entry, or those stored more than older_than_s seconds ago
+        (DELETE /v1/results, as hio results rm); returns how many."""
+        if (name is None) == (older_than_s is None):
+            raise ValueError("give one of name and older_than_s")
+        path = "/v1/results?pipeline=%s" % q(self.pipeline)
+        if name is not None:
+            path += "&name=%s" % q(name)
+        else:
+            if not isinstance(older_than_s, int) or older_than_s < 0:
+                raise ValueError("older_than_s must be a whole number of seconds, >= 0")
+            path += "&older_than=%d" % older_than_s
+        # A deletion of many entries removes their directories before it answers.
+        status, data = self._rest.call("DELETE", path, timeout=FETCH_TIMEOUT_S)
+        if status != 200:
+            raise MasterError("DELETE %s: HTTP %d %s" % (path, status, error_text(data)),
+                              status)
+        ans = json.loads(data)
+        return int(ans.get("deleted", 0)) if isinstance(ans, dict) else 0
 
     def result(self, name: str) -> Optional[Result]:
-        """The entry of one input, or None."""
-        for r in self.results(prefix=name):
-            if r.name == name:
-                return r
+        """The entry of one input, or None. A name sorts before every longer name it is
+        a prefix of, so it is the first entry of prefix=name when it exists."""
+        path = "/v1/results?pipeline=%s&prefix=%s&limit=1" % (q(self.pipeline), q(name))
+        ans = self._rest.json("GET", path, ok=(200,))
+        for e in ans.get("results") or []:
+            if isinstance(e, dict) and e.get("name") == name:
+                return Result.from_json(e)
         return None
 
     def read(self, name: str, file: str = "stdout") -> bytes:

@@ -30,6 +30,9 @@ endpoints=(
 	"GET /v1/pipelines/default/series"
 	"PUT /v1/results"
 	"GET /v1/results?pipeline=default"
+	"GET /v1/results?pipeline=default&limit=5"
+	"DELETE /v1/results?pipeline=default&name=a"
+	"DELETE /v1/results?pipeline=default&older_than=0"
 	"GET /v1/results/file?pipeline=default&name=a&file=b"
 	"GET /v1/status"
 )

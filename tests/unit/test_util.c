@@ -5,6 +5,7 @@
 #include "hio_util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,21 @@ int main(void)
 		CHECK(!strcmp(err, "--port: '99999' is not a whole number from 0 to 65535"));
 		CHECK(hio_parse_flag_int("--pes", "5", 0, 9, &iv, err, sizeof(err)) == 0 &&
 		      iv == 5);
+		/* Ages: a unit of s, m, h, d or w, or none (seconds). */
+		CHECK(hio_parse_age("90", 1000, &v) == 0 && v == 90);
+		CHECK(hio_parse_age("2m", 1000, &v) == 0 && v == 120);
+		CHECK(hio_parse_age("3h", 100000, &v) == 0 && v == 10800);
+		CHECK(hio_parse_age("7d", 1000000, &v) == 0 && v == 604800);
+		CHECK(hio_parse_age("1w", 1000000, &v) == 0 && v == 604800);
+		CHECK(hio_parse_age("0s", 10, &v) == 0 && v == 0);
+		v = 42;
+		CHECK(hio_parse_age("1y", 1000, &v) < 0 && errno == EINVAL && v == 42);
+		CHECK(hio_parse_age("2dd", 1000000, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_age("-1d", 1000000, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_age("d", 1000000, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_age("", 1000000, &v) < 0 && errno == EINVAL);
+		CHECK(hio_parse_age("2d", 100000, &v) < 0 && errno == ERANGE && v == 42);
+		CHECK(hio_parse_age("99999999999999999999w", LONG_MAX, &v) < 0 && errno == ERANGE);
 		CHECK(hio_parse_double("2.5", 0, 10, &d) == 0 && d == 2.5);
 		CHECK(hio_parse_double("1e3", 0, 1e4, &d) == 0 && d == 1000);
 		CHECK(hio_parse_double("2.5mb", 0, 10, &d) < 0 && errno == EINVAL);

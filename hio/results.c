@@ -132,6 +132,26 @@ struct list_ctx {
 	size_t n;
 };
 
+/* A name in the plain listing: control bytes, the backslash and (in a list) the comma
+ * are escaped as \n, \t, \\, \xHH, so a name cannot forge lines or fields. */
+static void put_name(const char *s, int in_list)
+{
+	for (; s && *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch == '\\')
+			fputs("\\\\", stdout);
+		else if (ch < 0x20 || ch == 0x7f || (in_list && ch == ','))
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
 static int print_entry(void *ud, json_t *e)
 {
 	struct list_ctx *c = ud;
@@ -146,10 +166,14 @@ static int print_entry(void *ud, json_t *e)
 		printf("%s  %s", c->n ? ",\n" : "[\n", t);
 		free(t);
 	} else {
-		printf("%s\t%s\t", json_string_value(json_object_get(e, "name")),
-		       json_string_value(json_object_get(e, "state")));
+		put_name(json_string_value(json_object_get(e, "name")), 0);
+		printf("\t%s\t", json_string_value(json_object_get(e, "state")));
 		json_array_foreach(json_object_get(e, "files"), j, f)
-		    printf("%s%s", j ? "," : "", json_string_value(json_object_get(f, "name")));
+		{
+			if (j)
+				putchar(',');
+			put_name(json_string_value(json_object_get(f, "name")), 1);
+		}
 		putchar('\n');
 	}
 	c->n++;

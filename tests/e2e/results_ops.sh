@@ -107,4 +107,13 @@ eq "rm lines in the journal" "$(grep -c '"op":"rm"' "$STATE/results.journal")" 8
 eq "entries after a restart" "$("$HIO" results | cut -f1)" in/c1
 c1=$("$HIO" results show in/c1 | jq -r .id)
 eq "result directories after a restart" "$(ls "$STATE/results" | sort | tr '\n' ' ')" "$c1 tmp "
+
+# A name with a newline, a tab and a backslash cannot forge lines of the plain listing.
+mkdir -p odd
+nl=$'odd/two\nlines\tand\\x'
+echo hi >"$nl"
+check "hio send of a name with a newline" "$HIO" send "$nl" >/dev/null
+check "hio wait" "$HIO" wait --timeout 60
+eq "plain listing: one line per entry" "$("$HIO" results | wc -l)" 2
+eq "the odd name, escaped" "$("$HIO" results | grep '^odd/' | cut -f1)" 'odd/two\nlines\tand\\x'
 finish

@@ -160,9 +160,12 @@ retry:
 		pthread_mutex_unlock(&fs->ino_mu);
 		goto retry; /* copied (r is another inode now), or its version is out */
 	}
-	/* Not shared, or shared only with the version its open writer prepared at a flush:
-	 * that one is committed at the last writer's release, with this writer's bytes. */
-	if (st.st_nlink < 2 || (i && i->prov)) {
+	/* Not shared, or shared only with the version an open writer prepares at a flush:
+	 * that one is committed at the last writer's release, with this writer's bytes.
+	 * While a writer has it open, a second link can only be that version, even before
+	 * the flush has set prov (fs_spool_prepare links it first); marking it copying
+	 * then would race that writer's release, which marks it too. */
+	if (st.st_nlink < 2 || (i && (i->prov || i->writers > 0))) {
 		pthread_mutex_unlock(&fs->ino_mu);
 		return 0;
 	}
@@ -170,6 +173,7 @@ retry:
 		pthread_mutex_unlock(&fs->ino_mu);
 		return -ENOMEM;
 	}
+	HIO_ASSERT(!i->copying && !i->evicting && i->writers == 0);
 	i->copying = 1;
 	pthread_mutex_unlock(&fs->ino_mu);
 	/* Another opener may have finished its copy between our stat and the mark. */
@@ -465,8 +469,12 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 			h->ino->dirty = 0;
 			/* Writers' opens wait until the version is in out/ (then they copy
 			 * it); the mark also keeps the entry until fs_ino_unbusy. */
-			if (complete)
+			if (complete) {
+				/* Opens wait on copying, and cow_if_shared never marks an
+				 * inode with writers: nobody else holds the mark. */
+				HIO_ASSERT(!h->ino->copying && !h->ino->evicting);
 				h->ino->copying = 1;
+			}
 		}
 		if (h->ino->refs == 0) {
 			/* Removed while open: its bytes leave the spool now. */

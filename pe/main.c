@@ -31,6 +31,9 @@ static void usage(FILE *f)
 		   "  --advertise HOST    host connectors dial (default: the listen host)\n"
 		   "  --workdir DIR       scratch space (default: $TMPDIR or /tmp)\n"
 		   "  --timeout-ms N      per-message limit (default 600000)\n"
+		   "  --max-output SIZE   result bytes one message may leave, bytes or with\n"
+		   "                      K/M/G/T; more fails it (default $HIO_MAX_OUTPUT,\n"
+		   "                      else 1G)\n"
 		   "  --pipeline-version N  the analysis version it runs (the worker passes\n"
 		   "                      it; recorded with each result)\n"
 		   "  --heartbeat-ms N    heartbeat period (default 1000)\n"
@@ -76,13 +79,14 @@ int main(int argc, char **argv)
 	    {"exec", required_argument, NULL, 'e'},
 	    {"serve", required_argument, NULL, 's'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
+	    {"max-output", required_argument, NULL, 'O'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct hio_pe_opts o = {0};
 	struct hio_pe_serve serve = {0};
-	const char *token_file = NULL, *metrics = NULL;
+	const char *token_file = NULL, *metrics = NULL, *max_output = getenv("HIO_MAX_OUTPUT");
 	struct hio_metrics_srv *ms = NULL;
 	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
 	int c, rc;
@@ -152,6 +156,9 @@ int main(int argc, char **argv)
 		case 'M':
 			metrics = optarg;
 			break;
+		case 'O':
+			max_output = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -170,6 +177,11 @@ int main(int argc, char **argv)
 		return bad("%s", "--exec COMMAND or --serve COMMAND is required");
 	if ((o.exec && !*o.exec) || (serve.command && !*serve.command))
 		return bad("%s", "the command is empty");
+	if (max_output && *max_output &&
+	    hio_parse_size(max_output, 1, UINT64_MAX / 2, &o.max_output) < 0)
+		return bad("bad --max-output (or HIO_MAX_OUTPUT) \"%s\": want a size such as "
+			   "500M or 2G",
+			   max_output);
 	if (hio_token_load(token_file, token, err, sizeof(err)) < 0)
 		return bad("%s", err);
 	o.token = token;

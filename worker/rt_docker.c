@@ -138,6 +138,11 @@ static json_t *create_body(struct rt_docker *r, const struct rt_spec *s, json_t 
 		snprintf(env, sizeof(env), "HIO_TOKEN=%s", tok);
 		json_array_append_new(envs, json_string(env));
 	}
+	/* The output cap follows the worker's environment, as for a process PE. */
+	if (getenv("HIO_MAX_OUTPUT") && strlen(getenv("HIO_MAX_OUTPUT")) < 32) {
+		snprintf(env, sizeof(env), "HIO_MAX_OUTPUT=%s", getenv("HIO_MAX_OUTPUT"));
+		json_array_append_new(envs, json_string(env));
+	}
 	/* Init: a PE's command may leave orphans; PID 1 must reap them. */
 	hc = json_pack("{s:s, s:o, s:b}", "NetworkMode", "host", "Binds", binds, "Init", 1);
 	b = json_pack("{s:s, s:O, s:o, s:{s:s, s:s, s:s}, s:o}", "Image", s->image, "Cmd", cmd,

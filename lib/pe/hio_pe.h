@@ -44,6 +44,9 @@ struct hio_pe_opts {
 	/* The pipeline's analysis version the master started this PE with (0: unknown),
 	 * told at registration and recorded with every result. */
 	int pipeline_version;
+	/* Result bytes one message may leave (its files and stdout); a message past it
+	 * fails with the reason and none of its files is stored. 0: 1 GiB. */
+	uint64_t max_output;
 };
 
 /* Runs until hio_pe_stop(). Returns 0 on a clean stop, 1 on error. It takes no

@@ -294,6 +294,18 @@ static void *executor_main(void *arg)
 			pe_entry_free(pe, e);
 			continue;
 		}
+		if (!e->out.failed && e->out.bytes > pe->max_output) {
+			/* Nothing of it is stored: a partial result would pass for a whole one. */
+			hio_pe_out_fail(&e->out,
+					"the output of %" PRIu64
+					" bytes is over the limit of %" PRIu64
+					" bytes per message (hio-pe --max-output); nothing of it "
+					"was stored",
+					e->out.bytes, pe->max_output);
+			hio_warn("message %s (%s) failed: its output of %" PRIu64
+				 " bytes is over the limit of %" PRIu64 " bytes",
+				 it->id, it->name, e->out.bytes, pe->max_output);
+		}
 		if (e->out.failed)
 			pe_out_drop_files(&e->out);
 		e->bytes = e->out.bytes + (e->out.error ? strlen(e->out.error) : 0);
@@ -539,6 +551,7 @@ static int opts_take(struct pe *pe, const struct hio_pe_opts *o)
 	pe->adv_host = strdup(ah);
 	pe->worker = o->worker_id ? strdup(o->worker_id) : NULL;
 	pe->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
+	pe->max_output = o->max_output > 0 ? o->max_output : PE_OUTPUT_MAX_DEFAULT;
 	pe->heartbeat_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
 	pe->version = o->pipeline_version > 0 ? o->pipeline_version : 0;
 	if (o->exec) {

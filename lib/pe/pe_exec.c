@@ -155,18 +155,11 @@ fail:
 	return -1;
 }
 
-int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path)
+/* Adds path as result name, pinned to the inode st describes. */
+static int out_add_pinned(hio_pe_out *o, const char *name, const char *path, const struct stat *st)
 {
-	struct pe_rfile *f;
-	struct stat st;
+	struct pe_rfile *f = out_slot(o, name);
 
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-		hio_warn("result \"%s\": %s is not a readable regular file; dropping it",
-			 name ? name : "(null)", path);
-		errno = EINVAL;
-		return -1;
-	}
-	f = out_slot(o, name);
 	if (!f)
 		return -1;
 	f->path = strdup(path);
@@ -174,10 +167,54 @@ int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path)
 		free(f->name);
 		return -1;
 	}
-	f->len = (uint64_t)st.st_size;
+	f->len = (uint64_t)st->st_size;
+	f->pinned = 1;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
 	o->bytes += f->len;
 	o->n++;
 	return 0;
+}
+
+int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	/* Opened, not stat'ed by name: the checks are about the file the upload will
+	 * find under this inode, not whatever the name points at (a symbolic link). */
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		hio_warn("result \"%s\": %s is not a regular file with one link; dropping it",
+			 name ? name : "(null)", path);
+		if (fd >= 0)
+			close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	close(fd);
+	return out_add_pinned(o, name, path, &st);
+}
+
+int pe_rfile_open(const struct pe_rfile *f, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd = open(f->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "result file %s cannot be opened: %s", f->name,
+			 strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != f->len ||
+	    (f->pinned && (st.st_dev != f->dev || st.st_ino != f->ino || st.st_nlink != 1))) {
+		snprintf(err, errlen,
+			 "result file %s was replaced, linked or resized after the analysis "
+			 "left it",
+			 f->name);
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 void hio_pe_out_fail(hio_pe_out *o, const char *fmt, ...)
@@ -387,6 +424,7 @@ static int exec_wait(pid_t pid, int errfd, long timeout_ms, struct pe_tail *t, i
 
 struct walk {
 	hio_pe_out *out;
+	dev_t dev; /* HIO_OUTPUT's file system */
 	char bad[PATH_MAX + 64];
 	int has_stdout;
 };
@@ -442,7 +480,20 @@ static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, 
 				 "output %s is a %s; only regular files are results", r,
 				 S_ISLNK(st.st_mode) ? "symlink" : "special file");
 			rc = -1;
-		} else if (hio_pe_out_add_file(w->out, r, a) < 0) {
+		} else if (st.st_nlink != 1) {
+			/* A hard link would upload a file from outside HIO_OUTPUT. */
+			snprintf(w->bad, sizeof(w->bad),
+				 "output %s has %ju links; a result must be a file of its own, "
+				 "not a hard link",
+				 r, (uintmax_t)st.st_nlink);
+			rc = -1;
+		} else if (st.st_dev != w->dev) {
+			snprintf(w->bad, sizeof(w->bad),
+				 "output %s is on another file system than HIO_OUTPUT (a mount "
+				 "inside it)",
+				 r);
+			rc = -1;
+		} else if (out_add_pinned(w->out, r, a, &st) < 0) {
 			snprintf(w->bad, sizeof(w->bad), "output file %s refused: %s", r,
 				 errno == EMFILE ? "too many files" : "invalid name");
 			rc = -1;
@@ -464,6 +515,12 @@ void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path
 		hio_pe_out_fail(out, "cannot open HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return;
 	}
+	if (fstat(dfd, &st) < 0) {
+		hio_pe_out_fail(out, "cannot stat HIO_OUTPUT %s: %s", outdir, strerror(errno));
+		close(dfd);
+		return;
+	}
+	w.dev = st.st_dev;
 	if (exec_walk(&w, dfd, outdir, "", 0) < 0) {
 		hio_pe_out_fail(out, "%s", w.bad);
 		return;

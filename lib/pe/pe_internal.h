@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PE_MEM_MAX (1u << 20)	    /* message bodies up to this stay in memory */
 #define PE_FIFO_MAX 256		    /* messages waiting for the executor */
@@ -26,6 +27,7 @@
 #define PE_LRU 512		    /* ids remembered as stored */
 #define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
 #define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)
+#define PE_OUTPUT_MAX_DEFAULT (1ull << 30) /* result bytes of one message */
 
 /* One result file: bytes in memory (data) or in a local file (path). */
 struct pe_rfile {
@@ -33,6 +35,13 @@ struct pe_rfile {
 	char *path;
 	void *data;
 	uint64_t len;
+	/* A file the analysis left (hio_pe_out_add_file): which inode it was when taken.
+	 * The upload opens the path again (without following a symbolic link) and sends
+	 * it only if it is still that inode with one link and the same size, so a file
+	 * swapped or linked in after the check is never read. */
+	int pinned;
+	dev_t dev;
+	ino_t ino;
 };
 
 struct hio_pe_out {
@@ -64,6 +73,10 @@ void pe_kill_orphans(pid_t keep);
 int pe_is_stop_signal(int sig);
 /* Drops result files (a failed message keeps only its error). */
 void pe_out_drop_files(hio_pe_out *o);
+/* Opens result file f for reading, if it is still the file that was taken (same inode,
+ * one link, same size; never through a symbolic link). The descriptor, or -1 with the
+ * reason in err. */
+int pe_rfile_open(const struct pe_rfile *f, char *err, size_t errlen);
 /* Frees everything and gives the scratch directory back. */
 void pe_out_free(hio_pe_out *o);
 
@@ -118,6 +131,7 @@ struct pe {
 	void *handler_ud;
 	struct hio_pe_exec exec;
 	long timeout_ms;
+	uint64_t max_output; /* result bytes of one message; more fails it */
 	long heartbeat_ms;
 	int version; /* hio_pe_opts.pipeline_version */
 	int lfd;

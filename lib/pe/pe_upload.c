@@ -56,8 +56,8 @@ void pe_entry_pend(struct pe *pe, struct pe_entry *e)
 struct seg {
 	uint8_t *head;
 	size_t hlen;
-	const void *data; /* body in memory, or ... */
-	const char *path; /* ... in a file */
+	const void *data;	     /* body in memory, or ... */
+	const struct pe_rfile *file; /* ... in a file */
 	uint64_t blen;
 };
 
@@ -71,8 +71,8 @@ struct body {
 	char err[160];
 };
 
-static int body_add(struct body *b, int type, json_t *meta, const void *data, const char *path,
-		    uint64_t blen)
+static int body_add(struct body *b, int type, json_t *meta, const void *data,
+		    const struct pe_rfile *file, uint64_t blen)
 {
 	struct seg *s;
 
@@ -97,7 +97,7 @@ static int body_add(struct body *b, int type, json_t *meta, const void *data, co
 	}
 	json_decref(meta);
 	s->data = data;
-	s->path = path;
+	s->file = file;
 	s->blen = blen;
 	b->total += s->hlen + blen;
 	b->n++;
@@ -133,6 +133,22 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 	char line[512];
 	json_t *done;
 
+	/* A file that is no longer what the analysis left fails the message here, before
+	 * the request: refused halfway, the whole batch would be sent again and again. */
+	for (size_t i = 0; !o->failed && i < o->n; i++) {
+		char why[320];
+		int fd;
+
+		if (o->files[i].data)
+			continue;
+		if ((fd = pe_rfile_open(&o->files[i], why, sizeof(why))) < 0) {
+			hio_warn("message %s (%s) failed: %s", it->id, it->name, why);
+			pe_out_drop_files(o);
+			hio_pe_out_fail(o, "%s; nothing of the output was stored", why);
+			break;
+		}
+		close(fd);
+	}
 	if (o->failed) {
 		const char *txt = o->error ? o->error : "failed";
 
@@ -144,7 +160,7 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 		struct pe_rfile *f = &o->files[i];
 
 		if (body_add(b, HIO_F_RFILE, json_pack("{s:s, s:s}", "id", it->id, "file", f->name),
-			     f->data, f->path, f->len) < 0)
+			     f->data, f->data ? NULL : f, f->len) < 0)
 			return -1;
 	}
 	done = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", it->id, "name", it->name, "ts",
@@ -193,22 +209,13 @@ static long body_read(void *ud, char *buf, size_t n)
 				b->boff += k;
 				return (long)k;
 			}
-			if (b->fd < 0) {
-				struct stat st;
-
-				b->fd = open(s->path, O_RDONLY | O_CLOEXEC);
-				if (b->fd < 0 || fstat(b->fd, &st) < 0 ||
-				    (uint64_t)st.st_size != s->blen) {
-					snprintf(b->err, sizeof(b->err),
-						 "result file %s vanished or changed size",
-						 s->path);
-					return -1;
-				}
-			}
+			if (b->fd < 0 &&
+			    (b->fd = pe_rfile_open(s->file, b->err, sizeof(b->err))) < 0)
+				return -1;
 			r = pread(b->fd, buf, k, (off_t)b->boff);
 			if (r <= 0) {
 				snprintf(b->err, sizeof(b->err), "cannot read result file %s: %s",
-					 s->path, r < 0 ? strerror(errno) : "short");
+					 s->file->name, r < 0 ? strerror(errno) : "short");
 				return -1;
 			}
 			b->boff += (uint64_t)r;

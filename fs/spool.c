@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -493,17 +494,71 @@ static void *sender_main(void *arg)
 
 /* ------------------------------------------------------------ start and stop */
 
+/* SPOOL/lock, locked for the life of this hio-fs: a second one on the same spool
+ * (another mount, a restart while the old one still runs) would send the same
+ * versions twice and evict inputs under the other's feet. The lock goes with the
+ * process, so a crash never leaves it stale. The descriptor, or -1. */
+static int spool_lock(struct fs *fs)
+{
+	char path[PATH_MAX + 16], pid[32] = "";
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/lock", fs->spool_dir);
+	if (hio_mkdir_p(fs->spool_dir) < 0 ||
+	    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		hio_err("cannot create the spool's lock %s: %s; not mounting", path,
+			strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (e == EWOULDBLOCK)
+			hio_err("the spool %s is in use by another hio-fs (pid %s); not mounting: "
+				"stop that one first (hio down or hio umount), or give this one "
+				"its own --spool",
+				fs->spool_dir, pid[0] ? pid : "unknown");
+		else
+			hio_err("cannot lock the spool %s: %s; not mounting", fs->spool_dir,
+				strerror(e));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The pid in SPOOL/lock names this process for a refused second one (after
+ * fuse_daemonize: the lock went with the descriptor to the background child). */
+static void spool_lock_note_pid(struct fs *fs)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(fs->spool->lock_fd, 0) < 0 ||
+	    pwrite(fs->spool->lock_fd, pid, (size_t)n, 0) != n)
+		hio_debug("cannot write the pid into the spool's lock: %s", strerror(errno));
+}
+
 int fs_spool_start(struct fs *fs)
 {
-	struct fs_spool *sp = calloc(1, sizeof(*sp));
-	int tfd;
+	struct fs_spool *sp;
+	int tfd, lock_fd = spool_lock(fs);
 
+	if (lock_fd < 0)
+		return -1;
+	sp = calloc(1, sizeof(*sp));
 	if (!sp || fs_space_init(fs) < 0) {
 		free(sp);
+		close(lock_fd);
 		return -1;
 	}
 	fs->spool = sp;
 	sp->fs = fs;
+	sp->lock_fd = lock_fd;
 	pthread_mutex_init(&sp->mu, NULL);
 	if (hio_cond_init(&sp->cv) != 0 || hio_cond_init(&sp->cv_report) != 0) {
 		hio_err("cannot create the spool's condition variables; not mounting");
@@ -556,6 +611,7 @@ int fs_spool_run(struct fs *fs)
 	struct hio_stream_opts so = {0};
 	char err[256];
 
+	spool_lock_note_pid(fs);
 	so.master = fs->master;
 	so.token = fs->token;
 	so.pipeline = fs->pipeline;
@@ -618,6 +674,7 @@ void fs_spool_stop(struct fs *fs)
 		close(fs->tree_fd);
 	if (fs->out_fd >= 0)
 		close(fs->out_fd);
+	close(sp->lock_fd); /* last: until here this process still sends from the spool */
 	free(sp);
 	fs->spool = NULL;
 	fs_space_free(fs);

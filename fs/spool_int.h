@@ -47,6 +47,7 @@ struct fs_spool {
 	struct fs_version *head, *tail; /* waiting for the sender */
 	size_t pending;			/* in out/: prepared, waiting or handed to the stream */
 	int stop;
+	int lock_fd; /* SPOOL/lock, flock'ed while this process runs (spool_lock) */
 	pthread_t sender;
 	int sender_started;
 	hio_stream *stream;

@@ -202,6 +202,15 @@ static json_t *results_find(hio_http *h, const char *pipeline, const char *name)
 	return found;
 }
 
+/* The process's umask (reading it means setting it; the CLI has one thread here). */
+static mode_t umask_now(void)
+{
+	mode_t m = umask(022);
+
+	umask(m);
+	return m;
+}
+
 static int file_sink(void *ud, const void *p, size_t n)
 {
 	return hio_write_all(*(int *)ud, p, n);
@@ -241,9 +250,16 @@ static int results_get(hio_http *h, const char *pipeline, const char *name, cons
 			cli_fail("cannot create %s: %s", dst, strerror(errno));
 			goto out;
 		}
+		/* A temporary name of its own, not dst + a suffix: a result file may have
+		 * the longest name a directory takes (255 bytes). */
+		snprintf(tmp, sizeof(tmp), "%s/.hio-get-XXXXXX", dst);
 		*slash = '/';
-		snprintf(tmp, sizeof(tmp), "%s.part", dst);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd >= 0 && fchmod(fd, 0644 & ~umask_now()) < 0) {
+			close(fd);
+			unlink(tmp);
+			fd = -1;
+		}
 		if (fd < 0) {
 			cli_fail("cannot write %s: %s", tmp, strerror(errno));
 			goto out;

@@ -65,7 +65,8 @@ char *hio_file_read(const char *path, size_t max, size_t *len);
 int hio_file_write_atomic(const char *path, const void *data, size_t len, int sync);
 /* mkdir -p with mode 0700 for created dirs. 0 or -1/errno. */
 int hio_mkdir_p(const char *path);
-/* rm -rf; 0 or -1. */
+/* rm -rf, never following a symbolic link, for trees of any depth and path length.
+ * 0 or -1. */
 int hio_rm_rf(const char *path);
 /* Removes everything inside the directory path, keeping path itself. 0 or -1. */
 int hio_empty_dir(const char *path);

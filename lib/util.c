@@ -311,27 +311,82 @@ int hio_mkdir_p(const char *path)
 	return 0;
 }
 
-int hio_empty_dir(const char *path)
-{
-	DIR *d;
-	struct dirent *e;
-	int rc = 0;
+/* Levels of directories held open at once while emptying; a deeper subtree is moved up
+ * to the top first (RM_DEPTH_MAX descriptors at most, and no path of any length). */
+#define RM_DEPTH_MAX 32
 
-	d = opendir(path);
-	if (!d)
+/* Removes what directory dfd holds. Subtrees below RM_DEPTH_MAX levels are renamed into
+ * top_fd (*moved counts them) for the caller's next pass. Never follows a symbolic
+ * link: entries are opened with O_NOFOLLOW relative to their parent. */
+static int empty_at(int dfd, int top_fd, int depth, unsigned *moved)
+{
+	static unsigned seq;
+	struct dirent *e;
+	int rc = 0, fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	while ((e = readdir(d))) {
-		char sub[PATH_MAX];
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+		const char *n = e->d_name;
+		struct stat st;
+		int sub;
+
+		if (!strcmp(n, ".") || !strcmp(n, ".."))
 			continue;
-		if (snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name) >= (int)sizeof(sub)) {
+		if (fstatat(dfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)
+				rc = -1;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(dfd, n, 0) < 0 && errno != ENOENT)
+				rc = -1;
+			continue;
+		}
+		if (depth + 1 >= RM_DEPTH_MAX) {
+			char to[64];
+
+			snprintf(to, sizeof(to), ".hio-rm-%ld-%u", (long)getpid(),
+				 __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+			if (renameat(dfd, n, top_fd, to) < 0)
+				rc = -1;
+			else
+				(*moved)++;
+			continue;
+		}
+		sub = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0) {
 			rc = -1;
 			continue;
 		}
-		if (hio_rm_rf(sub) < 0)
+		if (empty_at(sub, top_fd, depth + 1, moved) < 0)
+			rc = -1;
+		close(sub);
+		/* Not empty when it held a subtree moved up: removed on the next pass. */
+		if (unlinkat(dfd, n, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY && errno != ENOENT)
 			rc = -1;
 	}
 	closedir(d);
+	return rc;
+}
+
+int hio_empty_dir(const char *path)
+{
+	int rc, fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned moved;
+
+	if (fd < 0)
+		return -1;
+	/* Each pass removes RM_DEPTH_MAX levels of every deep subtree, so this ends. */
+	do {
+		moved = 0;
+		rc = empty_at(fd, fd, 0, &moved);
+	} while (moved > 0);
+	close(fd);
 	return rc;
 }
 

@@ -2,7 +2,9 @@
 # How hio-fs starts. Over a directory that holds a file it refuses to mount, with one
 # line naming the directory, and the file stays visible. Started without -f (in the
 # background, as docs/fs.md shows) it streams like the foreground one: 20 files copied
-# in each get exactly one result, their sha256, read through the mount's results/.
+# in each get exactly one result, their sha256, read through the mount's results/. A
+# second hio-fs on the same spool is refused, naming the first one's pid, and the first
+# goes on.
 . "$(dirname "$0")/lib.sh"
 
 FS="$HIO_BUILD/fs/hio-fs"
@@ -20,7 +22,7 @@ fs_bg_pid() {
 fs_gone() { ! fs_bg_pid >/dev/null; }
 teardown() {
 	local m
-	for m in "$MNT" "$FULL"; do
+	for m in "$MNT" "$FULL" "$T/mnt2"; do
 		mounted "$m" && { fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m"; }
 	done
 	# hio-fs ends once unmounted; its sanitizer report (if any) must be written first.
@@ -70,5 +72,19 @@ done <"$T/list"
 eq "2 results/<file>/stdout differing from the file's sha256" "$bad" 0
 check "2 user.hio.state of f1 is done" \
 	test "$(getfattr -n user.hio.state --only-values "$MNT/f1" 2>/dev/null)" = "done"
+
+# ---- 3. a second hio-fs on the same spool is refused; the first goes on
+mkdir -p "$T/mnt2"
+first=$(fs_bg_pid)
+timeout -k 5 30 "$FS" -f "${fsargs[@]}" "$T/mnt2" >"$T/second.out" 2>"$T/second.err"
+rc=$?
+check "3 a second hio-fs on the spool exits non-zero (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "3 it says the spool is in use, by the first one's pid: $(tail -n 1 "$T/second.err")" \
+	grep -q "in use by another hio-fs (pid $first)" "$T/second.err"
+check "3 nothing is mounted on its directory" bash -c "! grep -q ' $T/mnt2 fuse' /proc/mounts"
+head -c 4321 /dev/urandom >"$T/src/g1"
+check "3 the first mount still takes a file" cp "$T/src/g1" "$MNT/g1"
+g1_done() { [ "$(timeout -k 2 10 cat "$MNT/results/g1/stdout" 2>/dev/null)" = "$(sha256sum <"$T/src/g1" | cut -c1-64)" ]; }
+check "3 and streams it (its sha256 in results/g1/stdout)" wait_for 60 g1_done
 teardown
 finish

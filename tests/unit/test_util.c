@@ -5,9 +5,12 @@
 #include "hio_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int valid(const char *s)
 {
@@ -23,6 +26,49 @@ static void capture(void *ud, enum hio_log_level lvl, const char *line)
 	(void)lvl;
 	log_lines++;
 	snprintf(log_last, sizeof(log_last), "%s", line);
+}
+
+/* hio_rm_rf on what a hostile analysis leaves: 300 levels of 200-byte names (a path of
+ * 60 KB, far past PATH_MAX), files at several depths, and a symbolic link to a directory
+ * outside, which must not be followed. */
+static void test_rm_deep(void)
+{
+	char top[] = "/tmp/hio-test-rm.XXXXXX", outside[PATH_MAX], name[201], path[PATH_MAX];
+	int fd, ok = 1;
+	struct stat st;
+
+	CHECK(mkdtemp(top) != NULL);
+	snprintf(outside, sizeof(outside), "%s-outside", top);
+	CHECK(mkdir(outside, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/keep", outside);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	memset(name, 'd', 200);
+	name[200] = '\0';
+	fd = open(top, O_RDONLY | O_DIRECTORY);
+	for (int i = 0; i < 300 && fd >= 0 && ok; i++) {
+		int sub;
+
+		ok = mkdirat(fd, name, 0700) == 0;
+		if (i % 50 == 0) {
+			int f = openat(fd, "file", O_WRONLY | O_CREAT, 0600);
+			ok = ok && f >= 0 && symlinkat(outside, fd, "link") == 0;
+			if (f >= 0)
+				close(f);
+		}
+		sub = openat(fd, name, O_RDONLY | O_DIRECTORY);
+		close(fd);
+		fd = sub;
+	}
+	CHECK(ok && fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK(hio_rm_rf(top) == 0);
+	CHECK(lstat(top, &st) < 0 && errno == ENOENT);
+	CHECK(stat(path, &st) == 0); /* the symbolic link's target is untouched */
+	unlink(path);
+	rmdir(outside);
 }
 
 int main(void)
@@ -160,5 +206,6 @@ int main(void)
 	CHECK(b.len == 9);
 	CHECK(hio_buf_append(&b, "a", 1) == 0);
 	hio_buf_free(&b);
+	test_rm_deep();
 	return check_result("test_util");
 }

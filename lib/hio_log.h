@@ -17,6 +17,17 @@ typedef void (*hio_log_func)(void *ud, enum hio_log_level lvl, const char *line)
 void hio_log_set_func(hio_log_func fn, void *ud);
 void hio_log(enum hio_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A line that peers can cause (a refused token, a flood of connections) must neither
+ * go unlogged nor flood the log: such a site keeps a static hio_log_limit and calls
+ * hio_log_limited(&lim, period_ms, &skipped) before logging. It returns 1 at most once
+ * per period (the first event logs at once) with *skipped the events not logged since
+ * the last line, else 0 and counts the event. Lock-free, any thread. */
+struct hio_log_limit {
+	unsigned long long next_ms; /* monotonic; 0 = log the next event */
+	unsigned skipped;
+};
+int hio_log_limited(struct hio_log_limit *lim, long period_ms, unsigned *skipped);
+
 #define hio_err(...) hio_log(HIO_LOG_ERROR, __VA_ARGS__)
 #define hio_warn(...) hio_log(HIO_LOG_WARN, __VA_ARGS__)
 #define hio_info(...) hio_log(HIO_LOG_INFO, __VA_ARGS__)

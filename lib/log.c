@@ -157,3 +157,22 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 		/* Nowhere left to report it. */
 	}
 }
+
+int hio_log_limited(struct hio_log_limit *lim, long period_ms, unsigned *skipped)
+{
+	struct timespec ts;
+	unsigned long long now, next;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (unsigned long long)ts.tv_sec * 1000ull + (unsigned long long)ts.tv_nsec / 1000000ull;
+	next = __atomic_load_n(&lim->next_ms, __ATOMIC_RELAXED);
+	/* One thread wins the period: the others count themselves as skipped. */
+	if (now >= next &&
+	    __atomic_compare_exchange_n(&lim->next_ms, &next, now + (unsigned long long)period_ms,
+					0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+		*skipped = __atomic_exchange_n(&lim->skipped, 0, __ATOMIC_RELAXED);
+		return 1;
+	}
+	__atomic_add_fetch(&lim->skipped, 1, __ATOMIC_RELAXED);
+	return 0;
+}

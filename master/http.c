@@ -262,6 +262,18 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 		return -1;
 	}
 	if (!token_ok(m, c)) {
+		/* Logged, so an admin sees a client with a stale token or a prober; at most
+		 * one line per period, so a flood cannot fill the disk. */
+		static struct hio_log_limit lim;
+		unsigned skipped;
+		char peer[64];
+
+		if (hio_log_limited(&lim, MASTER_AUTH_LOG_MS, &skipped)) {
+			ops_peer_host(c, peer, sizeof(peer));
+			hio_warn("refused %s %.200s from %s: missing or wrong token (%u more "
+				 "refused since the last such line)",
+				 method, url, peer, skipped);
+		}
 		reply_err(out, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
 		return -1;
 	}

@@ -225,7 +225,13 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 	int rc;
 
 	if (!json_is_string(tok) || !hio_token_eq(json_string_value(tok), pe->token)) {
-		hio_warn("P2P connection from %s refused: wrong or missing token", s->peer);
+		static struct hio_log_limit lim;
+		unsigned skipped;
+
+		if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+			hio_warn("P2P connection from %s refused: wrong or missing token (%u more "
+				 "refused since the last such line)",
+				 s->peer, skipped);
 		return rx_fail(rx, "%s", "unauthorized");
 	}
 	if (!json_is_string(pl) || strcmp(json_string_value(pl), pe->pipeline) != 0) {
@@ -345,9 +351,14 @@ static void *session_main(void *arg)
 			if (pr < 0 && errno == EINTR)
 				continue;
 			if (pr == 0) {
-				hio_warn("P2P connection from %s sent no HELLO within %d ms; "
-					 "closing it",
-					 s->peer, PE_HELLO_MS);
+				static struct hio_log_limit lim;
+				unsigned skipped;
+
+				if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+					hio_warn("P2P connection from %s sent no HELLO within %d "
+						 "ms; closing it (%u more since the last such "
+						 "line)",
+						 s->peer, PE_HELLO_MS, skipped);
 				why = "no HELLO in time";
 				break;
 			}
@@ -454,9 +465,13 @@ static void session_start(struct pe *pe, int fd)
 	 * one of a bounded number of places (an unauthenticated flood is cut off here,
 	 * not by the PE's session). */
 	if (full) {
-		hio_warn("P2P connection from %s closed: %d connections have not said HELLO "
-			 "yet",
-			 peer, PE_PENDING_MAX);
+		static struct hio_log_limit lim;
+		unsigned skipped;
+
+		if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+			hio_warn("P2P connection from %s closed: %d connections have not said "
+				 "HELLO yet (%u more closed since the last such line)",
+				 peer, PE_PENDING_MAX, skipped);
 		close(fd);
 		return;
 	}

@@ -42,6 +42,15 @@ for e in "${endpoints[@]}"; do
 	eq "$1 $2 with a wrong token" "$(code "$1" "$2" -H "Authorization: Bearer nope" -d '{}')" 401
 done
 check "401 says why" grep -q '"error"' body.txt
+# Refusals are logged, naming the peer, but a flood cannot fill the log: at most one
+# line per 10 s, which counts the ones it did not log.
+refusal_lines() { grep -c "from 127.0.0.1: missing or wrong token" "$STATE/master.log"; }
+check "the master logs a refused token with the peer's address" test "$(refusal_lines)" -ge 1
+urls=()
+for i in $(seq 1 300); do urls+=("$url/v1/status"); done
+curl -s -H "Authorization: Bearer nope" "${urls[@]}" >/dev/null
+lines=$(refusal_lines)
+check "300 refused requests more add at most 2 log lines (the log has $lines)" test "$lines" -le 3
 A=(-H "Authorization: Bearer $tok")
 snapshot() { status_json | jq -c '{w: [.workers[].id], p: [.pes[] | {id, state}], q: [.pipelines[] | {name, queue_length, in, done, failed}]}'; }
 before=$(snapshot)

@@ -71,6 +71,25 @@ static void test_rm_deep(void)
 	rmdir(outside);
 }
 
+/* hio_log_limited: the first event logs, the next ones in the period are counted, and
+ * the first line of the next period says how many were not logged. */
+static void test_log_limited(void)
+{
+	struct hio_log_limit lim = {0};
+	unsigned skipped = 99, quiet = 0;
+	int spins = 0;
+
+	CHECK(hio_log_limited(&lim, 3600 * 1000L, &skipped) == 1 && skipped == 0);
+	for (int i = 0; i < 5; i++)
+		CHECK(hio_log_limited(&lim, 3600 * 1000L, &skipped) == 0);
+	/* A 1 ms period: the events until the next line are exactly what it reports. */
+	lim.next_ms = 0;
+	CHECK(hio_log_limited(&lim, 1, &skipped) == 1 && skipped == 5);
+	while (!hio_log_limited(&lim, 1, &skipped) && ++spins < 100000000)
+		quiet++;
+	CHECK(skipped == quiet);
+}
+
 int main(void)
 {
 	char id[HIO_ID_LEN + 1], id2[HIO_ID_LEN + 1], big[5000];
@@ -207,5 +226,6 @@ int main(void)
 	CHECK(hio_buf_append(&b, "a", 1) == 0);
 	hio_buf_free(&b);
 	test_rm_deep();
+	test_log_limited();
 	return check_result("test_util");
 }

@@ -111,6 +111,18 @@ int cmd_status(int argc, char **argv)
 		return 0;
 	}
 	printf("master %s\n", conf.master);
+	{
+		json_t *cnt = json_object_get(st, "counters");
+		long long full_at = json_integer_value(json_object_get(cnt, "disk_full_at_ms"));
+		long long ago = (long long)(hio_now_us() / 1000) - full_at;
+
+		/* Shown for an hour after the last refusal: long enough to be noticed. */
+		if (full_at > 0 && ago < 3600 * 1000LL)
+			printf("master: STATE DISK FULL %llds ago: %lld result(s) refused; free "
+			       "space in its state directory\n",
+			       ago / 1000,
+			       json_integer_value(json_object_get(cnt, "disk_full_refused")));
+	}
 	printf("%-34s %-10s %-8s %s\n", "WORKER", "STATE", "MAX_PES", "HOST");
 	json_array_foreach(json_object_get(st, "workers"), i, v)
 	    printf("%-34s %-10s %-8lld %s\n", json_string_value(json_object_get(v, "id")),

@@ -32,6 +32,7 @@
 #define MASTER_GONE_KEEP_MS 60000	  /* gone workers and PEs stay listed this long */
 #define MASTER_WORKER_SILENT_MS 2000	  /* a worker missed two 1 s heartbeats */
 #define MASTER_START_TIMEOUT_MS 30000	  /* a starting PE must register within this */
+#define MASTER_DISK_FULL 507		  /* a result refused for a full state disk */
 #define MASTER_AUTH_LOG_MS 10000	  /* refused tokens: at most one log line per period */
 #define MASTER_RESERVE_LEASE_MS 2000	  /* a reservation without a session expires after */
 #define MASTER_STOP_RETRY_MS 10000	  /* a stopping PE still alive gets its stop again */
@@ -284,6 +285,9 @@ struct master {
 	pthread_mutex_t persist_lock;
 
 	atomic_uint_least64_t rx_bytes, backlog_rx, results_rx;
+	/* A result refused because the state disk was full (ENOSPC, EDQUOT): when the last
+	 * one was (wall-clock ms, 0: never) and how many; shown by GET /v1/status. */
+	atomic_uint_least64_t disk_full_ms, disk_full_refused;
 
 	uint64_t start_ms; /* hio_mono_ms() at master_init: time zero of the series */
 	size_t n_series;   /* pipelines with a series */
@@ -515,4 +519,6 @@ void mounts_free(struct master *m);
 struct MHD_Daemon;
 struct MHD_Daemon *http_start(struct master *m, int listen_fd);
 
+/* Counts a result refused for a full state disk (util.c). */
+void master_note_disk_full(struct master *m);
 #endif

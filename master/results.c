@@ -369,8 +369,13 @@ undo:
 	}
 	pthread_mutex_unlock(&m->lock);
 	result_free(res);
-	reply_err(out, e == ENOSPC || e == EDQUOT ? 503 : 500, "cannot store result %s: %s", id,
-		  strerror(e));
+	if (e == ENOSPC || e == EDQUOT) {
+		master_note_disk_full(m);
+		reply_err(out, MASTER_DISK_FULL, "disk full: cannot store result %s: %s", id,
+			  strerror(e));
+		return -1;
+	}
+	reply_err(out, 500, "cannot store result %s: %s", id, strerror(e));
 	return -1;
 }
 

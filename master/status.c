@@ -93,11 +93,14 @@ void api_status(struct master *m, struct reply *out)
 	p = pes_json(m);
 	pl = pipelines_json(m);
 	mn = mounts_json(m);
-	counters = json_pack(
-	    "{s:I,s:I,s:I,s:I,s:I}", "rx_bytes", (json_int_t)atomic_load(&m->rx_bytes),
-	    "backlog_bytes", (json_int_t)atomic_load(&m->backlog_rx), "results_bytes",
-	    (json_int_t)atomic_load(&m->results_rx), "backlog_stored_bytes",
-	    (json_int_t)m->backlog_bytes, "backlog_max_bytes", (json_int_t)m->backlog_max);
+	counters = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "disk_full_at_ms",
+			     (json_int_t)atomic_load(&m->disk_full_ms), "disk_full_refused",
+			     (json_int_t)atomic_load(&m->disk_full_refused), "rx_bytes",
+			     (json_int_t)atomic_load(&m->rx_bytes), "backlog_bytes",
+			     (json_int_t)atomic_load(&m->backlog_rx), "results_bytes",
+			     (json_int_t)atomic_load(&m->results_rx), "backlog_stored_bytes",
+			     (json_int_t)m->backlog_bytes, "backlog_max_bytes",
+			     (json_int_t)m->backlog_max);
 	pthread_mutex_unlock(&m->lock);
 	ans = json_pack("{s:o*,s:o*,s:o*,s:o*,s:o*}", "workers", w, "pes", p, "pipelines", pl,
 			"mounts", mn, "counters", counters);

@@ -54,9 +54,14 @@ static void io_fail(struct upload *u, const char *what, const char *path)
 {
 	int e = errno;
 
+	if (e == ENOSPC || e == EDQUOT) {
+		master_note_disk_full(u->m);
+		up_fail(u, MASTER_DISK_FULL, "disk full: cannot %s a result file: %s", what,
+			strerror(e));
+		return;
+	}
 	hio_err("result upload: cannot %s %s: %s; the upload fails", what, path, strerror(e));
-	up_fail(u, e == ENOSPC || e == EDQUOT ? 503 : 500, "cannot %s a result file: %s", what,
-		strerror(e));
+	up_fail(u, 500, "cannot %s a result file: %s", what, strerror(e));
 }
 
 /* Forgets the open entry; its temp dir is removed unless it was handed on. */

@@ -1,6 +1,8 @@
 /* util.c: the master's small helpers: JSON field getters, paths, replies. */
 #include "master.h"
 
+#include "hio_log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -165,4 +167,17 @@ void reply_ok(struct reply *out, unsigned status, json_t *json)
 	out->status = status;
 	if (!json && status != 204)
 		reply_err(out, 500, "out of memory building the answer");
+}
+
+void master_note_disk_full(struct master *m)
+{
+	static struct hio_log_limit lim;
+	unsigned skipped;
+
+	atomic_store(&m->disk_full_ms, hio_now_us() / 1000);
+	atomic_fetch_add(&m->disk_full_refused, 1);
+	if (hio_log_limited(&lim, MASTER_AUTH_LOG_MS, &skipped))
+		hio_err("the state disk of %s is full: results cannot be stored (%u more refused "
+			"since the last such line); PEs fail those inputs after a few tries",
+			m->dir, skipped);
 }

@@ -21,7 +21,10 @@
 #include <unistd.h>
 
 #define UP_BACKOFF_MAX_MS 2000
-#define UP_STOP_GRACE_MS 10000 /* when stopping, how long a failing upload is retried */
+#define UP_STOP_GRACE_MS 10000		  /* when stopping, how long a failing upload is retried */
+#define UP_DISK_FULL 507		  /* the master's answer when its state disk is full */
+#define UP_DISK_FULL_TRIES 3		  /* tries of a result before it is failed instead */
+#define UP_DISK_FULL_BACKOFF_MAX_MS 10000 /* retries of what still does not fit */
 
 void pe_entry_free(struct pe *pe, struct pe_entry *e)
 {
@@ -419,12 +422,51 @@ static void upload_refused(struct pe *pe, hio_http *h, struct pe_entry *list, co
 
 static void upload(struct pe *pe, hio_http *h, struct pe_entry *list, int *down)
 {
-	long backoff = 0;
+	long backoff = 0, backoff_max = UP_BACKOFF_MAX_MS;
+	int full_tries = 0;
 	char err[320];
 
 	for (;;) {
 		json_t *ans = NULL;
 		long st = put_results(pe, h, list, &ans, err, sizeof(err));
+
+		if (st == UP_DISK_FULL) {
+			/* The master's disk is full: what it stored before is settled, each of
+			 * the others gets a few tries of its own, then is failed with the reason
+			 * (a few hundred bytes the master may still take) instead of sending its
+			 * result again and again. */
+			list = settle_partial(pe, list, ans);
+			json_decref(ans);
+			if (!list)
+				return;
+			if (list->next) {
+				while (list) {
+					struct pe_entry *e = list;
+
+					list = e->next;
+					e->next = NULL;
+					upload(pe, h, e, down);
+				}
+				return;
+			}
+			backoff_max = UP_DISK_FULL_BACKOFF_MAX_MS;
+			if (++full_tries >= UP_DISK_FULL_TRIES &&
+			    !(list->out.failed && list->out.n == 0)) {
+				hio_warn("message %s (%s) failed: the master cannot store its "
+					 "result (%" PRIu64 " bytes) after %d tries: %s",
+					 list->it->id, list->it->name, list->out.bytes, full_tries,
+					 err);
+				pe_out_drop_files(&list->out);
+				hio_pe_out_fail(&list->out,
+						"the master could not store the result after %d "
+						"tries: %s",
+						full_tries, err);
+				full_tries = 0;
+				backoff = 0;
+				continue;
+			}
+			ans = NULL;
+		}
 
 		if (st >= 200 && st < 300) {
 			if (*down)
@@ -452,8 +494,8 @@ static void upload(struct pe *pe, hio_http *h, struct pe_entry *list, int *down)
 			return;
 		}
 		backoff = backoff ? backoff * 2 : 100;
-		if (backoff > UP_BACKOFF_MAX_MS)
-			backoff = UP_BACKOFF_MAX_MS;
+		if (backoff > backoff_max)
+			backoff = backoff_max;
 		/* Not pe_sleep: it returns at once when stopping, and we still retry then. */
 		usleep((useconds_t)backoff * 1000);
 	}

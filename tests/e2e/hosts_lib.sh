@@ -30,9 +30,9 @@ cleanup() {
 	for h in "${HOSTS[@]}" sw; do ip netns del "$HP-$h" 2>/dev/null; done
 	for h in "${HOSTS[@]}"; do
 		# A sanitizer report of a daemon on any host fails the test.
-		if ls "$T/$h"/asan.* "$T/$h"/ubsan.* >/dev/null 2>&1; then
+		if sanitizer_reports "$T/$h" >/dev/null; then
 			echo "FAIL: sanitizer reports on $h:" >&2
-			head -c 6000 "$T/$h"/asan.* "$T/$h"/ubsan.* >&2
+			sanitizer_reports "$T/$h" | xargs head -c 6000 >&2
 			FAILS=$((FAILS + 1))
 		fi
 		if [ "$FAILS" -ne 0 ]; then

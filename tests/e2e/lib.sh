@@ -12,6 +12,15 @@ export UBSAN_OPTIONS="print_stacktrace=1:log_path=$T/ubsan"
 FAILS=0
 
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# sanitizer_reports DIR: prints the sanitizer logs in DIR, one per line; status 1 when
+# there are none. (Each kind alone counts: an ASan report with no UBSan one is one.)
+sanitizer_reports() {
+	local f found=1
+	for f in "$1"/asan.* "$1"/ubsan.*; do
+		[ -e "$f" ] && { echo "$f"; found=0; }
+	done
+	return "$found"
+}
 ok() { echo "ok: $*"; }
 # check DESCRIPTION COMMAND...: runs the command, records a failure when it fails.
 check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi; }
@@ -20,9 +29,9 @@ eq() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else fail "$1: expected '$3', got 
 cleanup() {
 	"$HIO" down --state-dir "$STATE" >/dev/null 2>&1
 	# The daemons' own logs: any sanitizer report is a failure of this test.
-	if ls "$T"/asan.* "$T"/ubsan.* >/dev/null 2>&1; then
+	if sanitizer_reports "$T" >/dev/null; then
 		echo "FAIL: sanitizer reports:" >&2
-		head -c 6000 "$T"/asan.* "$T"/ubsan.* >&2
+		sanitizer_reports "$T" | xargs head -c 6000 >&2
 		FAILS=$((FAILS + 1))
 	fi
 	if [ "$FAILS" -ne 0 ]; then

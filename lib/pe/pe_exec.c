@@ -156,7 +156,8 @@ fail:
 }
 
 /* Adds path as result name, pinned to the inode st describes. */
-static int out_add_pinned(hio_pe_out *o, const char *name, const char *path, const struct stat *st)
+static int out_add_pinned(hio_pe_out *o, const char *name, const char *path, const struct stat *st,
+			  int links_ok)
 {
 	struct pe_rfile *f = out_slot(o, name);
 
@@ -169,6 +170,7 @@ static int out_add_pinned(hio_pe_out *o, const char *name, const char *path, con
 	}
 	f->len = (uint64_t)st->st_size;
 	f->pinned = 1;
+	f->links_ok = links_ok;
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	o->bytes += f->len;
@@ -192,7 +194,7 @@ int hio_pe_out_add_file(hio_pe_out *o, const char *name, const char *path)
 		return -1;
 	}
 	close(fd);
-	return out_add_pinned(o, name, path, &st);
+	return out_add_pinned(o, name, path, &st, 0);
 }
 
 int pe_rfile_open(const struct pe_rfile *f, char *err, size_t errlen)
@@ -206,7 +208,8 @@ int pe_rfile_open(const struct pe_rfile *f, char *err, size_t errlen)
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != f->len ||
-	    (f->pinned && (st.st_dev != f->dev || st.st_ino != f->ino || st.st_nlink != 1))) {
+	    (f->pinned &&
+	     (st.st_dev != f->dev || st.st_ino != f->ino || (st.st_nlink != 1 && !f->links_ok)))) {
 		snprintf(err, errlen,
 			 "result file %s was replaced, linked or resized after the analysis "
 			 "left it",
@@ -425,6 +428,11 @@ static int exec_wait(pid_t pid, int errfd, long timeout_ms, struct pe_tail *t, i
 struct walk {
 	hio_pe_out *out;
 	dev_t dev; /* HIO_OUTPUT's file system */
+	/* The message's own input: a result may be a hard link to it (keeping the input
+	 * beside its result is common, and a link costs nothing). */
+	int have_in;
+	dev_t in_dev;
+	ino_t in_ino;
 	char bad[PATH_MAX + 64];
 	int has_stdout;
 };
@@ -480,7 +488,8 @@ static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, 
 				 "output %s is a %s; only regular files are results", r,
 				 S_ISLNK(st.st_mode) ? "symlink" : "special file");
 			rc = -1;
-		} else if (st.st_nlink != 1) {
+		} else if (st.st_nlink != 1 &&
+			   !(w->have_in && st.st_dev == w->in_dev && st.st_ino == w->in_ino)) {
 			/* A hard link would upload a file from outside HIO_OUTPUT. */
 			snprintf(w->bad, sizeof(w->bad),
 				 "output %s has %ju links; a result must be a file of its own, "
@@ -493,7 +502,7 @@ static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, 
 				 "inside it)",
 				 r);
 			rc = -1;
-		} else if (out_add_pinned(w->out, r, a, &st) < 0) {
+		} else if (out_add_pinned(w->out, r, a, &st, st.st_nlink != 1) < 0) {
 			snprintf(w->bad, sizeof(w->bad), "output file %s refused: %s", r,
 				 errno == EMFILE ? "too many files" : "invalid name");
 			rc = -1;
@@ -505,10 +514,16 @@ static int exec_walk(struct walk *w, int dfd, const char *abs, const char *rel, 
 	return rc;
 }
 
-void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path)
+void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path, const char *input)
 {
 	struct walk w = {.out = out};
 	struct stat st;
+
+	if (input && stat(input, &st) == 0) {
+		w.have_in = 1;
+		w.in_dev = st.st_dev;
+		w.in_ino = st.st_ino;
+	}
 	int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0) {
@@ -670,7 +685,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		rc = 1;
 		goto out;
 	}
-	pe_out_collect(out, outdir, so);
+	pe_out_collect(out, outdir, so, in);
 	rc = out->failed;
 out:
 	if (fa_ok)

@@ -41,6 +41,7 @@ struct pe_rfile {
 	 * it only if it is still that inode with one link and the same size, so a file
 	 * swapped or linked in after the check is never read. */
 	int pinned;
+	int links_ok; /* the message's own input, linked: more than one link is fine */
 	dev_t dev;
 	ino_t ino;
 };
@@ -227,9 +228,11 @@ void pe_out_error_line(const hio_pe_out *o, char *out, size_t n);
 /* The input's place, DIR/input/<basename of the name> (in, inlen); with place, the
  * bytes are put there (a link to msg->path, else written). 0, or -1 with errno. */
 int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen, int place);
-/* Every regular file under outdir becomes a result (a special file or bad name fails
- * the message), plus stdout_path as "stdout" when it is not empty. */
-void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path);
+/* Every regular file under outdir becomes a result (a special file, a bad name or a
+ * hard link to anything but input fails the message), plus stdout_path as "stdout"
+ * when it is not empty. input: the message's input file (NULL: none). */
+void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path,
+		    const char *input);
 /* The last PE_TAIL_MAX bytes of a command's stderr, for its error file. */
 #define PE_TAIL_MAX 4096
 struct pe_tail {

@@ -531,7 +531,7 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 	if (rc == IO_OK)
 		rc = read_reply(st, msg, so, &errtext, deadline);
 	if (rc == 1) {
-		pe_out_collect(out, outdir, so);
+		pe_out_collect(out, outdir, so, in);
 		rc = out->failed;
 	} else if (rc == 0) {
 		hio_pe_out_fail(out, "%s",

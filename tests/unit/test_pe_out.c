@@ -3,7 +3,8 @@
  * upload reads it only if it is still that inode, with one link and the same size, and
  * never through a symbolic link. An analysis that leaves a hard link or a symbolic link
  * to a file outside, or swaps a result for one after the check (a resident analysis
- * runs on), gets its message failed and nothing of the outside file read. */
+ * runs on), gets its message failed and nothing of the outside file read. A hard link
+ * to the message's own input is fine. */
 #include "check.h"
 #include "hio_util.h"
 #include "pe_internal.h"
@@ -119,20 +120,39 @@ int main(void)
 	put("out/sub/x", "x");
 	put("stdout", "");
 	pe_out_init(&o, NULL);
-	pe_out_collect(&o, at("out"), at("stdout"));
+	pe_out_collect(&o, at("out"), at("stdout"), NULL);
 	CHECK(!o.failed && o.n == 1 && strcmp(o.files[0].name, "sub/x") == 0);
 	pe_out_free(&o);
 
 	CHECK(link(at("secret"), at("out/leak")) == 0);
 	pe_out_init(&o, NULL);
-	pe_out_collect(&o, at("out"), at("stdout"));
+	pe_out_collect(&o, at("out"), at("stdout"), NULL);
 	CHECK(o.failed && o.error && strstr(o.error, "links") != NULL);
 	pe_out_free(&o);
 	CHECK(unlink(at("out/leak")) == 0);
 
+	/* A hard link to the message's own input is a result like any file (an analysis
+	 * that keeps its input beside the result), and is read at the upload. */
+	put("input", "the input's bytes");
+	CHECK(link(at("input"), at("out/kept")) == 0);
+	pe_out_init(&o, NULL);
+	pe_out_collect(&o, at("out"), at("stdout"), at("input"));
+	CHECK(!o.failed && o.n == 2);
+	for (size_t i = 0; i < o.n; i++)
+		if (strcmp(o.files[i].name, "kept") == 0)
+			CHECK(strcmp(upload_reads(&o, i, why, sizeof(why)), "the input's bytes") ==
+			      0);
+	pe_out_free(&o);
+	/* ... but not when the PE is told another input: then it is any outside file. */
+	pe_out_init(&o, NULL);
+	pe_out_collect(&o, at("out"), at("stdout"), at("secret"));
+	CHECK(o.failed && o.error && strstr(o.error, "links") != NULL);
+	pe_out_free(&o);
+	CHECK(unlink(at("out/kept")) == 0);
+
 	CHECK(symlink(at("secret"), at("out/sub/leak")) == 0);
 	pe_out_init(&o, NULL);
-	pe_out_collect(&o, at("out"), at("stdout"));
+	pe_out_collect(&o, at("out"), at("stdout"), NULL);
 	CHECK(o.failed && o.error && strstr(o.error, "symlink") != NULL);
 	pe_out_free(&o);
 

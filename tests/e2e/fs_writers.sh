@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Writers that close duplicate descriptors: a shell's { a; b; c; } > f and a loop's
 # done > f (children inherit the descriptor and close it as they exit), Python's
-# subprocess.run(stdout=f), and numpy's tofile pattern (the file object's descriptor
-# dup()ed, written and closed while the original stays open). Each file gives exactly
+# subprocess.run(stdout=f), numpy's tofile pattern (the file object's descriptor
+# dup()ed, written and closed while the original stays open), and tifffile's TiffWriter. Each file gives exactly
 # one message, with the bytes it has after its last close: the PE command logs every
 # message it gets (name and sha256), so an intermediate version shows up there.
 . "$(dirname "$0")/lib.sh"
@@ -62,7 +62,21 @@ echo "through fd 8" >>"$MNT/w/two.txt"
 echo "fd 7 again" >&7
 exec 7>&-
 
-for f in group.txt loop.txt sub.txt array.bin plain.bin two.txt; do
+# 6. tifffile (Debian's python3-tifffile), as a lab's acquisition script writes a
+# stack: TiffWriter, three pages, one file (before: 11 messages for one TIFF)
+"$PY" - "$MNT/w/stack.tif" <<'EOF'
+import sys
+import numpy as np
+import tifffile
+with tifffile.TiffWriter(sys.argv[1]) as tw:
+    for i in range(3):
+        tw.write(np.full((64, 64), 1000 + i, dtype=np.uint16), photometric="minisblack")
+EOF
+check "6 tifffile's TiffWriter exits 0" test $? -eq 0
+eq "6 stack.tif reads back as 3 pages" \
+	"$("$PY" -c 'import sys, tifffile; print(len(tifffile.TiffFile(sys.argv[1]).pages))' "$MNT/w/stack.tif" 2>&1)" 3
+
+for f in group.txt loop.txt sub.txt array.bin plain.bin two.txt stack.tif; do
 	cp "$MNT/w/$f" "$T/copy.$f" || fail "read back $f"
 	echo "w/$f $T/copy.$f" >>"$T/list"
 done

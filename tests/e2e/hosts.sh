@@ -170,7 +170,7 @@ check "messages flow before the death" wait_for 60 dacked 10
 mkdir -p "$MNT/dm"
 for i in $(seq 1 30); do head -c $((3000 + i * 57)) /dev/urandom >"$MNT/dm/m$i.bin"; done
 host_cut c1
-for p in $(ip netns pids "$HP-c1"); do kill -9 "$p" 2>/dev/null; done
+kill_host c1
 death_at=$SECONDS
 n_at_death=$(wc -l <"$T/death.txt")
 # Progress resumes on c2 alone: more acks than at the death within 10 s.
@@ -264,7 +264,7 @@ busy_pe() {
 }
 kill_worker() {
 	local p
-	for p in $(ip netns pids "$HP-c2"); do kill -9 "$p" 2>/dev/null; done
+	kill_host c2
 	for p in $(ip netns pids "$HP-c2"); do wait_for 30 gone "$p"; done
 	rm -f "$T/c2/state/"*.pid
 	on c2 "$HIO" join "$URL" --token-file "$T/c2/token" --max-pes 2 >/dev/null 2>&1 ||

@@ -13,6 +13,16 @@ command -v ip >/dev/null || { echo "FAIL: ip (iproute2) is missing: bash scripts
 command -v nft >/dev/null || { echo "FAIL: nft (nftables) is missing: bash scripts/deps" >&2; exit 1; }
 command -v nsenter >/dev/null || { echo "FAIL: nsenter (util-linux) is missing" >&2; exit 1; }
 
+# kill_host H: every process of host H dies at once, as in a power cut. All are stopped
+# first (twice round, for a child forked meanwhile), then killed: killed one by one, a
+# PE could see its analysis die first and store that message as failed ("killed by
+# signal 9") before its own turn came, which no real host death does.
+kill_host() {
+	local p
+	for p in $(ip netns pids "$HP-$1") $(ip netns pids "$HP-$1"); do kill -STOP "$p" 2>/dev/null; done
+	for p in $(ip netns pids "$HP-$1"); do kill -9 "$p" 2>/dev/null; done
+}
+
 eval "_hosts_prev_cleanup() $(declare -f cleanup | tail -n +2)"
 cleanup() {
 	local h p

@@ -27,6 +27,7 @@ struct hio_log_limit {
 	unsigned skipped;
 };
 int hio_log_limited(struct hio_log_limit *lim, long period_ms, unsigned *skipped);
+#define HIO_LOG_LIMIT_MS 10000 /* the period of every such site in hio */
 
 #define hio_err(...) hio_log(HIO_LOG_ERROR, __VA_ARGS__)
 #define hio_warn(...) hio_log(HIO_LOG_WARN, __VA_ARGS__)

@@ -1,4 +1,5 @@
 #include "hio_log.h"
+#include "hio_util.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -160,11 +161,8 @@ void hio_log(enum hio_log_level lvl, const char *fmt, ...)
 
 int hio_log_limited(struct hio_log_limit *lim, long period_ms, unsigned *skipped)
 {
-	struct timespec ts;
-	unsigned long long now, next;
+	unsigned long long now = hio_mono_ms(), next;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (unsigned long long)ts.tv_sec * 1000ull + (unsigned long long)ts.tv_nsec / 1000000ull;
 	next = __atomic_load_n(&lim->next_ms, __ATOMIC_RELAXED);
 	/* One thread wins the period: the others count themselves as skipped. */
 	if (now >= next &&

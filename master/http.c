@@ -268,7 +268,7 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 		unsigned skipped;
 		char peer[64];
 
-		if (hio_log_limited(&lim, MASTER_AUTH_LOG_MS, &skipped)) {
+		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped)) {
 			ops_peer_host(c, peer, sizeof(peer));
 			hio_warn("refused %s %.200s from %s: missing or wrong token (%u more "
 				 "refused since the last such line)",

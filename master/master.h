@@ -33,7 +33,6 @@
 #define MASTER_WORKER_SILENT_MS 2000	  /* a worker missed two 1 s heartbeats */
 #define MASTER_START_TIMEOUT_MS 30000	  /* a starting PE must register within this */
 #define MASTER_DISK_FULL 507		  /* a result refused for a full state disk */
-#define MASTER_AUTH_LOG_MS 10000	  /* refused tokens: at most one log line per period */
 #define MASTER_RESERVE_LEASE_MS 2000	  /* a reservation without a session expires after */
 #define MASTER_STOP_RETRY_MS 10000	  /* a stopping PE still alive gets its stop again */
 #define MASTER_RECONCILE_MS 100		  /* reconcile period */

@@ -176,7 +176,7 @@ void master_note_disk_full(struct master *m)
 
 	atomic_store(&m->disk_full_ms, hio_now_us() / 1000);
 	atomic_fetch_add(&m->disk_full_refused, 1);
-	if (hio_log_limited(&lim, MASTER_AUTH_LOG_MS, &skipped))
+	if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped))
 		hio_err("the state disk of %s is full: results cannot be stored (%u more refused "
 			"since the last such line); PEs fail those inputs after a few tries",
 			m->dir, skipped);

@@ -24,7 +24,6 @@
 #define PE_PENDING_MAX 16	    /* connections not past HELLO yet; more are closed at once */
 #define PE_STOP_GRACE_MS 1000	    /* after a stop_signal: how long the PE's own stop may lag */
 #define PE_STALL_MS 30000	    /* no byte this long inside a frame: the sender is dropped */
-#define PE_LOG_PERIOD_MS 10000	    /* lines peers can cause: at most one per period */
 #define PE_LRU 512		    /* ids remembered as stored */
 #define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
 #define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)

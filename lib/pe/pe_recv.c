@@ -228,7 +228,7 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 		static struct hio_log_limit lim;
 		unsigned skipped;
 
-		if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped))
 			hio_warn("P2P connection from %s refused: wrong or missing token (%u more "
 				 "refused since the last such line)",
 				 s->peer, skipped);
@@ -354,7 +354,7 @@ static void *session_main(void *arg)
 				static struct hio_log_limit lim;
 				unsigned skipped;
 
-				if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+				if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped))
 					hio_warn("P2P connection from %s sent no HELLO within %d "
 						 "ms; closing it (%u more since the last such "
 						 "line)",
@@ -468,7 +468,7 @@ static void session_start(struct pe *pe, int fd)
 		static struct hio_log_limit lim;
 		unsigned skipped;
 
-		if (hio_log_limited(&lim, PE_LOG_PERIOD_MS, &skipped))
+		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped))
 			hio_warn("P2P connection from %s closed: %d connections have not said "
 				 "HELLO yet (%u more closed since the last such line)",
 				 peer, PE_PENDING_MAX, skipped);

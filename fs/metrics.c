@@ -18,6 +18,12 @@ static void collect(struct hio_metrics_out *o, void *ud)
 	fs_spool_stats(fs, &st);
 	hio_mo_gauge(o, "hio_fs_spooled_files",
 		     "Completed files the mount holds, not yet acknowledged", (double)st.pending);
+	if (st.have_stream)
+		hio_mo_gauge(o, "hio_fs_waiting_files",
+			     "Spooled files no PE has yet (the autoscaler counts them)",
+			     st.pending > st.stream.inflight
+				 ? (double)(st.pending - st.stream.inflight)
+				 : 0.0);
 	hio_mo_gauge(o, "hio_fs_failing_files", "Spooled files whose last delivery failed",
 		     (double)st.failing);
 	hio_mo_counter(o, "hio_fs_delivery_failures_total", "Deliveries that failed (retried)",

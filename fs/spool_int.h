@@ -38,9 +38,10 @@ struct rec { /* the newest version of one input this mount knows of */
 
 struct fs_spool {
 	struct fs *fs;
-	/* Lock order: mu, then the evictable list's mu (on_ack marks an input evictable);
-	 * never ino_mu or the results' mu. Held for list and map updates only: links,
-	 * sidecars, sends and reports to the master happen with it released. */
+	/* Lock order: mu, then the evictable list's mu (on_ack marks an input evictable)
+	 * or the stream connector's (a leaf: the reporter reads its counts); never ino_mu or the
+	 * results' mu. Held for list and map updates only: links, sidecars, sends and reports to
+	 * the master happen with it released. */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_cond_t cv_report;	/* pending changed, stop */

@@ -34,15 +34,22 @@ void *spool_reporter_main(void *arg)
 	snprintf(path, sizeof(path), "/v1/mounts/%s", sp->mount_id);
 	pthread_mutex_lock(&sp->mu);
 	while (!sp->stop) {
-		size_t sent_pending = sp->pending;
-		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s?}", "host", host,
-				      "mountpoint", fs->mountpoint, "pipeline", fs->pipeline,
-				      "spooled", (json_int_t)sent_pending, "spool_bytes",
-				      (json_int_t)atomic_load(&fs->spool_used), "spool_max",
-				      (json_int_t)fs->spool_max, "failing", (json_int_t)sp->failing,
-				      "last_error", sp->last_error[0] ? sp->last_error : NULL);
+		size_t sent_pending = sp->pending, waiting;
+		struct hio_stream_stats ss;
+		json_t *j;
 		uint64_t sent_ms;
 
+		/* What no PE has yet: the autoscaler counts it as demand, which the master's
+		 * backlog alone does not show while the spool holds the files back. The
+		 * connector's lock is a leaf, so taking it under sp->mu keeps the order. */
+		hio_stream_get_stats(sp->stream, &ss);
+		waiting = sent_pending > ss.inflight ? sent_pending - (size_t)ss.inflight : 0;
+		j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s?}", "host", host, "mountpoint",
+			      fs->mountpoint, "pipeline", fs->pipeline, "spooled",
+			      (json_int_t)sent_pending, "waiting", (json_int_t)waiting,
+			      "spool_bytes", (json_int_t)atomic_load(&fs->spool_used), "spool_max",
+			      (json_int_t)fs->spool_max, "failing", (json_int_t)sp->failing,
+			      "last_error", sp->last_error[0] ? sp->last_error : NULL);
 		pthread_mutex_unlock(&sp->mu);
 		long st = j ? hio_http_json(h, "POST", path, j, NULL, err, sizeof(err)) : -1;
 		json_decref(j);

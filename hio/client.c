@@ -158,8 +158,8 @@ int cmd_status(int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(v, "pes")), scale);
 	}
 	if (json_array_size(json_object_get(st, "mounts")))
-		printf("%-24s %-12s %-14s %8s %12s %8s %s\n", "MOUNT", "HOST", "STATE", "SPOOLED",
-		       "SPOOL_MB", "FAILING", "LAST_ERROR");
+		printf("%-24s %-12s %-14s %8s %8s %12s %8s %s\n", "MOUNT", "HOST", "STATE",
+		       "SPOOLED", "WAITING", "SPOOL_MB", "FAILING", "LAST_ERROR");
 	json_array_foreach(json_object_get(st, "mounts"), i, v)
 	{
 		const char *le = json_string_value(json_object_get(v, "last_error"));
@@ -180,10 +180,11 @@ int cmd_status(int argc, char **argv)
 			snprintf(state, sizeof(state), "failing");
 		else
 			snprintf(state, sizeof(state), "ok");
-		printf("%-24s %-12s %-14s %8lld %12.1f %8lld %s\n",
+		printf("%-24s %-12s %-14s %8lld %8lld %12.1f %8lld %s\n",
 		       json_string_value(json_object_get(v, "mountpoint")),
 		       json_string_value(json_object_get(v, "host")), state,
 		       (long long)json_integer_value(json_object_get(v, "spooled")),
+		       (long long)json_integer_value(json_object_get(v, "waiting")),
 		       (double)bytes / 1048576.0, (long long)failing, le ? le : "-");
 	}
 	json_decref(st);

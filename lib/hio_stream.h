@@ -59,6 +59,9 @@ void hio_stream_close(hio_stream *s);
 
 struct hio_stream_stats {
 	uint64_t acked, given_up, via_pe, via_backlog, resent, bytes_p2p, bytes_backlog;
+	/* Gauges: messages sent to a PE and not yet acknowledged, and those accepted but
+	 * handed to no PE yet (the queue): the work waiting at this client. */
+	uint64_t inflight, queued;
 };
 void hio_stream_get_stats(hio_stream *s, struct hio_stream_stats *st);
 

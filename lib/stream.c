@@ -771,5 +771,9 @@ void hio_stream_get_stats(hio_stream *s, struct hio_stream_stats *st)
 {
 	pthread_mutex_lock(&s->mu);
 	*st = s->st;
+	st->queued = (uint64_t)s->q_len;
+	st->inflight = 0;
+	for (int i = 0; i < s->nlanes; i++)
+		st->inflight += (uint64_t)s->lanes[i].inflight_n;
 	pthread_mutex_unlock(&s->mu);
 }

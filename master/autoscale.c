@@ -19,6 +19,21 @@ const char *autoscale_action_name(enum as_action a)
 	return "hold";
 }
 
+/* All the work that waits for a PE: the backlog's, and what mounts hold back. */
+static long waiting(const struct as_input *in)
+{
+	return in->queue + in->edge;
+}
+
+/* "backlog 12" or "backlog 12 + 180 at mounts": the figures a decision was made on. */
+static void describe(char *out, size_t n, const struct as_input *in)
+{
+	if (in->edge > 0)
+		snprintf(out, n, "backlog %ld + %ld at mounts", in->queue, in->edge);
+	else
+		snprintf(out, n, "backlog %ld", in->queue);
+}
+
 /* PEs to add: enough to absorb the growth and drain what waits within drain_ms at the
  * rate one PE completes, at least one, and never more than doubling at once, so a wrong
  * estimate costs one cooldown rather than a cluster's worth of starts. */
@@ -30,7 +45,7 @@ static int up_step(const struct as_conf *c, const struct as_input *in, int runni
 	if (in->pe_rate > 0) {
 		double growth = in->queue_rate > 0 ? in->queue_rate : 0;
 		double drain =
-		    (double)in->queue * 1000.0 / (double)(c->drain_ms > 0 ? c->drain_ms : 1);
+		    (double)waiting(in) * 1000.0 / (double)(c->drain_ms > 0 ? c->drain_ms : 1);
 
 		need = (growth + drain) / in->pe_rate;
 	}
@@ -40,15 +55,17 @@ static int up_step(const struct as_conf *c, const struct as_input *in, int runni
 	return need <= 1 ? 1 : (int)need + (need > (int)need);
 }
 
-/* The backlog outgrows the PEs: more waits than the idle and starting PEs will take,
- * and it is not draining, or drains slower than drain_ms. */
+/* The work waiting (backlog and mounts) outgrows the PEs: more waits than the idle and
+ * starting PEs will take, and it is not draining, or drains slower than drain_ms. */
 int autoscale_wants_more(const struct as_conf *c, const struct as_input *in)
 {
-	if (in->queue <= (long)in->idle + in->starting)
+	long w = waiting(in);
+
+	if (w <= (long)in->idle + in->starting)
 		return 0;
 	if (in->queue_rate >= 0)
 		return 1;
-	return (double)in->queue * 1000.0 / -in->queue_rate > (double)c->drain_ms;
+	return (double)w * 1000.0 / -in->queue_rate > (double)c->drain_ms;
 }
 
 enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
@@ -57,8 +74,10 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 	int running = in->starting + in->idle + in->busy;
 	int lo = c->min_pes, hi = c->max_pes > c->min_pes ? c->max_pes : c->min_pes;
 	int cur = s->desired, next;
+	char what[80];
 
 	reason[0] = '\0';
+	describe(what, sizeof(what), in);
 	if (cur < lo || cur > hi) {
 		next = cur < lo ? lo : hi;
 		snprintf(reason, reason_len, "%d PEs is outside the bounds %d..%d", cur, lo, hi);
@@ -70,11 +89,11 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 		int room_cap = running + in->room, add;
 
 		if (cur >= hi || cur >= room_cap) {
-			snprintf(
-			    reason, reason_len, "backlog %ld (%+.1f/s) wants more PEs, but %s (%d)",
-			    in->queue, in->queue_rate,
-			    cur >= hi ? "the pipeline is at max_pes" : "the workers have no room",
-			    cur >= hi ? hi : room_cap);
+			snprintf(reason, reason_len, "%s (%+.1f/s) wants more PEs, but %s (%d)",
+				 what, in->queue_rate,
+				 cur >= hi ? "the pipeline is at max_pes"
+					   : "the workers have no room",
+				 cur >= hi ? hi : room_cap);
 			return AS_BLOCKED;
 		}
 		if (s->last_up_ms && in->now_ms - s->last_up_ms < (uint64_t)c->up_cooldown_ms)
@@ -86,14 +105,13 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 		if (next > room_cap)
 			next = room_cap;
 		snprintf(reason, reason_len,
-			 "backlog %ld (%+.1f/s) outgrows %d idle + %d starting PEs (%.1f msg/s "
-			 "per PE)",
-			 in->queue, in->queue_rate, in->idle, in->starting, in->pe_rate);
+			 "%s (%+.1f/s) outgrows %d idle + %d starting PEs (%.1f msg/s per PE)",
+			 what, in->queue_rate, in->idle, in->starting, in->pe_rate);
 		s->desired = next;
 		s->last_up_ms = s->last_change_ms = in->now_ms;
 		return AS_UP;
 	}
-	if (in->queue == 0 && in->idle_long > 0 && cur > lo) {
+	if (waiting(in) == 0 && in->idle_long > 0 && cur > lo) {
 		int base = cur < running ? cur : running;
 
 		if (in->now_ms - s->last_change_ms < (uint64_t)c->down_cooldown_ms)
@@ -103,9 +121,8 @@ enum as_action autoscale_decide(const struct as_conf *c, struct as_state *s,
 			next = lo;
 		if (next >= cur)
 			return AS_HOLD;
-		snprintf(reason, reason_len,
-			 "%d PE(s) idle for over %ld ms and the backlog is empty", in->idle_long,
-			 c->idle_ms);
+		snprintf(reason, reason_len, "%d PE(s) idle for over %ld ms and nothing waits",
+			 in->idle_long, c->idle_ms);
 		s->desired = next;
 		s->last_change_ms = in->now_ms;
 		return AS_DOWN;

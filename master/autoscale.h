@@ -22,8 +22,9 @@ struct as_conf {
 struct as_input {
 	uint64_t now_ms;
 	long queue;		  /* messages waiting in the backlog (not leased) */
-	double queue_rate;	  /* the queue's change in messages/s since the last scale-up,
-				     over at most AS_WINDOW_MS; > 0 grows */
+	long edge;		  /* and at the clients: files mounts hold that no PE has */
+	double queue_rate;	  /* the change of queue + edge in messages/s since the last
+				     scale-up, over at most AS_WINDOW_MS; > 0 grows */
 	double pe_rate;		  /* messages/s one busy PE completes lately; 0: unknown */
 	int starting, idle, busy; /* the pipeline's running PEs by state */
 	int idle_long;		  /* idle PEs that have been idle for at least idle_ms */

@@ -168,6 +168,7 @@ struct pipeline {
 	uint64_t want_ms; /* the push after which the backlog outgrew the PEs; 0: it does not */
 	uint64_t up_signal_ms, up_decision_ms; /* the scale-up being applied, for new PEs */
 	int n_starting, n_idle, n_busy, n_stopping, n_idle_long; /* scratch of a pass */
+	long edge; /* files live mounts hold that no PE has (mounts_waiting), per pass */
 	struct series *series; /* NULL until sampled, or when SERIES_PIPELINES_MAX is reached */
 	uint64_t next_sample_ms;
 	/* start failures: PEs that never registered delay the next start */
@@ -512,6 +513,8 @@ void api_mount_report(struct master *m, const char *id, json_t *body, struct rep
 /* A mount that stopped cleanly with nothing pending: hio wait no longer waits for it. */
 void api_mount_delete(struct master *m, const char *id, struct reply *out);
 json_t *mounts_json(struct master *m); /* needs m->lock */
+/* Files the live mounts of pipeline hold that no PE has yet. Needs m->lock. */
+long mounts_waiting(struct master *m, const char *pipeline);
 void mounts_free(struct master *m);
 
 /* --- http.c --- */

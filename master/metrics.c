@@ -134,6 +134,7 @@ static void mount_families(struct hio_metrics_out *o, json_t *mounts)
 		const char *name, *help, *key;
 	} g[] = {
 	    {"hio_mount_spooled_files", "Files a mount holds, not yet acknowledged", "spooled"},
+	    {"hio_mount_waiting_files", "Files a mount holds that no PE has yet", "waiting"},
 	    {"hio_mount_spool_bytes", "Bytes a mount's spool holds", "spool_bytes"},
 	    {"hio_mount_spool_max_bytes", "A mount's spool limit", "spool_max"},
 	    {"hio_mount_failing", "Files a mount could not deliver lately", "failing"},

@@ -95,6 +95,7 @@ static void decide(struct master *m, struct pipeline *pl, uint64_t now, int *roo
 	struct as_conf c = conf_of(pl);
 	struct as_input in = {.now_ms = now,
 			      .queue = (long)pl->n_queued,
+			      .edge = pl->edge,
 			      .starting = pl->n_starting,
 			      .idle = pl->n_idle,
 			      .busy = pl->n_busy,
@@ -171,7 +172,9 @@ void scale_tick(struct master *m, uint64_t now, int room)
 	{
 		struct pipeline *pl = list_entry(pos, struct pipeline, link);
 
-		as_window_add(&pl->win, now, (long)pl->n_queued, pl->n_done + pl->n_failed);
+		pl->edge = mounts_waiting(m, pl->name);
+		as_window_add(&pl->win, now, (long)pl->n_queued + pl->edge,
+			      pl->n_done + pl->n_failed);
 		if (pl->autoscale && pl->pes >= 0)
 			decide(m, pl, now, &room);
 		/* Pipelines that manage PEs or have seen traffic get a series. */

@@ -73,8 +73,12 @@ static json_t *pipelines_json(struct master *m)
 			      "max_pes", pl->max_pes, "exec", pl->exec, "image", pl->image,
 			      "timeout_ms", (json_int_t)pl->timeout_ms, "autoscale",
 			      pl->autoscale && pl->pes >= 0, "serve", pl->serve);
-		if (o)
+		if (o) {
 			json_object_set_new(o, "version", json_integer(pl->version));
+			/* Counted now, not at the last pass: status may come first. */
+			json_object_set_new(o, "waiting_at_mounts",
+					    json_integer(mounts_waiting(m, pl->name)));
+		}
 		if (json_array_append_new(arr, o) < 0)
 			goto fail;
 	}

@@ -159,6 +159,43 @@ static void test_down(void)
 	CHECK(s.desired == 4);
 }
 
+/* Files a mount holds back are work as much as the backlog's (issue: 1,850 files in a
+ * spool left the autoscaler at 2 of 4 PEs): they raise the count, say so in the reason,
+ * and keep idle PEs from being released. */
+static void test_edge(void)
+{
+	struct as_state s = {.desired = 2};
+	struct as_input in = in_at(10000, 0, 0, 0, 2);
+	char why[200];
+
+	CHECK(!autoscale_wants_more(&conf, &in));
+	in.edge = 1850;
+	in.pe_rate = 2;
+	CHECK(autoscale_wants_more(&conf, &in));
+	CHECK(autoscale_decide(&conf, &s, &in, why, sizeof(why)) == AS_UP);
+	CHECK(s.desired == 4); /* at most doubling */
+	CHECK(strstr(why, "backlog 0 + 1850 at mounts") != NULL);
+	/* Two idle PEs take two waiting files: no more wanted. */
+	in = in_at(20000, 1, 0, 2, 2);
+	in.edge = 1;
+	CHECK(!autoscale_wants_more(&conf, &in));
+	/* Draining fast enough (0.1 s left at this rate): no more wanted either. */
+	in = in_at(20000, 0, -100, 0, 4);
+	in.edge = 10;
+	CHECK(!autoscale_wants_more(&conf, &in));
+	/* Long-idle PEs are kept while a mount still holds files. */
+	s = (struct as_state){.desired = 4};
+	in = in_at(40000, 0, 0, 4, 0);
+	in.idle_long = 4;
+	in.edge = 3;
+	in.queue_rate = -1;
+	CHECK(autoscale_decide(&conf, &s, &in, why, sizeof(why)) == AS_HOLD);
+	CHECK(s.desired == 4);
+	in.edge = 0;
+	CHECK(autoscale_decide(&conf, &s, &in, why, sizeof(why)) == AS_DOWN);
+	CHECK(strstr(why, "nothing waits") != NULL);
+}
+
 static void test_window(void)
 {
 	struct as_window w = {0};
@@ -328,6 +365,7 @@ int main(void)
 	test_idle_takes_backlog();
 	test_bounds();
 	test_down();
+	test_edge();
 	test_window();
 	test_series();
 	test_three_stages();

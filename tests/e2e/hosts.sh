@@ -226,6 +226,19 @@ eq "unreachable: acknowledged" "$(sort -u "$T/unreach.txt" | wc -l)" 30
 check "hio wait after the unreachable round" on inst "$HIO" wait --timeout 60
 eq "unreachable: done, exactly once" "$(on master "$HIO" results --json | jq '[.[] | select(.state == "done" and (.name | startswith("unreach/")))] | length')" 30
 
+# round_report NAME: what a failed count was made of: entries not done (with their
+# error), and inputs without an entry, with the master's and the sender's lines on them.
+round_report() {
+	local name=$1 i
+	jq -c --arg p "$1/" '.[] | select((.name | startswith($p)) and .state != "done")' "$T/$name.json" >&2
+	for i in $(seq 1 60); do
+		jq -e --arg n "$name/k$i.bin" 'any(.[]; .name == $n)' "$T/$name.json" >/dev/null && continue
+		echo "no entry for $name/k$i.bin; sender: $(grep -c "k$i.bin" "$T/$name.txt") ack line(s)" >&2
+		grep -h "k$i.bin" "$T/$name.err" "$T"/*/state/*.log 2>/dev/null | tail -5 >&2
+	done
+	return 0
+}
+
 # kill_round NAME ACTION: a stream from the instrument PC during which ACTION runs once
 # 10 files are acknowledged; then every input of NAME has exactly one result, done.
 kill_round() {
@@ -245,8 +258,10 @@ kill_round() {
 	check "$name: hio send exits 0" test $? -eq 0 || tail -5 "$T/$name.err" >&2
 	check "$name: hio wait" on master "$HIO" wait --timeout 60
 	on master "$HIO" results --json >"$T/$name.json"
-	eq "$name: inputs with exactly one entry, done" \
-		"$(jq --arg p "$name/" '[.[] | select(.state == "done" and (.name | startswith($p)))] | length' "$T/$name.json")" 60
+	local ndone
+	ndone=$(jq --arg p "$name/" '[.[] | select(.state == "done" and (.name | startswith($p)))] | length' "$T/$name.json")
+	eq "$name: inputs with exactly one entry, done" "$ndone" 60
+	[ "$ndone" = 60 ] || round_report "$name"
 	local bad=0
 	for i in $(seq 1 60); do
 		rm -rf "$T/kget"

@@ -49,6 +49,34 @@ void cli_unmount(const char *mnt);
  * A HIO_METRICS_LISTEN already set wins; "off" turns it off. Call before spawning. */
 void cli_metrics_default(const char *host);
 
+/* One hio command: its name, entry point and the long options it takes, so that a
+ * config file's keys are checked against the very tables getopt parses (conf.c). */
+enum {
+	CLI_COMMON = 1, /* takes cli_common_opts too (parse_common) */
+	CLI_CLIENT = 2	/* without --state-dir, finds the master by HIO_MASTER */
+};
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const struct option *opts; /* its own options, {0} ended; NULL: none */
+	int flags;
+	int words; /* words before its options: 2 for "pipeline set" (verb first) */
+	/* Options a file never gives it, space separated: they choose what the command
+	 * does, not how, and from a file would break its other uses. */
+	const char *no_file;
+};
+/* main.c: every command, in the order of hio --help. */
+const struct cli_cmd *cli_commands(size_t *n);
+const struct cli_cmd *cli_command(const char *name);
+/* getopt_long with no short options: every command parses through it, so that where
+ * each option's value came from can be noted in one place. */
+int cli_getopt(int argc, char **argv, const struct option *opts, int *longindex);
+
+/* The options tables of the commands (the cli_cmd table points at them). */
+extern const struct option cli_up_opts[], cli_down_opts[], cli_send_opts[], cli_scale_opts[],
+    cli_wait_opts[], cli_results_opts[], cli_retry_opts[], cli_master_opts[], cli_join_opts[],
+    cli_mount_opts[], cli_pipeline_opts[];
+
 /* client.c: the options every client command shares. */
 enum {
 	OPT_STATE = 1000,
@@ -65,12 +93,9 @@ enum {
 	OPT_NO_PROGRESS
 };
 
-#define COMMON_OPTS                                                                                \
-	{"state-dir", required_argument, 0, OPT_STATE},                                            \
-	    {"pipeline", required_argument, 0, OPT_PIPELINE}, {"json", no_argument, 0, OPT_JSON},  \
-	{                                                                                          \
-		"timeout", required_argument, 0, OPT_TIMEOUT                                       \
-	}
+/* --state-dir, --pipeline, --json, --timeout */
+#define CLI_COMMON_NOPTS 4
+extern const struct option cli_common_opts[CLI_COMMON_NOPTS + 1];
 
 struct common {
 	const char *state_dir;

@@ -1,5 +1,5 @@
-/* hio: the command line of an hio cluster. Subcommands live in cluster.c (up, down)
- * and client.c (the rest). */
+/* hio: the command line of an hio cluster. Subcommands live in cluster.c (up, down),
+ * client.c, results.c, pipeline.c and remote.c (master, join, mount). */
 #include "cli.h"
 #include "hio_log.h"
 #include "progress.h"
@@ -59,6 +59,15 @@ int cli_fail(const char *fmt, ...)
 	return 1;
 }
 
+int cli_getopt(int argc, char **argv, const struct option *opts, int *longindex)
+{
+	int li = -1, c = getopt_long(argc, argv, "", opts, &li);
+
+	if (longindex)
+		*longindex = li;
+	return c;
+}
+
 hio_http *cli_connect(const char *state_dir, struct hio_client_conf *conf)
 {
 	char err[512];
@@ -88,15 +97,68 @@ json_t *cli_status(hio_http *h)
 	return st;
 }
 
+/* The order of hio --help. */
+static const struct cli_cmd cmds[] = {
+    {.name = "up", .fn = cmd_up, .opts = cli_up_opts, .words = 1},
+    {.name = "down", .fn = cmd_down, .opts = cli_down_opts, .words = 1},
+    {.name = "status", .fn = cmd_status, .flags = CLI_COMMON | CLI_CLIENT, .words = 1},
+    {.name = "send",
+     .fn = cmd_send,
+     .opts = cli_send_opts,
+     .flags = CLI_COMMON | CLI_CLIENT,
+     .words = 1},
+    {.name = "results",
+     .fn = cmd_results,
+     .opts = cli_results_opts,
+     .flags = CLI_COMMON | CLI_CLIENT,
+     .words = 1,
+     .no_file = "failed older-than"},
+    {.name = "retry",
+     .fn = cmd_retry,
+     .opts = cli_retry_opts,
+     .flags = CLI_COMMON | CLI_CLIENT,
+     .words = 1,
+     .no_file = "failed"},
+    {.name = "scale",
+     .fn = cmd_scale,
+     .opts = cli_scale_opts,
+     .flags = CLI_COMMON | CLI_CLIENT,
+     .words = 1},
+    {.name = "wait",
+     .fn = cmd_wait,
+     .opts = cli_wait_opts,
+     .flags = CLI_COMMON | CLI_CLIENT,
+     .words = 1},
+    /* set, show and list share one table: what only set takes would turn every show
+     * and list into a usage error. */
+    {.name = "pipeline",
+     .fn = cmd_pipeline,
+     .opts = cli_pipeline_opts,
+     .flags = CLI_CLIENT,
+     .words = 2,
+     .no_file = "exec serve image pes min-pes max-pes timeout-ms"},
+    {.name = "master", .fn = cmd_master, .opts = cli_master_opts, .words = 1},
+    {.name = "join", .fn = cmd_join, .opts = cli_join_opts, .words = 1},
+    {.name = "mount", .fn = cmd_mount, .opts = cli_mount_opts, .words = 1},
+};
+
+const struct cli_cmd *cli_commands(size_t *n)
+{
+	*n = sizeof(cmds) / sizeof(cmds[0]);
+	return cmds;
+}
+
+const struct cli_cmd *cli_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(name, cmds[i].name))
+			return &cmds[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct {
-		const char *name;
-		int (*fn)(int, char **);
-	} cmds[] = {{"up", cmd_up},	  {"down", cmd_down},	      {"status", cmd_status},
-		    {"send", cmd_send},	  {"results", cmd_results},   {"scale", cmd_scale},
-		    {"wait", cmd_wait},	  {"master", cmd_master},     {"join", cmd_join},
-		    {"mount", cmd_mount}, {"pipeline", cmd_pipeline}, {"retry", cmd_retry}};
+	const struct cli_cmd *cmd;
 
 	signal(SIGPIPE, SIG_IGN);
 	hio_log_init("hio");
@@ -116,11 +178,11 @@ int main(int argc, char **argv)
 	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
 		if ((!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) && cli_help(argv[1]))
 			return 0;
+	if (!(cmd = cli_command(argv[1]))) {
+		fputs(usage, stderr);
+		return cli_fail("unknown command '%s'", argv[1]) + 1;
+	}
 	if (hio_http_global_init() < 0)
 		return cli_fail("cannot initialise libcurl");
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
-	fputs(usage, stderr);
-	return cli_fail("unknown command '%s'", argv[1]) + 1;
+	return cmd->fn(argc - 1, argv + 1);
 }

@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-/* Prints "hio: <reason>" on stderr; returns 1 (the exit status for failures). */
+/* Prints "hio: <reason>" on stderr; returns 1 (the exit status for failures). A reason
+ * that starts with a flag whose value came from a config file says which file and line
+ * ("--pes (from FILE:LINE): ..."). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Loads master URL and token (state_dir may be NULL) and opens a REST client.
  * NULL after printing the reason. Caller frees with hio_http_free. */
@@ -68,8 +70,8 @@ struct cli_cmd {
 /* main.c: every command, in the order of hio --help. */
 const struct cli_cmd *cli_commands(size_t *n);
 const struct cli_cmd *cli_command(const char *name);
-/* getopt_long with no short options: every command parses through it, so that where
- * each option's value came from can be noted in one place. */
+/* getopt_long with no short options that also notes where each option's value came
+ * from (a config file or the command line), so cli_fail can say so. */
 int cli_getopt(int argc, char **argv, const struct option *opts, int *longindex);
 
 /* The options tables of the commands (the cli_cmd table points at them). */

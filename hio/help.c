@@ -69,9 +69,12 @@ int cli_help(const char *cmd)
 	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
 		if (!strcmp(helps[i].cmd, cmd)) {
 			fputs(helps[i].text, stdout);
-			fputs("Every command takes --state-dir DIR (default $HIO_STATE_DIR or "
-			      "~/.hio).\n",
-			      stdout);
+			fputs(
+			    "Every command takes --state-dir DIR (default $HIO_STATE_DIR or "
+			    "~/.hio).\n"
+			    "Defaults for its options may come from /etc/hio/hio.conf and\n"
+			    "~/.config/hio/hio.conf; hio config shows them (docs/operations.md).\n",
+			    stdout);
 			return 1;
 		}
 	return 0;

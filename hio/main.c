@@ -1,6 +1,8 @@
 /* hio: the command line of an hio cluster. Subcommands live in cluster.c (up, down),
- * client.c, results.c, pipeline.c and remote.c (master, join, mount). */
+ * client.c, results.c, pipeline.c and remote.c (master, join, mount); conf.c reads
+ * the config files every command reads first. */
 #include "cli.h"
+#include "conf.h"
 #include "hio_log.h"
 #include "progress.h"
 
@@ -44,18 +46,35 @@ static const char usage[] =
     "  mount MASTER_URL DIR --token-file F [--pipeline P] [--spool-max SIZE]\n"
     "                         the mount on this instrument PC\n"
     "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
-    "HIO_MASTER and HIO_TOKEN are used when set.\n";
+    "HIO_MASTER and HIO_TOKEN are used when set.\n"
+    "Defaults for any command's options: /etc/hio/hio.conf, then ~/.config/hio/hio.conf\n"
+    "(or $XDG_CONFIG_HOME/hio/hio.conf); HIO_CONFIG=FILE[:FILE...] reads those instead,\n"
+    "HIO_CONFIG=none none. Flags, then HIO_STATE_DIR and HIO_MASTER, beat them.\n";
 
 int cli_fail(const char *fmt, ...)
 {
+	char msg[4096], from[HIO_PATH_MAX + 32];
+	size_t flag;
 	va_list ap;
+	int n;
 
 	cli_progress_clear_active();
-	fputs("hio: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n < 0 || (size_t)n >= sizeof(msg)) { /* too long to look at: as it is */
+		fputs("hio: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	} else if ((flag = cliconf_flag_from(msg, from, sizeof(from)))) {
+		fprintf(stderr, "hio: %.*s (from %s)%s\n", (int)flag, msg, from, msg + flag);
+	} else {
+		fprintf(stderr, "hio: %s\n", msg);
+		if (!strncmp(msg, "usage:", 6))
+			cliconf_note_usage();
+	}
 	return 1;
 }
 
@@ -65,6 +84,8 @@ int cli_getopt(int argc, char **argv, const struct option *opts, int *longindex)
 
 	if (longindex)
 		*longindex = li;
+	if (c != -1 && c != '?' && c != ':' && li >= 0)
+		cliconf_saw(opts[li].name, optarg);
 	return c;
 }
 
@@ -159,6 +180,8 @@ const struct cli_cmd *cli_command(const char *name)
 int main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd;
+	char **cargv;
+	int cargc, rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	hio_log_init("hio");
@@ -174,7 +197,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	/* hio CMD ... --help: the command's help, whatever else the line says (up to a
-	 * "--", after which words are the command's own: file names, say). */
+	 * "--", after which words are the command's own: file names, say), and whatever
+	 * the config files say. */
 	for (int i = 2; i < argc && strcmp(argv[i], "--"); i++)
 		if ((!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) && cli_help(argv[1]))
 			return 0;
@@ -184,5 +208,11 @@ int main(int argc, char **argv)
 	}
 	if (hio_http_global_init() < 0)
 		return cli_fail("cannot initialise libcurl");
-	return cmd->fn(argc - 1, argv + 1);
+	rc = cliconf_load();
+	if (rc == 0) {
+		cargv = cliconf_argv(cmd, argc - 1, argv + 1, &cargc);
+		rc = cargv ? cmd->fn(cargc, cargv) : cli_fail("out of memory");
+	}
+	cliconf_free();
+	return rc;
 }

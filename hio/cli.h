@@ -140,5 +140,7 @@ int cmd_results(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+/* conf.c */
+int cmd_config(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
-/* conf.c: hio's config files (conf.h): reading and checking them, and the settings
- * each command gets. */
+/* conf.c: hio's config files (conf.h): reading and checking them, the settings each
+ * command gets, and hio config, which prints them with where each comes from. */
 #include "conf.h"
 
 #include <errno.h>
@@ -449,4 +449,75 @@ void cliconf_free(void)
 	free(cf.set);
 	free(cf.argv);
 	memset(&cf, 0, sizeof(cf));
+}
+
+/* ------------------------------------------------------------------ hio config */
+
+/* A value as a file would hold it: quoted when white space at an end needs it. */
+static void put_value(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n && !is_space(v[0]) && !is_space(v[n - 1]) && v[0] != '"')
+		fputs(v, stdout);
+	else
+		printf("\"%s\"", v);
+}
+
+/* cmd's settings, one line each: "[cmd] key = value<TAB># where from". */
+static void show_cmd(const struct cli_cmd *cmd)
+{
+	const struct setting *got[CLICONF_OPTS_MAX], *over[CLICONF_OPTS_MAX];
+	const char *env_sd = env_beats(cmd, "state-dir");
+	size_t n = resolve(cmd, got, over), i;
+	int sd_shown = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct setting *s = got[i];
+		const char *env = env_beats(cmd, s->flag + 2);
+
+		printf("[%s] %s = ", cmd->name, s->flag + 2);
+		if (env && !strcmp(env, "HIO_STATE_DIR")) {
+			put_value(getenv(env));
+			printf("\t# %s (over %s:%d)\n", env, cf.path[s->file], s->line);
+			sd_shown = 1;
+			continue;
+		}
+		put_value(s->value);
+		printf("\t# %s:%d", cf.path[s->file], s->line);
+		if (env)
+			printf(", not used: %s names the master", env);
+		else if (over[i])
+			printf(" (over %s:%d)", cf.path[over[i]->file], over[i]->line);
+		putchar('\n');
+	}
+	if (!sd_shown && env_sd && !strcmp(env_sd, "HIO_STATE_DIR") &&
+	    cmd_option(cmd, "state-dir")) {
+		printf("[%s] state-dir = ", cmd->name);
+		put_value(getenv(env_sd));
+		printf("\t# %s\n", env_sd);
+	}
+}
+
+int cmd_config(int argc, char **argv)
+{
+	const struct cli_cmd *cmds, *only = NULL;
+	size_t ncmds, i;
+
+	cmds = cli_commands(&ncmds);
+	if (argc > 2 || (argc == 2 && argv[1][0] == '-'))
+		return cli_fail("usage: hio config [COMMAND]");
+	if (argc == 2 && !(only = cli_command(argv[1])))
+		return cli_fail("unknown command '%s'", argv[1]);
+	if (cf.named && !cf.nfiles)
+		puts("# HIO_CONFIG is none or empty: no config file read");
+	for (int f = 0; f < cf.nfiles; f++)
+		printf("# %s: %s%s\n", cf.path[f], cf.found[f] ? "read" : "not found",
+		       cf.named ? " (HIO_CONFIG)" : "");
+	for (i = 0; i < ncmds; i++)
+		if (!only || only == &cmds[i])
+			show_cmd(&cmds[i]);
+	if (fflush(stdout) != 0)
+		return cli_fail("cannot write: %s", strerror(errno));
+	return 0;
 }

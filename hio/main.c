@@ -1,6 +1,6 @@
 /* hio: the command line of an hio cluster. Subcommands live in cluster.c (up, down),
- * client.c, results.c, pipeline.c and remote.c (master, join, mount); conf.c reads
- * the config files every command reads first. */
+ * client.c, results.c, pipeline.c, remote.c (master, join, mount) and conf.c (config,
+ * and the config files every command reads first). */
 #include "cli.h"
 #include "conf.h"
 #include "hio_log.h"
@@ -45,6 +45,8 @@ static const char usage[] =
     "                         a worker on this compute host\n"
     "  mount MASTER_URL DIR --token-file F [--pipeline P] [--spool-max SIZE]\n"
     "                         the mount on this instrument PC\n"
+    "  config [COMMAND]       the settings each command takes from the config files, and\n"
+    "                         where each comes from\n"
     "Every command takes --state-dir DIR (default $HIO_STATE_DIR or ~/.hio); without it\n"
     "HIO_MASTER and HIO_TOKEN are used when set.\n"
     "Defaults for any command's options: /etc/hio/hio.conf, then ~/.config/hio/hio.conf\n"
@@ -161,6 +163,7 @@ static const struct cli_cmd cmds[] = {
     {.name = "master", .fn = cmd_master, .opts = cli_master_opts, .words = 1},
     {.name = "join", .fn = cmd_join, .opts = cli_join_opts, .words = 1},
     {.name = "mount", .fn = cmd_mount, .opts = cli_mount_opts, .words = 1},
+    {.name = "config", .fn = cmd_config, .words = 1},
 };
 
 const struct cli_cmd *cli_commands(size_t *n)

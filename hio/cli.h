@@ -50,6 +50,9 @@ void cli_unmount(const char *mnt);
  * host the master's Prometheus discovery can hand out; port 0: each daemon picks one).
  * A HIO_METRICS_LISTEN already set wins; "off" turns it off. Call before spawning. */
 void cli_metrics_default(const char *host);
+/* hio-fs --spool-max's check, made before anything starts: 0, or 1 after printing the
+ * flag's error (as hio-fs would). */
+int cli_spool_max_check(const char *s);
 
 /* One hio command: its name, entry point and the long options it takes, so that a
  * config file's keys are checked against the very tables getopt parses (conf.c). */

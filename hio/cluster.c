@@ -151,6 +151,8 @@ int cmd_up(int argc, char **argv)
 			pipeline = optarg;
 			break;
 		case 'S':
+			if (cli_spool_max_check(optarg))
+				return 1;
 			spool_max = optarg;
 			break;
 		default:

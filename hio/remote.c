@@ -340,6 +340,8 @@ int cmd_mount(int argc, char **argv)
 			pipeline = optarg;
 			break;
 		case 'S':
+			if (cli_spool_max_check(optarg))
+				return 1;
 			spool_max = optarg;
 			break;
 		case 's':

@@ -10,7 +10,9 @@
 #include <pthread.h>
 #include <sys/types.h>
 
-/* Prints "hio: <reason>" on stderr; returns 1 (the exit status for failures). */
+/* Prints "hio: <reason>" on stderr; returns 1 (the exit status for failures). A reason
+ * that starts with a flag whose value came from a config file says which file and line
+ * ("--pes (from FILE:LINE): ..."). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Loads master URL and token (state_dir may be NULL) and opens a REST client.
  * NULL after printing the reason. Caller frees with hio_http_free. */
@@ -48,6 +50,37 @@ void cli_unmount(const char *mnt);
  * host the master's Prometheus discovery can hand out; port 0: each daemon picks one).
  * A HIO_METRICS_LISTEN already set wins; "off" turns it off. Call before spawning. */
 void cli_metrics_default(const char *host);
+/* hio-fs --spool-max's check, made before anything starts: 0, or 1 after printing the
+ * flag's error (as hio-fs would). */
+int cli_spool_max_check(const char *s);
+
+/* One hio command: its name, entry point and the long options it takes, so that a
+ * config file's keys are checked against the very tables getopt parses (conf.c). */
+enum {
+	CLI_COMMON = 1, /* takes cli_common_opts too (parse_common) */
+	CLI_CLIENT = 2	/* without --state-dir, finds the master by HIO_MASTER */
+};
+struct cli_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const struct option *opts; /* its own options, {0} ended; NULL: none */
+	int flags;
+	int words; /* words before its options: 2 for "pipeline set" (verb first) */
+	/* Options a file never gives it, space separated: they choose what the command
+	 * does, not how, and from a file would break its other uses. */
+	const char *no_file;
+};
+/* main.c: every command, in the order of hio --help. */
+const struct cli_cmd *cli_commands(size_t *n);
+const struct cli_cmd *cli_command(const char *name);
+/* getopt_long with no short options that also notes where each option's value came
+ * from (a config file or the command line), so cli_fail can say so. */
+int cli_getopt(int argc, char **argv, const struct option *opts, int *longindex);
+
+/* The options tables of the commands (the cli_cmd table points at them). */
+extern const struct option cli_up_opts[], cli_down_opts[], cli_send_opts[], cli_scale_opts[],
+    cli_wait_opts[], cli_results_opts[], cli_retry_opts[], cli_master_opts[], cli_join_opts[],
+    cli_mount_opts[], cli_pipeline_opts[];
 
 /* client.c: the options every client command shares. */
 enum {
@@ -65,12 +98,9 @@ enum {
 	OPT_NO_PROGRESS
 };
 
-#define COMMON_OPTS                                                                                \
-	{"state-dir", required_argument, 0, OPT_STATE},                                            \
-	    {"pipeline", required_argument, 0, OPT_PIPELINE}, {"json", no_argument, 0, OPT_JSON},  \
-	{                                                                                          \
-		"timeout", required_argument, 0, OPT_TIMEOUT                                       \
-	}
+/* --state-dir, --pipeline, --json, --timeout */
+#define CLI_COMMON_NOPTS 4
+extern const struct option cli_common_opts[CLI_COMMON_NOPTS + 1];
 
 struct common {
 	const char *state_dir;
@@ -113,5 +143,7 @@ int cmd_results(int argc, char **argv);
 int cmd_retry(int argc, char **argv);
 int cmd_scale(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+/* conf.c */
+int cmd_config(int argc, char **argv);
 
 #endif

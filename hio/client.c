@@ -27,22 +27,39 @@
  * already under way when a file closed may still say "nothing pending". */
 #define WAIT_MOUNT_SLACK_MS 250
 
+const struct option cli_common_opts[CLI_COMMON_NOPTS + 1] = {
+    {"state-dir", required_argument, 0, OPT_STATE},
+    {"pipeline", required_argument, 0, OPT_PIPELINE},
+    {"json", no_argument, 0, OPT_JSON},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {0, 0, 0, 0}};
+const struct option cli_send_opts[] = {{"compress", required_argument, 0, OPT_COMPRESS},
+				       {"no-progress", no_argument, 0, OPT_NO_PROGRESS},
+				       {0, 0, 0, 0}};
+const struct option cli_scale_opts[] = {{"min-pes", required_argument, 0, OPT_MIN_PES},
+					{"max-pes", required_argument, 0, OPT_MAX_PES},
+					{"idle-ms", required_argument, 0, OPT_IDLE_MS},
+					{0, 0, 0, 0}};
+const struct option cli_wait_opts[] = {{"no-progress", no_argument, 0, OPT_NO_PROGRESS},
+				       {0, 0, 0, 0}};
+
 /* Parses the options every client command shares; returns the first positional index
  * or -1 on a bad option. */
 int parse_common(int argc, char **argv, struct common *c, const struct option *extra,
 		 int (*on_extra)(int opt, const char *arg, void *ud), void *ud)
 {
-	struct option opts[16] = {COMMON_OPTS};
+	struct option opts[16];
 	char err[128];
-	int n = 4, o;
+	int n = CLI_COMMON_NOPTS, o;
 
+	memcpy(opts, cli_common_opts, sizeof(cli_common_opts));
 	for (; extra && extra->name && n < 15; extra++)
 		opts[n++] = *extra;
 	opts[n] = (struct option){0, 0, 0, 0};
 	c->pipeline = "default";
 	c->timeout_s = -1;
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((o = cli_getopt(argc, argv, opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_STATE:
 			c->state_dir = optarg;
@@ -322,9 +339,6 @@ static int send_opt(int opt, const char *arg, void *ud)
 
 int cmd_send(int argc, char **argv)
 {
-	static const struct option extra[] = {{"compress", required_argument, 0, OPT_COMPRESS},
-					      {"no-progress", no_argument, 0, OPT_NO_PROGRESS},
-					      {0, 0, 0, 0}};
 	struct common c = {0};
 	struct hio_client_conf conf;
 	struct send_ctx ctx = {.mu = PTHREAD_MUTEX_INITIALIZER, .total = -1};
@@ -333,7 +347,7 @@ int cmd_send(int argc, char **argv)
 	char err[512];
 	int first, bad = 0, queued = 0;
 
-	first = parse_common(argc, argv, &c, extra, send_opt, &sopt);
+	first = parse_common(argc, argv, &c, cli_send_opts, send_opt, &sopt);
 	if (first < 0 || first >= argc)
 		return cli_fail("usage: hio send [--pipeline P] [--compress auto|on|off] "
 				"[--no-progress] FILE|DIR...");
@@ -386,10 +400,6 @@ static int scale_opt(int opt, const char *arg, void *ud)
  * hand stays; "auto" turns it on again, going on from the current count. */
 int cmd_scale(int argc, char **argv)
 {
-	static const struct option extra[] = {{"min-pes", required_argument, 0, OPT_MIN_PES},
-					      {"max-pes", required_argument, 0, OPT_MAX_PES},
-					      {"idle-ms", required_argument, 0, OPT_IDLE_MS},
-					      {0, 0, 0, 0}};
 	struct common c = {0};
 	struct hio_client_conf conf;
 	char path[128], err[512];
@@ -398,7 +408,7 @@ int cmd_scale(int argc, char **argv)
 	long code;
 	int first, n, rc = 1;
 
-	first = parse_common(argc, argv, &c, extra, scale_opt, body);
+	first = parse_common(argc, argv, &c, cli_scale_opts, scale_opt, body);
 	if (first < 0 || argc - first != 1) {
 		cli_fail("usage: hio scale [--pipeline P] [--min-pes N] [--max-pes N] "
 			 "[--idle-ms MS] N|auto");
@@ -487,13 +497,11 @@ int cmd_wait(int argc, char **argv)
 	struct hio_client_conf conf;
 	hio_http *h;
 	uint64_t start, deadline;
-	static const struct option extra[] = {{"no-progress", no_argument, 0, OPT_NO_PROGRESS},
-					      {0, 0, 0, 0}};
 	struct cli_progress prog;
 	char why[512] = "the master";
 	int rc = 1, progress = 1;
 
-	if (parse_common(argc, argv, &c, extra, progress_opt, &progress) < 0)
+	if (parse_common(argc, argv, &c, cli_wait_opts, progress_opt, &progress) < 0)
 		return cli_fail("usage: hio wait [--pipeline P] [--timeout SEC] [--no-progress]");
 	cli_progress_init(&prog, "wait", "done", progress);
 	if (!(h = cli_connect(c.state_dir, &conf)))

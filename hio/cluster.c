@@ -39,32 +39,33 @@ static int idle_pes(json_t *st, const char *pipeline)
 
 static int down_dir(const char *dir);
 
+const struct option cli_up_opts[] = {{"pes", required_argument, 0, 'n'},
+				     {"exec", required_argument, 0, 'e'},
+				     {"runtime", required_argument, 0, 'r'},
+				     {"image", required_argument, 0, 'i'},
+				     {"mount", required_argument, 0, 'm'},
+				     {"state-dir", required_argument, 0, 's'},
+				     {"port", required_argument, 0, 'p'},
+				     {"min-pes", required_argument, 0, 'a'},
+				     {"max-pes", required_argument, 0, 'b'},
+				     {"timeout-ms", required_argument, 0, 't'},
+				     {"pipeline", required_argument, 0, 'P'},
+				     {"spool-max", required_argument, 0, 'S'},
+				     {"serve", required_argument, 0, 'R'},
+				     {"retention", required_argument, 0, 'T'},
+				     /* Passed on to hio-worker --runtime slurm. */
+				     {"slurm-partition", required_argument, 0, 'L'},
+				     {"slurm-account", required_argument, 0, 'L'},
+				     {"slurm-time", required_argument, 0, 'L'},
+				     {"slurm-cpus", required_argument, 0, 'L'},
+				     {"slurm-mem", required_argument, 0, 'L'},
+				     {"slurm-pe-bin", required_argument, 0, 'L'},
+				     {"slurm-log-dir", required_argument, 0, 'L'},
+				     {"slurm-pending-warn", required_argument, 0, 'L'},
+				     {0, 0, 0, 0}};
+
 int cmd_up(int argc, char **argv)
 {
-	static const struct option opts[] = {{"pes", required_argument, 0, 'n'},
-					     {"exec", required_argument, 0, 'e'},
-					     {"runtime", required_argument, 0, 'r'},
-					     {"image", required_argument, 0, 'i'},
-					     {"mount", required_argument, 0, 'm'},
-					     {"state-dir", required_argument, 0, 's'},
-					     {"port", required_argument, 0, 'p'},
-					     {"min-pes", required_argument, 0, 'a'},
-					     {"max-pes", required_argument, 0, 'b'},
-					     {"timeout-ms", required_argument, 0, 't'},
-					     {"pipeline", required_argument, 0, 'P'},
-					     {"spool-max", required_argument, 0, 'S'},
-					     {"serve", required_argument, 0, 'R'},
-					     {"retention", required_argument, 0, 'T'},
-					     /* Passed on to hio-worker --runtime slurm. */
-					     {"slurm-partition", required_argument, 0, 'L'},
-					     {"slurm-account", required_argument, 0, 'L'},
-					     {"slurm-time", required_argument, 0, 'L'},
-					     {"slurm-cpus", required_argument, 0, 'L'},
-					     {"slurm-mem", required_argument, 0, 'L'},
-					     {"slurm-pe-bin", required_argument, 0, 'L'},
-					     {"slurm-log-dir", required_argument, 0, 'L'},
-					     {"slurm-pending-warn", required_argument, 0, 'L'},
-					     {0, 0, 0, 0}};
 	const char *slurm_args[2 * 8];
 	char slurm_opt[8][32];
 	int nslurm = 0, li = 0;
@@ -83,12 +84,13 @@ int cmd_up(int argc, char **argv)
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_up_opts, &li)) != -1) {
 		switch (c) {
 		case 'L':
 			if (nslurm >= 8)
 				return cli_fail("too many --slurm-* options");
-			snprintf(slurm_opt[nslurm], sizeof(slurm_opt[0]), "--%s", opts[li].name);
+			snprintf(slurm_opt[nslurm], sizeof(slurm_opt[0]), "--%s",
+				 cli_up_opts[li].name);
 			slurm_args[2 * nslurm] = slurm_opt[nslurm];
 			slurm_args[2 * nslurm + 1] = optarg;
 			nslurm++;
@@ -149,6 +151,8 @@ int cmd_up(int argc, char **argv)
 			pipeline = optarg;
 			break;
 		case 'S':
+			if (cli_spool_max_check(optarg))
+				return 1;
 			spool_max = optarg;
 			break;
 		default:
@@ -372,16 +376,16 @@ static int down_dir(const char *dir)
 	return alive;
 }
 
+const struct option cli_down_opts[] = {{"state-dir", required_argument, 0, 's'}, {0, 0, 0, 0}};
+
 int cmd_down(int argc, char **argv)
 {
-	static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
-					     {0, 0, 0, 0}};
 	char dir[PATH_MAX];
 	int c;
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_down_opts, NULL)) != -1) {
 		if (c != 's')
 			return cli_fail("usage: hio down [--state-dir DIR]");
 		snprintf(dir, sizeof(dir), "%s", optarg);

@@ -62,6 +62,15 @@ static const struct {
 		 "       hio pipeline list [--json]\n"
 		 "Creates or changes a pipeline on a running master; a change of the analysis\n"
 		 "rolls its PEs, and each result records the version that made it.\n"},
+    {"config", "usage: hio config [COMMAND]\n"
+	       "Prints the settings COMMAND (or each command) takes from the config files, one a\n"
+	       "line, '[command] key = value', with where it comes from: FILE:LINE, or the\n"
+	       "variable that beats it. Files, lowest precedence first: /etc/hio/hio.conf, then\n"
+	       "$XDG_CONFIG_HOME/hio/hio.conf (default ~/.config/hio/hio.conf);\n"
+	       "HIO_CONFIG=FILE[:FILE...] reads those instead, HIO_CONFIG=none none. A key is a\n"
+	       "long option without its dashes; keys before any [command] line apply to every\n"
+	       "command that takes them. Flags beat HIO_STATE_DIR and HIO_MASTER, which beat the\n"
+	       "files (docs/operations.md).\n"},
 };
 
 int cli_help(const char *cmd)
@@ -69,9 +78,14 @@ int cli_help(const char *cmd)
 	for (size_t i = 0; i < sizeof(helps) / sizeof(helps[0]); i++)
 		if (!strcmp(helps[i].cmd, cmd)) {
 			fputs(helps[i].text, stdout);
-			fputs("Every command takes --state-dir DIR (default $HIO_STATE_DIR or "
-			      "~/.hio).\n",
-			      stdout);
+			if (!strcmp(cmd, "config"))
+				return 1;
+			fputs(
+			    "Every command takes --state-dir DIR (default $HIO_STATE_DIR or "
+			    "~/.hio).\n"
+			    "Defaults for its options may come from /etc/hio/hio.conf and\n"
+			    "~/.config/hio/hio.conf; hio config shows them (docs/operations.md).\n",
+			    stdout);
 			return 1;
 		}
 	return 0;

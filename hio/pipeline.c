@@ -101,18 +101,19 @@ static int pipeline_read(const char *state_dir, const char *name, int json)
 	return rc;
 }
 
+const struct option cli_pipeline_opts[] = {{"exec", required_argument, 0, 'e'},
+					   {"serve", required_argument, 0, 'R'},
+					   {"image", required_argument, 0, 'i'},
+					   {"pes", required_argument, 0, 'n'},
+					   {"min-pes", required_argument, 0, 'a'},
+					   {"max-pes", required_argument, 0, 'b'},
+					   {"timeout-ms", required_argument, 0, 't'},
+					   {"state-dir", required_argument, 0, 's'},
+					   {"json", no_argument, 0, 'j'},
+					   {0, 0, 0, 0}};
+
 int cmd_pipeline(int argc, char **argv)
 {
-	static const struct option opts[] = {{"exec", required_argument, 0, 'e'},
-					     {"serve", required_argument, 0, 'R'},
-					     {"image", required_argument, 0, 'i'},
-					     {"pes", required_argument, 0, 'n'},
-					     {"min-pes", required_argument, 0, 'a'},
-					     {"max-pes", required_argument, 0, 'b'},
-					     {"timeout-ms", required_argument, 0, 't'},
-					     {"state-dir", required_argument, 0, 's'},
-					     {"json", no_argument, 0, 'j'},
-					     {0, 0, 0, 0}};
 	const char *state_dir = NULL, *verb;
 	json_t *body = json_object();
 	char err[160];
@@ -125,7 +126,7 @@ int cmd_pipeline(int argc, char **argv)
 	}
 	verb = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_pipeline_opts, NULL)) != -1) {
 		const char *key = NULL, *flag = NULL;
 		long max = 0;
 		switch (c) {

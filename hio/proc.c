@@ -210,3 +210,14 @@ void cli_metrics_default(const char *host)
 		fprintf(stderr, "hio: cannot turn /metrics on (%s); the daemons serve none\n",
 			strerror(errno));
 }
+
+int cli_spool_max_check(const char *s)
+{
+	uint64_t v;
+
+	if (hio_parse_size(s, 1, UINT64_MAX, &v) == 0)
+		return 0;
+	return cli_fail("--spool-max: '%s' is not a size: a whole number of bytes from 1, "
+			"optionally with K, M, G or T (e.g. 512M, 10G)",
+			s);
+}

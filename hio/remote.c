@@ -61,12 +61,13 @@ static int state_dir_ready(const char *dir, const char *pidfile, const char *wha
 	return 0;
 }
 
+const struct option cli_master_opts[] = {{"listen", required_argument, 0, 'l'},
+					 {"state-dir", required_argument, 0, 's'},
+					 {"token-file", required_argument, 0, 't'},
+					 {0, 0, 0, 0}};
+
 int cmd_master(int argc, char **argv)
 {
-	static const struct option opts[] = {{"listen", required_argument, 0, 'l'},
-					     {"state-dir", required_argument, 0, 's'},
-					     {"token-file", required_argument, 0, 't'},
-					     {0, 0, 0, 0}};
 	const char *listen = MASTER_LISTEN_DEFAULT, *token_file = NULL;
 	char dir[PATH_MAX], path[PATH_MAX + 16], tokpath[PATH_MAX + 16], host[256], err[512];
 	char tok[HIO_TOKEN_MAX + 1], *bin = NULL, *url = NULL;
@@ -76,7 +77,7 @@ int cmd_master(int argc, char **argv)
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_master_opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			listen = optarg;
@@ -199,12 +200,13 @@ static int worker_listed(const char *url, const char *token, const char *dir)
 	return found;
 }
 
+const struct option cli_join_opts[] = {
+    {"token-file", required_argument, 0, 't'}, {"max-pes", required_argument, 0, 'x'},
+    {"runtime", required_argument, 0, 'r'},    {"advertise", required_argument, 0, 'a'},
+    {"state-dir", required_argument, 0, 's'},  {0, 0, 0, 0}};
+
 int cmd_join(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"token-file", required_argument, 0, 't'}, {"max-pes", required_argument, 0, 'x'},
-	    {"runtime", required_argument, 0, 'r'},    {"advertise", required_argument, 0, 'a'},
-	    {"state-dir", required_argument, 0, 's'},  {0, 0, 0, 0}};
 	const char *token_file = NULL, *runtime = "process", *advertise = NULL, *url;
 	char dir[PATH_MAX], host[256], adv[256], err[512], maxbuf[16] = "8";
 	char tok[HIO_TOKEN_MAX + 1], *bin = NULL, *tf_abs = NULL;
@@ -214,7 +216,7 @@ int cmd_join(int argc, char **argv)
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_join_opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			token_file = optarg;
@@ -308,13 +310,14 @@ usage:
 			"[--advertise HOST] [--state-dir DIR]");
 }
 
+const struct option cli_mount_opts[] = {{"token-file", required_argument, 0, 't'},
+					{"pipeline", required_argument, 0, 'P'},
+					{"spool-max", required_argument, 0, 'S'},
+					{"state-dir", required_argument, 0, 's'},
+					{0, 0, 0, 0}};
+
 int cmd_mount(int argc, char **argv)
 {
-	static const struct option opts[] = {{"token-file", required_argument, 0, 't'},
-					     {"pipeline", required_argument, 0, 'P'},
-					     {"spool-max", required_argument, 0, 'S'},
-					     {"state-dir", required_argument, 0, 's'},
-					     {0, 0, 0, 0}};
 	const char *token_file = NULL, *pipeline = "default", *spool_max = "10G", *url, *mnt;
 	char dir[PATH_MAX], host[256], err[512], spool[PATH_MAX + 16], path[PATH_MAX + 16];
 	char tok[HIO_TOKEN_MAX + 1], tokpath[PATH_MAX + 16], *bin = NULL, *mnt_abs = NULL;
@@ -324,7 +327,7 @@ int cmd_mount(int argc, char **argv)
 
 	hio_state_dir_default(dir, sizeof(dir));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_getopt(argc, argv, cli_mount_opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			token_file = optarg;
@@ -337,6 +340,8 @@ int cmd_mount(int argc, char **argv)
 			pipeline = optarg;
 			break;
 		case 'S':
+			if (cli_spool_max_check(optarg))
+				return 1;
 			spool_max = optarg;
 			break;
 		case 's':

@@ -19,6 +19,12 @@
 #define RESULTS_PAGE_RESP_MAX (64u << 20)
 #define RESULTS_AGE_MAX_S (100L * 366 * 86400) /* --older-than: a century */
 
+const struct option cli_results_opts[] = {{"failed", no_argument, 0, OPT_FAILED},
+					  {"older-than", required_argument, 0, OPT_OLDER},
+					  {0, 0, 0, 0}};
+const struct option cli_retry_opts[] = {
+    {"failed", no_argument, 0, OPT_FAILED}, {"from", required_argument, 0, OPT_FROM}, {0, 0, 0, 0}};
+
 struct rflags {
 	int failed;
 	const char *older, *from;
@@ -313,9 +319,6 @@ static int results_rm(hio_http *h, const char *pipeline, const char *name, const
 
 int cmd_results(int argc, char **argv)
 {
-	static const struct option extra[] = {{"failed", no_argument, 0, OPT_FAILED},
-					      {"older-than", required_argument, 0, OPT_OLDER},
-					      {0, 0, 0, 0}};
 	static const char use[] = "usage: hio results [--failed] [--json] | hio results show NAME "
 				  "| hio results get NAME DIR | hio results rm NAME|--older-than "
 				  "AGE";
@@ -328,7 +331,7 @@ int cmd_results(int argc, char **argv)
 	json_t *e;
 	int first, n, rc;
 
-	first = parse_common(argc, argv, &c, extra, results_opt, &f);
+	first = parse_common(argc, argv, &c, cli_results_opts, results_opt, &f);
 	if (first < 0)
 		return cli_fail("%s", use);
 	sub = first < argc ? argv[first] : NULL;
@@ -402,9 +405,6 @@ static int retry_one(void *ud, json_t *e)
 
 int cmd_retry(int argc, char **argv)
 {
-	static const struct option extra[] = {{"failed", no_argument, 0, OPT_FAILED},
-					      {"from", required_argument, 0, OPT_FROM},
-					      {0, 0, 0, 0}};
 	static const char use[] = "usage: hio retry [--from DIR] NAME...|--failed";
 	struct common c = {0};
 	struct rflags f = {0};
@@ -415,7 +415,7 @@ int cmd_retry(int argc, char **argv)
 	hio_http *h;
 	int first, rc = 0;
 
-	first = parse_common(argc, argv, &c, extra, results_opt, &f);
+	first = parse_common(argc, argv, &c, cli_retry_opts, results_opt, &f);
 	if (first < 0 || (first < argc) == f.failed)
 		return cli_fail("%s", use);
 	r.from = f.from ? f.from : ".";

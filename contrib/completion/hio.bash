@@ -10,6 +10,12 @@ _hio() {
 		mapfile -t COMPREPLY < <(compgen -W "$words --help --version" -- "$cur")
 		return 0
 	fi
+	# hio config COMMAND: the settings of one command.
+	if [ "$cmd" = config ] && [ "$COMP_CWORD" -eq 2 ] && [[ $cur != -* ]]; then
+		words=$("${COMP_WORDS[0]}" --help 2>/dev/null | awk '/^  [a-z]+( |$)/ { print $1 }' | sort -u)
+		mapfile -t COMPREPLY < <(compgen -W "$words" -- "$cur")
+		return 0
+	fi
 	case $prev in
 	--state-dir | --mount | --from | --token-file)
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")

@@ -41,7 +41,7 @@ run "hio --version" 0 out "^hio [0-9]" "$HIO_BUILD/hio/hio" --version
 for d in master/hio-master worker/hio-worker pe/hio-pe fs/hio-fs; do
 	run "$(basename "$d") --version" 0 out "^$(basename "$d") [0-9]" "$HIO_BUILD/$d" --version
 done
-for c in up down status send results scale wait master join mount pipeline retry; do
+for c in up down status send results scale wait master join mount pipeline retry config; do
 	run "hio $c --help" 0 out "^usage: hio $c" "$HIO_BUILD/hio/hio" "$c" --help
 	eq "hio $c --help: nothing on stderr" "$(wc -c <"$T/err")" 0
 done

@@ -7,6 +7,9 @@ HIO="$HIO_BUILD/hio/hio"
 T=$(mktemp -d /tmp/hio-e2e.XXXXXX)
 STATE="$T/state"
 export HIO_STATE_DIR="$STATE"
+# Hermetic: no config file of the machine's or the user's (/etc/hio/hio.conf,
+# ~/.config/hio/hio.conf) may add options to the commands a test runs.
+export HIO_CONFIG=none
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:log_path=$T/asan"
 export UBSAN_OPTIONS="print_stacktrace=1:log_path=$T/ubsan"
 FAILS=0
@@ -27,7 +30,7 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what"; fi;
 eq() { if [ "$2" = "$3" ]; then ok "$1 ($2)"; else fail "$1: expected '$3', got '$2'"; fi; }
 
 cleanup() {
-	"$HIO" down --state-dir "$STATE" >/dev/null 2>&1
+	HIO_CONFIG=none "$HIO" down --state-dir "$STATE" >/dev/null 2>&1
 	# The daemons' own logs: any sanitizer report is a failure of this test.
 	if sanitizer_reports "$T" >/dev/null; then
 		echo "FAIL: sanitizer reports:" >&2

@@ -59,6 +59,8 @@ expect "show " hio results s
 expect "docker " hio up --runtime d
 expect "set show " hio pipeline s
 expect "--older-than " hio results rm --o
+expect "config " hio con
+expect "up " hio config u
 
 [ "$FAILS" -eq 0 ] && echo "man_completion: all passed" && exit 0
 echo "man_completion: $FAILS failed" >&2

@@ -5,6 +5,8 @@
 # files, one `sh -c` per file with the same HIO_* variables), and gnuplot.
 # Sourced with B (the build dir) set; sets W (the work dir, removed at exit).
 set -euo pipefail
+# Figures must not depend on a config file of the machine (docs/operations.md).
+export HIO_CONFIG=none
 hio=$B/hio/hio
 GFP=$B/examples/hio-gfp
 SIM=$B/examples/hio-microscope-sim

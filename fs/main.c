@@ -12,11 +12,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_SPOOL_MAX (10ull << 30)
@@ -197,6 +199,32 @@ static int mountpoint_empty(const char *dir)
 	return 0;
 }
 
+/* fuse_daemonize points stdout and stderr at /dev/null, as suits a terminal. When
+ * stderr is a file (a log, which hio_log rotates), the daemon keeps writing there:
+ * daemonize(keep) puts it back, keep being log_keep()'s copy of it. */
+static int log_keep(void)
+{
+	struct stat st;
+
+	if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+		return -1;
+	return fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+}
+
+static int daemonize(int foreground, int keep)
+{
+	struct stat o1, k;
+	int same1 = keep >= 0 && fstat(STDOUT_FILENO, &o1) == 0 && fstat(keep, &k) == 0 &&
+		    o1.st_dev == k.st_dev && o1.st_ino == k.st_ino;
+
+	if (fuse_daemonize(foreground) != 0)
+		return -1;
+	if (keep >= 0 && !foreground &&
+	    ((same1 && dup2(keep, STDOUT_FILENO) < 0) || dup2(keep, STDERR_FILENO) < 0))
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct fs fs;
@@ -206,7 +234,7 @@ int main(int argc, char **argv)
 	struct fuse *fuse = NULL;
 	const char *token_file = NULL;
 	char err[256];
-	int rc = 1, mounted = 0;
+	int rc = 1, mounted = 0, log_fd = -1;
 	struct hio_metrics_srv *ms = NULL;
 
 	hio_log_init("hio-fs");
@@ -257,7 +285,8 @@ int main(int argc, char **argv)
 	if (fuse_mount(fuse, co.mountpoint) != 0)
 		goto out;
 	mounted = 1;
-	if (fuse_daemonize(co.foreground) != 0 ||
+	log_fd = log_keep();
+	if (daemonize(co.foreground, log_fd) != 0 ||
 	    fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)
 		goto out;
 	if (fs_spool_run(&fs) < 0) {
@@ -295,5 +324,7 @@ out:
 	fs_ignore_free(&fs);
 	free(co.mountpoint);
 	fuse_opt_free_args(&fargs);
+	if (log_fd >= 0)
+		close(log_fd);
 	return rc;
 }

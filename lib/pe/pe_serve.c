@@ -60,9 +60,10 @@ static void drain_err(struct hio_pe_serve_state *st)
 			return;
 		}
 		pe_tail_add(&st->tail, b, (size_t)r);
-		if (write(STDERR_FILENO, b, (size_t)r) < 0) {
-			/* Our own stderr is gone: the tail still reaches the error file. */
-		}
+		/* Counted toward the log's rotation: a chatty command must not grow it past
+		 * HIO_LOG_MAX. Our own stderr may be gone: the tail still reaches the error
+		 * file. */
+		hio_log_raw(b, (size_t)r);
 	}
 	close(st->err);
 	st->err = -1;

@@ -19,7 +19,7 @@ cleanup() {
 
 "$HIO_BUILD/master/hio-master" --state-dir "$T/x" --max-conns-per-ip 12x 2>"$T/err"
 eq "--max-conns-per-ip 12x: exit" $? 2
-check "--max-conns-per-ip 12x: the flag is named" grep -q -- "--max-conns-per-ip" "$T/err"
+check "--max-conns-per-ip 12x: the flag and the value are named" grep -q -- "--max-conns-per-ip: '12x'" "$T/err"
 
 "$HIO" up --pes 2 --state-dir "$STATE" --exec 'sha256sum "$HIO_INPUT" | cut -c1-64' >/dev/null ||
 	{ fail "hio up"; finish; }

@@ -16,8 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define URL_MAX 512 /* longer paths match no route */
@@ -750,7 +750,8 @@ static unsigned int conn_limit(void)
 		return 1024 - MASTER_CONN_RESERVE_FDS;
 	want = MASTER_CONN_MAX + MASTER_CONN_RESERVE_FDS;
 	if (rl.rlim_cur < want) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
@@ -775,6 +776,6 @@ struct MHD_Daemon *http_start(struct master *m, int listen_fd)
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)MASTER_CONN_IDLE_S,
 	    MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)m->conns_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)(256 * 1024), MHD_OPTION_END);
+	    (unsigned int)m->conns_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+	    MHD_OPTION_END);
 }

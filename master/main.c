@@ -89,8 +89,8 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 			}
 			break;
 		case 'c':
-			if (hio_parse_flag("--max-conns-per-ip", optarg, 0, MASTER_CONN_MAX, &v, err,
-					   sizeof(err)) < 0) {
+			if (hio_parse_flag("--max-conns-per-ip", optarg, 0, MASTER_CONN_MAX, &v,
+					   err, sizeof(err)) < 0) {
 				fprintf(stderr, "hio-master: %s\n", err);
 				return -1;
 			}

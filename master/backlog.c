@@ -54,15 +54,41 @@ int backlog_path(struct master *m, const struct mmsg *msg, const char *suffix, c
 			(unsigned long long)msg->seq, msg->id, suffix);
 }
 
-/* Holds n bytes of backlog room for a push in progress. Caller holds m->lock. */
-static int hold_room(struct master *m, struct push *p, uint64_t n)
+/* Room is held as a push writes, PUSH_HOLD_STEP at a time, not for the size it
+ * declares: a push that declares gigabytes and then stalls (a slow or hostile sender)
+ * would otherwise hold the whole backlog, and every other push would get 503 (issue
+ * 14). A declared size that cannot fit is still refused up front (room_fits). */
+#define PUSH_HOLD_STEP (1u << 20)
+
+/* 1 when n more bytes fit beside what is stored and held. Caller holds m->lock. */
+static int room_fits(struct master *m, uint64_t n)
 {
 	HIO_ASSERT_HELD(&m->lock);
-	if (m->backlog_bytes + m->backlog_held + n > m->backlog_max)
-		return -1;
-	m->backlog_held += n;
-	p->held += n;
-	return 0;
+	return m->backlog_bytes + m->backlog_held + n <= m->backlog_max;
+}
+
+/* Holds room for p to write n more bytes. 0, or -1 when the backlog is full. */
+static int hold_more(struct push *p, uint64_t n)
+{
+	struct master *m = p->m;
+	uint64_t need, step;
+	int rc = 0;
+
+	if (p->size + n <= p->held)
+		return 0;
+	need = p->size + n - p->held;
+	step = need > PUSH_HOLD_STEP ? need : PUSH_HOLD_STEP;
+	pthread_mutex_lock(&m->lock);
+	if (!room_fits(m, step))
+		step = need; /* the last bytes may still fit where a whole step does not */
+	if (room_fits(m, step)) {
+		m->backlog_held += step;
+		p->held += step;
+	} else {
+		rc = -1;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 static int push_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
@@ -114,7 +140,7 @@ static int push_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	p->dup = hio_hmap_get(&m->ids, id) != NULL;
 	/* Without a Content-Length the frame's own size is the best estimate of room. */
 	if (!p->dup && p->content_len < 0 &&
-	    hold_room(m, p, HIO_FRAME_HDR_LEN + (uint64_t)h->meta_len + h->body_len) < 0)
+	    !room_fits(m, HIO_FRAME_HDR_LEN + (uint64_t)h->meta_len + h->body_len))
 		rc = -1;
 	pthread_mutex_unlock(&m->lock);
 	if (rc < 0) {
@@ -154,7 +180,7 @@ struct push *backlog_push_new(struct master *m, const char *pl, long long conten
 		goto oom;
 	pthread_mutex_lock(&m->lock);
 	p->seq = m->seq++;
-	if (content_len >= 0 && hold_room(m, p, (uint64_t)content_len) < 0)
+	if (content_len >= 0 && !room_fits(m, (uint64_t)content_len))
 		full = 1;
 	pthread_mutex_unlock(&m->lock);
 	if (full) {
@@ -181,6 +207,10 @@ fail:
 
 static void push_write(struct push *p, const void *data, size_t n)
 {
+	if (hold_more(p, n) < 0) {
+		push_fail(p, 503, "backlog full");
+		return;
+	}
 	if (hio_write_all(p->fd, data, n) == 0) {
 		p->size += n;
 		return;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define URL_MAX 512 /* longer paths match no route */
@@ -713,27 +714,68 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
+/* A flood makes libmicrohttpd say the same thing per refused connection ("reached
+ * connection limit"): one line per period, with the count of those not shown. */
+static struct hio_log_limit mhd_log_limit;
+
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
+	unsigned skipped;
 	size_t n;
 
 	(void)cls;
+	if (!hio_log_limited(&mhd_log_limit, HIO_LOG_LIMIT_MS, &skipped))
+		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	hio_warn("libmicrohttpd: %s", msg);
+	if (skipped)
+		hio_warn("libmicrohttpd: %s (and %u more messages of the server not shown)", msg,
+			 skipped);
+	else
+		hio_warn("libmicrohttpd: %s", msg);
+}
+
+/* Connections at once: MASTER_CONN_MAX, less when the descriptor limit is lower (raised
+ * to its hard limit first: a default soft limit of 1024 would cap the server below
+ * what a lab's PEs need, and let a flood exhaust descriptors the journal needs). */
+static unsigned int conn_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024 - MASTER_CONN_RESERVE_FDS;
+	want = MASTER_CONN_MAX + MASTER_CONN_RESERVE_FDS;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		return rl.rlim_cur > 2 * MASTER_CONN_RESERVE_FDS
+			   ? (unsigned int)(rl.rlim_cur - MASTER_CONN_RESERVE_FDS)
+			   : (unsigned int)(rl.rlim_cur / 2);
+	return MASTER_CONN_MAX;
 }
 
 struct MHD_Daemon *http_start(struct master *m, int listen_fd)
 {
+	unsigned int limit = conn_limit();
+
+	hio_info("REST connections: at most %u at once, %d per client address, closed after "
+		 "%d s idle",
+		 limit, m->conns_per_ip, MASTER_CONN_IDLE_S);
 	return MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG,
 	    0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120, MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned int)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)MASTER_CONN_IDLE_S,
+	    MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)m->conns_per_ip, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
 	    MHD_OPTION_END);
 }

@@ -21,6 +21,7 @@ static void usage(FILE *f)
 		"usage: hio-master --state-dir DIR [--listen HOST:PORT] [--token-file F]\n"
 		"                  [--pe-lease-ms MS] [--worker-lease-ms MS]\n"
 		"                  [--backlog-max-bytes N[K|M|G]] [--fsync] [--retention AGE]\n"
+		"                  [--max-conns-per-ip N]\n"
 		"  --state-dir DIR        backlog, results, pipelines.json, master.url live here\n"
 		"  --listen HOST:PORT     default 127.0.0.1:0 (any free port)\n"
 		"  --token-file F         cluster token; else $HIO_TOKEN, else DIR/token\n"
@@ -29,39 +30,9 @@ static void usage(FILE *f)
 		"  --backlog-max-bytes N  cap of queued backlog bytes (default 8G)\n"
 		"  --fsync                fsync backlog files, result files and the journal\n"
 		"  --retention AGE        results stored longer ago than AGE expire (30d, 12h,\n"
-		"                         90m, 3600s; default: kept until hio results rm)\n");
-}
-
-/* A byte count with an optional K, M or G suffix (powers of 1024), at most LONG_MAX. */
-static int parse_size(const char *s, long *out)
-{
-	char digits[32];
-	size_t n = strlen(s);
-	long v, mul = 1;
-
-	if (n == 0 || n >= sizeof(digits))
-		return -1;
-	memcpy(digits, s, n + 1);
-	switch (digits[n - 1]) {
-	case 'K':
-	case 'k':
-		mul = 1024;
-		break;
-	case 'M':
-	case 'm':
-		mul = 1024 * 1024;
-		break;
-	case 'G':
-	case 'g':
-		mul = 1024L * 1024 * 1024;
-		break;
-	}
-	if (mul != 1)
-		digits[n - 1] = '\0';
-	if (hio_parse_long(digits, 0, LONG_MAX / mul, &v) < 0)
-		return -1;
-	*out = v * mul;
-	return 0;
+		"                         90m, 3600s; default: kept until hio results rm)\n"
+		"  --max-conns-per-ip N   REST connections one client address may hold at once\n"
+		"                         (default 256; 0: no limit)\n");
 }
 
 struct args {
@@ -79,6 +50,7 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 	    {"backlog-max-bytes", required_argument, NULL, 'b'},
 	    {"fsync", no_argument, NULL, 'f'},
 	    {"retention", required_argument, NULL, 'r'},
+	    {"max-conns-per-ip", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -88,6 +60,7 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 	int c;
 
 	a->listen = "127.0.0.1:0";
+	m->conns_per_ip = MASTER_CONN_PER_IP_DEFAULT;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -109,12 +82,19 @@ static int parse_args(int argc, char **argv, struct master *m, struct args *a)
 			*(c == 'p' ? &m->pe_lease_ms : &m->worker_lease_ms) = v;
 			break;
 		case 'b':
-			if (parse_size(optarg, &v) < 0) {
+			if (hio_parse_size(optarg, 0, (uint64_t)LONG_MAX, &m->backlog_max) < 0) {
 				fprintf(stderr, "hio-master: --backlog-max-bytes wants bytes, e.g. "
 						"512M or 8G\n");
 				return -1;
 			}
-			m->backlog_max = (uint64_t)v;
+			break;
+		case 'c':
+			if (hio_parse_flag("--max-conns-per-ip", optarg, 0, MASTER_CONN_MAX, &v,
+					   err, sizeof(err)) < 0) {
+				fprintf(stderr, "hio-master: %s\n", err);
+				return -1;
+			}
+			m->conns_per_ip = (int)v;
 			break;
 		case 'f':
 			m->fsync = 1;

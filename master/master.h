@@ -245,6 +245,7 @@ struct master {
 	long pe_lease_ms, worker_lease_ms;
 	int fsync;
 	uint64_t backlog_max;
+	int conns_per_ip; /* REST connections one client address may hold; 0: no limit */
 
 	/* Lock order: persist_lock, then lock; journal_lock, then lock (compaction only:
 	 * docs/master.md); otherwise journal_lock is a leaf, never taken with
@@ -519,6 +520,14 @@ void mounts_free(struct master *m);
 
 /* --- http.c --- */
 struct MHD_Daemon;
+/* REST connections at once: bounded so a flood cannot take the descriptors the master
+ * needs for its own files, and per client address (--max-conns-per-ip) so one peer's
+ * idle or slow connections leave room for everyone else. A connection idle this long is
+ * closed (above the longest long poll, MASTER_WAIT_MAX_MS). */
+#define MASTER_CONN_MAX 4096
+#define MASTER_CONN_PER_IP_DEFAULT 256
+#define MASTER_CONN_RESERVE_FDS 512 /* descriptors kept for files and clients */
+#define MASTER_CONN_IDLE_S 35
 struct MHD_Daemon *http_start(struct master *m, int listen_fd);
 
 /* Counts a result refused for a full state disk (util.c). */

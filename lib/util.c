@@ -1,6 +1,5 @@
 #include "hio_util.h"
 
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -513,7 +512,9 @@ int hio_parse_double(const char *s, double min, double max, double *out)
 	char *end;
 	double v;
 
-	if (!s || !*s || isspace((unsigned char)*s)) {
+	/* strtod also takes hex ("0x1p3"), "infinity" and leading space: not numbers a
+	 * user means, and not what the flags' documentation promises. */
+	if (!s || !*s || strspn(s, "0123456789.eE+-") != strlen(s)) {
 		errno = EINVAL;
 		return -1;
 	}

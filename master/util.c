@@ -158,6 +158,15 @@ void reply_err(struct reply *out, unsigned status, const char *fmt, ...)
 	json_decref(out->json);
 	out->status = status;
 	out->json = json_pack("{s:s}", "error", msg);
+	/* A message quoting a request's bytes (a result name is any bytes but NUL and '/')
+	 * may not be UTF-8, which JSON strings must be: without this the refusal went out
+	 * with no body at all. Such bytes are shown as '?'. */
+	if (!out->json) {
+		for (char *c = msg; *c; c++)
+			if ((unsigned char)*c >= 0x80)
+				*c = '?';
+		out->json = json_pack("{s:s}", "error", msg);
+	}
 }
 
 void reply_ok(struct reply *out, unsigned status, json_t *json)

@@ -1,6 +1,8 @@
 /* Internal to the PE runtime: pe.c (lifecycle, master client, executor), pe_recv.c
- * (P2P listener and sessions, the backlog puller), pe_upload.c (result batches, acks) and
- * pe_exec.c (result sets, the exec handler). Not installed. */
+ * (P2P listener and sessions, the backlog puller), pe_upload.c (result batches, acks),
+ * pe_exec.c (result sets, the exec handler), pe_orphans.c (escaped descendants),
+ * pe_serve.c (the resident command) and pe_pipe.c (the resident pipeline). Not
+ * installed. */
 #ifndef HIO_PE_INTERNAL_H
 #define HIO_PE_INTERNAL_H
 #include "hio_frame.h"
@@ -137,6 +139,9 @@ struct pe {
 	int version; /* hio_pe_opts.pipeline_version */
 	int lfd;
 	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
+	/* With the resident handler: an eventfd that wakes the pipeline's poll(2) when the
+	 * FIFO gets a message or the PE stops (-1 otherwise). */
+	int exec_evfd;
 
 	/* Guards the FIFO, the upload queue, the state and the counters below. Lock order:
 	 * taken first (before a scratch pool's mu); never held across I/O, a REST call or
@@ -149,7 +154,8 @@ struct pe {
 	struct pe_item *fhead, *ftail;
 	size_t fn;
 	uint64_t fbytes;
-	int running; /* a handler is running */
+	int running;	  /* a handler is running (the pipeline: a message is in flight) */
+	int exec_waiting; /* the pipeline sleeps in poll(2): a push writes exec_evfd */
 	struct pe_entry *uhead, *utail;
 	size_t un;
 	uint64_t ubytes;
@@ -176,6 +182,20 @@ struct pe {
 uint64_t pe_next_seq(struct pe *pe);
 /* Queues it (blocks while the FIFO is full). 0, or -1 when stopping (item not taken). */
 int pe_fifo_push(struct pe *pe, struct pe_item *it);
+/* The executor's next message (the PE is running from then on), waiting for one when
+ * wait; NULL when stopping or (without wait) none is queued. */
+struct pe_item *pe_fifo_take(struct pe *pe, int wait);
+/* The executor has a message (on) or none (0) any more; the puller and heartbeat hear. */
+void pe_set_running(struct pe *pe, int on);
+/* Wakes the resident pipeline's poll(2) (no-op without one). */
+void pe_exec_wake(struct pe *pe);
+/* A new entry for a message taken from the FIFO, or NULL when out of memory (the message
+ * then goes unacknowledged). *dup: it was stored before; the entry is ready as it is. */
+struct pe_entry *pe_entry_new(struct pe *pe, struct pe_item *it, int *dup);
+/* After the handler: a command killed as the PE stops leaves its message
+ * unacknowledged (the entry is freed, -1); an output over --max-output fails it. 0: the
+ * entry goes to the uploader (pe_entry_pend). */
+int pe_exec_check(struct pe *pe, struct pe_entry *e);
 void pe_item_free(struct pe_item *it);
 void pe_kick_heartbeat_locked(struct pe *pe);
 /* 1 (and *failed) when id was stored in this process lifetime. */
@@ -214,6 +234,9 @@ struct pe_rx {
 extern const struct hio_frame_dec_cbs pe_rx_cbs;
 void pe_rx_reset(struct pe_rx *rx);
 void *pe_puller_main(void *arg);
+
+/* pe_pipe.c: the executor's loop for the resident handler (s), until the PE stops. */
+void pe_serve_pipeline(struct pe *pe, struct hio_pe_serve *s);
 
 /* pe_upload.c */
 void *pe_uploader_main(void *arg);

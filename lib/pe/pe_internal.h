@@ -68,10 +68,14 @@ struct hio_pe_out {
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
-/* When hio_pe_contain_descendants() is on: kills and reaps every child of this process
- * but keep (the resident command; 0: none), i.e. the orphans an analysis left behind,
- * their own orphans too. Bounded rounds; a no-op otherwise. */
+/* When hio_pe_contain_descendants() is on: kills and reaps every child of the calling
+ * thread but keep (the resident command; 0: none), i.e. the orphans an analysis it
+ * started left behind, their own orphans too. Bounded rounds; a no-op otherwise. Called
+ * on the thread that started the command (pe_orphans.c says why that finds them). */
 void pe_kill_orphans(pid_t keep);
+/* The same for the children of every thread of the process (after the thread that
+ * started the command ended). */
+void pe_kill_orphans_all(pid_t keep);
 /* SIGTERM, SIGINT, SIGHUP: what stops a process group from outside. */
 int pe_is_stop_signal(int sig);
 /* Drops result files (a failed message keeps only its error). */
@@ -147,7 +151,8 @@ struct pe {
 	 * taken first (before a scratch pool's mu); never held across I/O, a REST call or
 	 * the handler. Functions named *_locked need it held (HIO_ASSERT_HELD). */
 	pthread_mutex_t mu;
-	pthread_cond_t cv_fifo; /* FIFO changed, executor idle, stop */
+	pthread_cond_t cv_fifo; /* FIFO got a message, or room for a waiting reader, stop */
+	pthread_cond_t cv_idle; /* the PE turned idle or registered, stop (the puller) */
 	pthread_cond_t cv_up;	/* pending entries changed, executor ended */
 	pthread_cond_t cv_hb;	/* state changed, registration needed, stop */
 	/* All below under mu. */
@@ -156,6 +161,7 @@ struct pe {
 	uint64_t fbytes;
 	int running;	  /* a handler is running (the pipeline: a message is in flight) */
 	int exec_waiting; /* the pipeline sleeps in poll(2): a push writes exec_evfd */
+	int fifo_waiters; /* readers waiting for room in the FIFO */
 	struct pe_entry *uhead, *utail;
 	size_t un;
 	uint64_t ubytes;

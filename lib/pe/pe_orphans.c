@@ -88,12 +88,43 @@ static int round_all(pid_t self, pid_t keep)
 	return found;
 }
 
+/* Kills the children listed in one /proc/.../children file but keep. The number
+ * killed, or -1 when the file cannot be opened. */
+static int kill_listed(const char *path, pid_t keep)
+{
+	char buf[4096], *p, *end;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	/* A child that appears or goes during the read may shift the list: the caller
+	 * looks again while a round finds anything. */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (p = buf;; p = end) {
+		long v = strtol(p, &end, 10);
+
+		/* Each pid ends in a space: one cut by a full buffer is not taken for
+		 * another. */
+		if (end == p || *end != ' ')
+			break;
+		if (v > 0 && (pid_t)v != keep) {
+			kill_one((pid_t)v);
+			found++;
+		}
+	}
+	return found;
+}
+
 /* One round over this process's own children: each thread's
- * /proc/self/task/TID/children lists the children it started or was given (an orphan
- * goes to the thread that started its ancestor). A handful of small reads instead of
- * one per process of the system, which cost a resident PE most of its time per small
- * message. The number killed, or -1 when the kernel has no such file. */
-static int round_children(pid_t keep)
+ * /proc/self/task/TID/children lists the children it started or was given. A few small
+ * reads instead of one per process of the system. The number killed, or -1 when the
+ * kernel has no such file. */
+static int round_threads(pid_t keep)
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *de;
@@ -102,53 +133,49 @@ static int round_children(pid_t keep)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		char path[96], buf[4096], *p, *end;
-		ssize_t n;
-		int fd;
+		char path[96];
+		int k;
 
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue; /* a thread that ended meanwhile, or no such file */
-		any = 1;
-		/* A child that appears or goes during the read may shift the list: the
-		 * caller looks again while a round finds anything. */
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = '\0';
-		for (p = buf;; p = end) {
-			long v = strtol(p, &end, 10);
-
-			/* Each pid ends in a space: one cut by a full buffer is not taken
-			 * for another. */
-			if (end == p || *end != ' ')
-				break;
-			if (v > 0 && (pid_t)v != keep) {
-				kill_one((pid_t)v);
-				found++;
-			}
+		k = kill_listed(path, keep); /* -1: a thread that ended meanwhile */
+		if (k >= 0) {
+			any = 1;
+			found += k;
 		}
 	}
 	closedir(d);
 	return any ? found : -1;
 }
 
-void pe_kill_orphans(pid_t keep)
+static void kill_rounds(pid_t keep, int mine)
 {
 	pid_t self = getpid();
 
-	if (!contain_on)
-		return;
 	for (int round = 0; round < PE_ORPHAN_ROUNDS; round++) {
-		int found = round_children(keep);
+		int found = mine ? kill_listed("/proc/thread-self/children", keep) : -1;
 
+		if (found < 0)
+			found = round_threads(keep);
 		if (found < 0)
 			found = round_all(self, keep);
 		if (!found)
 			return;
 	}
+}
+
+void pe_kill_orphans(pid_t keep)
+{
+	/* The calling thread started the command: an orphan of its descendants is
+	 * reparented to the nearest live task of the subreaper on its line of ancestors,
+	 * this thread, so its own children file lists them all (one open per message). */
+	if (contain_on)
+		kill_rounds(keep, 1);
+}
+
+void pe_kill_orphans_all(pid_t keep)
+{
+	if (contain_on)
+		kill_rounds(keep, 0);
 }

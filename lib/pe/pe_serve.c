@@ -747,8 +747,9 @@ void hio_pe_serve_close(struct hio_pe_serve *s)
 	if (!st)
 		return;
 	pe_serve_close(st);
-	/* What the resident started and left (a setsid child) ends with it. */
-	pe_kill_orphans(0);
+	/* What the resident started and left (a setsid child) ends with it; hio_pe_run's
+	 * executor, which started it, has ended, so every thread's children are looked at. */
+	pe_kill_orphans_all(0);
 	pe_serve_reply_reset(st);
 	free(st);
 	s->st = NULL;

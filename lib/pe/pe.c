@@ -162,8 +162,11 @@ int pe_fifo_push(struct pe *pe, struct pe_item *it)
 	int wake;
 
 	pthread_mutex_lock(&pe->mu);
-	while (!pe->stopping && !fifo_admits(pe, it))
+	while (!pe->stopping && !fifo_admits(pe, it)) {
+		pe->fifo_waiters++;
 		pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+		pe->fifo_waiters--;
+	}
 	if (pe->stopping) {
 		pthread_mutex_unlock(&pe->mu);
 		return -1;
@@ -267,8 +270,10 @@ struct pe_item *pe_fifo_take(struct pe *pe, int wait)
 		if (!pe->running)
 			pe_kick_heartbeat_locked(pe);
 		pe->running = 1;
-		/* Room in the FIFO for a reader blocked on it. */
-		pthread_cond_broadcast(&pe->cv_fifo);
+		/* Room in the FIFO for a reader blocked on it (only then: a broadcast per
+		 * message woke every waiter on cv_fifo for nothing). */
+		if (pe->fifo_waiters)
+			pthread_cond_broadcast(&pe->cv_fifo);
 	}
 	pthread_mutex_unlock(&pe->mu);
 	return it;
@@ -280,7 +285,8 @@ void pe_set_running(struct pe *pe, int on)
 	if (pe->running != on) {
 		pe->running = on;
 		/* The puller waits for an idle PE, the heartbeat reports it. */
-		pthread_cond_broadcast(&pe->cv_fifo);
+		if (!on)
+			pthread_cond_broadcast(&pe->cv_idle);
 		pe_kick_heartbeat_locked(pe);
 	}
 	pthread_mutex_unlock(&pe->mu);
@@ -493,7 +499,7 @@ static void *heartbeat_main(void *arg)
 				pthread_mutex_lock(&pe->mu);
 				pe->registered = 1;
 				pe->hb_kick = 1;
-				pthread_cond_broadcast(&pe->cv_fifo);
+				pthread_cond_broadcast(&pe->cv_idle);
 				pthread_mutex_unlock(&pe->mu);
 				backoff = 0;
 				/* Registering made us idle at the master: report the truth now. */
@@ -727,7 +733,8 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		goto out;
 	}
 	pthread_mutex_init(&pe->mu, NULL);
-	if (hio_cond_init(&pe->cv_fifo) || hio_cond_init(&pe->cv_up) || hio_cond_init(&pe->cv_hb)) {
+	if (hio_cond_init(&pe->cv_fifo) || hio_cond_init(&pe->cv_idle) ||
+	    hio_cond_init(&pe->cv_up) || hio_cond_init(&pe->cv_hb)) {
 		hio_err("cannot make condition variables; not starting");
 		goto out;
 	}
@@ -754,6 +761,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	pe->stopping = 1;
 	pe->stop_ms = hio_mono_ms();
 	pthread_cond_broadcast(&pe->cv_fifo);
+	pthread_cond_broadcast(&pe->cv_idle);
 	pthread_cond_broadcast(&pe->cv_up);
 	pthread_cond_broadcast(&pe->cv_hb);
 	pthread_mutex_unlock(&pe->mu);
@@ -780,6 +788,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	g_stop = 0;
 	pthread_mutex_destroy(&pe->mu);
 	pthread_cond_destroy(&pe->cv_fifo);
+	pthread_cond_destroy(&pe->cv_idle);
 	pthread_cond_destroy(&pe->cv_up);
 	pthread_cond_destroy(&pe->cv_hb);
 out:

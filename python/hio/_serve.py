@@ -46,8 +46,8 @@ ERROR_MAX = 64 * 1024
 #: Requests the PE may send before reading a reply (the hello's max_inflight): they
 #: are read ahead and handled in order.
 MAX_INFLIGHT = 16
-#: Bytes asked of one read of stdin (a read returns what the pipe holds).
-READ_CHUNK = 1 << 20
+#: The buffer stdin is read into: a few whole requests (header and inline body).
+READ_BUFFER = 4 * (LINE_MAX + INLINE_MAX)
 
 Result = Union[None, str, bytes, bytearray, memoryview]
 
@@ -101,11 +101,18 @@ class Message:
 
 class _Requests:
     """The protocol's stdin: requests parsed from what has been read. ``take(False)``
-    never blocks: it returns a request only when its bytes are already here."""
+    never blocks: it returns a request only when its bytes are already here.
+
+    Reads land in one buffer allocated once (a read of a fresh 1 MiB bytes object per
+    call cost more than the rest of a large message's handling), and a header is parsed
+    once, however many reads its body takes."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.buf = bytearray()
+        self.buf = bytearray(READ_BUFFER)
+        self.mv = memoryview(self.buf)
+        self.start = self.end = 0  # unparsed bytes: buf[start:end]
+        self.head: Optional[dict] = None  # a header whose inline body is still coming
         self.eof = False
         os.set_blocking(fd, False)
 
@@ -113,17 +120,24 @@ class _Requests:
         """Reads what the pipe holds (waiting for something when block). False: nothing
         came (or EOF)."""
         while not self.eof:
+            if self.start == self.end:
+                self.start = self.end = 0
+            elif self.end == len(self.buf):
+                # Full: what is not parsed yet (less than one request) moves to the front.
+                n = self.end - self.start
+                self.buf[:n] = bytes(self.mv[self.start:self.end])
+                self.start, self.end = 0, n
             try:
-                b = os.read(self.fd, READ_CHUNK)
+                k = os.readv(self.fd, [self.mv[self.end:]])
             except BlockingIOError:
                 if not block:
                     return False
                 select.select([self.fd], [], [])
                 continue
-            if not b:
+            if not k:
                 self.eof = True
                 return False
-            self.buf += b
+            self.end += k
             return True
         return False
 
@@ -131,36 +145,40 @@ class _Requests:
         """The next request, or None: EOF (the PE is stopping), or without block none
         whole yet."""
         while True:
-            nl = self.buf.find(b"\n", 0, LINE_MAX)
-            if nl >= 0:
-                msg = self._parse(nl)
-                if msg is not None:
-                    return msg
-            elif len(self.buf) >= LINE_MAX:
-                raise ProtocolError(f"a request header over {LINE_MAX} bytes")
+            msg = self._parse()
+            if msg is not None:
+                return msg
             if not self._read(block):
-                if self.eof and self.buf and block:
+                if self.eof and block and (self.head is not None or self.end > self.start):
                     raise ProtocolError("stdin ended inside a request")
                 return None
 
-    def _parse(self, nl: int) -> Optional[Message]:
-        h = json.loads(self.buf[:nl])
-        if not isinstance(h, dict) or not all(
-            isinstance(h.get(k), str) for k in ("id", "name", "path", "output")
-        ):
-            raise ProtocolError("a request without id, name, path and output")
-        n = h.get("len", 0)
-        data = None
-        end = nl + 1
-        if h.get("inline"):
-            if not isinstance(n, int) or n < 0 or n > INLINE_MAX:
+    def _parse(self) -> Optional[Message]:
+        if self.head is None:
+            nl = self.buf.find(b"\n", self.start, min(self.end, self.start + LINE_MAX))
+            if nl < 0:
+                if self.end - self.start >= LINE_MAX:
+                    raise ProtocolError(f"a request header over {LINE_MAX} bytes")
+                return None
+            h = json.loads(bytes(self.mv[self.start:nl]))
+            if not isinstance(h, dict) or not all(
+                isinstance(h.get(k), str) for k in ("id", "name", "path", "output")
+            ):
+                raise ProtocolError("a request without id, name, path and output")
+            n = h.get("len", 0)
+            if h.get("inline") and (not isinstance(n, int) or n < 0 or n > INLINE_MAX):
                 raise ProtocolError(f"an inline length outside 0..{INLINE_MAX}")
-            if len(self.buf) < end + n:
+            self.head = h
+            self.start = nl + 1
+        h = self.head
+        data = None
+        if h.get("inline"):
+            n = h.get("len", 0)
+            if self.end - self.start < n:
                 return None  # its body is still coming
-            with memoryview(self.buf) as mv:  # one copy, and the buffer stays resizable
-                data = bytes(mv[end:end + n])
-            end += n
-        del self.buf[:end]
+            data = bytes(self.mv[self.start:self.start + n])
+            self.start += n
+        self.head = None
         return Message(h, data)
 
 

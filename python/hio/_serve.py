@@ -114,32 +114,29 @@ class _Requests:
         self.start = self.end = 0  # unparsed bytes: buf[start:end]
         self.head: Optional[dict] = None  # a header whose inline body is still coming
         self.eof = False
-        os.set_blocking(fd, False)
+        # The descriptor stays blocking: a read that waits is one syscall, and a
+        # look without waiting is one poll (no EAGAIN raised and caught per look).
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
 
     def _read(self, block: bool) -> bool:
         """Reads what the pipe holds (waiting for something when block). False: nothing
         came (or EOF)."""
-        while not self.eof:
-            if self.start == self.end:
-                self.start = self.end = 0
-            elif self.end == len(self.buf):
-                # Full: what is not parsed yet (less than one request) moves to the front.
-                n = self.end - self.start
-                self.buf[:n] = bytes(self.mv[self.start:self.end])
-                self.start, self.end = 0, n
-            try:
-                k = os.readv(self.fd, [self.mv[self.end:]])
-            except BlockingIOError:
-                if not block:
-                    return False
-                select.select([self.fd], [], [])
-                continue
-            if not k:
-                self.eof = True
-                return False
-            self.end += k
-            return True
-        return False
+        if self.eof or (not block and not self.poller.poll(0)):
+            return False
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif self.end == len(self.buf):
+            # Full: what is not parsed yet (less than one request) moves to the front.
+            n = self.end - self.start
+            self.buf[:n] = bytes(self.mv[self.start:self.end])
+            self.start, self.end = 0, n
+        k = os.readv(self.fd, [self.mv[self.end:]])
+        if not k:
+            self.eof = True
+            return False
+        self.end += k
+        return True
 
     def take(self, block: bool) -> Optional[Message]:
         """The next request, or None: EOF (the PE is stopping), or without block none

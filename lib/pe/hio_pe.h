@@ -82,12 +82,14 @@ struct hio_pe_exec {
 int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 
 /* The resident handler (SPEC "Resident analyses", docs/protocol.md "Resident protocol"):
- * command runs once through /bin/sh -c, in its own process group, and gets one message
- * after another over its stdin and stdout; same results as the exec handler. It is
- * started at the first message (its start-up is outside that message's time) and again
- * after it died or timed out, which fails only the message it held. Use it as
- * opts.handler with a zeroed struct hio_pe_serve as handler_ud; hio_pe_serve_close after
- * hio_pe_run returned. */
+ * command runs once through /bin/sh -c, in its own process group, and gets messages over
+ * its stdin and stdout; same results as the exec handler. It is started at the first
+ * message (its start-up is outside that message's time) and again after it died or timed
+ * out, which fails only the message it was working on. Use it as opts.handler with a
+ * zeroed struct hio_pe_serve as handler_ud; hio_pe_serve_close after hio_pe_run
+ * returned. hio_pe_run recognises it and pipelines: up to the command's max_inflight
+ * requests are written ahead while it works (docs/pe.md). Called from a program's own
+ * handler, it gives the command one message at a time. */
 struct hio_pe_serve_state;
 struct hio_pe_serve {
 	const char *command;

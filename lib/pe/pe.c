@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -147,11 +148,25 @@ static int fifo_admits(const struct pe *pe, const struct pe_item *it)
 	return pe->fn == 0 || (pe->fn < PE_FIFO_MAX && pe->fbytes + it->len <= PE_FIFO_BYTES);
 }
 
+void pe_exec_wake(struct pe *pe)
+{
+	uint64_t one = 1;
+
+	if (pe->exec_evfd >= 0 && write(pe->exec_evfd, &one, sizeof(one)) < 0) {
+		/* The counter is full: a wake-up is pending anyway. */
+	}
+}
+
 int pe_fifo_push(struct pe *pe, struct pe_item *it)
 {
+	int wake;
+
 	pthread_mutex_lock(&pe->mu);
-	while (!pe->stopping && !fifo_admits(pe, it))
+	while (!pe->stopping && !fifo_admits(pe, it)) {
+		pe->fifo_waiters++;
 		pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+		pe->fifo_waiters--;
+	}
 	if (pe->stopping) {
 		pthread_mutex_unlock(&pe->mu);
 		return -1;
@@ -162,12 +177,19 @@ int pe_fifo_push(struct pe *pe, struct pe_item *it)
 	else
 		pe->fhead = it;
 	pe->ftail = it;
+	/* The heartbeat only cares when the PE turns busy. */
+	if (pe->fn == 0 && !pe->running)
+		pe_kick_heartbeat_locked(pe);
 	pe->fn++;
 	pe->fbytes += it->len;
 	pe_metrics_received(it->len, it->sess != NULL);
 	pthread_cond_broadcast(&pe->cv_fifo);
-	pe_kick_heartbeat_locked(pe);
+	/* The resident pipeline waits in poll(2), not on cv_fifo. */
+	wake = pe->exec_waiting;
+	pe->exec_waiting = 0;
 	pthread_mutex_unlock(&pe->mu);
+	if (wake)
+		pe_exec_wake(pe);
 	return 0;
 }
 
@@ -236,85 +258,124 @@ static void run_handler(struct pe *pe, struct pe_entry *e)
 		  e->out.failed ? "failed" : "done", hio_mono_ms() - t0);
 }
 
+struct pe_item *pe_fifo_take(struct pe *pe, int wait)
+{
+	struct pe_item *it;
+
+	pthread_mutex_lock(&pe->mu);
+	while (wait && !pe->fhead && !pe->stopping)
+		pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+	it = pe->stopping ? NULL : fifo_pop_locked(pe);
+	if (it) {
+		if (!pe->running)
+			pe_kick_heartbeat_locked(pe);
+		pe->running = 1;
+		/* Room in the FIFO for a reader blocked on it (only then: a broadcast per
+		 * message woke every waiter on cv_fifo for nothing). */
+		if (pe->fifo_waiters)
+			pthread_cond_broadcast(&pe->cv_fifo);
+	}
+	pthread_mutex_unlock(&pe->mu);
+	return it;
+}
+
+void pe_set_running(struct pe *pe, int on)
+{
+	pthread_mutex_lock(&pe->mu);
+	if (pe->running != on) {
+		pe->running = on;
+		/* The puller waits for an idle PE, the heartbeat reports it. */
+		if (!on)
+			pthread_cond_broadcast(&pe->cv_idle);
+		pe_kick_heartbeat_locked(pe);
+	}
+	pthread_mutex_unlock(&pe->mu);
+}
+
+struct pe_entry *pe_entry_new(struct pe *pe, struct pe_item *it, int *dup)
+{
+	struct pe_entry *e = calloc(1, sizeof(*e));
+	int failed = 0;
+
+	*dup = 0;
+	if (!e) {
+		hio_err("out of memory for message %s; dropping it unacknowledged", it->id);
+		if (it->sess)
+			pe_session_unref(pe, it->sess);
+		pe_item_free(it);
+		return NULL;
+	}
+	e->it = it;
+	pe_out_init(&e->out, pe->scratch);
+	if (pe_lru_find(pe, it->id, &failed)) {
+		/* Stored already: an empty entry lets the master answer "duplicate". */
+		hio_info("message %s (%s) was already processed; not running it again", it->id,
+			 it->name);
+		if (failed)
+			hio_pe_out_fail(&e->out, "failed earlier");
+		*dup = 1;
+	}
+	return e;
+}
+
+int pe_exec_check(struct pe *pe, struct pe_entry *e)
+{
+	struct pe_item *it = e->it;
+
+	/* Killed along with the PE (its runtime signals the whole group): the message did
+	 * not fail, the PE went away; unacknowledged, it is sent again elsewhere. Past the
+	 * grace the signal was the command's own business. */
+	if (e->out.failed && e->out.stop_signal && pe_sleep(pe, PE_STOP_GRACE_MS)) {
+		hio_info("stopping: message %s (%s) left unacknowledged: its command got signal "
+			 "%d as the PE stopped",
+			 it->id, it->name, e->out.stop_signal);
+		pe_entry_free(pe, e);
+		return -1;
+	}
+	if (!e->out.failed && e->out.bytes > pe->max_output) {
+		/* Nothing of it is stored: a partial result would pass for a whole one. */
+		hio_pe_out_fail(&e->out,
+				"the output of %" PRIu64 " bytes is over the limit of %" PRIu64
+				" bytes per message (hio-pe --max-output); nothing of it was "
+				"stored",
+				e->out.bytes, pe->max_output);
+		hio_warn("message %s (%s) failed: its output of %" PRIu64
+			 " bytes is over the limit of %" PRIu64 " bytes",
+			 it->id, it->name, e->out.bytes, pe->max_output);
+	}
+	if (e->out.failed)
+		pe_out_drop_files(&e->out);
+	e->bytes = e->out.bytes + (e->out.error ? strlen(e->out.error) : 0);
+	return 0;
+}
+
 static void *executor_main(void *arg)
 {
 	struct pe *pe = arg;
 
+	/* The resident handler is pipelined: requests written ahead while the command works
+	 * (pe_pipe.c). Any other handler runs one message at a time. */
+	if (pe->handler == hio_pe_serve_handler)
+		pe_serve_pipeline(pe, pe->handler_ud);
 	for (;;) {
+		struct pe_item *it = pe_fifo_take(pe, 1);
 		struct pe_entry *e;
-		struct pe_item *it;
-		int failed = 0;
+		int dup;
 
-		pthread_mutex_lock(&pe->mu);
-		while (!pe->fhead && !pe->stopping)
-			pthread_cond_wait(&pe->cv_fifo, &pe->mu);
-		if (pe->stopping) {
-			pthread_mutex_unlock(&pe->mu);
+		if (!it)
 			break;
-		}
-		it = fifo_pop_locked(pe);
-		pe->running = 1;
-		pthread_cond_broadcast(&pe->cv_fifo);
-		pe_kick_heartbeat_locked(pe);
-		pthread_mutex_unlock(&pe->mu);
-
-		e = calloc(1, sizeof(*e));
+		e = pe_entry_new(pe, it, &dup);
 		if (!e) {
-			hio_err("out of memory for message %s; dropping it unacknowledged", it->id);
-			pthread_mutex_lock(&pe->mu);
-			pe->running = 0;
-			pthread_mutex_unlock(&pe->mu);
-			if (it->sess)
-				pe_session_unref(pe, it->sess);
-			pe_item_free(it);
+			pe_set_running(pe, 0);
 			continue;
 		}
-		e->it = it;
-		pe_out_init(&e->out, pe->scratch);
-		if (pe_lru_find(pe, it->id, &failed)) {
-			/* Stored already: an empty entry lets the master answer "duplicate". */
-			hio_info("message %s (%s) was already processed; not running it again",
-				 it->id, it->name);
-			if (failed)
-				hio_pe_out_fail(&e->out, "failed earlier");
-		} else {
+		if (!dup)
 			run_handler(pe, e);
-		}
-		/* Killed along with the PE (its runtime signals the whole group): the
-		 * message did not fail, the PE went away; unacknowledged, it is sent again
-		 * elsewhere. Past the grace the signal was the command's own business. */
-		if (e->out.failed && e->out.stop_signal && pe_sleep(pe, PE_STOP_GRACE_MS)) {
-			hio_info("stopping: message %s (%s) left unacknowledged: its command got "
-				 "signal %d as the PE stopped",
-				 it->id, it->name, e->out.stop_signal);
-			pthread_mutex_lock(&pe->mu);
-			pe->running = 0;
-			pthread_cond_broadcast(&pe->cv_fifo);
-			pthread_mutex_unlock(&pe->mu);
-			pe_entry_free(pe, e);
+		if (pe_exec_check(pe, e) < 0) {
+			pe_set_running(pe, 0);
 			continue;
 		}
-		if (!e->out.failed && e->out.bytes > pe->max_output) {
-			/* Nothing of it is stored: a partial result would pass for a whole one. */
-			hio_pe_out_fail(&e->out,
-					"the output of %" PRIu64
-					" bytes is over the limit of %" PRIu64
-					" bytes per message (hio-pe --max-output); nothing of it "
-					"was stored",
-					e->out.bytes, pe->max_output);
-			hio_warn("message %s (%s) failed: its output of %" PRIu64
-				 " bytes is over the limit of %" PRIu64 " bytes",
-				 it->id, it->name, e->out.bytes, pe->max_output);
-		}
-		if (e->out.failed)
-			pe_out_drop_files(&e->out);
-		e->bytes = e->out.bytes + (e->out.error ? strlen(e->out.error) : 0);
-
-		pthread_mutex_lock(&pe->mu);
-		pe->running = 0;
-		pthread_cond_broadcast(&pe->cv_fifo);
-		pe_kick_heartbeat_locked(pe);
-		pthread_mutex_unlock(&pe->mu);
+		pe_set_running(pe, 0);
 		pe_entry_pend(pe, e);
 	}
 	/* Stopping: what is still queued was never acknowledged, so the connector resends
@@ -438,7 +499,7 @@ static void *heartbeat_main(void *arg)
 				pthread_mutex_lock(&pe->mu);
 				pe->registered = 1;
 				pe->hb_kick = 1;
-				pthread_cond_broadcast(&pe->cv_fifo);
+				pthread_cond_broadcast(&pe->cv_idle);
 				pthread_mutex_unlock(&pe->mu);
 				backoff = 0;
 				/* Registering made us idle at the master: report the truth now. */
@@ -607,6 +668,8 @@ static void pe_free(struct pe *pe)
 	for (int i = 0; i < 2; i++)
 		if (pe->wake[i] >= 0)
 			close(pe->wake[i]);
+	if (pe->exec_evfd >= 0)
+		close(pe->exec_evfd);
 	free(pe);
 }
 
@@ -636,6 +699,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	}
 	pe->lfd = -1;
 	pe->wake[0] = pe->wake[1] = -1;
+	pe->exec_evfd = -1;
 	if (opts_take(pe, opts) < 0)
 		goto out;
 	pe_metrics_init();
@@ -662,8 +726,15 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		hio_err("cannot make a wake-up pipe: %s; not starting", strerror(errno));
 		goto out;
 	}
+	/* Made before any thread, so pe_exec_wake reads a fixed descriptor. */
+	if (pe->handler == hio_pe_serve_handler &&
+	    (pe->exec_evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		hio_err("cannot make an eventfd: %s; not starting", strerror(errno));
+		goto out;
+	}
 	pthread_mutex_init(&pe->mu, NULL);
-	if (hio_cond_init(&pe->cv_fifo) || hio_cond_init(&pe->cv_up) || hio_cond_init(&pe->cv_hb)) {
+	if (hio_cond_init(&pe->cv_fifo) || hio_cond_init(&pe->cv_idle) ||
+	    hio_cond_init(&pe->cv_up) || hio_cond_init(&pe->cv_hb)) {
 		hio_err("cannot make condition variables; not starting");
 		goto out;
 	}
@@ -690,9 +761,11 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	pe->stopping = 1;
 	pe->stop_ms = hio_mono_ms();
 	pthread_cond_broadcast(&pe->cv_fifo);
+	pthread_cond_broadcast(&pe->cv_idle);
 	pthread_cond_broadcast(&pe->cv_up);
 	pthread_cond_broadcast(&pe->cv_hb);
 	pthread_mutex_unlock(&pe->mu);
+	pe_exec_wake(pe);
 	close(pe->lfd);
 	pe->lfd = -1;
 	pe_recv_stop(pe);
@@ -715,6 +788,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	g_stop = 0;
 	pthread_mutex_destroy(&pe->mu);
 	pthread_cond_destroy(&pe->cv_fifo);
+	pthread_cond_destroy(&pe->cv_idle);
 	pthread_cond_destroy(&pe->cv_up);
 	pthread_cond_destroy(&pe->cv_hb);
 out:

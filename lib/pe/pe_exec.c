@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -704,77 +703,4 @@ out:
 	free(env);
 	free(t);
 	return rc;
-}
-
-/* ---- escaped descendants ---- */
-
-static int contain_on; /* set once, before any thread, by hio_pe_contain_descendants */
-
-int hio_pe_contain_descendants(void)
-{
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-		return -1;
-	contain_on = 1;
-	return 0;
-}
-
-/* The parent pid in /proc/PID/stat ("pid (comm) S ppid ..."; comm may hold anything). */
-static pid_t proc_ppid(const char *pid)
-{
-	char path[64], buf[512], *rp;
-	ssize_t n;
-	int fd;
-	long long pp;
-
-	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	rp = strrchr(buf, ')');
-	if (!rp || sscanf(rp + 1, " %*c %lld", &pp) != 1)
-		return -1;
-	return (pid_t)pp;
-}
-
-#define PE_ORPHAN_ROUNDS 16 /* a killed orphan's children become ours: look again */
-
-void pe_kill_orphans(pid_t keep)
-{
-	pid_t self = getpid();
-
-	if (!contain_on)
-		return;
-	for (int round = 0; round < PE_ORPHAN_ROUNDS; round++) {
-		DIR *d = opendir("/proc");
-		struct dirent *de;
-		int found = 0;
-
-		if (!d)
-			return;
-		while ((de = readdir(d))) {
-			long v;
-			pid_t pid;
-
-			if (hio_parse_long(de->d_name, 1, INT32_MAX, &v) < 0)
-				continue;
-			pid = (pid_t)v;
-			if (pid == keep || proc_ppid(de->d_name) != self)
-				continue;
-			/* Threads of this process are not in /proc's top level; any child that is
-			 * not the resident is something an analysis left behind. */
-			hio_info("killing pid %ld, left running by an analysis", (long)pid);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-				;
-			found++;
-		}
-		closedir(d);
-		if (!found)
-			return;
-	}
 }

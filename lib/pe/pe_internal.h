@@ -1,6 +1,8 @@
 /* Internal to the PE runtime: pe.c (lifecycle, master client, executor), pe_recv.c
- * (P2P listener and sessions, the backlog puller), pe_upload.c (result batches, acks) and
- * pe_exec.c (result sets, the exec handler). Not installed. */
+ * (P2P listener and sessions, the backlog puller), pe_upload.c (result batches, acks),
+ * pe_exec.c (result sets, the exec handler), pe_orphans.c (escaped descendants),
+ * pe_serve.c (the resident command) and pe_pipe.c (the resident pipeline). Not
+ * installed. */
 #ifndef HIO_PE_INTERNAL_H
 #define HIO_PE_INTERNAL_H
 #include "hio_frame.h"
@@ -66,10 +68,14 @@ struct hio_pe_out {
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
-/* When hio_pe_contain_descendants() is on: kills and reaps every child of this process
- * but keep (the resident command; 0: none), i.e. the orphans an analysis left behind,
- * their own orphans too. Bounded rounds; a no-op otherwise. */
+/* When hio_pe_contain_descendants() is on: kills and reaps every child of the calling
+ * thread but keep (the resident command; 0: none), i.e. the orphans an analysis it
+ * started left behind, their own orphans too. Bounded rounds; a no-op otherwise. Called
+ * on the thread that started the command (pe_orphans.c says why that finds them). */
 void pe_kill_orphans(pid_t keep);
+/* The same for the children of every thread of the process (after the thread that
+ * started the command ended). */
+void pe_kill_orphans_all(pid_t keep);
 /* SIGTERM, SIGINT, SIGHUP: what stops a process group from outside. */
 int pe_is_stop_signal(int sig);
 /* Drops result files (a failed message keeps only its error). */
@@ -137,19 +143,25 @@ struct pe {
 	int version; /* hio_pe_opts.pipeline_version */
 	int lfd;
 	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
+	/* With the resident handler: an eventfd that wakes the pipeline's poll(2) when the
+	 * FIFO gets a message or the PE stops (-1 otherwise). */
+	int exec_evfd;
 
 	/* Guards the FIFO, the upload queue, the state and the counters below. Lock order:
 	 * taken first (before a scratch pool's mu); never held across I/O, a REST call or
 	 * the handler. Functions named *_locked need it held (HIO_ASSERT_HELD). */
 	pthread_mutex_t mu;
-	pthread_cond_t cv_fifo; /* FIFO changed, executor idle, stop */
+	pthread_cond_t cv_fifo; /* FIFO got a message, or room for a waiting reader, stop */
+	pthread_cond_t cv_idle; /* the PE turned idle or registered, stop (the puller) */
 	pthread_cond_t cv_up;	/* pending entries changed, executor ended */
 	pthread_cond_t cv_hb;	/* state changed, registration needed, stop */
 	/* All below under mu. */
 	struct pe_item *fhead, *ftail;
 	size_t fn;
 	uint64_t fbytes;
-	int running; /* a handler is running */
+	int running;	  /* a handler is running (the pipeline: a message is in flight) */
+	int exec_waiting; /* the pipeline sleeps in poll(2): a push writes exec_evfd */
+	int fifo_waiters; /* readers waiting for room in the FIFO */
 	struct pe_entry *uhead, *utail;
 	size_t un;
 	uint64_t ubytes;
@@ -176,6 +188,20 @@ struct pe {
 uint64_t pe_next_seq(struct pe *pe);
 /* Queues it (blocks while the FIFO is full). 0, or -1 when stopping (item not taken). */
 int pe_fifo_push(struct pe *pe, struct pe_item *it);
+/* The executor's next message (the PE is running from then on), waiting for one when
+ * wait; NULL when stopping or (without wait) none is queued. */
+struct pe_item *pe_fifo_take(struct pe *pe, int wait);
+/* The executor has a message (on) or none (0) any more; the puller and heartbeat hear. */
+void pe_set_running(struct pe *pe, int on);
+/* Wakes the resident pipeline's poll(2) (no-op without one). */
+void pe_exec_wake(struct pe *pe);
+/* A new entry for a message taken from the FIFO, or NULL when out of memory (the message
+ * then goes unacknowledged). *dup: it was stored before; the entry is ready as it is. */
+struct pe_entry *pe_entry_new(struct pe *pe, struct pe_item *it, int *dup);
+/* After the handler: a command killed as the PE stops leaves its message
+ * unacknowledged (the entry is freed, -1); an output over --max-output fails it. 0: the
+ * entry goes to the uploader (pe_entry_pend). */
+int pe_exec_check(struct pe *pe, struct pe_entry *e);
 void pe_item_free(struct pe_item *it);
 void pe_kick_heartbeat_locked(struct pe *pe);
 /* 1 (and *failed) when id was stored in this process lifetime. */
@@ -214,6 +240,9 @@ struct pe_rx {
 extern const struct hio_frame_dec_cbs pe_rx_cbs;
 void pe_rx_reset(struct pe_rx *rx);
 void *pe_puller_main(void *arg);
+
+/* pe_pipe.c: the executor's loop for the resident handler (s), until the PE stops. */
+void pe_serve_pipeline(struct pe *pe, struct hio_pe_serve *s);
 
 /* pe_upload.c */
 void *pe_uploader_main(void *arg);

@@ -618,7 +618,7 @@ void *pe_puller_main(void *arg)
 		 * behind P2P work while other PEs might be idle. */
 		pthread_mutex_lock(&pe->mu);
 		while (!pe->stopping && (!pe->registered || pe->fn > 0 || pe->running))
-			pthread_cond_wait(&pe->cv_fifo, &pe->mu);
+			pthread_cond_wait(&pe->cv_idle, &pe->mu);
 		stopping = pe->stopping;
 		pthread_mutex_unlock(&pe->mu);
 		if (stopping)

@@ -1,8 +1,10 @@
-/* The resident handler: one `/bin/sh -c COMMAND` per PE, started at the first message,
- * given one message after another over its stdin and stdout in the resident protocol
- * (docs/protocol.md "Resident protocol"). The PE sends the next request only after the
- * reply to the last: the executor hands a handler one message at a time, so a hello's
- * max_inflight above 1 is accepted but not used. */
+/* The resident command: one `/bin/sh -c COMMAND` per PE, started at the first message,
+ * given messages over its stdin and stdout in the resident protocol (docs/protocol.md
+ * "Resident protocol"). This file starts, watches and ends it and speaks the protocol;
+ * hio_pe_serve_handler here gives it one message at a time (a program calling it from
+ * its own handler), while hio_pe_run pipelines up to the hello's max_inflight
+ * (pe_pipe.c). */
+#include "pe_serve.h"
 #include "hio_log.h"
 #include "hio_pe.h"
 #include "hio_util.h"
@@ -13,6 +15,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -21,36 +24,20 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#define SERVE_VERSION 1
-#define SERVE_LINE_MAX (64u << 10)    /* one header line, its '\n' included */
-#define SERVE_STDOUT_MAX (1ull << 30) /* a reply's stdout bytes */
-#define SERVE_INFLIGHT_MAX 1024	      /* a hello's max_inflight */
-#define SERVE_START_MS (120L * 1000)  /* from the start to the hello */
-#define SERVE_KILL_GRACE 2000	      /* ms between SIGTERM and SIGKILL on timeout */
-#define SERVE_CLOSE_MS 2000	      /* for the command to go after EOF on its stdin */
+/* The command's stdin holds this much: the pipeline writes requests ahead (1 MiB
+ * bodies inline) without waiting on the command to read each; best effort. */
+#define SERVE_PIPE_BYTES (1 << 20)
 
-enum { IO_OK = 0, IO_EOF = -1, IO_TIMEOUT = -2, IO_PROTO = -3 };
-
-struct hio_pe_serve_state {
-	pid_t pid; /* 0: not running */
-	int pidfd;
-	int to, from, err; /* its stdin (ours to write), stdout, stderr; -1: closed */
-	long inflight;	   /* from its hello */
-	char rb[SERVE_LINE_MAX];
-	size_t roff, rlen;   /* unread bytes of its stdout in rb */
-	struct pe_tail tail; /* its stderr since the current message started */
-	char why[256];	     /* the last I/O failure */
-};
-
-/* Copies what the command wrote to stderr to ours (its log lines belong in the PE's
- * log) and keeps the tail for the message's error file. */
-static void drain_err(struct hio_pe_serve_state *st)
+void pe_serve_drain_err(struct hio_pe_serve_state *st)
 {
 	char b[4096];
 	ssize_t r;
 
+	/* Its log lines belong in the PE's log; the tail goes to a failed message's error
+	 * file. */
 	while (st->err >= 0 && (r = read(st->err, b, sizeof(b))) != 0) {
 		if (r < 0) {
 			if (errno == EINTR)
@@ -85,62 +72,63 @@ static int wait_fd(struct hio_pe_serve_state *st, int fd, short events, uint64_t
 		if (n < 0 && errno != EINTR)
 			return 1; /* the read or write that follows says what is wrong */
 		if (n > 0 && p[1].revents)
-			drain_err(st);
+			pe_serve_drain_err(st);
 		if (n > 0 && p[0].revents)
 			return 1;
 	}
 }
 
-/* Reads more of its stdout into rb. IO_OK, IO_EOF or IO_TIMEOUT. */
-static int rb_more(struct hio_pe_serve_state *st, uint64_t deadline)
+int pe_serve_fill(struct hio_pe_serve_state *st)
 {
 	ssize_t r;
 
+	if (st->from < 0) {
+		snprintf(st->why, sizeof(st->why), "its stdout closed");
+		return IO_EOF;
+	}
 	if (st->roff) {
 		memmove(st->rb, st->rb + st->roff, st->rlen);
 		st->roff = 0;
 	}
+	if (st->rlen == sizeof(st->rb))
+		return 0; /* the parser decides: a line too long, or bytes it has to take */
 	for (;;) {
 		r = read(st->from, st->rb + st->rlen, sizeof(st->rb) - st->rlen);
 		if (r > 0) {
 			st->rlen += (size_t)r;
-			return IO_OK;
+			return 1;
 		}
-		if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
-			snprintf(st->why, sizeof(st->why), "its stdout %s",
-				 r == 0 ? "closed" : strerror(errno));
-			return IO_EOF;
-		}
-		if (errno == EAGAIN && !wait_fd(st, st->from, POLLIN, deadline))
-			return IO_TIMEOUT;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return 0;
+		snprintf(st->why, sizeof(st->why), "its stdout %s",
+			 r == 0 ? "closed" : strerror(errno));
+		return IO_EOF;
 	}
 }
 
-/* Reads one header line and parses it as a JSON object (*out, the caller's). */
-static int read_header(struct hio_pe_serve_state *st, uint64_t deadline, json_t **out)
+/* One header line from rb as a JSON object (*out, the caller's): 1, 0 when the line is
+ * not all there yet, IO_PROTO with st->why. */
+static int take_line(struct hio_pe_serve_state *st, json_t **out)
 {
+	char *nl = memchr(st->rb + st->roff, '\n', st->rlen);
 	json_error_t je;
-	char *nl;
-	int rc;
+	size_t n;
 
 	*out = NULL;
-	while (!(nl = memchr(st->rb + st->roff, '\n', st->rlen))) {
+	if (!nl) {
 		if (st->rlen == sizeof(st->rb)) {
 			snprintf(st->why, sizeof(st->why), "a header line longer than %u bytes",
 				 SERVE_LINE_MAX);
 			return IO_PROTO;
 		}
-		rc = rb_more(st, deadline);
-		if (rc != IO_OK)
-			return rc;
+		return 0;
 	}
-	{
-		size_t n = (size_t)(nl - (st->rb + st->roff));
-
-		*out = json_loadb(st->rb + st->roff, n, 0, &je);
-		st->roff += n + 1;
-		st->rlen -= n + 1;
-	}
+	n = (size_t)(nl - (st->rb + st->roff));
+	*out = json_loadb(st->rb + st->roff, n, 0, &je);
+	st->roff += n + 1;
+	st->rlen -= n + 1;
 	if (!json_is_object(*out)) {
 		snprintf(st->why, sizeof(st->why), "a header line that is not a JSON object: %s",
 			 *out ? "another JSON value" : je.text);
@@ -148,58 +136,180 @@ static int read_header(struct hio_pe_serve_state *st, uint64_t deadline, json_t 
 		*out = NULL;
 		return IO_PROTO;
 	}
-	return IO_OK;
+	return 1;
 }
 
-/* Reads n payload bytes into buf, or into fd when buf is NULL. */
-static int read_payload(struct hio_pe_serve_state *st, uint64_t n, char *buf, int fd,
-			uint64_t deadline)
+void pe_serve_reply_reset(struct hio_pe_serve_state *st)
 {
-	while (n > 0) {
-		size_t k;
-		int rc;
+	struct serve_reply *r = &st->rep;
 
-		if (!st->rlen && (rc = rb_more(st, deadline)) != IO_OK)
-			return rc;
-		k = st->rlen < n ? st->rlen : (size_t)n;
-		if (buf) {
-			memcpy(buf, st->rb + st->roff, k);
-			buf += k;
-		} else if (hio_write_all(fd, st->rb + st->roff, k) < 0) {
-			snprintf(st->why, sizeof(st->why), "cannot write its stdout: %s",
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->err);
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+}
+
+/* A reply's header: checks it and sets up the payload's destinations. */
+static int reply_header(struct hio_pe_serve_state *st, json_t *h, const char *id, const char *so)
+{
+	struct serve_reply *r = &st->rep;
+	const char *status = json_string_value(json_object_get(h, "status"));
+	const char *hid = json_string_value(json_object_get(h, "id"));
+	json_t *jo = json_object_get(h, "stdout"), *je = json_object_get(h, "error");
+
+	if (!hid || strcmp(hid, id) != 0) {
+		snprintf(st->why, sizeof(st->why), "a reply for id %.40s, not %s",
+			 hid ? hid : "(none)", id);
+		return IO_PROTO;
+	}
+	if (!status || (strcmp(status, "done") != 0 && strcmp(status, "failed") != 0)) {
+		snprintf(st->why, sizeof(st->why), "a reply whose status is not done or failed");
+		return IO_PROTO;
+	}
+	if ((jo && (!json_is_integer(jo) || json_integer_value(jo) < 0 ||
+		    (uint64_t)json_integer_value(jo) > SERVE_STDOUT_MAX)) ||
+	    (je && (!json_is_integer(je) || json_integer_value(je) < 0 ||
+		    (uint64_t)json_integer_value(je) > PE_ERROR_MAX))) {
+		snprintf(st->why, sizeof(st->why),
+			 "a reply whose stdout or error length is not 0..%llu or 0..%u",
+			 (unsigned long long)SERVE_STDOUT_MAX, PE_ERROR_MAX);
+		return IO_PROTO;
+	}
+	r->done = strcmp(status, "done") == 0;
+	r->nout = jo ? (uint64_t)json_integer_value(jo) : 0;
+	r->nerr = je ? (uint64_t)json_integer_value(je) : 0;
+	r->got = 0;
+	r->err = calloc(1, (size_t)r->nerr + 1);
+	if (!r->err) {
+		snprintf(st->why, sizeof(st->why), "out of memory");
+		return IO_PROTO;
+	}
+	/* No stdout, no file: the scratch directory's stdout stays as it was (empty). */
+	if (r->nout) {
+		r->fd = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (r->fd < 0) {
+			snprintf(st->why, sizeof(st->why), "cannot open %s: %s", so,
 				 strerror(errno));
 			return IO_PROTO;
 		}
-		st->roff += k;
-		st->rlen -= k;
-		n -= k;
 	}
-	return IO_OK;
+	return 0;
 }
 
-static int write_to(struct hio_pe_serve_state *st, const void *p, size_t n, uint64_t deadline)
+int pe_serve_reply_step(struct hio_pe_serve_state *st, const char *id, const char *so)
 {
-	const char *c = p;
+	struct serve_reply *r = &st->rep;
 
-	while (n > 0) {
-		ssize_t w = write(st->to, c, n);
+	for (;;) {
+		size_t k;
 
+		if (r->phase == 0) {
+			json_t *h;
+			int rc = take_line(st, &h);
+
+			if (rc <= 0)
+				return rc;
+			rc = reply_header(st, h, id, so);
+			json_decref(h);
+			if (rc < 0)
+				return rc;
+			r->phase = 1;
+		}
+		if (r->phase == 1 && r->got == r->nout) {
+			if (r->fd >= 0 && close(r->fd) < 0) {
+				r->fd = -1;
+				snprintf(st->why, sizeof(st->why), "cannot write %s: %s", so,
+					 strerror(errno));
+				return IO_PROTO;
+			}
+			r->fd = -1;
+			r->phase = 2;
+			r->got = 0;
+		}
+		if (r->phase == 2 && r->got == r->nerr) {
+			r->phase = 0;
+			return 1;
+		}
+		if (!st->rlen)
+			return 0;
+		if (r->phase == 1) {
+			k = st->rlen < r->nout - r->got ? st->rlen : (size_t)(r->nout - r->got);
+			if (hio_write_all(r->fd, st->rb + st->roff, k) < 0) {
+				snprintf(st->why, sizeof(st->why),
+					 "cannot write its stdout to %s: %s", so, strerror(errno));
+				return IO_PROTO;
+			}
+		} else {
+			k = st->rlen < r->nerr - r->got ? st->rlen : (size_t)(r->nerr - r->got);
+			memcpy(r->err + r->got, st->rb + st->roff, k);
+		}
+		st->roff += k;
+		st->rlen -= k;
+		r->got += k;
+	}
+}
+
+ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked)
+{
+	sigset_t pipe_set, old;
+	ssize_t w;
+	int err;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	if (!blocked)
+		pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	do
+		w = writev(fd, iov, n);
+	while (w < 0 && errno == EINTR);
+	err = errno;
+	/* A SIGPIPE this write raised is taken while still blocked, so no handler of a
+	 * library caller's (or the default action) ever sees it. */
+	if (w < 0 && err == EPIPE && (blocked || !sigismember(&old, SIGPIPE))) {
+		const struct timespec zero = {0, 0};
+
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	if (!blocked)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return w;
+}
+
+/* Writes the request (line, then body when inline) by the deadline. */
+static int write_to(struct hio_pe_serve_state *st, const char *line, size_t n, const void *body,
+		    size_t blen, uint64_t deadline)
+{
+	size_t off = 0, total = n + blen;
+
+	while (off < total) {
+		struct iovec iov[2];
+		int k = 0;
+		ssize_t w;
+
+		if (off < n)
+			iov[k++] = (struct iovec){(void *)(line + off), n - off};
+		if (blen)
+			iov[k++] = (struct iovec){(char *)body + (off > n ? off - n : 0),
+						  blen - (off > n ? off - n : 0)};
+		w = pe_serve_writev(st->to, iov, k, 0);
 		if (w > 0) {
-			c += w;
-			n -= (size_t)w;
+			off += (size_t)w;
 		} else if (w < 0 && errno == EAGAIN) {
 			if (!wait_fd(st, st->to, POLLOUT, deadline))
 				return IO_TIMEOUT;
-		} else if (w < 0 && errno != EINTR) {
+		} else {
 			snprintf(st->why, sizeof(st->why), "its stdin %s",
-				 errno == EPIPE ? "closed" : strerror(errno));
+				 w == 0 || errno == EPIPE ? "closed" : strerror(errno));
 			return IO_EOF;
 		}
 	}
 	return IO_OK;
 }
 
-static void describe(int status, char *out, size_t n)
+void pe_serve_describe(int status, char *out, size_t n)
 {
 	if (WIFEXITED(status))
 		snprintf(out, n, "exited with status %d", WEXITSTATUS(status));
@@ -209,8 +319,7 @@ static void describe(int status, char *out, size_t n)
 		snprintf(out, n, "ended with wait status %d", status);
 }
 
-/* Waits up to ms for the command to exit. 1 when it did. */
-static int exited_within(struct hio_pe_serve_state *st, long ms)
+int pe_serve_exited_within(struct hio_pe_serve_state *st, long ms)
 {
 	uint64_t deadline = hio_mono_ms() + (uint64_t)ms;
 
@@ -230,23 +339,21 @@ static int exited_within(struct hio_pe_serve_state *st, long ms)
 	}
 }
 
-/* Ends the command and whatever it left in its group (SIGTERM first when grace_ms),
- * reaps it, closes our ends. The command's wait status. */
-static int serve_kill(struct hio_pe_serve_state *st, long grace_ms)
+int pe_serve_kill(struct hio_pe_serve_state *st, long grace_ms)
 {
 	int status = 0;
 
 	if (!st->pid)
 		return 0;
-	if (grace_ms > 0 && !exited_within(st, 0)) {
+	if (grace_ms > 0 && !pe_serve_exited_within(st, 0)) {
 		kill(-st->pid, SIGTERM);
-		exited_within(st, grace_ms);
+		pe_serve_exited_within(st, grace_ms);
 	}
 	/* The zombie (WNOWAIT above) kept the group id ours until now. */
 	kill(-st->pid, SIGKILL);
 	while (waitpid(st->pid, &status, 0) < 0 && errno == EINTR)
 		;
-	drain_err(st);
+	pe_serve_drain_err(st);
 	{
 		int *fds[] = {&st->pidfd, &st->to, &st->from, &st->err};
 
@@ -258,6 +365,7 @@ static int serve_kill(struct hio_pe_serve_state *st, long grace_ms)
 	}
 	st->pid = 0;
 	st->roff = st->rlen = 0;
+	pe_serve_reply_reset(st);
 	return status;
 }
 
@@ -288,9 +396,30 @@ static int check_hello(struct hio_pe_serve_state *st, json_t *h)
 	return 0;
 }
 
-/* Starts the command and waits for its hello. 0, or -1 with st->why (nothing left
- * running). */
-static int serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
+/* The hello, by the deadline. */
+static int read_hello(struct hio_pe_serve_state *st, uint64_t deadline)
+{
+	json_t *h = NULL;
+	int rc;
+
+	while ((rc = take_line(st, &h)) == 0) {
+		rc = pe_serve_fill(st);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 && !wait_fd(st, st->from, POLLIN, deadline)) {
+			snprintf(st->why, sizeof(st->why), "no hello within %ld ms",
+				 SERVE_START_MS);
+			return IO_TIMEOUT;
+		}
+	}
+	if (rc < 0)
+		return rc;
+	rc = check_hello(st, h) < 0 ? IO_PROTO : IO_OK;
+	json_decref(h);
+	return rc;
+}
+
+int pe_serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 {
 	char sh[] = "sh", dash_c[] = "-c";
 	char *argv[] = {sh, dash_c, (char *)s->command, NULL};
@@ -299,7 +428,6 @@ static int serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	char **env = pe_exec_env(kv, 1);
-	json_t *hello = NULL;
 	pid_t pid;
 	int ret = -1;
 
@@ -324,16 +452,15 @@ static int serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 	st->from = outp[0];
 	st->err = errp[0];
 	in[1] = outp[0] = errp[0] = -1;
+	fcntl(st->to, F_SETPIPE_SZ, SERVE_PIPE_BYTES);
 	fcntl(st->to, F_SETFL, O_NONBLOCK);
 	fcntl(st->from, F_SETFL, O_NONBLOCK);
 	fcntl(st->err, F_SETFL, O_NONBLOCK);
-	rc = read_header(st, hio_mono_ms() + SERVE_START_MS, &hello);
-	if (rc == IO_TIMEOUT)
-		snprintf(st->why, sizeof(st->why), "no hello within %ld ms", SERVE_START_MS);
-	if (rc != IO_OK || check_hello(st, hello) < 0) {
+	pe_serve_reply_reset(st);
+	if (read_hello(st, hio_mono_ms() + SERVE_START_MS) != IO_OK) {
 		char how[64];
 
-		describe(serve_kill(st, 0), how, sizeof(how));
+		pe_serve_describe(pe_serve_kill(st, 0), how, sizeof(how));
 		snprintf(st->why + strlen(st->why), sizeof(st->why) - strlen(st->why), "; it %s",
 			 how);
 		goto out;
@@ -354,160 +481,41 @@ out:
 		if (errp[i] >= 0)
 			close(errp[i]);
 	}
-	json_decref(hello);
 	free(env);
 	return ret;
 }
 
-/* Between messages the command should be quietly waiting: one that exited (or wrote
- * out of turn) is reaped (or killed) here, before it is given a message. */
-static void check_idle(struct hio_pe_serve_state *st)
+void pe_serve_check_idle(struct hio_pe_serve_state *st)
 {
 	struct pollfd p = {.fd = st->from, .events = POLLIN};
 	siginfo_t si = {0};
 	char how[64];
 
-	drain_err(st);
+	pe_serve_drain_err(st);
 	if (waitid(P_PID, (id_t)st->pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid) {
-		describe(serve_kill(st, 0), how, sizeof(how));
+		pe_serve_describe(pe_serve_kill(st, 0), how, sizeof(how));
 		hio_warn("resident command %s between messages; starting it again", how);
 	} else if (st->rlen || (poll(&p, 1, 0) > 0 && p.revents)) {
-		describe(serve_kill(st, 0), how, sizeof(how));
+		pe_serve_describe(pe_serve_kill(st, 0), how, sizeof(how));
 		hio_warn("resident command wrote out of turn (or closed its stdout) between "
 			 "messages; it was killed (it %s) and starts again",
 			 how);
 	}
 }
 
-static int send_request(struct hio_pe_serve_state *st, const struct hio_pe_msg *msg, const char *in,
-			const char *outdir, uint64_t deadline)
+int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, char *outdir,
+		     char *so)
 {
-	int inl = msg->path == NULL;
-	json_t *h = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:b,s:I}", "id", msg->id, "name", msg->name,
-			      "pipeline", msg->pipeline ? msg->pipeline : "default", "ts",
-			      (json_int_t)msg->ts, "path", in, "output", outdir, "inline", inl,
-			      "len", (json_int_t)msg->len);
-	char *line = h ? json_dumps(h, JSON_COMPACT) : NULL;
-	size_t n = line ? strlen(line) : 0;
-	int rc;
+	const char *dir = hio_pe_out_dir(out);
 
-	json_decref(h);
-	if (!line || n + 1 > SERVE_LINE_MAX) {
-		snprintf(st->why, sizeof(st->why), "%s",
-			 line ? "the request header is too long" : "out of memory");
-		free(line);
-		return IO_PROTO;
-	}
-	line[n] = '\n'; /* over the NUL: the line is written by length */
-	rc = write_to(st, line, n + 1, deadline);
-	free(line);
-	if (rc == IO_OK && inl && msg->len)
-		rc = write_to(st, msg->data, msg->len, deadline);
-	return rc;
-}
-
-/* The reply: its stdout bytes go to so, its error text to *errtext. 1 done, 0 failed,
- * or an IO_ code. */
-static int read_reply(struct hio_pe_serve_state *st, const struct hio_pe_msg *msg, const char *so,
-		      char **errtext, uint64_t deadline)
-{
-	json_t *h = NULL, *jo, *je;
-	const char *status, *id;
-	uint64_t nout, nerr;
-	int rc, fd = -1, done;
-
-	*errtext = NULL;
-	rc = read_header(st, deadline, &h);
-	if (rc != IO_OK)
-		return rc;
-	id = json_string_value(json_object_get(h, "id"));
-	status = json_string_value(json_object_get(h, "status"));
-	jo = json_object_get(h, "stdout");
-	je = json_object_get(h, "error");
-	rc = IO_PROTO;
-	if (!id || strcmp(id, msg->id) != 0) {
-		snprintf(st->why, sizeof(st->why), "a reply for id %.40s, not %s",
-			 id ? id : "(none)", msg->id);
-		goto out;
-	}
-	if (!status || (strcmp(status, "done") != 0 && strcmp(status, "failed") != 0)) {
-		snprintf(st->why, sizeof(st->why), "a reply whose status is not done or failed");
-		goto out;
-	}
-	done = strcmp(status, "done") == 0;
-	if ((jo && (!json_is_integer(jo) || json_integer_value(jo) < 0 ||
-		    (uint64_t)json_integer_value(jo) > SERVE_STDOUT_MAX)) ||
-	    (je && (!json_is_integer(je) || json_integer_value(je) < 0 ||
-		    (uint64_t)json_integer_value(je) > PE_ERROR_MAX))) {
-		snprintf(st->why, sizeof(st->why),
-			 "a reply whose stdout or error length is not 0..%llu or 0..%u",
-			 (unsigned long long)SERVE_STDOUT_MAX, PE_ERROR_MAX);
-		goto out;
-	}
-	nout = jo ? (uint64_t)json_integer_value(jo) : 0;
-	nerr = je ? (uint64_t)json_integer_value(je) : 0;
-	if (nout) {
-		fd = open(so, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			snprintf(st->why, sizeof(st->why), "cannot open %s: %s", so,
-				 strerror(errno));
-			goto out;
-		}
-		rc = read_payload(st, nout, NULL, fd, deadline);
-		if (rc != IO_OK)
-			goto out;
-	}
-	*errtext = calloc(1, (size_t)nerr + 1);
-	if (!*errtext) {
-		snprintf(st->why, sizeof(st->why), "out of memory");
-		rc = IO_PROTO;
-		goto out;
-	}
-	rc = read_payload(st, nerr, *errtext, -1, deadline);
-	if (rc == IO_OK)
-		rc = done;
-out:
-	if (fd >= 0)
-		close(fd);
-	json_decref(h);
-	return rc;
-}
-
-static struct hio_pe_serve_state *state_get(struct hio_pe_serve *s)
-{
-	if (!s->st) {
-		s->st = calloc(1, sizeof(*s->st));
-		if (!s->st)
-			return NULL;
-		s->st->pidfd = s->st->to = s->st->from = s->st->err = -1;
-	}
-	return s->st;
-}
-
-int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
-{
-	struct hio_pe_serve *s = ud;
-	struct hio_pe_serve_state *st = state_get(s);
-	long timeout = s->timeout_ms > 0 ? s->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
-	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX], what[400], how[64];
-	char *errtext = NULL;
-	const char *dir;
-	uint64_t deadline;
-	int rc;
-
-	if (!st) {
-		hio_pe_out_fail(out, "out of memory for the resident handler");
-		return 1;
-	}
-	dir = hio_pe_out_dir(out);
 	if (!dir) {
 		hio_pe_out_fail(out, "cannot make a scratch dir: %s", strerror(errno));
 		return 1;
 	}
-	snprintf(outdir, sizeof(outdir), "%s/output", dir);
-	snprintf(so, sizeof(so), "%s/stdout", dir);
+	snprintf(outdir, PATH_MAX, "%s/output", dir);
+	snprintf(so, PATH_MAX, "%s/stdout", dir);
 	/* A body in memory goes inline; one received to disk is linked into place. */
-	if (pe_exec_input(msg, dir, in, sizeof(in), msg->path != NULL) < 0) {
+	if (pe_exec_input(msg, dir, in, PATH_MAX, msg->path != NULL) < 0) {
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}
@@ -515,10 +523,183 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return 1;
 	}
+	return 0;
+}
+
+/* Appends s as a JSON string at b + *off (room for it checked by the caller). Names
+ * came in JSON, so they are UTF-8 already; only quotes, backslashes and control
+ * characters need escaping. */
+static void put_str(char *b, size_t *off, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = *off;
+
+	b[o++] = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			b[o++] = '\\';
+			b[o++] = (char)c;
+		} else if (c < 0x20) {
+			memcpy(b + o, "\\u00", 4);
+			o += 4;
+			b[o++] = hex[c >> 4];
+			b[o++] = hex[c & 15];
+		} else {
+			b[o++] = (char)c;
+		}
+	}
+	b[o++] = '"';
+	*off = o;
+}
+
+int pe_serve_request(struct hio_pe_serve_state *st, const struct hio_pe_msg *msg, const char *in,
+		     const char *outdir, char **line, size_t *n)
+{
+	const char *pl = msg->pipeline ? msg->pipeline : "default";
+	/* Written by hand, not through jansson: packing and dumping an object cost more
+	 * than the rest of the request. Each string grows at most 6 times escaped. */
+	size_t cap = 160 + 6 * (strlen(msg->id) + strlen(msg->name) + strlen(pl) + strlen(in) +
+				strlen(outdir));
+	size_t o = 0;
+	char *b = malloc(cap);
+
+	*line = NULL;
+	*n = 0;
+	if (!b) {
+		snprintf(st->why, sizeof(st->why), "out of memory");
+		return IO_PROTO;
+	}
+	memcpy(b + o, "{\"id\":", 6);
+	o += 6;
+	put_str(b, &o, msg->id);
+	memcpy(b + o, ",\"name\":", 8);
+	o += 8;
+	put_str(b, &o, msg->name);
+	memcpy(b + o, ",\"pipeline\":", 12);
+	o += 12;
+	put_str(b, &o, pl);
+	o +=
+	    (size_t)snprintf(b + o, cap - o, ",\"ts\":%llu,\"path\":", (unsigned long long)msg->ts);
+	put_str(b, &o, in);
+	memcpy(b + o, ",\"output\":", 10);
+	o += 10;
+	put_str(b, &o, outdir);
+	o += (size_t)snprintf(b + o, cap - o, ",\"inline\":%s,\"len\":%llu}\n",
+			      msg->path ? "false" : "true", (unsigned long long)msg->len);
+	if (o > SERVE_LINE_MAX) {
+		snprintf(st->why, sizeof(st->why), "the request header is too long");
+		free(b);
+		return IO_PROTO;
+	}
+	*line = b;
+	*n = o;
+	return IO_OK;
+}
+
+void pe_serve_fail(struct hio_pe_serve_state *st, int rc, long timeout, const char *id,
+		   const char *name, hio_pe_out *out)
+{
+	char what[400], how[64];
+
+	if (rc == IO_TIMEOUT) {
+		pe_serve_describe(pe_serve_kill(st, SERVE_KILL_GRACE), how, sizeof(how));
+		snprintf(what, sizeof(what),
+			 "timed out after %ld ms; the resident command was killed (it %s) and "
+			 "starts again",
+			 timeout, how);
+	} else if (rc == IO_PROTO) {
+		pe_serve_describe(pe_serve_kill(st, 0), how, sizeof(how));
+		snprintf(what, sizeof(what),
+			 "resident protocol error: %s; the command was killed (it %s) and starts "
+			 "again",
+			 st->why, how);
+	} else {
+		int status = pe_serve_kill(st, 0);
+
+		pe_serve_describe(status, how, sizeof(how));
+		snprintf(what, sizeof(what),
+			 "the resident command %s while it held this message (%s); it starts "
+			 "again",
+			 how, st->why);
+		if (WIFSIGNALED(status) && pe_is_stop_signal(WTERMSIG(status)))
+			out->stop_signal = WTERMSIG(status);
+	}
+	hio_info("message %s (%s): %s", id, name, what);
+	pe_fail_tail(out, what, &st->tail);
+}
+
+int pe_serve_result(struct hio_pe_serve_state *st, hio_pe_out *out, const char *outdir,
+		    const char *so, const char *in)
+{
+	int rc;
+
+	if (st->rep.done) {
+		pe_out_collect(out, outdir, so, in);
+		rc = out->failed;
+	} else {
+		hio_pe_out_fail(out, "%s",
+				st->rep.err && *st->rep.err ? st->rep.err
+							    : "failed (no reason given)");
+		rc = 1;
+	}
+	pe_serve_reply_reset(st);
+	return rc;
+}
+
+/* The reply to id, by the deadline. 1 complete, or an IO_ code. */
+static int read_reply(struct hio_pe_serve_state *st, const char *id, const char *so,
+		      uint64_t deadline)
+{
+	for (;;) {
+		int rc = pe_serve_reply_step(st, id, so);
+
+		if (rc != 0)
+			return rc;
+		rc = pe_serve_fill(st);
+		if (rc < 0)
+			return rc;
+		if (rc == 0 && !wait_fd(st, st->from, POLLIN, deadline))
+			return IO_TIMEOUT;
+	}
+}
+
+struct hio_pe_serve_state *pe_serve_state(struct hio_pe_serve *s)
+{
+	if (!s->st) {
+		s->st = calloc(1, sizeof(*s->st));
+		if (!s->st)
+			return NULL;
+		s->st->pidfd = s->st->to = s->st->from = s->st->err = -1;
+		s->st->rep.fd = -1;
+	}
+	return s->st;
+}
+
+int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
+{
+	struct hio_pe_serve *s = ud;
+	struct hio_pe_serve_state *st = pe_serve_state(s);
+	long timeout = s->timeout_ms > 0 ? s->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
+	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX];
+	char *line = NULL;
+	size_t n = 0;
+	uint64_t deadline;
+	int rc;
+
+	if (!st) {
+		hio_pe_out_fail(out, "out of memory for the resident handler");
+		return 1;
+	}
+	if (pe_serve_prepare(out, msg, in, outdir, so))
+		return 1;
 	if (st->pid)
-		check_idle(st);
+		pe_serve_check_idle(st);
 	memset(&st->tail, 0, sizeof(st->tail));
-	if (!st->pid && serve_start(s, st) < 0) {
+	if (!st->pid && pe_serve_start(s, st) < 0) {
+		char what[400];
+
 		snprintf(what, sizeof(what), "the resident command did not start: %s", st->why);
 		hio_warn("message %s (%s): %s; it is tried again at the next message", msg->id,
 			 msg->name, what);
@@ -528,49 +709,36 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 	/* The start-up above is not the message's time. */
 	memset(&st->tail, 0, sizeof(st->tail));
 	deadline = hio_mono_ms() + (uint64_t)timeout;
-	rc = send_request(st, msg, in, outdir, deadline);
+	rc = pe_serve_request(st, msg, in, outdir, &line, &n);
 	if (rc == IO_OK)
-		rc = read_reply(st, msg, so, &errtext, deadline);
+		rc = write_to(st, line, n, msg->path ? NULL : msg->data, msg->path ? 0 : msg->len,
+			      deadline);
+	free(line);
+	if (rc == IO_OK)
+		rc = read_reply(st, msg->id, so, deadline);
 	if (rc == 1) {
-		pe_out_collect(out, outdir, so, in);
-		rc = out->failed;
-	} else if (rc == 0) {
-		hio_pe_out_fail(out, "%s",
-				errtext && *errtext ? errtext : "failed (no reason given)");
-		rc = 1;
+		rc = pe_serve_result(st, out, outdir, so, in);
 	} else {
-		if (rc == IO_TIMEOUT) {
-			describe(serve_kill(st, SERVE_KILL_GRACE), how, sizeof(how));
-			snprintf(what, sizeof(what),
-				 "timed out after %ld ms; the resident command was killed (it %s) "
-				 "and starts again",
-				 timeout, how);
-		} else if (rc == IO_PROTO) {
-			describe(serve_kill(st, 0), how, sizeof(how));
-			snprintf(what, sizeof(what),
-				 "resident protocol error: %s; the command was killed (it %s) and "
-				 "starts again",
-				 st->why, how);
-		} else {
-			int status = serve_kill(st, 0);
-
-			describe(status, how, sizeof(how));
-			snprintf(what, sizeof(what),
-				 "the resident command %s while it held this message (%s); it "
-				 "starts again",
-				 how, st->why);
-			if (WIFSIGNALED(status) && pe_is_stop_signal(WTERMSIG(status)))
-				out->stop_signal = WTERMSIG(status);
-		}
-		hio_info("message %s (%s): %s", msg->id, msg->name, what);
-		pe_fail_tail(out, what, &st->tail);
+		pe_serve_fail(st, rc, timeout, msg->id, msg->name, out);
 		rc = 1;
 	}
-	free(errtext);
 	/* Orphans the resident left (setsid children of a handler) end with the message;
 	 * the resident itself, our one legitimate child, stays. */
 	pe_kill_orphans(st->pid);
 	return rc;
+}
+
+void pe_serve_close(struct hio_pe_serve_state *st)
+{
+	if (!st || !st->pid)
+		return;
+	close(st->to);
+	st->to = -1;
+	if (!pe_serve_exited_within(st, SERVE_CLOSE_MS))
+		hio_warn("resident command did not exit within %d ms of EOF on its stdin; "
+			 "killing it",
+			 SERVE_CLOSE_MS);
+	pe_serve_kill(st, 0);
 }
 
 void hio_pe_serve_close(struct hio_pe_serve *s)
@@ -579,17 +747,11 @@ void hio_pe_serve_close(struct hio_pe_serve *s)
 
 	if (!st)
 		return;
-	if (st->pid) {
-		close(st->to);
-		st->to = -1;
-		if (!exited_within(st, SERVE_CLOSE_MS))
-			hio_warn("resident command did not exit within %d ms of EOF on its stdin; "
-				 "killing it",
-				 SERVE_CLOSE_MS);
-		serve_kill(st, 0);
-	}
-	/* What the resident started and left (a setsid child) ends with it. */
-	pe_kill_orphans(0);
+	pe_serve_close(st);
+	/* What the resident started and left (a setsid child) ends with it; hio_pe_run's
+	 * executor, which started it, has ended, so every thread's children are looked at. */
+	pe_kill_orphans_all(0);
+	pe_serve_reply_reset(st);
 	free(st);
 	s->st = NULL;
 }

@@ -8,6 +8,7 @@
 #include "hio_metrics.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_meta.h"
 #include "pe_metrics.h"
 
 #include <errno.h>
@@ -74,37 +75,46 @@ struct body {
 	char err[160];
 };
 
-static int body_add(struct body *b, int type, json_t *meta, const void *data,
+/* Adds a frame whose meta is m (freed here, whatever happens). */
+static int body_add(struct body *b, int type, struct pe_meta *m, const void *data,
 		    const struct pe_rfile *file, uint64_t blen)
 {
 	struct seg *s;
+	int rc = -1;
 
-	if (!meta)
-		return -1;
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 16;
 		struct seg *ns = realloc(b->segs, cap * sizeof(*ns));
 
-		if (!ns) {
-			json_decref(meta);
-			return -1;
-		}
+		if (!ns)
+			goto out;
 		b->segs = ns;
 		b->cap = cap;
 	}
 	s = &b->segs[b->n];
 	memset(s, 0, sizeof(*s));
-	if (hio_frame_head(type, 0, meta, blen, &s->head, &s->hlen) < 0) {
-		json_decref(meta);
-		return -1;
-	}
-	json_decref(meta);
+	if (pe_meta_head(m, type, blen, &s->head, &s->hlen) < 0)
+		goto out;
 	s->data = data;
 	s->file = file;
 	s->blen = blen;
 	b->total += s->hlen + blen;
 	b->n++;
-	return 0;
+	rc = 0;
+out:
+	pe_meta_free(m);
+	return rc;
+}
+
+/* RFILE {id, file}. */
+static int body_add_file(struct body *b, const char *id, const char *name, const void *data,
+			 const struct pe_rfile *file, uint64_t blen)
+{
+	struct pe_meta m = {0};
+
+	pe_meta_str(&m, "id", id);
+	pe_meta_str(&m, "file", name);
+	return body_add(b, HIO_F_RFILE, &m, data, file, blen);
 }
 
 static void body_free(struct body *b)
@@ -133,8 +143,8 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 {
 	struct pe_item *it = e->it;
 	hio_pe_out *o = &e->out;
+	struct pe_meta done = {0};
 	char line[512];
-	json_t *done;
 
 	/* A file that is no longer what the analysis left fails the message here, before
 	 * the request: refused halfway, the whole batch would be sent again and again. */
@@ -155,36 +165,33 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 	if (o->failed) {
 		const char *txt = o->error ? o->error : "failed";
 
-		if (body_add(b, HIO_F_RFILE, json_pack("{s:s, s:s}", "id", it->id, "file", "error"),
-			     txt, NULL, strlen(txt)) < 0)
+		if (body_add_file(b, it->id, "error", txt, NULL, strlen(txt)) < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < o->n; i++) {
 		struct pe_rfile *f = &o->files[i];
 
-		if (body_add(b, HIO_F_RFILE, json_pack("{s:s, s:s}", "id", it->id, "file", f->name),
-			     f->data, f->data ? NULL : f, f->len) < 0)
+		if (body_add_file(b, it->id, f->name, f->data, f->data ? NULL : f, f->len) < 0)
 			return -1;
 	}
-	done = json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", it->id, "name", it->name, "ts",
-			 (json_int_t)it->ts, "pipeline", pe->pipeline, "status",
-			 o->failed ? "failed" : "done");
-	if (done && o->failed) {
+	pe_meta_str(&done, "id", it->id);
+	pe_meta_str(&done, "name", it->name);
+	pe_meta_int(&done, "ts", (long long)it->ts);
+	pe_meta_str(&done, "pipeline", pe->pipeline);
+	pe_meta_str(&done, "status", o->failed ? "failed" : "done");
+	if (o->failed) {
 		pe_out_error_line(o, line, sizeof(line));
-		json_object_set_new(done, "error", json_string(line));
+		pe_meta_text(&done, "error", line);
 	}
-	if (done && pe->version)
-		json_object_set_new(done, "version", json_integer(pe->version));
+	if (pe->version)
+		pe_meta_int(&done, "version", pe->version);
 	/* Provenance (docs/protocol.md): which PE, on which host, ran it when, how long. */
-	if (done &&
-	    json_object_update_new(
-		done, json_pack("{s:s, s:s, s:I, s:I, s:i}", "pe", pe->id, "host", pe->adv_host,
-				"start", (json_int_t)o->start_us, "duration_ms",
-				(json_int_t)o->duration_ms, "exit", o->exit_status)) < 0) {
-		json_decref(done);
-		done = NULL;
-	}
-	return body_add(b, HIO_F_RDONE, done, NULL, NULL, 0);
+	pe_meta_str(&done, "pe", pe->id);
+	pe_meta_str(&done, "host", pe->adv_host);
+	pe_meta_int(&done, "start", (long long)o->start_us);
+	pe_meta_int(&done, "duration_ms", (long long)o->duration_ms);
+	pe_meta_int(&done, "exit", o->exit_status);
+	return body_add(b, HIO_F_RDONE, &done, NULL, NULL, 0);
 }
 
 /* Result files are read as the request goes, never loaded whole. */

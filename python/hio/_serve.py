@@ -13,6 +13,10 @@ message after another over its stdin and stdout::
 
 An exception marks the message failed, with its traceback as the ``error`` result.
 
+The PE writes up to ``max_inflight`` requests ahead; they are read as they come (read
+ahead), so the PE's own work on the next message overlaps this one's, and handled one
+after another in order.
+
 hio/__init__.py must re-export ``handler``, ``serve`` and ``Message`` from here
 (``from ._serve import Message, handler, serve``), so ``@hio.handler`` works.
 """
@@ -20,11 +24,13 @@ hio/__init__.py must re-export ``handler``, ``serve`` and ``Message`` from here
 from __future__ import annotations
 
 import atexit
+import collections
 import json
 import os
+import select
 import sys
 import traceback
-from typing import BinaryIO, Callable, Optional, Union
+from typing import BinaryIO, Callable, Deque, Optional, Union
 
 __all__ = ["Message", "handler", "serve", "PROTOCOL_VERSION"]
 
@@ -37,9 +43,11 @@ INLINE_MAX = 1 << 20
 STDOUT_MAX = 1 << 30
 #: Bytes of a reply's error text (the PE's PE_ERROR_MAX); longer text keeps its end.
 ERROR_MAX = 64 * 1024
-#: Requests the PE may send before reading a reply. Messages are handled in order,
-#: so any number is safe; the PE currently sends one at a time.
+#: Requests the PE may send before reading a reply (the hello's max_inflight): they
+#: are read ahead and handled in order.
 MAX_INFLIGHT = 16
+#: The buffer stdin is read into: a few whole requests (header and inline body).
+READ_BUFFER = 4 * (LINE_MAX + INLINE_MAX)
 
 Result = Union[None, str, bytes, bytearray, memoryview]
 
@@ -51,7 +59,8 @@ class ProtocolError(Exception):
 class Message:
     """One message: its name, id, input (``path`` and ``data``) and ``output`` dir."""
 
-    __slots__ = ("id", "name", "pipeline", "ts", "output", "_path", "_data", "_on_disk")
+    __slots__ = ("id", "name", "pipeline", "ts", "output", "queued", "_path", "_data",
+                 "_on_disk")
 
     def __init__(self, header: dict, data: Optional[bytes]) -> None:
         self.id: str = header["id"]
@@ -61,6 +70,9 @@ class Message:
         self.ts: int = header.get("ts", 0)
         #: An empty directory; every regular file written under it is a result.
         self.output: str = header["output"]
+        #: Requests read after this one and not answered yet when its handler was
+        #: called (0 when the PE sends one at a time): how far the PE is ahead.
+        self.queued: int = 0
         self._path: str = header["path"]
         self._data = data
         self._on_disk = data is None
@@ -87,31 +99,84 @@ class Message:
         return f"Message(id={self.id!r}, name={self.name!r})"
 
 
-def _read_exact(f: BinaryIO, n: int) -> bytes:
-    b = f.read(n)
-    if b is None or len(b) != n:
-        raise ProtocolError(f"stdin ended inside a {n}-byte payload")
-    return b
+class _Requests:
+    """The protocol's stdin: requests parsed from what has been read. ``take(False)``
+    never blocks: it returns a request only when its bytes are already here.
 
+    Reads land in one buffer allocated once (a read of a fresh 1 MiB bytes object per
+    call cost more than the rest of a large message's handling), and a header is parsed
+    once, however many reads its body takes."""
 
-def _read_request(f: BinaryIO) -> Optional[Message]:
-    line = f.readline(LINE_MAX)
-    if not line:
-        return None  # EOF: the PE is stopping
-    if not line.endswith(b"\n"):
-        raise ProtocolError(f"a request header over {LINE_MAX} bytes or cut short")
-    h = json.loads(line)
-    if not isinstance(h, dict) or not all(
-        isinstance(h.get(k), str) for k in ("id", "name", "path", "output")
-    ):
-        raise ProtocolError("a request without id, name, path and output")
-    n = h.get("len", 0)
-    data = None
-    if h.get("inline"):
-        if not isinstance(n, int) or n < 0 or n > INLINE_MAX:
-            raise ProtocolError(f"an inline length outside 0..{INLINE_MAX}")
-        data = _read_exact(f, n)
-    return Message(h, data)
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray(READ_BUFFER)
+        self.mv = memoryview(self.buf)
+        self.start = self.end = 0  # unparsed bytes: buf[start:end]
+        self.head: Optional[dict] = None  # a header whose inline body is still coming
+        self.eof = False
+        # The descriptor stays blocking: a read that waits is one syscall, and a
+        # look without waiting is one poll (no EAGAIN raised and caught per look).
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def _read(self, block: bool) -> bool:
+        """Reads what the pipe holds (waiting for something when block). False: nothing
+        came (or EOF)."""
+        if self.eof or (not block and not self.poller.poll(0)):
+            return False
+        if self.start == self.end:
+            self.start = self.end = 0
+        elif self.end == len(self.buf):
+            # Full: what is not parsed yet (less than one request) moves to the front.
+            n = self.end - self.start
+            self.buf[:n] = bytes(self.mv[self.start:self.end])
+            self.start, self.end = 0, n
+        k = os.readv(self.fd, [self.mv[self.end:]])
+        if not k:
+            self.eof = True
+            return False
+        self.end += k
+        return True
+
+    def take(self, block: bool) -> Optional[Message]:
+        """The next request, or None: EOF (the PE is stopping), or without block none
+        whole yet."""
+        while True:
+            msg = self._parse()
+            if msg is not None:
+                return msg
+            if not self._read(block):
+                if self.eof and block and (self.head is not None or self.end > self.start):
+                    raise ProtocolError("stdin ended inside a request")
+                return None
+
+    def _parse(self) -> Optional[Message]:
+        if self.head is None:
+            nl = self.buf.find(b"\n", self.start, min(self.end, self.start + LINE_MAX))
+            if nl < 0:
+                if self.end - self.start >= LINE_MAX:
+                    raise ProtocolError(f"a request header over {LINE_MAX} bytes")
+                return None
+            h = json.loads(bytes(self.mv[self.start:nl]))
+            if not isinstance(h, dict) or not all(
+                isinstance(h.get(k), str) for k in ("id", "name", "path", "output")
+            ):
+                raise ProtocolError("a request without id, name, path and output")
+            n = h.get("len", 0)
+            if h.get("inline") and (not isinstance(n, int) or n < 0 or n > INLINE_MAX):
+                raise ProtocolError(f"an inline length outside 0..{INLINE_MAX}")
+            self.head = h
+            self.start = nl + 1
+        h = self.head
+        data = None
+        if h.get("inline"):
+            n = h.get("len", 0)
+            if self.end - self.start < n:
+                return None  # its body is still coming
+            data = bytes(self.mv[self.start:self.start + n])
+            self.start += n
+        self.head = None
+        return Message(h, data)
 
 
 def _as_bytes(r: Result) -> bytes:
@@ -137,11 +202,12 @@ def _reply(f: BinaryIO, msg_id: str, ok: bool, out: bytes, err: bytes) -> None:
     f.flush()
 
 
-def _take_stdio() -> tuple[BinaryIO, BinaryIO]:
-    """The protocol's own copies of stdin and stdout; fds 0 and 1 become /dev/null
-    and stderr, so a handler's print() lands in the PE's log, not in the protocol."""
+def _take_stdio() -> tuple[int, BinaryIO]:
+    """The protocol's own copies of stdin (a descriptor, read by _Requests) and stdout;
+    fds 0 and 1 become /dev/null and stderr, so a handler's print() lands in the PE's
+    log, not in the protocol."""
     sys.stdout.flush()
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=LINE_MAX)
+    proto_in = os.dup(0)
     proto_out = os.fdopen(os.dup(1), "wb", buffering=LINE_MAX)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
@@ -158,15 +224,32 @@ def _take_stdio() -> tuple[BinaryIO, BinaryIO]:
 def serve(fn: Callable[[Message], Result], max_inflight: int = MAX_INFLIGHT) -> None:
     """Serves messages to fn until the PE closes stdin. fn's return value (str or
     bytes) becomes the result file ``stdout``; an exception fails the message with the
-    traceback as its ``error``."""
+    traceback as its ``error``. max_inflight (1..1024): requests the PE may send ahead,
+    read as they come and handled in order."""
+    if not 1 <= max_inflight <= 1024:
+        raise ValueError("max_inflight must be 1..1024")
     proto_in, proto_out = _take_stdio()
     hello = {"hio": "serve", "version": PROTOCOL_VERSION, "max_inflight": max_inflight}
     proto_out.write(json.dumps(hello, separators=(",", ":")).encode() + b"\n")
     proto_out.flush()
+    requests = _Requests(proto_in)
+    pending: Deque[Message] = collections.deque()
     while True:
-        msg = _read_request(proto_in)
-        if msg is None:
-            return
+        if not pending:
+            msg = requests.take(True)
+            if msg is None:
+                return  # EOF: the PE is stopping
+            pending.append(msg)
+        # Read ahead what has come, so the PE can write more while this one runs.
+        while len(pending) < max_inflight:
+            more = requests.take(False)
+            if more is None:
+                break
+            pending.append(more)
+        if requests.eof:
+            return  # the PE stopped; it reads no more replies
+        msg = pending.popleft()
+        msg.queued = len(pending)
         try:
             out = _as_bytes(fn(msg))
             if len(out) > STDOUT_MAX:

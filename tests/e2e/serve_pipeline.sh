@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Resident analyses pipelined (hio up --serve, a hello with max_inflight > 1): 300 files
+# Resident analyses pipelined (hio up --serve, a hello with max_inflight > 1): 150 files
 # give the same results as the same handler given one message at a time, and the
 # handler sees more than one request outstanding. A handler that crashes, one that
 # raises and one that hangs, each with the next message already in flight behind it:
@@ -36,7 +36,7 @@ EOF
 
 # Sizes from 100 B to 300 KB, all inline bodies: many messages a second.
 mkdir -p data
-awk 'BEGIN { srand(17); for (i = 0; i < 300; i++) {
+awk 'BEGIN { srand(17); for (i = 0; i < 150; i++) {
 	printf "data/d%d/f%03d.bin %d\n", i % 3, i, int(100 * exp(rand() * log(3000))) } }' >sizes
 while read -r f sz; do
 	mkdir -p "$(dirname "$f")"
@@ -55,8 +55,8 @@ run() {
 	check "max_inflight $n: hio wait" "$HIO" wait --timeout 600
 	"$HIO" results --json >"results.$n.json"
 	eq "max_inflight $n: entries done" \
-		"$(jq '[.[] | select(.state == "done")] | length' "results.$n.json")" 300
-	eq "max_inflight $n: handler calls" "$(wc -l <"outstanding.$n")" 300
+		"$(jq '[.[] | select(.state == "done")] | length' "results.$n.json")" 150
+	eq "max_inflight $n: handler calls" "$(wc -l <"outstanding.$n")" 150
 	cut -d' ' -f1 sizes | xargs -P 4 -I{} sh -c '"$1" results get "$2" "$3/$2" >/dev/null ||
 		echo "$2"' _ "$HIO" {} "$out" >"unfetched.$n"
 	eq "max_inflight $n: results that could not be fetched" "$(wc -l <"unfetched.$n")" 0
@@ -65,7 +65,7 @@ run() {
 }
 run 1 res-one
 run 16 res-pipelined
-check "pipelined results identical to one at a time (300 files)" diff -r res-one res-pipelined
+check "pipelined results identical to one at a time (150 files)" diff -r res-one res-pipelined
 bad=0
 while read -r f sz; do
 	[ "$(cat "res-pipelined/$f/stdout" 2>/dev/null)" = "$f $sz $(sha256sum "$f" | cut -c1-64)" ] ||

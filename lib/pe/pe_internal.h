@@ -68,13 +68,12 @@ struct hio_pe_out {
 };
 
 void pe_out_init(hio_pe_out *o, struct pe_scratch *scratch);
-/* When hio_pe_contain_descendants() is on: kills and reaps every child of the calling
- * thread but keep (the resident command; 0: none), i.e. the orphans an analysis it
- * started left behind, their own orphans too. Bounded rounds; a no-op otherwise. Called
- * on the thread that started the command (pe_orphans.c says why that finds them). */
+/* When hio_pe_contain_descendants() is on: kills and reaps every child of the process's
+ * threads but keep (the resident command; 0: none), i.e. the orphans an analysis
+ * left behind, their own orphans too. Bounded rounds; a no-op otherwise. Called when no
+ * command of another message runs (the executor is the only thread that starts one). */
 void pe_kill_orphans(pid_t keep);
-/* The same for the children of every thread of the process (after the thread that
- * started the command ended). */
+/* The same, at the PE's stop. */
 void pe_kill_orphans_all(pid_t keep);
 /* SIGTERM, SIGINT, SIGHUP: what stops a process group from outside. */
 int pe_is_stop_signal(int sig);

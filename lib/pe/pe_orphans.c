@@ -149,15 +149,13 @@ static int round_threads(pid_t keep)
 	return any ? found : -1;
 }
 
-static void kill_rounds(pid_t keep, int mine)
+static void kill_rounds(pid_t keep)
 {
 	pid_t self = getpid();
 
 	for (int round = 0; round < PE_ORPHAN_ROUNDS; round++) {
-		int found = mine ? kill_listed("/proc/thread-self/children", keep) : -1;
+		int found = round_threads(keep);
 
-		if (found < 0)
-			found = round_threads(keep);
 		if (found < 0)
 			found = round_all(self, keep);
 		if (!found)
@@ -167,15 +165,17 @@ static void kill_rounds(pid_t keep, int mine)
 
 void pe_kill_orphans(pid_t keep)
 {
-	/* The calling thread started the command: an orphan of its descendants is
-	 * reparented to the nearest live task of the subreaper on its line of ancestors,
-	 * this thread, so its own children file lists them all (one open per message). */
+	/* Every thread's children, not only the caller's: the kernel hands an orphan to
+	 * the first live thread of the subreaper (find_alive_thread walks the thread
+	 * list from its head), usually the main thread, not the one that started the
+	 * command; reading only the caller's list left 19 setsid children of --exec
+	 * analyses running (e2e_escape). A few small reads per message. */
 	if (contain_on)
-		kill_rounds(keep, 1);
+		kill_rounds(keep);
 }
 
 void pe_kill_orphans_all(pid_t keep)
 {
 	if (contain_on)
-		kill_rounds(keep, 0);
+		kill_rounds(keep);
 }

@@ -24,7 +24,6 @@ static void mounts_expire(struct master *m)
 	HIO_ASSERT_HELD(&m->lock);
 	uint64_t now = hio_mono_ms();
 
-	HIO_ASSERT_HELD(&m->lock);
 	for (size_t i = 0; i < m->n_mounts;) {
 		if (now - m->mounts[i].seen_ms > MOUNT_SILENT_TTL_MS)
 			m->mounts[i] = m->mounts[--m->n_mounts];

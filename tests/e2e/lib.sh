@@ -63,3 +63,16 @@ status_json() { "$HIO" status --json --state-dir "$STATE"; }
 pfield() { status_json | jq -r --arg p "$1" ".pipelines[] | select(.name == \$p) | .$2"; }
 counter() { status_json | jq -r ".counters.$1"; }
 pe_count() { status_json | jq -r --arg s "$1" '[.pes[] | select(.state == $s)] | length'; }
+# sha_mismatches LIST N: of N names sampled (deterministically) from LIST (lines "NAME
+# ..." of hio send, run from where the files are), how many results are not the file's
+# sha256.
+sha_mismatches() {
+	local bad=0 name _
+	while read -r name _; do
+		rm -rf "$T/sha_out"
+		"$HIO" results get "$name" "$T/sha_out" >/dev/null 2>&1
+		[ "$(cat "$T/sha_out/stdout" 2>/dev/null)" = "$(sha256sum <"$name" | cut -c1-64)" ] ||
+			bad=$((bad + 1))
+	done < <(shuf -n "$2" --random-source=<(yes) "$1")
+	echo "$bad"
+}

@@ -56,13 +56,7 @@ eq "sessions the PEs refused as busy" "$(grep -c "refused: a session is already 
 check "files still went peer to peer ($via_pe of $N)" test "$via_pe" -gt 0
 check "hio wait" "$HIO" wait --timeout 120
 eq "done" "$(pfield default done)" $N
-bad=0
-while read -r name _; do
-	rm -rf out
-	"$HIO" results get "$name" out >/dev/null 2>&1
-	[ "$(cat out/stdout 2>/dev/null)" = "$(sha256sum <"$name" | cut -c1-64)" ] || bad=$((bad + 1))
-done < <(shuf -n 20 --random-source=<(yes) sent.txt)
-eq "sampled results that differ from their file's sha256" "$bad" 0
+eq "sampled results that differ from their file's sha256" "$(sha_mismatches sent.txt 20)" 0
 
 # A flood: far more connections than PE_PENDING_MAX (16) at once; the PE closes the
 # excess at accept and stays usable.

@@ -2,8 +2,8 @@
 # Writers that close duplicate descriptors: a shell's { a; b; c; } > f and a loop's
 # done > f (children inherit the descriptor and close it as they exit), Python's
 # subprocess.run(stdout=f), numpy's tofile pattern (the file object's descriptor
-# dup()ed, written and closed while the original stays open), and tifffile's TiffWriter. Each file gives exactly
-# one message, with the bytes it has after its last close: the PE command logs every
+# dup()ed, written and closed while the original stays open), tifffile's TiffWriter and
+# ImageJ saving a stack headless. Each file gives exactly one message, with the bytes it has after its last close: the PE command logs every
 # message it gets (name and sha256), so an intermediate version shows up there.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs_lib.sh"
@@ -76,7 +76,21 @@ check "6 tifffile's TiffWriter exits 0" test $? -eq 0
 eq "6 stack.tif reads back as 3 pages" \
 	"$("$PY" -c 'import sys, tifffile; print(len(tifffile.TiffFile(sys.argv[1]).pages))' "$MNT/w/stack.tif" 2>&1)" 3
 
-for f in group.txt loop.txt sub.txt array.bin plain.bin two.txt stack.tif; do
+# 7. ImageJ (Debian's imagej package, its ij.jar in batch mode without a display, as a
+# lab's macro runs on a server): a 4-slice 16-bit stack saved as TIFF
+IJ_JAR=/usr/share/java/ij.jar
+check "7 ImageJ is installed ($IJ_JAR)" test -r "$IJ_JAR"
+cat >"$T/save.ijm" <<'EOF'
+out = getArgument();
+newImage("stack", "16-bit ramp", 128, 96, 4);
+saveAs("Tiff", out);
+close();
+EOF
+check "7 ImageJ's macro exits 0" java -Djava.awt.headless=true -jar "$IJ_JAR" -batch "$T/save.ijm" "$MNT/w/imagej.tif"
+eq "7 imagej.tif reads back as 4 slices of 128x96" \
+	"$("$PY" -c 'import sys, tifffile; print(tifffile.imread(sys.argv[1]).shape)' "$MNT/w/imagej.tif" 2>&1)" "(4, 96, 128)"
+
+for f in group.txt loop.txt sub.txt array.bin plain.bin two.txt stack.tif imagej.tif; do
 	cp "$MNT/w/$f" "$T/copy.$f" || fail "read back $f"
 	echo "w/$f $T/copy.$f" >>"$T/list"
 done

@@ -1,7 +1,16 @@
-/* results.c: the read-only results/ tree. A snapshot of the master's result index
- * (GET /v1/results) is rebuilt when older than RESULTS_TTL_MS; readers keep using the
- * old one while a new one is fetched, and an unreachable master leaves the last one
- * in place. A file is fetched whole into an unlinked temporary file at open.
+/* results.c: the read-only results/ tree. A snapshot of the master's result index is
+ * rebuilt when older than its time to live; readers keep using the old one while a new
+ * one is fetched, and an unreachable master leaves the last one in place. A file is
+ * fetched whole into an unlinked temporary file at open.
+ *
+ * Memory: a listing is fetched a page at a time (RESULTS_PAGE entries, GET
+ * /v1/results?limit=&after=), each page parsed, added and freed before the next, into a
+ * compact snapshot: 32-byte nodes, their paths in one buffer, children as index chains,
+ * a sorted index to find a path. So a listing costs about 36 bytes a name plus its
+ * path, plus one page of JSON while it is built, at most two snapshots live (the one readers use and the one being built), and the
+ * freed ones go back to the system (malloc_trim). The time to live grows with the
+ * listing's fetch time (RESULTS_TTL_FETCH_X times it), so browsing a huge index spends
+ * a bounded share of the time refetching it.
  *
  * Read-your-writes: once this mount saw one of its inputs acknowledged as processed,
  * a snapshot fetched before that is good for RESULTS_ACKED_TTL_MS only, and a name it
@@ -15,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,26 +32,40 @@
 #include <unistd.h>
 
 #define RESULTS_TTL_MS 1000
+#define RESULTS_TTL_FETCH_X 4 /* a snapshot lives at least this many fetch times */
 #define RESULTS_ACKED_TTL_MS 100
-#define RESULTS_LIST_MAX (256u << 20) /* bytes of one index listing */
+#define RESULTS_PAGE 2000		   /* entries asked for in one page */
+#define RESULTS_PAGE_RESP_MAX (32u << 20)  /* bytes of one page (the master ends one past 4 MiB) */
+#define RESULTS_LIST_MAX (1024ull << 20)   /* bytes of all the pages of one listing */
+#define RESULTS_NODES_MAX (16u << 20)	   /* names in one snapshot */
+#define RESULTS_STRS_MAX (1u << 31)	   /* bytes of the paths of one snapshot */
 #define RESULTS_FETCH_TIMEOUT_MS 600000
-#define RESULTS_LIST_TIMEOUT_MS 5000 /* a stalled master delays a listing this long, once */
+#define RESULTS_LIST_TIMEOUT_MS 5000 /* a stalled master delays a page this long, once */
 
+/* Nodes refer to each other by index + 1 (0: none). 32 bytes: a listing of n names
+ * costs 32 n, their paths, and 4 n for the sorted index. */
 struct rnode {
-	char *path; /* relative to results/, "" for results/ itself */
-	int dir;
-	int entry; /* 1 done, 2 failed: an input's own directory */
+	uint32_t path;	      /* offset in the snapshot's strs: relative to results/ */
+	uint32_t first, next; /* children: the first, and the next sibling */
+	uint8_t dir;
+	uint8_t entry; /* 1 done, 2 failed: an input's own directory */
 	uint64_t size, ts;
-	size_t *kids, nkids, capkids;
 };
 
 struct snap {
 	_Atomic int refs;
 	struct rnode *nodes;
 	size_t n, cap;
-	struct hio_hmap ix; /* path -> index + 1 */
-	uint64_t from_ms;   /* when its fetch began: it holds what was stored before */
+	char *strs; /* every node's path, NUL-terminated */
+	size_t strs_len, strs_cap;
+	/* While it is built: path -> index + 1, and each node's last child. Afterwards
+	 * only order: the node indexes sorted by path, for a binary search. */
+	struct hio_hmap ix;
+	uint32_t *last;
+	uint32_t *order;
+	uint64_t from_ms; /* when its fetch began: it holds what was stored before */
 	uint64_t at_ms;
+	uint64_t ttl_ms;
 };
 
 struct fs_results {
@@ -60,87 +84,181 @@ static void snap_unref(struct snap *s)
 {
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
-	for (size_t i = 0; i < s->n; i++) {
-		free(s->nodes[i].path);
-		free(s->nodes[i].kids);
-	}
 	free(s->nodes);
+	free(s->strs);
+	free(s->last);
+	free(s->order);
 	hio_hmap_free(&s->ix);
 	free(s);
 }
 
+static const char *npath(const struct snap *s, const struct rnode *n)
+{
+	return s->strs + n->path;
+}
+
+static int order_cmp(const void *a, const void *b, void *ud)
+{
+	const struct snap *s = ud;
+
+	return strcmp(npath(s, &s->nodes[*(const uint32_t *)a]),
+		      npath(s, &s->nodes[*(const uint32_t *)b]));
+}
+
 static struct rnode *snap_find(struct snap *s, const char *path)
 {
-	void *v = hio_hmap_get(&s->ix, path);
+	size_t lo = 0, hi = s->n;
 
-	return v ? &s->nodes[(uintptr_t)v - 1] : NULL;
+	if (!s->order) {
+		void *v = hio_hmap_get(&s->ix, path);
+		return v ? &s->nodes[(uintptr_t)v - 1] : NULL;
+	}
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(path, npath(s, &s->nodes[s->order[mid]]));
+		if (c == 0)
+			return &s->nodes[s->order[mid]];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* Grows *p (of *cap elements of size sz) to hold need; 0 or -1. */
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+	size_t c = *cap ? *cap : 256;
+	void *v;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	if (!(v = realloc(*p, c * sz)))
+		return -1;
+	*p = v;
+	*cap = c;
+	return 0;
+}
+
+/* The map's keys point into strs, which moves as it grows: the map is built again
+ * from the nodes when it does (strs doubles, so that is O(n) in all). */
+static int ix_rebuild(struct snap *s)
+{
+	hio_hmap_free(&s->ix);
+	for (size_t i = 0; i < s->n; i++)
+		if (hio_hmap_put(&s->ix, npath(s, &s->nodes[i]), (void *)(uintptr_t)(i + 1)) < 0)
+			return -1;
+	return 0;
+}
+
+/* Ends the building: the map and the last children go, the arrays shrink to their
+ * size, and the sorted index takes the map's place. 0 or -1. */
+static int snap_seal(struct snap *s)
+{
+	void *v;
+
+	hio_hmap_free(&s->ix);
+	free(s->last);
+	s->last = NULL;
+	if (!(s->order = malloc((s->n ? s->n : 1) * sizeof(*s->order))))
+		return -1;
+	if ((v = realloc(s->nodes, (s->n ? s->n : 1) * sizeof(*s->nodes))))
+		s->nodes = v;
+	if ((v = realloc(s->strs, s->strs_len ? s->strs_len : 1)))
+		s->strs = v;
+	s->cap = s->n;
+	s->strs_cap = s->strs_len;
+	for (size_t i = 0; i < s->n; i++)
+		s->order[i] = (uint32_t)i;
+	qsort_r(s->order, s->n, sizeof(*s->order), order_cmp, s);
+	return 0;
 }
 
 /* Adds a node (and its parents) unless path exists. Returns its index or -1. */
 static long snap_add(struct snap *s, const char *path, int dir)
 {
 	struct rnode *n = snap_find(s, path);
+	size_t len = strlen(path), lcap = s->cap;
 	long parent = -1;
-	char *p;
+	char *old;
 
 	if (n)
 		return n - s->nodes;
 	if (*path) {
 		const char *slash = strrchr(path, '/');
-		char *up = strndup(path, slash ? (size_t)(slash - path) : 0);
-		parent = up ? snap_add(s, up, 1) : -1;
-		free(up);
+		size_t ulen = slash ? (size_t)(slash - path) : 0;
+		char up[HIO_NAME_MAX * 2 + 2];
+
+		if (ulen >= sizeof(up))
+			return -1;
+		memcpy(up, path, ulen);
+		up[ulen] = '\0';
+		parent = snap_add(s, up, 1);
 		if (parent < 0 || !s->nodes[parent].dir)
 			return -1;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct rnode *v = realloc(s->nodes, cap * sizeof(*v));
-		if (!v)
-			return -1;
-		s->nodes = v;
-		s->cap = cap;
-	}
-	if (!(p = strdup(path)))
+	old = s->strs;
+	if (s->n >= RESULTS_NODES_MAX || s->strs_len + len + 1 > RESULTS_STRS_MAX ||
+	    grow((void **)&s->nodes, &s->cap, s->n + 1, sizeof(*s->nodes)) < 0 ||
+	    grow((void **)&s->last, &lcap, s->n + 1, sizeof(*s->last)) < 0 ||
+	    grow((void **)&s->strs, &s->strs_cap, s->strs_len + len + 1, 1) < 0 ||
+	    (s->strs != old && ix_rebuild(s) < 0))
 		return -1;
 	n = &s->nodes[s->n];
 	memset(n, 0, sizeof(*n));
-	n->path = p;
-	n->dir = dir;
-	if (hio_hmap_put(&s->ix, p, (void *)(uintptr_t)(s->n + 1)) < 0) {
-		free(p);
+	n->path = (uint32_t)s->strs_len;
+	memcpy(s->strs + s->strs_len, path, len + 1);
+	s->strs_len += len + 1;
+	s->last[s->n] = 0;
+	n->dir = (uint8_t)dir;
+	if (hio_hmap_put(&s->ix, npath(s, n), (void *)(uintptr_t)(s->n + 1)) < 0)
 		return -1;
-	}
 	s->n++;
 	if (parent >= 0) {
-		struct rnode *pn = &s->nodes[parent];
-		if (pn->nkids == pn->capkids) {
-			size_t cap = pn->capkids ? pn->capkids * 2 : 4;
-			size_t *k = realloc(pn->kids, cap * sizeof(*k));
-			if (!k)
-				return -1;
-			pn->kids = k;
-			pn->capkids = cap;
-		}
-		pn->kids[pn->nkids++] = s->n - 1;
+		uint32_t *last = &s->last[parent];
+		if (*last)
+			s->nodes[*last - 1].next = (uint32_t)s->n;
+		else
+			s->nodes[parent].first = (uint32_t)s->n;
+		*last = (uint32_t)s->n;
 	}
 	return (long)(s->n - 1);
 }
-
-/* Builds a snapshot from the index listing {results:[{name,ts,state,files:[{name,size}]}]}. */
-static struct snap *snap_build(json_t *list)
+/* A snapshot holding results/ itself, with room for about n names of strs bytes (the
+ * last listing's size): no doublings, so no slack and no copies while it is built. */
+static struct snap *snap_new(size_t n, size_t strs)
 {
 	struct snap *s = calloc(1, sizeof(*s));
-	json_t *r, *f;
-	size_t i, j;
+	size_t lcap = 0;
 
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, 1);
 	hio_hmap_init(&s->ix);
-	if (snap_add(s, "", 1) < 0)
-		goto fail;
-	json_array_foreach(json_object_get(list, "results"), i, r)
+	s->ttl_ms = RESULTS_TTL_MS;
+	n += n / 16 + 1;
+	strs += strs / 16 + 1;
+	if (grow((void **)&s->nodes, &s->cap, n, sizeof(*s->nodes)) < 0 ||
+	    grow((void **)&s->last, &lcap, n, sizeof(*s->last)) < 0 ||
+	    grow((void **)&s->strs, &s->strs_cap, strs, 1) < 0 || hio_hmap_reserve(&s->ix, n) < 0 ||
+	    snap_add(s, "", 1) < 0) {
+		snap_unref(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Adds one page {results:[{name,ts,state,files:[{name,size}]}]} to s; returns how
+ * many entries the page held, or -1 when out of memory or out of room. */
+static long snap_add_page(struct snap *s, json_t *page)
+{
+	json_t *r, *f, *list = json_object_get(page, "results");
+	size_t i, j;
+
+	json_array_foreach(list, i, r)
 	{
 		const char *name = json_string_value(json_object_get(r, "name"));
 		const char *state = json_string_value(json_object_get(r, "state"));
@@ -149,6 +267,8 @@ static struct snap *snap_build(json_t *list)
 
 		if (!name || !state)
 			continue;
+		if (s->n >= RESULTS_NODES_MAX)
+			return -1;
 		if ((e = snap_add(s, name, 1)) < 0)
 			continue; /* a file of another entry already holds that name */
 		s->nodes[e].entry = strcmp(state, "failed") == 0 ? 2 : 1;
@@ -168,40 +288,80 @@ static struct snap *snap_build(json_t *list)
 			s->nodes[k].ts = ts;
 		}
 	}
-	return s;
-fail:
-	snap_unref(s);
-	return NULL;
+	return (long)json_array_size(list);
 }
 
-static struct snap *fetch(struct fs *fs, struct fs_results *rs)
+/* The whole listing, a page at a time; NULL when the master did not answer every page
+ * (the caller keeps the last listing then). */
+static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n,
+			  size_t hint_strs)
 {
-	char path[256], *pe = hio_http_escape(fs->pipeline);
-	struct hio_http_req req = {.method = "GET",
-				   .path = path,
-				   .resp_max = RESULTS_LIST_MAX,
-				   .timeout_ms = RESULTS_LIST_TIMEOUT_MS};
-	struct hio_http_resp resp = {0};
-	struct snap *s = NULL;
-	json_t *j = NULL;
+	char *pe = hio_http_escape(fs->pipeline), *after = NULL, *path = NULL;
+	struct snap *s = snap_new(hint_n, hint_strs);
+	uint64_t bytes = 0;
+	int ok = 0;
 
-	if (!pe)
-		return NULL;
-	snprintf(path, sizeof(path), "/v1/results?pipeline=%s", pe);
-	free(pe);
-	if (hio_http_do(rs->http, &req, &resp) < 0 || resp.status != 200) {
-		hio_debug("cannot list results from %s: %s (HTTP %ld); showing the last listing",
-			  fs->master, resp.err, resp.status);
+	if (!pe || !s)
 		goto out;
+	for (;;) {
+		struct hio_http_req req = {.method = "GET",
+					   .resp_max = RESULTS_PAGE_RESP_MAX,
+					   .timeout_ms = RESULTS_LIST_TIMEOUT_MS};
+		struct hio_http_resp resp = {0};
+		const char *next;
+		json_t *j;
+
+		free(path);
+		if (asprintf(&path, "/v1/results?pipeline=%s&limit=%d%s%s", pe, RESULTS_PAGE,
+			     after ? "&after=" : "", after ? after : "") < 0) {
+			path = NULL;
+			goto out;
+		}
+		req.path = path;
+		if (hio_http_do(rs->http, &req, &resp) < 0 || resp.status != 200) {
+			hio_debug("cannot list results from %s: %s (HTTP %ld); showing the last "
+				  "listing",
+				  fs->master, resp.err, resp.status);
+			hio_buf_free(&resp.body);
+			goto out;
+		}
+		bytes += resp.body.len;
+		j = json_loadb(resp.body.data, resp.body.len, 0, NULL);
+		hio_buf_free(&resp.body);
+		if (!j) {
+			hio_warn("the master's result listing is not JSON; showing the last listing");
+			goto out;
+		}
+		if (snap_add_page(s, j) < 0) {
+			hio_warn("the result listing of %s passes %u names; showing the last listing",
+				 fs->pipeline, RESULTS_NODES_MAX);
+			json_decref(j);
+			goto out;
+		}
+		next = json_string_value(json_object_get(j, "next"));
+		free(after);
+		after = next ? hio_http_escape(next) : NULL;
+		json_decref(j);
+		if (!next)
+			break;
+		if (!after)
+			goto out;
+		if (bytes > RESULTS_LIST_MAX) {
+			hio_warn("the result listing of %s passes %llu bytes; showing the last "
+				 "listing",
+				 fs->pipeline, (unsigned long long)RESULTS_LIST_MAX);
+			goto out;
+		}
 	}
-	if (!(j = json_loadb(resp.body.data, resp.body.len, 0, NULL))) {
-		hio_warn("the master's result listing is not JSON; showing the last listing");
-		goto out;
-	}
-	s = snap_build(j);
+	ok = snap_seal(s) == 0;
 out:
-	json_decref(j);
-	hio_buf_free(&resp.body);
+	free(pe);
+	free(after);
+	free(path);
+	if (!ok) {
+		snap_unref(s);
+		s = NULL;
+	}
 	return s;
 }
 
@@ -219,7 +379,7 @@ static int snap_fresh(struct fs_results *rs, const struct snap *s, int miss)
 
 	if (s->from_ms <= atomic_load(&rs->acked_ms))
 		return !miss && age < RESULTS_ACKED_TTL_MS;
-	return age < RESULTS_TTL_MS;
+	return age < s->ttl_ms;
 }
 
 /* A reference to a snapshot fresh by snap_fresh when the master answers. Readers of a
@@ -227,7 +387,8 @@ static int snap_fresh(struct fs_results *rs, const struct snap *s, int miss)
 static struct snap *snap_get(struct fs *fs, int miss)
 {
 	struct fs_results *rs = fs->results;
-	struct snap *s, *fresh;
+	struct snap *s, *fresh, *old = NULL;
+	size_t hint_n = 0, hint_strs = 0;
 	uint64_t from;
 
 	pthread_mutex_lock(&rs->mu);
@@ -246,22 +407,28 @@ static struct snap *snap_get(struct fs *fs, int miss)
 			miss = 0;
 	}
 	rs->refreshing = 1;
+	if (rs->cur) {
+		hint_n = rs->cur->n;
+		hint_strs = rs->cur->strs_len;
+	}
 	pthread_mutex_unlock(&rs->mu);
 
 	from = hio_mono_ms();
-	fresh = fetch(fs, rs);
+	fresh = fetch(fs, rs, hint_n, hint_strs);
 
 	pthread_mutex_lock(&rs->mu);
 	if (fresh) {
 		fresh->from_ms = from;
 		fresh->at_ms = hio_mono_ms();
-		snap_unref(rs->cur);
+		if ((fresh->at_ms - from) * RESULTS_TTL_FETCH_X > fresh->ttl_ms)
+			fresh->ttl_ms = (fresh->at_ms - from) * RESULTS_TTL_FETCH_X;
+		old = rs->cur;
 		rs->cur = fresh;
 	} else if (rs->cur) {
 		/* Retry after another TTL; meanwhile misses do not ask again either. */
 		rs->cur->from_ms = from;
 		rs->cur->at_ms = hio_mono_ms();
-	} else if ((rs->cur = snap_build(NULL))) {
+	} else if ((rs->cur = snap_new(0, 0)) && snap_seal(rs->cur) == 0) {
 		rs->cur->at_ms = hio_mono_ms();
 	}
 	rs->refreshing = 0;
@@ -270,6 +437,10 @@ static struct snap *snap_get(struct fs *fs, int miss)
 	if (s)
 		atomic_fetch_add(&s->refs, 1);
 	pthread_mutex_unlock(&rs->mu);
+	/* The old listing's memory and the pages' go back to the system, not just to
+	 * malloc: a big index would otherwise keep hio-fs at its peak for good. */
+	snap_unref(old);
+	malloc_trim(0);
 	return s;
 }
 
@@ -335,10 +506,10 @@ int fs_results_readdir(struct fs *fs, const char *path, void *buf,
 		rc = !n ? -ENOENT : -ENOTDIR;
 		goto out;
 	}
-	for (size_t i = 0; i < n->nkids; i++) {
-		const struct rnode *k = &s->nodes[n->kids[i]];
-		const char *slash = strrchr(k->path, '/');
-		if (fill(buf, slash ? slash + 1 : k->path, k->dir))
+	for (uint32_t i = n->first; i; i = s->nodes[i - 1].next) {
+		const struct rnode *k = &s->nodes[i - 1];
+		const char *kp = npath(s, k), *slash = strrchr(kp, '/');
+		if (fill(buf, slash ? slash + 1 : kp, k->dir))
 			break;
 	}
 out:

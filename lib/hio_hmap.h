@@ -17,6 +17,8 @@ void hio_hmap_free(struct hio_hmap *h); /* frees the table, not the keys or valu
 void *hio_hmap_get(const struct hio_hmap *h, const char *key);
 /* Adds or replaces. 0, or -1 when out of memory. */
 int hio_hmap_put(struct hio_hmap *h, const char *key, void *val);
+/* Room for n keys without growing: one table instead of doublings. 0 or -1. */
+int hio_hmap_reserve(struct hio_hmap *h, size_t n);
 void *hio_hmap_del(struct hio_hmap *h, const char *key); /* the removed value or NULL */
 
 #endif

@@ -48,10 +48,9 @@ void *hio_hmap_get(const struct hio_hmap *h, const char *key)
 	return s && s->key ? s->val : NULL;
 }
 
-static int hmap_grow(struct hio_hmap *h)
+static int hmap_resize(struct hio_hmap *h, size_t cap)
 {
 	struct hio_hmap n;
-	size_t cap = h->cap ? h->cap * 2 : 16;
 
 	n.slots = calloc(cap, sizeof(*n.slots));
 	if (!n.slots)
@@ -67,6 +66,20 @@ static int hmap_grow(struct hio_hmap *h)
 	free(h->slots);
 	*h = n;
 	return 0;
+}
+
+static int hmap_grow(struct hio_hmap *h)
+{
+	return hmap_resize(h, h->cap ? h->cap * 2 : 16);
+}
+
+int hio_hmap_reserve(struct hio_hmap *h, size_t n)
+{
+	size_t cap = h->cap ? h->cap : 16;
+
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	return cap == h->cap ? 0 : hmap_resize(h, cap);
 }
 
 int hio_hmap_put(struct hio_hmap *h, const char *key, void *val)

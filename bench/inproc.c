@@ -2,7 +2,8 @@
  * nothing forked) in this process, registers it with a running master, and streams
  * COUNT buffers of SIZE bytes through hio_stream; every message's result entry is
  * stored by the master before it is acknowledged.
- *   HIO_MASTER=URL HIO_TOKEN=T inproc SIZE COUNT [lz4: auto|on|off] [random|text]
+ *   HIO_MASTER=URL HIO_TOKEN=T inproc SIZE COUNT [lz4: auto|on|off] [random|text] [copy|ref]
+ * (ref: hio_stream_send_ref, the buffer not copied)
  * Prints: size count seconds msgs/s MB/s via_pe via_backlog */
 #include "hio_http.h"
 #include "hio_log.h"
@@ -70,10 +71,11 @@ int main(int argc, char **argv)
 	size_t size;
 	long count, n;
 	char *buf;
+	int ref = argc > 5 && !strcmp(argv[5], "ref");
 
 	if (argc < 3 || !master || !token) {
 		fprintf(stderr, "usage: HIO_MASTER=URL HIO_TOKEN=T inproc SIZE COUNT [auto|on|off] "
-				"[random|text]\n");
+				"[random|text] [copy|ref]\n");
 		return 2;
 	}
 	hio_log_init("inproc");
@@ -118,7 +120,11 @@ int main(int argc, char **argv)
 	uint64_t t0 = hio_now_us();
 	for (long i = 0; i < count; i++) {
 		snprintf(name, sizeof(name), "bench/%zu/%ld", size, i);
-		hio_stream_send_buf(s, buf, size, name, NULL, 0, NULL);
+		/* ref: the one buffer, never changed, is valid for every message. */
+		if (ref)
+			hio_stream_send_ref(s, buf, size, name, NULL, 0, NULL);
+		else
+			hio_stream_send_buf(s, buf, size, name, NULL, 0, NULL);
 	}
 	hio_stream_flush(s, -1);
 	uint64_t t1 = hio_now_us();

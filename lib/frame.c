@@ -320,6 +320,19 @@ int hio_frame_dec_feed(hio_frame_dec *d, const void *p, size_t n)
 	return 0;
 }
 
+uint64_t hio_frame_dec_body_left(const hio_frame_dec *d)
+{
+	return d->st == D_BODY ? d->body_left : 0;
+}
+
+int hio_frame_dec_body_placed(hio_frame_dec *d, size_t n)
+{
+	if (d->st != D_BODY || n > d->body_left)
+		return dec_fail(d, "body placed beyond the frame (a bug of the caller)");
+	d->body_left -= n;
+	return d->body_left == 0 ? dec_end_frame(d) : 0;
+}
+
 int hio_frame_dec_read_one(hio_frame_dec *d, int fd)
 {
 	int start = d->frames_done;

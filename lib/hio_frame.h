@@ -55,6 +55,14 @@ void hio_frame_dec_free(hio_frame_dec *d);
 /* 0, or -1 on malformed input or a callback's -1; the decoder is then dead
  * and hio_frame_dec_error says why. */
 int hio_frame_dec_feed(hio_frame_dec *d, const void *p, size_t n);
+/* Receiving a body in place: while a frame's body is not compressed, how many of its
+ * bytes are still to come (0 otherwise, and between frames). A caller with a place
+ * for them may read up to that many there itself, skipping the copy through its read
+ * buffer and on_body, and report them with hio_frame_dec_body_placed. */
+uint64_t hio_frame_dec_body_left(const hio_frame_dec *d);
+/* n (at most body_left) body bytes the caller placed itself; runs on_end when the body
+ * is complete. 0, or -1 as hio_frame_dec_feed. */
+int hio_frame_dec_body_placed(hio_frame_dec *d, size_t n);
 /* 1 when between frames, so an EOF here is clean (otherwise truncated). */
 int hio_frame_dec_idle(const hio_frame_dec *d);
 const char *hio_frame_dec_error(const hio_frame_dec *d);

@@ -48,6 +48,12 @@ int hio_stream_send_file(hio_stream *s, const char *path, const char *name, cons
 /* Same for a buffer (copied). */
 int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
 			uint64_t ts, void *user);
+/* Same without the copy: the n bytes at p stay the caller's, and must stay valid and
+ * unchanged until this message's on_ack has run (or hio_stream_close returned). Saves
+ * a copy and a fresh buffer's page faults per message (big messages, or one buffer
+ * sent many times). */
+int hio_stream_send_ref(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
+			uint64_t ts, void *user);
 /* Waits until every queued message was acknowledged or given up. timeout_ms < 0: forever.
  * 0, or -1 on timeout. */
 int hio_stream_flush(hio_stream *s, long timeout_ms);

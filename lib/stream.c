@@ -712,6 +712,20 @@ int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name
 	return enqueue(s, m, name, id, ts, user);
 }
 
+int hio_stream_send_ref(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
+			uint64_t ts, void *user)
+{
+	struct msg *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -1;
+	m->fd = -1;
+	m->data = (char *)p; /* only read: frames are written from it */
+	m->borrowed = 1;
+	m->len = n;
+	return enqueue(s, m, name, id, ts, user);
+}
+
 int hio_stream_flush(hio_stream *s, long timeout_ms)
 {
 	uint64_t deadline = hio_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);

@@ -15,7 +15,8 @@ void stream_msg_free(struct msg *m)
 		return;
 	if (m->fd >= 0)
 		close(m->fd);
-	free(m->data);
+	if (!m->borrowed)
+		free(m->data);
 	free(m->name);
 	free(m);
 }

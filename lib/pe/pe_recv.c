@@ -25,6 +25,7 @@
 
 #define PE_PULL_WAIT_MS 5000
 #define P2P_READ_BUF (64u << 10)
+#define PLACE_READ_MAX (256u << 10) /* bytes of one read of a body into its place */
 #define P2P_SEND_TIMEOUT_MS 30000 /* an ack that cannot go out in this ends the session */
 #define P2P_DRAIN_MS 200	  /* reading after ERROR so close() does not reset */
 #define P2P_DRAIN_MAX (1u << 20)
@@ -341,6 +342,8 @@ static void *session_main(void *arg)
 		goto out;
 	}
 	for (;;) {
+		uint64_t left;
+		int placed, rc;
 		ssize_t r;
 
 		if (!rx.hello_done) {
@@ -378,7 +381,14 @@ static void *session_main(void *arg)
 				break;
 			}
 		}
-		r = read(s->fd, buf, P2P_READ_BUF);
+		/* A body kept in memory is read where it goes: no copy through buf. */
+		left = hio_frame_dec_body_left(dec);
+		placed = left && rx.cur && rx.cur->mem;
+		if (placed)
+			r = read(s->fd, (char *)rx.cur->mem + rx.got,
+				 left < PLACE_READ_MAX ? (size_t)left : PLACE_READ_MAX);
+		else
+			r = read(s->fd, buf, P2P_READ_BUF);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -398,7 +408,13 @@ static void *session_main(void *arg)
 			}
 			break;
 		}
-		if (hio_frame_dec_feed(dec, buf, (size_t)r) < 0) {
+		if (placed) {
+			rx.got += (uint64_t)r;
+			rc = hio_frame_dec_body_placed(dec, (size_t)r);
+		} else {
+			rc = hio_frame_dec_feed(dec, buf, (size_t)r);
+		}
+		if (rc < 0) {
 			if (!rx.quiet) {
 				why = rx.err[0] ? rx.err : hio_frame_dec_error(dec);
 				if (rx.busy)

@@ -137,6 +137,64 @@ static void test_roundtrips(void)
 	roundtrip(300, 0, 0, 1);
 }
 
+/* Two frames, the bodies of the raw ones put in place by the caller as the PE does
+ * (up to place bytes at a time, the rest fed), an LZ4 one never offered; and a
+ * placement past the body refused. */
+static void test_body_placed(void)
+{
+	size_t n = 100000, place = 30000;
+	unsigned char *body = make_body(n, 0), *dst = malloc(n);
+	json_t *meta = json_pack("{s:s}", "id", "0123456789abcdef0123456789abcdef");
+	struct mem enc = {0};
+	struct got g = {0};
+	hio_frame_dec *d = hio_frame_dec_new(&cbs, &g);
+	size_t off = 0, placed = 0;
+
+	CHECK(hio_frame_dec_body_left(d) == 0);
+	CHECK(hio_frame_write(mem_sink, &enc, HIO_F_MSG, 0, meta, body, -1, n) == 0);
+	CHECK(hio_frame_write(mem_sink, &enc, HIO_F_MSG, 0, meta, body, -1, n) == 0);
+	CHECK(hio_frame_write(mem_sink, &enc, HIO_F_MSG, HIO_FRAME_F_LZ4, meta, body, -1, n) == 0);
+	while (off < enc.len) {
+		uint64_t left = hio_frame_dec_body_left(d);
+		int before = g.frames;
+		size_t take;
+
+		if (left) {
+			take = left < place ? (size_t)left : place;
+			memcpy(dst + (n - left), enc.p + off, take);
+			placed += take;
+			CHECK(hio_frame_dec_body_placed(d, take) == 0);
+		} else {
+			/* a header, its meta and a body's first bytes, fed */
+			take = enc.len - off < 1000 ? enc.len - off : 1000;
+			CHECK(hio_frame_dec_feed(d, enc.p + off, take) == 0);
+		}
+		off += take;
+		if (g.frames != before && g.frames <= 2) {
+			/* the fed start through on_body, the rest where it was placed */
+			CHECK(g.body_len < n && memcmp(g.body, body, g.body_len) == 0);
+			CHECK(memcmp(dst + g.body_len, body + g.body_len, n - g.body_len) == 0);
+		}
+	}
+	CHECK(g.frames == 3);
+	CHECK(placed > 2 * (n - 1000));
+	CHECK(g.body_len == n && memcmp(g.body, body, n) == 0); /* the LZ4 one, fed */
+	CHECK(hio_frame_dec_idle(d));
+	/* Past the body: refused, and the decoder is dead. */
+	enc.len = 0;
+	CHECK(hio_frame_write(mem_sink, &enc, HIO_F_MSG, 0, meta, body, -1, 10) == 0);
+	CHECK(hio_frame_dec_feed(d, enc.p, enc.len - 10) == 0);
+	CHECK(hio_frame_dec_body_left(d) == 10);
+	CHECK(hio_frame_dec_body_placed(d, 11) < 0);
+	CHECK(hio_frame_dec_feed(d, enc.p, 1) < 0);
+	hio_frame_dec_free(d);
+	json_decref(meta);
+	free(body);
+	free(dst);
+	free(enc.p);
+	free(g.body);
+}
+
 static void test_file_body_and_read_one(void)
 {
 	size_t n = 2 * 1048576 + 5;
@@ -264,6 +322,7 @@ static void test_malformed(void)
 int main(void)
 {
 	test_roundtrips();
+	test_body_placed();
 	test_file_body_and_read_one();
 	test_malformed();
 	return check_result("test_frame");

@@ -47,10 +47,22 @@ struct round {
 	int send_errors;
 };
 
+/* Messages whose bytes are not what was sent: n copies of one letter, or "ok" (the
+ * follow-ups, sent by reference from a string literal). */
+static _Atomic int bad_bytes;
+
 static int handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 {
+	const char *p = msg->data;
+
 	(void)ud;
 	(void)out;
+	if (!(msg->len == 2 && !memcmp(p, "ok", 2)))
+		for (size_t i = 0; i < msg->len; i++)
+			if (p[i] != p[0] || p[0] < 'a' || p[0] > 'z') {
+				bad_bytes++;
+				break;
+			}
 	/* Fails the odd lengths: a "failed" status is acknowledged like a "done" one. */
 	return (int)(msg->len & 1);
 }
@@ -100,7 +112,8 @@ static void on_ack(void *ud, const struct hio_ack *a)
 	if (i >= 0 && i < SENT && i % FOLLOW_EVERY == 0) {
 		intptr_t f = SENT + i / FOLLOW_EVERY;
 		snprintf(name, sizeof(name), "stress/%d/%d/again", r->no, (int)i);
-		if (hio_stream_send_buf(r->s, "ok", 2, name, r->ids[f], 0, (void *)(f + 1)) < 0) {
+		/* By reference: a literal stays valid and unchanged until its ack. */
+		if (hio_stream_send_ref(r->s, "ok", 2, name, r->ids[f], 0, (void *)(f + 1)) < 0) {
 			pthread_mutex_lock(&r->mu);
 			r->send_errors++;
 			pthread_mutex_unlock(&r->mu);
@@ -292,5 +305,6 @@ int main(void)
 	}
 	hio_pe_stop();
 	pthread_join(pe, NULL);
+	CHECK(bad_bytes == 0);
 	return check_result("test_stream_stress");
 }

@@ -4,13 +4,13 @@
  * fetched whole into an unlinked temporary file at open.
  *
  * Memory: a listing is fetched a page at a time (RESULTS_PAGE entries, GET
- * /v1/results?limit=&after=), each page parsed, added and freed before the next, into a
- * compact snapshot: 32-byte nodes, their paths in one buffer, children as index chains,
- * a sorted index to find a path. So a listing costs about 36 bytes a name plus its
- * path, plus one page of JSON while it is built, at most two snapshots live (the one readers use and the one being built), and the
- * freed ones go back to the system (malloc_trim). The time to live grows with the
- * listing's fetch time (RESULTS_TTL_FETCH_X times it), so browsing a huge index spends
- * a bounded share of the time refetching it.
+ * /v1/results?limit=&after=), each page parsed, added and freed before the next, into
+ * a compact snapshot: 32-byte nodes, their paths in one buffer, children as index
+ * chains, a sorted index to find a path. So a listing costs about 36 bytes a name
+ * plus its path, plus one page of JSON while it is built; at most two snapshots live
+ * (the one readers use and the one being built), and freed ones go back to the system
+ * (malloc_trim). The time to live grows with the fetch time (RESULTS_TTL_FETCH_X
+ * times it), so browsing a huge index spends a bounded share of its time refetching.
  *
  * Read-your-writes: once this mount saw one of its inputs acknowledged as processed,
  * a snapshot fetched before that is good for RESULTS_ACKED_TTL_MS only, and a name it
@@ -34,11 +34,11 @@
 #define RESULTS_TTL_MS 1000
 #define RESULTS_TTL_FETCH_X 4 /* a snapshot lives at least this many fetch times */
 #define RESULTS_ACKED_TTL_MS 100
-#define RESULTS_PAGE 2000		   /* entries asked for in one page */
-#define RESULTS_PAGE_RESP_MAX (32u << 20)  /* bytes of one page (the master ends one past 4 MiB) */
-#define RESULTS_LIST_MAX (1024ull << 20)   /* bytes of all the pages of one listing */
-#define RESULTS_NODES_MAX (16u << 20)	   /* names in one snapshot */
-#define RESULTS_STRS_MAX (1u << 31)	   /* bytes of the paths of one snapshot */
+#define RESULTS_PAGE 2000		  /* entries asked for in one page */
+#define RESULTS_PAGE_RESP_MAX (32u << 20) /* bytes of one page (the master ends one past 4 MiB) */
+#define RESULTS_LIST_MAX (1024ull << 20)  /* bytes of all the pages of one listing */
+#define RESULTS_NODES_MAX (16u << 20)	  /* names in one snapshot */
+#define RESULTS_STRS_MAX (1u << 31)	  /* bytes of the paths of one snapshot */
 #define RESULTS_FETCH_TIMEOUT_MS 600000
 #define RESULTS_LIST_TIMEOUT_MS 5000 /* a stalled master delays a page this long, once */
 
@@ -293,8 +293,7 @@ static long snap_add_page(struct snap *s, json_t *page)
 
 /* The whole listing, a page at a time; NULL when the master did not answer every page
  * (the caller keeps the last listing then). */
-static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n,
-			  size_t hint_strs)
+static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n, size_t hint_strs)
 {
 	char *pe = hio_http_escape(fs->pipeline), *after = NULL, *path = NULL;
 	struct snap *s = snap_new(hint_n, hint_strs);
@@ -329,12 +328,14 @@ static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n,
 		j = json_loadb(resp.body.data, resp.body.len, 0, NULL);
 		hio_buf_free(&resp.body);
 		if (!j) {
-			hio_warn("the master's result listing is not JSON; showing the last listing");
+			hio_warn(
+			    "the master's result listing is not JSON; showing the last listing");
 			goto out;
 		}
 		if (snap_add_page(s, j) < 0) {
-			hio_warn("the result listing of %s passes %u names; showing the last listing",
-				 fs->pipeline, RESULTS_NODES_MAX);
+			hio_warn(
+			    "the result listing of %s passes %u names; showing the last listing",
+			    fs->pipeline, RESULTS_NODES_MAX);
 			json_decref(j);
 			goto out;
 		}

@@ -22,8 +22,8 @@ struct msg {
 	char id[HIO_ID_LEN + 1];
 	char *name;
 	uint64_t ts;
-	int fd;	    /* file body, or -1 */
-	char *data; /* memory body */
+	int fd;	      /* file body, or -1 */
+	char *data;   /* memory body */
 	int borrowed; /* data is the caller's (hio_stream_send_ref): not freed here */
 	uint64_t len;
 	int flags; /* frame flags, chosen once */

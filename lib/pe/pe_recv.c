@@ -26,8 +26,8 @@
 #define PE_PULL_WAIT_MS 5000
 #define P2P_READ_BUF (64u << 10)
 #define PLACE_READ_MAX (256u << 10) /* bytes of one read of a body into its place */
-#define P2P_SEND_TIMEOUT_MS 30000 /* an ack that cannot go out in this ends the session */
-#define P2P_DRAIN_MS 200	  /* reading after ERROR so close() does not reset */
+#define P2P_SEND_TIMEOUT_MS 30000   /* an ack that cannot go out in this ends the session */
+#define P2P_DRAIN_MS 200	    /* reading after ERROR so close() does not reset */
 #define P2P_DRAIN_MAX (1u << 20)
 
 /* ---- sessions ---- */

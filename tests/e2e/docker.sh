@@ -3,7 +3,8 @@
 # hio-pe image with correct results; a PE container killed mid-stream is a PE gone;
 # the worker killed -9 mid-stream and restarted removes the containers its earlier run
 # left; no message is lost; after hio down no container with the worker's label
-# remains. Starts dockerd when none runs; skips
+# remains; a user image FROM hio-pe-python with one Python handler file serves files
+# with the results the host's Python gives. Starts dockerd when none runs; skips
 # (exit 77) only when no Docker engine can start here.
 . "$(dirname "$0")/lib.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -123,6 +124,57 @@ check "3 containers again after the restart" wait_for 20 three
 
 "$HIO" down --state-dir "$STATE" >/dev/null 2>&1
 eq "containers labelled hio.worker=$WID after hio down" "$(ours | wc -l)" 0
+
+# A Python analysis as a complete PE: an image FROM hio-pe-python with one handler file
+# (numpy from Debian's packages inside), resident (--serve) in 2 containers; 40 files
+# give the results the same code gives run on this host's Python.
+check "docker/build made hio-pe-python:$TAG" docker image inspect -f "{{.Id}}" "hio-pe-python:$TAG"
+P="$T/pyimg"
+mkdir -p "$P/ctx" "$P/in"
+cat >"$P/ctx/handler.py" <<'EOF'
+import hashlib
+import numpy as np
+import hio
+
+@hio.handler
+def process(msg):
+    a = np.frombuffer(msg.data, dtype=np.uint8)
+    return "%s %d %.3f\n" % (hashlib.sha256(msg.data).hexdigest(), int(a.sum()), float(a.mean()))
+EOF
+printf 'FROM hio-pe-python:%s\nCOPY handler.py /handler.py\nCMD ["--serve", "python3 /handler.py"]\n' \
+	"$TAG" >"$P/ctx/Dockerfile"
+docker build -q -t "hio-e2e-pyhandler:$TAG" "$P/ctx" >"$P/build.log" 2>&1
+check "a user image: FROM hio-pe-python, one handler file ($(tail -1 "$P/build.log"))" test $? -eq 0
+for i in $(seq 1 40); do head -c $((2000 + i * 97)) /dev/urandom >"$P/in/p$i"; done
+"$HIO" up --runtime docker --image "hio-e2e-pyhandler:$TAG" --pes 2 --min-pes 2 --max-pes 2 \
+	--state-dir "$STATE" --serve 'python3 /handler.py' >/dev/null ||
+	{ fail "hio up --runtime docker --serve"; finish; }
+eq "the Python PEs are containers" \
+	"$(docker ps -q --filter "label=hio.worker=$(cat "$STATE/worker.id")" | wc -l)" 2
+(cd "$P" && "$HIO" send in >sent.txt 2>send.err)
+check "hio send to the Python containers exit 0" test $? -eq 0
+check "hio wait" "$HIO" wait --timeout 120
+"$HIO" results --json >"$P/results.json"
+eq "Python image: entries done" "$(jq '[.[] | select(.state == "done" and (.name | startswith("in/p")))] | length' "$P/results.json")" 40
+# The same function on this host's Debian Python, for every file.
+/usr/bin/python3 - "$P" >"$P/want.txt" <<'EOF'
+import hashlib, sys
+import numpy as np
+for i in range(1, 41):
+    d = open("%s/in/p%d" % (sys.argv[1], i), "rb").read()
+    a = np.frombuffer(d, dtype=np.uint8)
+    print("in/p%d %s %d %.3f" % (i, hashlib.sha256(d).hexdigest(), int(a.sum()), float(a.mean())))
+EOF
+bad=0
+while read -r name want; do
+	rm -rf "$P/out"
+	"$HIO" results get "$name" "$P/out" >/dev/null 2>&1
+	[ "$(cat "$P/out/stdout" 2>/dev/null)" = "$want" ] || bad=$((bad + 1))
+done <"$P/want.txt"
+eq "Python image: results not what the host's Python computes" "$bad" 0
+"$HIO" down --state-dir "$STATE" >/dev/null 2>&1
+eq "containers labelled hio.worker after the Python part's hio down" \
+	"$(docker ps -aq --filter "label=hio.worker=$(cat "$STATE/worker.id")" | wc -l)" 0
 
 # docker/compose.yaml, its three roles on this one machine as docs/docker.md starts
 # them (the images of this build, state and the mount in this test's dir, a free

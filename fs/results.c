@@ -16,6 +16,7 @@
  * a snapshot fetched before that is good for RESULTS_ACKED_TTL_MS only, and a name it
  * lacks is looked up in a new one, so `hio wait` then `cat results/x/stdout` works. */
 #include "fs.h"
+#include "hio_buf.h"
 #include "hio_hmap.h"
 #include "hio_http.h"
 #include "hio_log.h"
@@ -56,8 +57,7 @@ struct snap {
 	_Atomic int refs;
 	struct rnode *nodes;
 	size_t n, cap;
-	char *strs; /* every node's path, NUL-terminated */
-	size_t strs_len, strs_cap;
+	struct hio_buf strs; /* every node's path, NUL-terminated, RESULTS_STRS_MAX */
 	/* While it is built: path -> index + 1, and each node's last child. Afterwards
 	 * only order: the node indexes sorted by path, for a binary search. */
 	struct hio_hmap ix;
@@ -85,7 +85,7 @@ static void snap_unref(struct snap *s)
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	free(s->nodes);
-	free(s->strs);
+	hio_buf_free(&s->strs);
 	free(s->last);
 	free(s->order);
 	hio_hmap_free(&s->ix);
@@ -94,7 +94,7 @@ static void snap_unref(struct snap *s)
 
 static const char *npath(const struct snap *s, const struct rnode *n)
 {
-	return s->strs + n->path;
+	return s->strs.data + n->path;
 }
 
 static int order_cmp(const void *a, const void *b, void *ud)
@@ -167,10 +167,11 @@ static int snap_seal(struct snap *s)
 		return -1;
 	if ((v = realloc(s->nodes, (s->n ? s->n : 1) * sizeof(*s->nodes))))
 		s->nodes = v;
-	if ((v = realloc(s->strs, s->strs_len ? s->strs_len : 1)))
-		s->strs = v;
+	if ((v = realloc(s->strs.data, s->strs.len + 1))) {
+		s->strs.data = v;
+		s->strs.cap = s->strs.len + 1;
+	}
 	s->cap = s->n;
-	s->strs_cap = s->strs_len;
 	for (size_t i = 0; i < s->n; i++)
 		s->order[i] = (uint32_t)i;
 	qsort_r(s->order, s->n, sizeof(*s->order), order_cmp, s);
@@ -181,7 +182,7 @@ static int snap_seal(struct snap *s)
 static long snap_add(struct snap *s, const char *path, int dir)
 {
 	struct rnode *n = snap_find(s, path);
-	size_t len = strlen(path), lcap = s->cap;
+	size_t len = strlen(path), lcap = s->cap, off;
 	long parent = -1;
 	char *old;
 
@@ -200,18 +201,17 @@ static long snap_add(struct snap *s, const char *path, int dir)
 		if (parent < 0 || !s->nodes[parent].dir)
 			return -1;
 	}
-	old = s->strs;
-	if (s->n >= RESULTS_NODES_MAX || s->strs_len + len + 1 > RESULTS_STRS_MAX ||
+	old = s->strs.data;
+	off = s->strs.len;
+	if (s->n >= RESULTS_NODES_MAX ||
 	    grow((void **)&s->nodes, &s->cap, s->n + 1, sizeof(*s->nodes)) < 0 ||
 	    grow((void **)&s->last, &lcap, s->n + 1, sizeof(*s->last)) < 0 ||
-	    grow((void **)&s->strs, &s->strs_cap, s->strs_len + len + 1, 1) < 0 ||
-	    (s->strs != old && ix_rebuild(s) < 0))
+	    hio_buf_append(&s->strs, path, len + 1) < 0 ||
+	    (s->strs.data != old && ix_rebuild(s) < 0))
 		return -1;
 	n = &s->nodes[s->n];
 	memset(n, 0, sizeof(*n));
-	n->path = (uint32_t)s->strs_len;
-	memcpy(s->strs + s->strs_len, path, len + 1);
-	s->strs_len += len + 1;
+	n->path = (uint32_t)off;
 	s->last[s->n] = 0;
 	n->dir = (uint8_t)dir;
 	if (hio_hmap_put(&s->ix, npath(s, n), (void *)(uintptr_t)(s->n + 1)) < 0)
@@ -227,9 +227,9 @@ static long snap_add(struct snap *s, const char *path, int dir)
 	}
 	return (long)(s->n - 1);
 }
-/* A snapshot holding results/ itself, with room for about n names of strs bytes (the
- * last listing's size): no doublings, so no slack and no copies while it is built. */
-static struct snap *snap_new(size_t n, size_t strs)
+/* A snapshot holding results/ itself, with room for about n names (the last listing's
+ * count): its node arrays and map do not double, so no slack and no copies. */
+static struct snap *snap_new(size_t n)
 {
 	struct snap *s = calloc(1, sizeof(*s));
 	size_t lcap = 0;
@@ -238,13 +238,12 @@ static struct snap *snap_new(size_t n, size_t strs)
 		return NULL;
 	atomic_init(&s->refs, 1);
 	hio_hmap_init(&s->ix);
+	hio_buf_init(&s->strs, RESULTS_STRS_MAX);
 	s->ttl_ms = RESULTS_TTL_MS;
 	n += n / 16 + 1;
-	strs += strs / 16 + 1;
 	if (grow((void **)&s->nodes, &s->cap, n, sizeof(*s->nodes)) < 0 ||
 	    grow((void **)&s->last, &lcap, n, sizeof(*s->last)) < 0 ||
-	    grow((void **)&s->strs, &s->strs_cap, strs, 1) < 0 || hio_hmap_reserve(&s->ix, n) < 0 ||
-	    snap_add(s, "", 1) < 0) {
+	    hio_hmap_reserve(&s->ix, n) < 0 || snap_add(s, "", 1) < 0) {
 		snap_unref(s);
 		return NULL;
 	}
@@ -293,10 +292,10 @@ static long snap_add_page(struct snap *s, json_t *page)
 
 /* The whole listing, a page at a time; NULL when the master did not answer every page
  * (the caller keeps the last listing then). */
-static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n, size_t hint_strs)
+static struct snap *fetch(struct fs *fs, struct fs_results *rs, size_t hint_n)
 {
 	char *pe = hio_http_escape(fs->pipeline), *after = NULL, *path = NULL;
-	struct snap *s = snap_new(hint_n, hint_strs);
+	struct snap *s = snap_new(hint_n);
 	uint64_t bytes = 0;
 	int ok = 0;
 
@@ -389,7 +388,7 @@ static struct snap *snap_get(struct fs *fs, int miss)
 {
 	struct fs_results *rs = fs->results;
 	struct snap *s, *fresh, *old = NULL;
-	size_t hint_n = 0, hint_strs = 0;
+	size_t hint_n = 0;
 	uint64_t from;
 
 	pthread_mutex_lock(&rs->mu);
@@ -408,14 +407,12 @@ static struct snap *snap_get(struct fs *fs, int miss)
 			miss = 0;
 	}
 	rs->refreshing = 1;
-	if (rs->cur) {
+	if (rs->cur)
 		hint_n = rs->cur->n;
-		hint_strs = rs->cur->strs_len;
-	}
 	pthread_mutex_unlock(&rs->mu);
 
 	from = hio_mono_ms();
-	fresh = fetch(fs, rs, hint_n, hint_strs);
+	fresh = fetch(fs, rs, hint_n);
 
 	pthread_mutex_lock(&rs->mu);
 	if (fresh) {
@@ -429,7 +426,7 @@ static struct snap *snap_get(struct fs *fs, int miss)
 		/* Retry after another TTL; meanwhile misses do not ask again either. */
 		rs->cur->from_ms = from;
 		rs->cur->at_ms = hio_mono_ms();
-	} else if ((rs->cur = snap_new(0, 0)) && snap_seal(rs->cur) == 0) {
+	} else if ((rs->cur = snap_new(0)) && snap_seal(rs->cur) == 0) {
 		rs->cur->at_ms = hio_mono_ms();
 	}
 	rs->refreshing = 0;

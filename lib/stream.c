@@ -694,36 +694,37 @@ int hio_stream_send_file(hio_stream *s, const char *path, const char *name, cons
 	return enqueue(s, m, name, id, ts, user);
 }
 
-int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
-			uint64_t ts, void *user)
+/* A memory body: copied, or the caller's (borrowed, hio_stream_send_ref). */
+static int send_mem(hio_stream *s, const void *p, size_t n, int copy, const char *name,
+		    const char *id, uint64_t ts, void *user)
 {
 	struct msg *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return -1;
 	m->fd = -1;
-	m->data = malloc(n ? n : 1);
+	m->len = n;
+	m->borrowed = !copy;
+	m->data = copy ? malloc(n ? n : 1) : (char *)p; /* borrowed: only read */
 	if (!m->data) {
 		stream_msg_free(m);
 		return -1;
 	}
-	memcpy(m->data, p, n);
-	m->len = n;
+	if (copy)
+		memcpy(m->data, p, n);
 	return enqueue(s, m, name, id, ts, user);
+}
+
+int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
+			uint64_t ts, void *user)
+{
+	return send_mem(s, p, n, 1, name, id, ts, user);
 }
 
 int hio_stream_send_ref(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
 			uint64_t ts, void *user)
 {
-	struct msg *m = calloc(1, sizeof(*m));
-
-	if (!m)
-		return -1;
-	m->fd = -1;
-	m->data = (char *)p; /* only read: frames are written from it */
-	m->borrowed = 1;
-	m->len = n;
-	return enqueue(s, m, name, id, ts, user);
+	return send_mem(s, p, n, 0, name, id, ts, user);
 }
 
 int hio_stream_flush(hio_stream *s, long timeout_ms)

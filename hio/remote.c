@@ -123,6 +123,8 @@ int cmd_master(int argc, char **argv)
 		cli_fail("cannot read the token %s", tokpath);
 		goto out;
 	}
+	if (cli_write_derived_credentials(dir))
+		goto out;
 	cli_state_path(path, sizeof(path), dir, "master.url");
 	unlink(path);
 	const char *margv[] = {bin,    "--state-dir",  dir,	"--listen",
@@ -157,12 +159,13 @@ int cmd_master(int argc, char **argv)
 	else
 		fprintf(
 		    stderr,
-		    "Copy %s to each host (mode 0600), then:\n"
-		    "  on a compute host:   hio join %s --token-file TOKEN_FILE\n"
+		    "Copy %s/join-token to each compute host and %s to each instrument PC "
+		    "(mode 0600), then:\n"
+		    "  on a compute host:   hio join %s --token-file JOIN_TOKEN_FILE\n"
 		    "  on an instrument PC: hio mount %s /hio --token-file TOKEN_FILE\n"
 		    "  here:                hio pipeline set default --exec 'COMMAND' --state-dir "
 		    "%s\n",
-		    tokpath, url, url, dir);
+		    dir, tokpath, url, url, dir);
 	rc = 0;
 out:
 	free(url);

@@ -65,6 +65,9 @@ char *hio_file_read(const char *path, size_t max, size_t *len);
 int hio_file_write_atomic(const char *path, const void *data, size_t len, int sync);
 /* mkdir -p with mode 0700 for created dirs. 0 or -1/errno. */
 int hio_mkdir_p(const char *path);
+/* 1 when path and every directory above it exist and others may search them (o+x):
+ * a user of no group of ours can reach what is below. */
+int hio_path_searchable(const char *path);
 /* rm -rf, never following a symbolic link, for trees of any depth and path length.
  * 0 or -1. */
 int hio_rm_rf(const char *path);

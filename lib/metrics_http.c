@@ -9,6 +9,7 @@
 #include "hio_util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,9 @@ struct hio_metrics_srv {
 	struct MHD_Daemon *d;
 	int fd, port;
 	char token[HIO_TOKEN_MAX + 1];
+	/* The scrape credential the master gave the last announcement ("" before);
+	 * guarded by mu. */
+	char scrape[HIO_TOKEN_MAX + 1];
 	char host[256];
 	char *master, *job;
 	char id[HIO_ID_LEN + 1];
@@ -57,6 +61,19 @@ static enum MHD_Result err_answer(struct MHD_Connection *c, unsigned status, con
 	return answer(c, status, "application/json", t, (size_t)n);
 }
 
+/* This daemon's own credential, or the scrape credential the master handed out. */
+static int bearer_ok(struct hio_metrics_srv *s, const char *h)
+{
+	char scrape[HIO_TOKEN_MAX + 1];
+
+	if (hio_metrics_bearer_ok(h, s->token))
+		return 1;
+	pthread_mutex_lock(&s->mu);
+	memcpy(scrape, s->scrape, sizeof(scrape));
+	pthread_mutex_unlock(&s->mu);
+	return scrape[0] && hio_metrics_bearer_ok(h, scrape);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload_data,
 				  size_t *upload_data_size, void **con_cls)
@@ -70,9 +87,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)con_cls;
-	if (!hio_metrics_bearer_ok(
-		MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-		s->token))
+	if (!bearer_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_AUTHORIZATION)))
 		return err_answer(c, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
 	if (strcmp(url, "/metrics") != 0)
 		return err_answer(c, 404, "no such endpoint (only /metrics)");
@@ -102,6 +118,20 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	hio_warn("metrics endpoint: libmicrohttpd: %s", msg);
 }
 
+/* The announcement's answer names the scrape credential: {"scrape_credential": C}. */
+static void learn_scrape(struct hio_metrics_srv *s, const struct hio_buf *body)
+{
+	json_t *j = json_loadb(body->data, body->len, 0, NULL);
+	const char *c = json_string_value(json_object_get(j, "scrape_credential"));
+
+	if (c && strlen(c) <= HIO_TOKEN_MAX) {
+		pthread_mutex_lock(&s->mu);
+		snprintf(s->scrape, sizeof(s->scrape), "%s", c);
+		pthread_mutex_unlock(&s->mu);
+	}
+	json_decref(j);
+}
+
 static void announce(struct hio_metrics_srv *s, hio_http *h, int *failing)
 {
 	char path[512], err[256] = "out of memory";
@@ -117,6 +147,8 @@ static void announce(struct hio_metrics_srv *s, hio_http *h, int *failing)
 		if (hio_http_do(h, &req, &resp) == 0) {
 			st = resp.status;
 			snprintf(err, sizeof(err), "HTTP %ld", st);
+			if (st >= 200 && st < 300)
+				learn_scrape(s, &resp.body);
 		} else {
 			snprintf(err, sizeof(err), "%s", resp.err);
 		}

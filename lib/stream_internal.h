@@ -43,6 +43,9 @@ struct pe_addr {
 	char host[256];
 	int port;
 	long timeout_ms; /* the pipeline's per-message timeout; 0: none */
+	/* The master's ticket to this PE (hio_cred.h), said in HELLO; "" (a master that
+	 * gave none): the stream's own token. */
+	char ticket[HIO_TOKEN_MAX + 1];
 };
 
 /* The connector's limits and timings, its lanes and the stream itself: defined here so

@@ -105,6 +105,10 @@ int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, ch
 			snprintf(pe->id, sizeof(pe->id), "%s", id);
 			snprintf(pe->host, sizeof(pe->host), "%s", host);
 			pe->port = (int)port;
+			const char *tk = json_string_value(json_object_get(p, "ticket"));
+
+			snprintf(pe->ticket, sizeof(pe->ticket), "%s",
+				 tk && strlen(tk) <= HIO_TOKEN_MAX ? tk : "");
 			pe->timeout_ms = (long)json_integer_value(json_object_get(p, "timeout_ms"));
 			if (pe->timeout_ms < 0)
 				pe->timeout_ms = 0;

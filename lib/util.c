@@ -389,6 +389,25 @@ int hio_empty_dir(const char *path)
 	return rc;
 }
 
+int hio_path_searchable(const char *path)
+{
+	char p[HIO_PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (!path || path[0] != '/' || strlen(path) >= sizeof(p))
+		return 0;
+	strcpy(p, path);
+	for (;;) {
+		if (stat(p[0] ? p : "/", &st) < 0 || !S_ISDIR(st.st_mode) || !(st.st_mode & S_IXOTH))
+			return 0;
+		slash = strrchr(p, '/');
+		if (!slash || p[0] == '\0')
+			return 1;
+		*slash = '\0';
+	}
+}
+
 int hio_rm_rf(const char *path)
 {
 	struct stat st;

@@ -3,6 +3,7 @@
 #include "master.h"
 
 #include "alloc.h"
+#include "hio_cred.h"
 #include "hio_log.h"
 
 #include <errno.h>
@@ -259,6 +260,24 @@ static void cmds_prune(struct master *m, struct worker *w, uint64_t ack)
 	}
 }
 
+/* Each start command carries the new PE's own credential, derived when sent, so it is
+ * never stored or journaled; the worker hands it to that PE alone. */
+static void cmds_add_credentials(struct master *m, json_t *cmds)
+{
+	char cred[HIO_TOKEN_MAX + 1];
+	size_t i;
+	json_t *c;
+
+	json_array_foreach(cmds, i, c)
+	{
+		const char *op = json_string_value(json_object_get(c, "op"));
+		const char *pe = json_string_value(json_object_get(c, "pe"));
+
+		if (op && pe && strcmp(op, "start") == 0 && hio_cred_pe(m->token, pe, cred) == 0)
+			json_object_set_new(c, "credential", json_string(cred));
+	}
+}
+
 void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_t ack,
 			 struct reply *out)
 {
@@ -308,6 +327,7 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_
 		reply_err(out, 500, "out of memory");
 		return;
 	}
+	cmds_add_credentials(m, cmds);
 	reply_ok(out, 200, json_pack("{s:o}", "commands", cmds));
 }
 
@@ -559,6 +579,7 @@ out:
 
 void api_allocate(struct master *m, const char *pln, struct reply *out)
 {
+	char cred[HIO_TOKEN_MAX + 1], ticket[HIO_TOKEN_MAX + 1];
 	struct pipeline *pl;
 	struct mpe **cand = NULL, *p;
 	json_t *ans;
@@ -577,8 +598,11 @@ void api_allocate(struct master *m, const char *pln, struct reply *out)
 	free(cand);
 	p->reserved = 1;
 	p->reserved_ms = p->active_ms = hio_mono_ms();
-	ans = json_pack("{s:{s:s,s:s,s:i,s:I}}", "pe", "id", p->id, "host", p->host, "port",
-			p->port, "timeout_ms", (json_int_t)pl->timeout_ms);
+	/* The sender's ticket to this PE's P2P port (hio_cred.h). */
+	hio_cred_pe(m->token, p->id, cred);
+	hio_cred_p2p(cred, ticket);
+	ans = json_pack("{s:{s:s,s:s,s:i,s:I,s:s}}", "pe", "id", p->id, "host", p->host, "port",
+			p->port, "timeout_ms", (json_int_t)pl->timeout_ms, "ticket", ticket);
 	hio_debug("allocated PE %s of pipeline %s", p->id, pln);
 	pthread_mutex_unlock(&m->lock);
 	reply_ok(out, 200, ans);

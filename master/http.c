@@ -6,6 +6,7 @@
 #include "ops.h"
 
 #include "hio_buf.h"
+#include "hio_cred.h"
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_net.h"
@@ -104,6 +105,8 @@ struct req {
 	char err[200];
 	char lease_id[HIO_ID_LEN + 1], lease_pe[HIO_ID_LEN + 1];
 	uint64_t t0; /* first call, for the latency histograms (ops.h) */
+	enum hio_role role;
+	char role_pe[HIO_ID_LEN + 1]; /* HIO_ROLE_PE: the PE the credential is for */
 };
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -199,17 +202,55 @@ static int match(const char *pattern, const char *url, struct req *r, int *bad_p
 	return *p == '\0' && *u == '\0';
 }
 
-static int token_ok(struct master *m, struct MHD_Connection *c)
+/* The role of the request's credential (hio_cred.h); a PE's id into pe_id. */
+static enum hio_role req_role(struct master *m, struct MHD_Connection *c, char *pe_id)
 {
 	const char *h =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return 0;
+		return HIO_ROLE_NONE;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return hio_token_eq(h, m->token);
+	return hio_cred_role(m->token, h, pe_id);
+}
+
+/* What a role may do (SPEC, Security). The cluster's credential does everything. A
+ * worker's (join) registers and runs workers, reports their PEs gone and reads the
+ * status (hio join checks with it). A PE's own
+ * credential acts only as that PE: it registers, heartbeats, leaves and releases
+ * itself, pulls its backlog, and uploads its results (checked per entry in upload.c). */
+static int role_may(enum hio_role role, const char *role_pe, const struct req *r,
+		    struct MHD_Connection *c)
+{
+	const char *q;
+
+	switch (role) {
+	case HIO_ROLE_CLUSTER:
+		return 1;
+	case HIO_ROLE_JOIN:
+		return r->route == R_STATUS || r->route == R_WORKER_PUT || r->route == R_WORKER_DEL ||
+		       r->route == R_WORKER_HB || r->route == R_WORKER_CMDS ||
+		       r->route == R_PE_GONE;
+	case HIO_ROLE_PE:
+		switch (r->route) {
+		case R_PE_REGISTER:
+		case R_PE_HB:
+		case R_PE_GONE:
+		case R_PE_RELEASE:
+			return strcmp(r->id, role_pe) == 0;
+		case R_BACKLOG_NEXT:
+			q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pe");
+			return q && strcmp(q, role_pe) == 0;
+		case R_RESULTS_PUT:
+			return 1;
+		default:
+			return 0;
+		}
+	default:
+		return 0;
+	}
 }
 
 /* MHD hands over the URL already percent-decoded, so "/v1/pipelines/..%2fetc" arrives
@@ -262,7 +303,8 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 		reply_ok(out, 200, json_pack("{s:b}", "ok", 1));
 		return -1;
 	}
-	if (!token_ok(m, c)) {
+	r->role = req_role(m, c, r->role_pe);
+	if (r->role == HIO_ROLE_NONE) {
 		/* Logged, so an admin sees a client with a stale token or a prober; at most
 		 * one line per period, so a flood cannot fill the disk. */
 		static struct hio_log_limit lim;
@@ -305,6 +347,21 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 	}
 	r->route = d->route[k];
 	r->body_kind = d->body[k];
+	if (!role_may(r->role, r->role_pe, r, c)) {
+		static struct hio_log_limit lim;
+		unsigned skipped;
+		char peer[64];
+
+		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped)) {
+			ops_peer_host(c, peer, sizeof(peer));
+			hio_warn("refused %s %.200s from %s: a %s credential may not do that (%u "
+				 "more refused since the last such line)",
+				 method, url, peer, hio_role_name(r->role), skipped);
+		}
+		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(r->role),
+			  method, d->pattern);
+		return -1;
+	}
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl) {
 		long v;
@@ -317,7 +374,7 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 		return r->push ? 0 : -1;
 	}
 	if (r->body_kind == B_UPLOAD) {
-		r->upload = results_upload_new(m, out);
+		r->upload = results_upload_new(m, r->role == HIO_ROLE_PE ? r->role_pe : NULL, out);
 		return r->upload ? 0 : -1;
 	}
 	if (clen > (long long)HIO_JSON_BODY_MAX) {

@@ -432,7 +432,8 @@ void backlog_free(struct master *m);
 
 /* --- upload.c: POST /v1/results, streamed --- */
 struct upload;
-struct upload *results_upload_new(struct master *m, struct reply *out);
+/* only_pe: the upload comes with PE only_pe's own credential (http.c); NULL: any. */
+struct upload *results_upload_new(struct master *m, const char *only_pe, struct reply *out);
 void results_upload_feed(struct upload *u, const char *data, size_t n);
 void results_upload_finish(struct upload *u, struct reply *out);
 void results_upload_free(struct upload *u);

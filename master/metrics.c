@@ -3,6 +3,7 @@
  * recent failures the dashboard lists. See docs/operations.md. */
 #include "ops.h"
 
+#include "hio_cred.h"
 #include "hio_log.h"
 #include "hio_sync.h"
 
@@ -263,6 +264,7 @@ void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int
 	const char *host = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "host");
 	const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "port");
 	struct target t = {0}, *slot = NULL;
+	char scrape[HIO_TOKEN_MAX + 1];
 	long port = 0;
 
 	if (!put) {
@@ -325,7 +327,9 @@ void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int
 			  OPS_TARGETS_MAX);
 		return;
 	}
-	reply_ok(out, 200, json_object());
+	/* The announcer learns the scrape credential Prometheus presents (hio_cred.h). */
+	hio_cred_metrics(m->token, scrape);
+	reply_ok(out, 200, json_pack("{s:s}", "scrape_credential", scrape));
 }
 
 /* ---- recent failures ---- */

@@ -3,10 +3,12 @@
  * asks for it and sends it on every API call it makes (docs/operations.md). */
 #include "ops.h"
 
+#include "hio_cred.h"
 #include "hio_log.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FAILURES_DEFAULT 20
 
@@ -39,11 +41,18 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 	return ret;
 }
 
-static int token_ok(struct master *m, struct MHD_Connection *c)
+/* The role of the request's credential; a PE's id into pe_id. */
+static enum hio_role ops_role(struct master *m, struct MHD_Connection *c, char *pe_id)
 {
-	return hio_metrics_bearer_ok(
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-	    m->token);
+	const char *h =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return HIO_ROLE_NONE;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	return hio_cred_role(m->token, h, pe_id);
 }
 
 static int ui_route(struct MHD_Connection *c, const char *url, const char *method,
@@ -125,6 +134,8 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 	char pl[HIO_PIPELINE_MAX + 2];
 	const char *id = NULL;
 	int is_targets = 0, is_failures;
+	char role_pe[HIO_ID_LEN + 1] = "";
+	enum hio_role role;
 
 	if (strcmp(url, "/ui") == 0 || strncmp(url, "/ui/", 4) == 0)
 		return ui_route(c, url, method, out, ret);
@@ -136,8 +147,19 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 	is_failures = failures_url(url, pl, sizeof(pl));
 	if (strcmp(url, "/metrics") != 0 && !is_targets && !is_failures)
 		return 0;
-	if (!token_ok(m, c)) {
+	role = ops_role(m, c, role_pe);
+	if (role == HIO_ROLE_NONE) {
 		reply_err(out, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
+		return 2;
+	}
+	/* Prometheus (the scrape credential) reads; a worker, PE or mount announces its
+	 * own endpoint, a PE only under its own id; the rest is the cluster's. */
+	if (role != HIO_ROLE_CLUSTER &&
+	    !(role == HIO_ROLE_METRICS && strcmp(method, "GET") == 0 && !is_failures) &&
+	    !(is_targets && *id && (role == HIO_ROLE_JOIN ||
+				     (role == HIO_ROLE_PE && strcmp(id, role_pe) == 0)))) {
+		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(role), method,
+			  url);
 		return 2;
 	}
 	if (is_failures) {

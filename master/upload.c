@@ -32,6 +32,7 @@ struct upload {
 	int fd;	  /* the RFILE being written, or -1 */
 	int type; /* type of the frame being decoded */
 	json_t *stored, *duplicate;
+	char only_pe[HIO_ID_LEN + 1]; /* a PE's credential: its own entries only, or "" */
 	unsigned status;
 	char err[300];
 };
@@ -208,6 +209,36 @@ static int prov_check(json_t *meta, char *err, size_t errlen)
 	return 0;
 }
 
+/* A PE's own credential uploads only entries it names itself the PE of, in the
+ * pipeline it registered for. Unknown PE (the master restarted and it has not
+ * registered again yet): 503, which the PE retries. */
+static int rdone_pe_check(struct upload *u, json_t *meta, const char *pl)
+{
+	const char *pe = json_string_value(json_object_get(meta, "pe"));
+	struct mpe *p;
+	int ok, known;
+
+	if (!pe || strcmp(pe, u->only_pe) != 0) {
+		up_fail(u, 403, "a PE's credential uploads only its own results (pe %s)",
+			u->only_pe);
+		return -1;
+	}
+	pthread_mutex_lock(&u->m->lock);
+	p = mpe_find(u->m, pe);
+	known = p && p->pl;
+	ok = known && strcmp(p->pl->name, pl) == 0;
+	pthread_mutex_unlock(&u->m->lock);
+	if (!known) {
+		up_fail(u, 503, "PE %s is not registered (yet); retry", pe);
+		return -1;
+	}
+	if (!ok) {
+		up_fail(u, 403, "PE %s uploads only to its own pipeline, not %s", pe, pl);
+		return -1;
+	}
+	return 0;
+}
+
 static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *meta)
 {
 	const char *id, *name, *pl, *st, *error, *why;
@@ -255,7 +286,7 @@ static int rdone_check(struct upload *u, const struct hio_frame_hdr *h, json_t *
 		up_fail(u, 400, "RDONE of %s ends the entry of %s", id, u->id);
 		return -1;
 	}
-	return 0;
+	return u->only_pe[0] ? rdone_pe_check(u, meta, pl) : 0;
 }
 
 static int up_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
@@ -326,7 +357,7 @@ static int up_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	return 0;
 }
 
-struct upload *results_upload_new(struct master *m, struct reply *out)
+struct upload *results_upload_new(struct master *m, const char *only_pe, struct reply *out)
 {
 	static const struct hio_frame_dec_cbs cbs = {up_on_frame, up_on_body, up_on_end};
 	struct upload *u = calloc(1, sizeof(*u));
@@ -335,6 +366,8 @@ struct upload *results_upload_new(struct master *m, struct reply *out)
 		goto oom;
 	u->m = m;
 	u->fd = -1;
+	if (only_pe)
+		snprintf(u->only_pe, sizeof(u->only_pe), "%s", only_pe);
 	hio_hmap_init(&u->names);
 	u->stored = json_array();
 	u->duplicate = json_array();

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -88,13 +89,44 @@ static int wpe_find(struct wk *w, const char *id)
 	return -1;
 }
 
+/* Writes PE id's own credential (from its start command) to WORKDIR/.credentials/ID,
+ * mode 0600 in a 0700 dir: the PE reads it, its analysis (another user) cannot, and it
+ * is on no command line. 0 with the path in out; -1 when there is none (a master that
+ * sent none: the PE gets the worker's token) or it cannot be written (logged). */
+static int cred_write(struct wk *w, const char *id, const char *cred, char *out, size_t n)
+{
+	char dir[PATH_MAX];
+
+	if (!cred || strncmp(cred, "hio-pe.", 7) != 0 || strlen(cred) > HIO_TOKEN_MAX)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/.credentials", w->workdir);
+	if ((size_t)snprintf(out, n, "%s/%s", dir, id) >= n)
+		return -1;
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
+	    hio_file_write_atomic(out, cred, strlen(cred), 0) < 0) {
+		hio_warn("cannot write PE %s's credential to %s: %s; it gets the worker's", id,
+			 out, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void cred_remove(struct wk *w, const char *id)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/.credentials/%s", w->workdir, id);
+	if (unlink(p) < 0 && errno != ENOENT)
+		hio_warn("cannot remove %s: %s", p, strerror(errno));
+}
+
 static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 {
 	const char *id = json_string_value(json_object_get(c, "pe"));
 	const char *pl = json_string_value(json_object_get(c, "pipeline"));
 	json_t *jt = json_object_get(c, "timeout_ms");
 	struct rt_spec s = {.pe_id = id, .pipeline = pl};
-	char err[256], why[320];
+	char err[256], why[320], credf[PATH_MAX];
 	void *h;
 	long pid;
 	int full, known;
@@ -131,11 +163,16 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 		gone_add(gq, id, why);
 		return;
 	}
+	if (cred_write(w, id, json_string_value(json_object_get(c, "credential")), credf,
+		       sizeof(credf)) == 0)
+		s.token_file = credf;
 	h = w->rt->start(w->rt, &s, err, sizeof(err));
 	if (!h) {
 		hio_err("cannot start PE %s of pipeline %s: %s; telling the master", id, pl, err);
 		snprintf(why, sizeof(why), "cannot start: %s", err);
 		gone_add(gq, id, why);
+		if (s.token_file)
+			cred_remove(w, id);
 		return;
 	}
 	pid = w->rt->pid(w->rt, h);
@@ -251,6 +288,7 @@ static void reap(struct wk *w, struct gone **gq)
 		w->rt->release(w->rt, ex.h);
 		if (!found)
 			continue;
+		cred_remove(w, p.id);
 		wk_metrics_pe_exited(!p.stopping);
 		if (!p.stopping) {
 			hio_warn("PE %s of pipeline %s (pid %ld) %s unasked; telling the master",
@@ -607,10 +645,23 @@ int main(int argc, char **argv)
 			 w->id);
 		own_workdir = 1;
 	}
+	/* As root, the PEs run their analyses as users of their own (hio-pe --run-as),
+	 * which must reach their scratch below the workdir: a state dir under /root is
+	 * not reachable, so the work goes to /var/tmp. */
+	if (geteuid() == 0 && !own_workdir && !hio_path_searchable(state)) {
+		hio_info("state dir %s is not searchable by other users (the analyses' run-as "
+			 "users); PE scratch goes to /var/tmp/hio-worker-%s",
+			 state, w->id);
+		snprintf(workdir, sizeof(workdir), "/var/tmp/hio-worker-%s", w->id);
+		own_workdir = 1;
+	}
 	rc.workdir = workdir;
+	w->workdir = workdir;
 	/* PEs of an earlier run died with it (PR_SET_PDEATHSIG); their scratch is junk. */
 	if (hio_rm_rf(workdir) < 0 && errno != ENOENT)
 		hio_warn("cannot clear %s: %s; old PE scratch stays", workdir, strerror(errno));
+	if (hio_mkdir_p(workdir) < 0 || chmod(workdir, 0711) < 0)
+		hio_warn("cannot make %s: %s; PEs will try", workdir, strerror(errno));
 	if (strcmp(runtime, "docker") == 0)
 		w->rt = rt_docker_new(&rc, dsock, err, sizeof(err));
 	else if (strcmp(runtime, "slurm") == 0)

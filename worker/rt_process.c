@@ -66,10 +66,30 @@ found:
 	return realpath(p, NULL);
 }
 
+extern char **environ;
+
+/* A copy of environ's pointers, less HIO_TOKEN when drop (caller frees the array). */
+static char **env_without_token(int drop)
+{
+	size_t n = 0, k = 0;
+	char **e;
+
+	while (environ[n])
+		n++;
+	e = malloc((n + 1) * sizeof(*e));
+	if (!e)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (!drop || strncmp(environ[i], "HIO_TOKEN=", 10) != 0)
+			e[k++] = environ[i];
+	e[k] = NULL;
+	return e;
+}
+
 static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, size_t errlen)
 {
 	struct rt_process *r = (struct rt_process *)rt;
-	char tmo[32], ver[16];
+	char tmo[32], ver[16], **envp;
 	const char *argv[32];
 	struct proc *pr;
 	pid_t parent = getpid(), pid;
@@ -91,9 +111,9 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 	argv[n++] = r->bin;
 	argv[n++] = "--master";
 	argv[n++] = r->conf.master;
-	if (r->conf.token_file) {
+	if (s->token_file || r->conf.token_file) {
 		argv[n++] = "--token-file";
-		argv[n++] = r->conf.token_file;
+		argv[n++] = s->token_file ? s->token_file : r->conf.token_file;
 	}
 	argv[n++] = "--pipeline";
 	argv[n++] = s->pipeline;
@@ -118,9 +138,13 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 	argv[n++] = s->serve ? "--serve" : "--exec";
 	argv[n++] = s->exec;
 	argv[n] = NULL;
-	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* With its own credential the PE must not also inherit the worker's token. */
+	envp = env_without_token(s->token_file != NULL);
+	nullfd = envp ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
 	if (nullfd < 0) {
-		snprintf(err, errlen, "cannot open /dev/null: %s", strerror(errno));
+		snprintf(err, errlen, "cannot open /dev/null: %s",
+			 envp ? strerror(errno) : "out of memory");
+		free(envp);
 		free(pr);
 		return NULL;
 	}
@@ -138,10 +162,11 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		dup2(nullfd, 0);
-		execv(r->bin, (char *const *)argv);
+		execve(r->bin, (char *const *)argv, envp);
 		_exit(127);
 	}
 	close(nullfd);
+	free(envp);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork failed: %s", strerror(errno));
 		free(pr);

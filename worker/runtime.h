@@ -13,6 +13,9 @@ struct rt_spec {
 	const char *image; /* container runtimes only */
 	long timeout_ms;   /* 0: the PE's default */
 	int version;	   /* the pipeline's analysis version (hio-pe --pipeline-version) */
+	/* The PE's own credential (mode 0600), which replaces the worker's token and
+	 * HIO_TOKEN for it; NULL: the worker's (a master that sent none). */
+	const char *token_file;
 };
 
 /* What every PE of this worker shares. */

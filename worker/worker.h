@@ -31,6 +31,7 @@ struct wk {
 	char host[256];
 	char token[HIO_TOKEN_MAX + 1];
 	const char *master;
+	const char *workdir; /* PEs' scratch and their credentials (main's buffer) */
 	int max_pes;
 	struct runtime *rt;
 	int evfd;

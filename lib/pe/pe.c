@@ -13,6 +13,8 @@
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+
+#include "hio_cred.h"
 #include "pe_metrics.h"
 #include "pe_scratch.h"
 
@@ -602,6 +604,19 @@ static int opts_take(struct pe *pe, const struct hio_pe_opts *o)
 		hio_id_new(pe->id);
 	snprintf(pe->pipeline, sizeof(pe->pipeline), "%s", pl);
 	snprintf(pe->token, sizeof(pe->token), "%s", o->token);
+	/* Senders come with the master's ticket to this PE, derived from the PE's own
+	 * credential; given the cluster token instead (a PE run by hand), derive that
+	 * credential from it, and take the token itself too. */
+	{
+		char cred[HIO_TOKEN_MAX + 1];
+
+		if (strncmp(pe->token, "hio-pe.", 7) == 0)
+			snprintf(cred, sizeof(cred), "%s", pe->token);
+		else if (hio_cred_pe(pe->token, pe->id, cred) < 0)
+			cred[0] = '\0';
+		if (cred[0])
+			hio_cred_p2p(cred, pe->p2p_ticket);
+	}
 	/* A wildcard address is no use to a connector. */
 	if (!strcmp(ah, "0.0.0.0") || !strcmp(ah, "::") || !*ah) {
 		hio_warn("listening on %s without an advertise host; advertising 127.0.0.1", lh);

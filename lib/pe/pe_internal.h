@@ -126,6 +126,7 @@ struct pe {
 	char id[HIO_ID_LEN + 1];
 	char pipeline[HIO_PIPELINE_MAX + 1];
 	char token[HIO_TOKEN_MAX + 1];
+	char p2p_ticket[HIO_TOKEN_MAX + 1]; /* what senders say in HELLO (hio_cred.h) */
 	char *master;
 	char *worker;
 	char *listen_host;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# /metrics on every daemon of a cluster with a mount: each answers only with the token,
+# /metrics on every daemon of a cluster with a mount: each answers only with a credential,
+# and all take the scrape credential (STATE/metrics-token; workers, PEs and mounts learn it
+# from the master when they announce their endpoint),
 # `promtool check metrics` accepts each one's text, and a real Prometheus server that
 # finds them through the master (HTTP service discovery, GET /v1/metrics/targets)
 # scrapes them all; PromQL then counts exactly the files the test wrote.
@@ -19,7 +21,7 @@ fi
 mkdir -p "$MNT"
 fs_up 'sha256sum "$HIO_INPUT" | cut -d" " -f1' || { fail "hio up --mount"; finish; }
 U=$(cat "$T/url")
-TOKF="$STATE/token"
+TOKF="$STATE/metrics-token"
 TOK=$(cat "$TOKF")
 
 for i in $(seq 1 "$N"); do

@@ -184,7 +184,7 @@ static void push(struct master *m, const char *pl, const uint8_t *p, size_t n, u
 
 static void upload(struct master *m, const uint8_t *p, size_t n, unsigned piece, struct reply *out)
 {
-	struct upload *u = results_upload_new(m, out);
+	struct upload *u = results_upload_new(m, NULL, out);
 
 	if (!u)
 		return;

@@ -4,7 +4,8 @@ frames, as PEs upload them), BATCH entries per request: a fast way to a large in
 Entry i is named PREFIX%07d; every FAIL_EVERY-th one failed (an "error" file), the
 rest done (a "stdout" file holding "i\\n"). Provenance as a PE sends it.
 
-usage: put_results.py MASTER_URL TOKEN_FILE N [PREFIX] [FAIL_EVERY]"""
+usage: put_results.py MASTER_URL TOKEN_FILE N [PREFIX] [FAIL_EVERY]
+(PUT_RESULTS_PE=ID: the entries name PE ID.)"""
 
 import http.client
 import json
@@ -18,7 +19,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from hio import _frame  # noqa: E402
 
 BATCH = 2000
-PE_ID = "0123456789abcdef0123456789abcdef"
+# The PE the entries name; PUT_RESULTS_PE sets another (a PE credential uploads only
+# entries naming its own PE).
+PE_ID = os.environ.get("PUT_RESULTS_PE", "0123456789abcdef0123456789abcdef")
 
 
 def entry(i: int, prefix: str, fail_every: int) -> bytes:

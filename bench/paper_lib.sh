@@ -19,6 +19,8 @@ if ! command -v gnuplot >/dev/null; then
 	bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/deps" >&2
 fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/hio-paper.XXXXXX")
+# Readable by the analyses, which run as users of their own when this runs as root.
+chmod 755 "$W"
 REPS=${REPS:-2}
 # The second worker's pid is kept in a file: timings run in $(...) subshells.
 cluster_down() {

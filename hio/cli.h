@@ -26,9 +26,6 @@ int cli_help(const char *cmd);
 #define CLI_POLL_MS 20 /* how often start-up and shutdown waits look again */
 void cli_sleep_ms(long ms);
 void cli_state_path(char *out, size_t n, const char *dir, const char *file);
-/* Writes DIR/join-token and DIR/metrics-token, the join and scrape credentials of
- * DIR/token (hio_cred.h), mode 0600. 0, or 1 after saying why on stderr. */
-int cli_write_derived_credentials(const char *dir);
 /* The pid in DIR/file, or 0. */
 pid_t cli_pid_read(const char *dir, const char *file);
 int cli_pid_alive(pid_t pid);

@@ -1,7 +1,6 @@
 /* hio up / hio down: a whole local cluster in the background, remembered in the
  * state dir (token, master.url, *.pid, *.log). */
 #include "cli.h"
-#include "hio_cred.h"
 #include "hio_log.h"
 #include "hio_util.h"
 
@@ -64,26 +63,6 @@ const struct option cli_up_opts[] = {{"pes", required_argument, 0, 'n'},
 				     {"slurm-log-dir", required_argument, 0, 'L'},
 				     {"slurm-pending-warn", required_argument, 0, 'L'},
 				     {0, 0, 0, 0}};
-
-int cli_write_derived_credentials(const char *dir)
-{
-	static const char *const names[] = {"join-token", "metrics-token"};
-	char path[PATH_MAX + 64], tok[HIO_TOKEN_MAX + 1], cred[HIO_TOKEN_MAX + 1];
-
-	cli_state_path(path, sizeof(path), dir, "token");
-	if (hio_token_read(path, tok) < 0 || !tok[0])
-		return cli_fail("cannot read the token %s: %s", path, strerror(errno));
-	for (size_t i = 0; i < 2; i++) {
-		if (i == 0)
-			hio_cred_join(tok, cred);
-		else
-			hio_cred_metrics(tok, cred);
-		cli_state_path(path, sizeof(path), dir, names[i]);
-		if (hio_file_write_atomic(path, cred, strlen(cred), 1) < 0)
-			return cli_fail("cannot write %s: %s", path, strerror(errno));
-	}
-	return 0;
-}
 
 int cmd_up(int argc, char **argv)
 {
@@ -225,8 +204,6 @@ int cmd_up(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cli_write_derived_credentials(dir) < 0)
-		goto out;
 	cli_state_path(path, sizeof(path), dir, "master.url");
 	unlink(path);
 

@@ -123,8 +123,6 @@ int cmd_master(int argc, char **argv)
 		cli_fail("cannot read the token %s", tokpath);
 		goto out;
 	}
-	if (cli_write_derived_credentials(dir))
-		goto out;
 	cli_state_path(path, sizeof(path), dir, "master.url");
 	unlink(path);
 	const char *margv[] = {bin,    "--state-dir",  dir,	"--listen",

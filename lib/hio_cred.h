@@ -21,8 +21,7 @@ enum hio_role { HIO_ROLE_NONE = 0, HIO_ROLE_CLUSTER, HIO_ROLE_JOIN, HIO_ROLE_PE,
 
 /* SHA-256 of n bytes; HMAC-SHA256 (RFC 2104) of msg under key. */
 void hio_sha256(const void *p, size_t n, uint8_t out[32]);
-void hio_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,
-		     uint8_t out[32]);
+void hio_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen, uint8_t out[32]);
 
 /* The join credential of a cluster token. */
 void hio_cred_join(const char *token, char out[HIO_TOKEN_MAX + 1]);

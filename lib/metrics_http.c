@@ -87,8 +87,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)con_cls;
-	if (!bearer_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						      MHD_HTTP_HEADER_AUTHORIZATION)))
+	if (!bearer_ok(
+		s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION)))
 		return err_answer(c, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
 	if (strcmp(url, "/metrics") != 0)
 		return err_answer(c, 404, "no such endpoint (only /metrics)");

@@ -208,8 +208,8 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 	fd = hio_net_connect(pe->host, pe->port, HELLO_TIMEOUT_MS, err, errlen);
 	if (fd < 0)
 		return -1;
-	hello = json_pack("{s:s, s:s}", "token", pe->ticket[0] ? pe->ticket : s->token,
-			  "pipeline", s->pipeline);
+	hello = json_pack("{s:s, s:s}", "token", pe->ticket[0] ? pe->ticket : s->token, "pipeline",
+			  s->pipeline);
 	r = hio_frame_send_meta(fd, HIO_F_HELLO, hello);
 	json_decref(hello);
 	if (r < 0) {

@@ -399,7 +399,8 @@ int hio_path_searchable(const char *path)
 		return 0;
 	strcpy(p, path);
 	for (;;) {
-		if (stat(p[0] ? p : "/", &st) < 0 || !S_ISDIR(st.st_mode) || !(st.st_mode & S_IXOTH))
+		if (stat(p[0] ? p : "/", &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    !(st.st_mode & S_IXOTH))
 			return 0;
 		slash = strrchr(p, '/');
 		if (!slash || p[0] == '\0')

@@ -230,9 +230,9 @@ static int role_may(enum hio_role role, const char *role_pe, const struct req *r
 	case HIO_ROLE_CLUSTER:
 		return 1;
 	case HIO_ROLE_JOIN:
-		return r->route == R_STATUS || r->route == R_WORKER_PUT || r->route == R_WORKER_DEL ||
-		       r->route == R_WORKER_HB || r->route == R_WORKER_CMDS ||
-		       r->route == R_PE_GONE;
+		return r->route == R_STATUS || r->route == R_WORKER_PUT ||
+		       r->route == R_WORKER_DEL || r->route == R_WORKER_HB ||
+		       r->route == R_WORKER_CMDS || r->route == R_PE_GONE;
 	case HIO_ROLE_PE:
 		switch (r->route) {
 		case R_PE_REGISTER:
@@ -358,8 +358,8 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 				 "more refused since the last such line)",
 				 method, url, peer, hio_role_name(r->role), skipped);
 		}
-		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(r->role),
-			  method, d->pattern);
+		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(r->role), method,
+			  d->pattern);
 		return -1;
 	}
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -3,6 +3,7 @@
 #include "master.h"
 
 #include "hio_config.h"
+#include "hio_cred.h"
 #include "hio_log.h"
 #include "hio_net.h"
 
@@ -148,6 +149,28 @@ static int load_token(struct master *m, const struct args *a)
 	return -1;
 }
 
+/* DIR/join-token and DIR/metrics-token (mode 0600): the credentials an admin copies to
+ * compute hosts and gives Prometheus (docs/security.md), derived from the token. */
+static int write_derived(struct master *m)
+{
+	static const char *const names[] = {"join-token", "metrics-token"};
+	char path[PATH_MAX], cred[HIO_TOKEN_MAX + 1];
+
+	for (size_t i = 0; i < 2; i++) {
+		if (i == 0)
+			hio_cred_join(m->token, cred);
+		else
+			hio_cred_metrics(m->token, cred);
+		if (path_fmt(path, sizeof(path), "%s/%s", m->dir, names[i]) < 0 ||
+		    hio_file_write_atomic(path, cred, strlen(cred), 1) < 0) {
+			hio_err("cannot write %s/%s: %s; not starting", m->dir, names[i],
+				strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Listens and publishes DIR/master.url. Returns the listening fd or -1. */
 static int listen_publish(struct master *m, const char *listen, char *url, size_t urllen)
 {
@@ -205,7 +228,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	if (load_token(m, &a) < 0)
+	if (load_token(m, &a) < 0 || write_derived(m) < 0)
 		goto out;
 
 	/* Signals go to sigwait in this thread only: every thread made later inherits

@@ -156,8 +156,8 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 	 * own endpoint, a PE only under its own id; the rest is the cluster's. */
 	if (role != HIO_ROLE_CLUSTER &&
 	    !(role == HIO_ROLE_METRICS && strcmp(method, "GET") == 0 && !is_failures) &&
-	    !(is_targets && *id && (role == HIO_ROLE_JOIN ||
-				     (role == HIO_ROLE_PE && strcmp(id, role_pe) == 0)))) {
+	    !(is_targets && *id &&
+	      (role == HIO_ROLE_JOIN || (role == HIO_ROLE_PE && strcmp(id, role_pe) == 0)))) {
 		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(role), method,
 			  url);
 		return 2;

@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -23,7 +25,8 @@ static void usage(FILE *f)
 		   "                      HIO_NAME, HIO_OUTPUT and HIO_MESSAGE_ID set\n"
 		   "  --serve COMMAND     run once through /bin/sh -c and give it one message\n"
 		   "                      after another (docs/protocol.md, resident protocol)\n"
-		   "  --token-file F      the cluster token (else $HIO_TOKEN)\n"
+		   "  --token-file F      this PE's credential or the cluster token (else\n"
+		   "                      $HIO_TOKEN)\n"
 		   "  --pipeline P        pipeline served (default: default)\n"
 		   "  --id ID             PE id (default: a random one)\n"
 		   "  --worker ID         the worker that started this PE\n"
@@ -37,6 +40,9 @@ static void usage(FILE *f)
 		   "  --pipeline-version N  the analysis version it runs (the worker passes\n"
 		   "                      it; recorded with each result)\n"
 		   "  --heartbeat-ms N    heartbeat period (default 1000)\n"
+		   "  --run-as USER       the analysis's user: a name, UID[:GID] or none\n"
+		   "                      (default $HIO_RUN_AS; as root, a user of this\n"
+		   "                      PE's own; else none, as this PE's user)\n"
 		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
 		   "                      default $HIO_METRICS_LISTEN, else off)\n");
 }
@@ -62,6 +68,61 @@ static int parse_ms(const char *s, long *out)
 	return 0;
 }
 
+/* --run-as (or HIO_RUN_AS): "none", a user name, or UID[:GID]; unset: as root, a user
+ * of this PE's own, HIO_RUNAS_UID_BASE plus a hash of its id, so no two PEs share
+ * files (docs/pe.md, Isolation); as another user, none. 0 with *ra (unused for
+ * none), or -1 with err. */
+#define HIO_RUNAS_UID_BASE 1500000000u
+#define HIO_RUNAS_UID_SPAN 500000000u
+static int runas_parse(const char *v, const char *pe_id, struct hio_pe_runas *ra, char *err,
+		       size_t errlen)
+{
+	long u, g;
+
+	if (!v || !*v) {
+		uint32_t h = 2166136261u;
+
+		if (geteuid() != 0)
+			return 0;
+		for (const char *p = pe_id; *p; p++)
+			h = (h ^ (uint8_t)*p) * 16777619u;
+		ra->uid = ra->gid = HIO_RUNAS_UID_BASE + h % HIO_RUNAS_UID_SPAN;
+		return 0;
+	}
+	if (strcmp(v, "none") == 0)
+		return 0;
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "--run-as %s needs hio-pe to run as root", v);
+		return -1;
+	}
+	if (strchr(v, ':')) {
+		char ub[16];
+		size_t n = strcspn(v, ":");
+
+		snprintf(ub, sizeof(ub), "%.*s", (int)(n < sizeof(ub) ? n : 0), v);
+		if (n >= sizeof(ub) || hio_parse_long(ub, 1, INT32_MAX, &u) < 0 ||
+		    hio_parse_long(v + n + 1, 1, INT32_MAX, &g) < 0) {
+			snprintf(err, errlen, "bad --run-as \"%s\": want UID:GID, not root", v);
+			return -1;
+		}
+	} else if (hio_parse_long(v, 1, INT32_MAX, &u) == 0) {
+		g = u;
+	} else {
+		struct passwd *pw = getpwnam(v);
+
+		if (!pw || pw->pw_uid == 0) {
+			snprintf(err, errlen, "bad --run-as \"%s\": %s", v,
+				 pw ? "root is not an analysis's user" : "no such user");
+			return -1;
+		}
+		u = (long)pw->pw_uid;
+		g = (long)pw->pw_gid;
+	}
+	ra->uid = (unsigned)u;
+	ra->gid = (unsigned)g;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -80,6 +141,7 @@ int main(int argc, char **argv)
 	    {"serve", required_argument, NULL, 's'},
 	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"max-output", required_argument, NULL, 'O'},
+	    {"run-as", required_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -87,6 +149,9 @@ int main(int argc, char **argv)
 	struct hio_pe_opts o = {0};
 	struct hio_pe_serve serve = {0};
 	const char *token_file = NULL, *metrics = NULL, *max_output = getenv("HIO_MAX_OUTPUT");
+	const char *run_as = getenv("HIO_RUN_AS");
+	struct hio_pe_runas ra;
+	char idbuf[HIO_ID_LEN + 1];
 	struct hio_metrics_srv *ms = NULL;
 	char token[HIO_TOKEN_MAX + 1], host[256] = "127.0.0.1", err[256];
 	int c, rc;
@@ -159,6 +224,9 @@ int main(int argc, char **argv)
 		case 'O':
 			max_output = optarg;
 			break;
+		case 'R':
+			run_as = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -182,6 +250,19 @@ int main(int argc, char **argv)
 		return bad("bad --max-output (or HIO_MAX_OUTPUT) \"%s\": want a size such as "
 			   "500M or 2G",
 			   max_output);
+	if (!o.pe_id) {
+		hio_id_new(idbuf);
+		o.pe_id = idbuf;
+	} else if (!hio_id_valid(o.pe_id)) {
+		return bad("bad --id \"%s\": want 32 lowercase hex characters", o.pe_id);
+	}
+	if (runas_parse(run_as, o.pe_id, &ra, err, sizeof(err)) < 0)
+		return bad("%s", err);
+	o.run_as = run_as && strcmp(run_as, "none") == 0 ? NULL : &ra;
+	if (!o.run_as && geteuid() != 0)
+		hio_info("the analysis runs as this PE's user (uid %u): it can read what this "
+			 "user can; run the PEs as root for an analysis user of its own",
+			 (unsigned)geteuid());
 	if (hio_token_load(token_file, token, err, sizeof(err)) < 0)
 		return bad("%s", err);
 	o.token = token;

@@ -26,9 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,8 +104,8 @@ static int cred_write(struct wk *w, const char *id, const char *cred, char *out,
 		return -1;
 	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
 	    hio_file_write_atomic(out, cred, strlen(cred), 0) < 0) {
-		hio_warn("cannot write PE %s's credential to %s: %s; it gets the worker's", id,
-			 out, strerror(errno));
+		hio_warn("cannot write PE %s's credential to %s: %s; it gets the worker's", id, out,
+			 strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -645,10 +645,13 @@ int main(int argc, char **argv)
 			 w->id);
 		own_workdir = 1;
 	}
-	/* As root, the PEs run their analyses as users of their own (hio-pe --run-as),
-	 * which must reach their scratch below the workdir: a state dir under /root is
-	 * not reachable, so the work goes to /var/tmp. */
-	if (geteuid() == 0 && !own_workdir && !hio_path_searchable(state)) {
+	/* As root, process PEs run their analyses as users of their own (hio-pe
+	 * --run-as), which must reach their scratch below the workdir: a state dir under
+	 * /root is not reachable, so the work goes to /var/tmp. (Docker and slurm PEs
+	 * keep their scratch elsewhere, and the daemon or the compute node must find the
+	 * credential files in the state dir.) */
+	if (geteuid() == 0 && !own_workdir && strcmp(runtime, "process") == 0 &&
+	    !hio_path_searchable(state)) {
 		hio_info("state dir %s is not searchable by other users (the analyses' run-as "
 			 "users); PE scratch goes to /var/tmp/hio-worker-%s",
 			 state, w->id);

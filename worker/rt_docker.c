@@ -139,9 +139,14 @@ static json_t *create_body(struct rt_docker *r, const struct rt_spec *s, json_t 
 		snprintf(env, sizeof(env), "HIO_TOKEN=%s", tok);
 		json_array_append_new(envs, json_string(env));
 	}
-	/* The output cap follows the worker's environment, as for a process PE. */
+	/* The output cap and the analysis's user follow the worker's environment, as for
+	 * a process PE. */
 	if (getenv("HIO_MAX_OUTPUT") && strlen(getenv("HIO_MAX_OUTPUT")) < 32) {
 		snprintf(env, sizeof(env), "HIO_MAX_OUTPUT=%s", getenv("HIO_MAX_OUTPUT"));
+		json_array_append_new(envs, json_string(env));
+	}
+	if (getenv("HIO_RUN_AS") && strlen(getenv("HIO_RUN_AS")) < 64) {
+		snprintf(env, sizeof(env), "HIO_RUN_AS=%s", getenv("HIO_RUN_AS"));
 		json_array_append_new(envs, json_string(env));
 	}
 	/* Init: a PE's command may leave orphans; PID 1 must reap them. */

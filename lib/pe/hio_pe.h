@@ -15,6 +15,14 @@ struct hio_pe_msg {
 	const char *path; /* a local file holding the same bytes */
 };
 
+/* Who the analysis runs as (SPEC, Security): a user and group of its own, set in the
+ * child before the command starts, which needs a PE running as root. The PE's
+ * workdir is then its group's only (0710), the input read-only to the analysis and
+ * HIO_OUTPUT and HOME (WORKDIR/home) its own. */
+struct hio_pe_runas {
+	unsigned uid, gid;
+};
+
 typedef struct hio_pe_out hio_pe_out;
 /* Adds a result file named name (relative, validated) with n bytes copied from p. 0/-1. */
 int hio_pe_out_add(hio_pe_out *o, const char *name, const void *p, size_t n);
@@ -47,6 +55,9 @@ struct hio_pe_opts {
 	/* Result bytes one message may leave (its files and stdout); a message past it
 	 * fails with the reason and none of its files is stored. 0: 1 GiB. */
 	uint64_t max_output;
+	/* The exec and resident handlers' commands run as this user; NULL: as the PE.
+	 * A handler running in-process is part of the PE and runs as it. */
+	const struct hio_pe_runas *run_as;
 };
 
 /* Runs until hio_pe_stop(). Returns 0 on a clean stop, 1 on error. It takes no
@@ -78,6 +89,8 @@ const char *hio_pe_out_dir(hio_pe_out *o);
 struct hio_pe_exec {
 	const char *command;
 	long timeout_ms; /* 0: 10 min; then SIGTERM to the group, SIGKILL 2 s later */
+	const struct hio_pe_runas *run_as; /* NULL: as the PE */
+	const char *home;		   /* HOME for run_as; NULL: unchanged */
 };
 int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 
@@ -93,8 +106,10 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 struct hio_pe_serve_state;
 struct hio_pe_serve {
 	const char *command;
-	long timeout_ms;	       /* per message; 0: 10 min; then the group is killed */
-	struct hio_pe_serve_state *st; /* internal, NULL at first */
+	long timeout_ms;		   /* per message; 0: 10 min; then the group is killed */
+	struct hio_pe_serve_state *st;	   /* internal, NULL at first */
+	const struct hio_pe_runas *run_as; /* NULL: as the PE */
+	const char *home;		   /* HOME for run_as; NULL: unchanged */
 };
 int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out);
 /* Ends the resident process (EOF on its stdin, then SIGKILL to its group after 2 s). */

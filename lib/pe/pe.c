@@ -540,16 +540,33 @@ static void *heartbeat_main(void *arg)
 
 /* ---- start and stop ---- */
 
-/* Our own directory (never the given one itself, which may hold other things). */
-static char *make_workdir(const char *base)
+/* Our own directory (never the given one itself, which may hold other things). With
+ * ra, the analysis's user must reach it: a base this call made is opened to search
+ * (0711); one that stays closed is refused with what to change. */
+static char *make_workdir(const char *base, const struct hio_pe_runas *ra)
 {
 	char tmpl[PATH_MAX], *abs;
 	const char *tmp = getenv("TMPDIR");
+	struct stat st;
+	int existed;
 
 	if (!base)
 		base = tmp && *tmp ? tmp : "/tmp";
+	existed = stat(base, &st) == 0;
 	if (hio_mkdir_p(base) < 0) {
 		hio_err("cannot make workdir %s: %s; not starting", base, strerror(errno));
+		return NULL;
+	}
+	if (ra && !existed && chmod(base, 0711) < 0) {
+		hio_err("cannot open workdir %s to search: %s; not starting", base,
+			strerror(errno));
+		return NULL;
+	}
+	if (ra && !hio_path_searchable(base)) {
+		hio_err("the analysis runs as uid %u (--run-as), which cannot reach workdir %s "
+			"(it or a directory above it is not searchable by others); give a "
+			"--workdir such as /var/tmp/hio, or --run-as none; not starting",
+			ra->uid, base);
 		return NULL;
 	}
 	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/hio-pe-XXXXXX", base) >= sizeof(tmpl) ||
@@ -673,6 +690,7 @@ static void pe_free(struct pe *pe)
 	if (pe->workdir && hio_rm_rf(pe->workdir) < 0)
 		hio_warn("cannot remove workdir %s: %s; leaving it", pe->workdir, strerror(errno));
 	free(pe->workdir);
+	free(pe->home);
 	free(pe->master);
 	free(pe->worker);
 	free(pe->listen_host);
@@ -700,6 +718,36 @@ int hio_pe_set_signal_handlers(void)
 	return 0;
 }
 
+/* The workdir becomes the analysis's group's only (0710) and WORKDIR/home its HOME;
+ * the exec or resident handler starts the command as that user. */
+static int runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
+{
+	if (asprintf(&pe->home, "%s/home", pe->workdir) < 0) {
+		pe->home = NULL;
+		hio_err("out of memory; not starting");
+		return -1;
+	}
+	if (chown(pe->workdir, geteuid(), (gid_t)ra->gid) < 0 || chmod(pe->workdir, 0710) < 0 ||
+	    mkdir(pe->home, 0700) < 0 || chown(pe->home, (uid_t)ra->uid, (gid_t)ra->gid) < 0) {
+		hio_err("cannot give uid %u:%u its part of workdir %s: %s; not starting", ra->uid,
+			ra->gid, pe->workdir, strerror(errno));
+		return -1;
+	}
+	if (pe->handler == hio_pe_exec_handler) {
+		pe->exec.run_as = ra;
+		pe->exec.home = pe->home;
+	} else if (pe->handler == hio_pe_serve_handler) {
+		struct hio_pe_serve *sv = pe->handler_ud;
+
+		if (!sv->run_as)
+			sv->run_as = ra;
+		if (!sv->home)
+			sv->home = pe->home;
+	}
+	hio_info("the analysis runs as uid %u, gid %u", ra->uid, ra->gid);
+	return 0;
+}
+
 int hio_pe_run(const struct hio_pe_opts *opts)
 {
 	pthread_t t_exec, t_up, t_hb, t_pull;
@@ -722,8 +770,8 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		hio_err("cannot initialise libcurl; not starting");
 		goto out;
 	}
-	pe->workdir = make_workdir(opts->workdir);
-	if (!pe->workdir)
+	pe->workdir = make_workdir(opts->workdir, opts->run_as);
+	if (!pe->workdir || (opts->run_as && runas_setup(pe, opts->run_as) < 0))
 		goto out;
 	pe->scratch = pe_scratch_new(pe->workdir);
 	if (!pe->scratch) {

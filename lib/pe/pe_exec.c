@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -302,6 +303,26 @@ int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_
 	return write_input(dir, in, msg);
 }
 
+int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char *readable,
+		     const char *outdir, int own_input)
+{
+	char d[PATH_MAX];
+
+	/* Reached through the workdir (0710, the analysis's group): the scratch is
+	 * readable and not writable; HIO_OUTPUT is the analysis's own, and input/ too
+	 * when the resident writes its inline input there itself. Every path changed
+	 * here is in a directory of ours, so no link the analysis made is followed:
+	 * readable is the placed input in our input/, or the received file it links. */
+	snprintf(d, sizeof(d), "%s/input", dir);
+	if (chmod(dir, 0755) < 0 || (readable && chmod(readable, 0644) < 0) ||
+	    chown(outdir, (uid_t)ra->uid, (gid_t)ra->gid) < 0)
+		return -1;
+	if (own_input ? chown(d, (uid_t)ra->uid, (gid_t)ra->gid) < 0 && errno != ENOENT
+		      : chmod(d, 0755) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
 static char *env_kv(const char *k, const char *v)
 {
 	char *s = NULL;
@@ -312,7 +333,7 @@ static char *env_kv(const char *k, const char *v)
 }
 
 /* environ less our own variables and the cluster token (the analysis has no use for
- * it), plus the four HIO_ ones. */
+ * it), less any variable kv sets, plus kv (at most 5 "NAME=value"). */
 char **pe_exec_env(const char *const *kv, int nkv)
 {
 	static const char *const drop[] = {
@@ -320,9 +341,11 @@ char **pe_exec_env(const char *const *kv, int nkv)
 	size_t n = 0, k = 0;
 	char **env;
 
+	if (nkv > 5)
+		nkv = 5;
 	while (environ && environ[n])
 		n++;
-	env = calloc(n + 5, sizeof(*env));
+	env = calloc(n + 6, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -331,10 +354,16 @@ char **pe_exec_env(const char *const *kv, int nkv)
 		for (size_t j = 0; j < sizeof(drop) / sizeof(drop[0]); j++)
 			if (strncmp(environ[i], drop[j], strlen(drop[j])) == 0)
 				skip = 1;
+		for (int j = 0; j < nkv; j++) {
+			size_t kl = strcspn(kv[j], "=") + 1;
+
+			if (strncmp(environ[i], kv[j], kl) == 0)
+				skip = 1;
+		}
 		if (!skip)
 			env[k++] = environ[i];
 	}
-	for (int i = 0; i < nkv && i < 4; i++)
+	for (int i = 0; i < nkv; i++)
 		env[k++] = (char *)kv[i];
 	return env;
 }
@@ -564,8 +593,8 @@ void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t)
 }
 
 /* Default signals: the PE ignores SIGPIPE and catches SIGTERM/SIGINT. */
-int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at, int *at_ok,
-		   int in, int out, int err)
+static int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at,
+			  int *at_ok, int in, int out, int err)
 {
 	sigset_t none, def;
 
@@ -594,17 +623,76 @@ int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t
 	return 0;
 }
 
+/* The child of a run-as spawn: only async-signal-safe calls and raw system calls (the
+ * credentials of this one thread are the process's: nothing else runs in it). Any
+ * failure is said on fd 2 and ends the child with 126, as sh does for a command it
+ * cannot run. */
+static void runas_child(int in, int out, int err, char *const argv[], char *const env[],
+			const struct hio_pe_runas *ra)
+{
+	static const char msg[] = "hio-pe: cannot become the analysis's user\n";
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigset_t none;
+	gid_t g = (gid_t)ra->gid;
+
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+		_exit(126);
+	syscall(SYS_close_range, 3U, ~0U, 0U);
+	setpgid(0, 0);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (syscall(SYS_setgroups, 1, &g) != 0 ||
+	    syscall(SYS_setresgid, ra->gid, ra->gid, ra->gid) != 0 ||
+	    syscall(SYS_setresuid, ra->uid, ra->uid, ra->uid) != 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		(void)!write(2, msg, sizeof(msg) - 1);
+		_exit(126);
+	}
+	execve("/bin/sh", argv, env);
+	_exit(127);
+}
+
+int pe_spawn_sh(pid_t *pid, int in, int out, int err, char *const argv[], char *const env[],
+		const struct hio_pe_runas *ra)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	int fa_ok = 0, at_ok = 0, rc;
+	pid_t p;
+
+	if (ra) {
+		/* posix_spawn cannot change the user: fork, then set it in the child. */
+		p = fork();
+		if (p < 0)
+			return errno;
+		if (p == 0)
+			runas_child(in, out, err, argv, env, ra);
+		*pid = p;
+		return 0;
+	}
+	if (pe_spawn_setup(&fa, &fa_ok, &at, &at_ok, in, out, err) < 0)
+		rc = ENOMEM;
+	else
+		rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, env);
+	if (fa_ok)
+		posix_spawn_file_actions_destroy(&fa);
+	if (at_ok)
+		posix_spawnattr_destroy(&at);
+	return rc;
+}
+
 int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 {
 	const struct hio_pe_exec *ex = ud;
 	long timeout = ex->timeout_ms > 0 ? ex->timeout_ms : PE_TIMEOUT_MS_DEFAULT;
-	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX], what[128];
-	const char *kv[4] = {NULL, NULL, NULL, NULL};
+	char in[PATH_MAX], outdir[PATH_MAX], so[PATH_MAX], what[256];
+	const char *kv[5] = {NULL, NULL, NULL, NULL, NULL};
 	char sh[] = "sh", dash_c[] = "-c";
 	char *argv[] = {sh, dash_c, (char *)ex->command, NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	int fa_ok = 0, at_ok = 0, errp[2] = {-1, -1}, sofd = -1, nullfd = -1, timed_out = 0;
+	int errp[2] = {-1, -1}, sofd = -1, nullfd = -1, timed_out = 0;
 	char **env = NULL;
 	const char *dir;
 	struct pe_tail *t = NULL;
@@ -626,12 +714,21 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return 1;
 	}
+	if (ex->run_as && pe_runas_prepare(ex->run_as, dir, in, outdir, 0) < 0) {
+		hio_pe_out_fail(out,
+				"cannot give the analysis's user (uid %u) its input and "
+				"HIO_OUTPUT in %s: %s",
+				ex->run_as->uid, dir, strerror(errno));
+		return 1;
+	}
 	t = calloc(1, sizeof(*t));
 	kv[0] = env_kv("HIO_INPUT", in);
 	kv[1] = env_kv("HIO_NAME", msg->name);
 	kv[2] = env_kv("HIO_OUTPUT", outdir);
 	kv[3] = env_kv("HIO_MESSAGE_ID", msg->id);
-	if (!t || !kv[0] || !kv[1] || !kv[2] || !kv[3] || !(env = pe_exec_env(kv, 4))) {
+	kv[4] = ex->run_as && ex->home ? env_kv("HOME", ex->home) : NULL;
+	if (!t || !kv[0] || !kv[1] || !kv[2] || !kv[3] || (ex->run_as && ex->home && !kv[4]) ||
+	    !(env = pe_exec_env(kv, kv[4] ? 5 : 4))) {
 		hio_pe_out_fail(out, "out of memory preparing the command");
 		rc = 1;
 		goto out;
@@ -644,12 +741,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		goto out;
 	}
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
-	if (pe_spawn_setup(&fa, &fa_ok, &at, &at_ok, nullfd, sofd, errp[1]) < 0) {
-		hio_pe_out_fail(out, "cannot set up posix_spawn");
-		rc = 1;
-		goto out;
-	}
-	rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+	rc = pe_spawn_sh(&pid, nullfd, sofd, errp[1], argv, env, ex->run_as);
 	if (rc != 0) {
 		hio_pe_out_fail(out, "cannot run /bin/sh: %s", strerror(rc));
 		rc = 1;
@@ -671,6 +763,11 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		snprintf(what, sizeof(what), "timed out after %ld ms", timeout);
 	else if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		what[0] = '\0';
+	else if (WIFEXITED(st) && ex->run_as && (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127))
+		snprintf(what, sizeof(what),
+			 "exit status %d (the analysis runs as uid %u: what it runs and reads "
+			 "must be readable by other users, not under /root; or --run-as none)",
+			 WEXITSTATUS(st), ex->run_as->uid);
 	else if (WIFEXITED(st))
 		snprintf(what, sizeof(what), "exit status %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st)) {
@@ -687,10 +784,6 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	pe_out_collect(out, outdir, so, in);
 	rc = out->failed;
 out:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (at_ok)
-		posix_spawnattr_destroy(&at);
 	for (int i = 0; i < 2; i++)
 		if (errp[i] >= 0)
 			close(errp[i]);
@@ -698,7 +791,7 @@ out:
 		close(sofd);
 	if (nullfd >= 0)
 		close(nullfd);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free((char *)kv[i]);
 	free(env);
 	free(t);

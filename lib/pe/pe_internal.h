@@ -132,6 +132,7 @@ struct pe {
 	char *listen_host;
 	char *adv_host;
 	char *workdir;		    /* absolute; ours, removed at the end */
+	char *home;		    /* WORKDIR/home of a run-as analysis, or NULL */
 	struct pe_scratch *scratch; /* per-message dirs under workdir */
 	int port;		    /* the bound port */
 	hio_pe_handler handler;
@@ -274,9 +275,16 @@ void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t);
 /* environ less HIO_TOKEN and the per-message HIO_ variables, plus kv (n of them, at
  * most 4); the strings are borrowed. NULL when out of memory. */
 char **pe_exec_env(const char *const *kv, int n);
-/* posix_spawn set-up for a command: fds in/out/err as 0/1/2 and nothing else, its own
- * process group, every signal at its default and none blocked. 0/-1. */
-int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at, int *at_ok,
-		   int in, int out, int err);
+/* Starts /bin/sh with argv and env: fds in/out/err as 0/1/2 and nothing else, its own
+ * process group, every signal at its default and none blocked; as user ra when not
+ * NULL (fork, then setgroups/setresgid/setresuid and no_new_privs), else posix_spawn.
+ * 0 with *pid, or an errno value. */
+/* Scratch dir's modes for a run-as analysis (docs/security.md): readable (a path of
+ * ours, or NULL) made 0644, outdir its own, input/ its own when own_input (the
+ * resident writes inline inputs there). 0, or -1 with errno. */
+int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char *readable,
+		     const char *outdir, int own_input);
+int pe_spawn_sh(pid_t *pid, int in, int out, int err, char *const argv[], char *const env[],
+		const struct hio_pe_runas *ra);
 
 #endif

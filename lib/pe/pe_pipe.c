@@ -102,7 +102,7 @@ static int prepare(struct pipeline *p, struct job *j)
 				 .len = (size_t)it->len,
 				 .path = it->path};
 
-	if (pe_serve_prepare(&j->e->out, &msg, j->in, j->outdir, j->so) == 0) {
+	if (pe_serve_prepare(&j->e->out, &msg, j->in, j->outdir, j->so, p->s->run_as) == 0) {
 		if (pe_serve_request(p->st, &msg, j->in, j->outdir, &j->line, &j->n) == IO_OK) {
 			j->body = it->path ? NULL : msg.data;
 			j->blen = it->path ? 0 : msg.len;

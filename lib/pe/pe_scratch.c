@@ -85,8 +85,10 @@ static int empty_input(const char *dir, const char *input)
 			rc = -1;
 			continue;
 		}
+		/* Only a file of ours: one an analysis made (it runs as another user) may
+		 * still be open to it or be changed by it later. */
 		if (!have_body && lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-		    rename(p, body) == 0) {
+		    st.st_uid == geteuid() && rename(p, body) == 0) {
 			have_body = 1;
 			continue;
 		}

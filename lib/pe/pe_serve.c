@@ -423,13 +423,16 @@ int pe_serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 {
 	char sh[] = "sh", dash_c[] = "-c";
 	char *argv[] = {sh, dash_c, (char *)s->command, NULL};
-	const char *kv[1] = {"HIO_SERVE=1"};
-	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, fa_ok = 0, at_ok = 0, rc;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	char **env = pe_exec_env(kv, 1);
+	const char *kv[2] = {"HIO_SERVE=1", NULL};
+	int in[2] = {-1, -1}, outp[2] = {-1, -1}, errp[2] = {-1, -1}, rc;
+	char *home = NULL, **env;
 	pid_t pid;
 	int ret = -1;
+
+	if (s->run_as && s->home && asprintf(&home, "HOME=%s", s->home) < 0)
+		home = NULL;
+	kv[1] = home;
+	env = pe_exec_env(kv, home ? 2 : 1);
 
 	if (!env || pipe2(in, O_CLOEXEC) < 0 || pipe2(outp, O_CLOEXEC) < 0 ||
 	    pipe2(errp, O_CLOEXEC) < 0) {
@@ -437,11 +440,7 @@ int pe_serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 			 env ? strerror(errno) : "out of memory");
 		goto out;
 	}
-	if (pe_spawn_setup(&fa, &fa_ok, &at, &at_ok, in[0], outp[1], errp[1]) < 0) {
-		snprintf(st->why, sizeof(st->why), "cannot set up posix_spawn");
-		goto out;
-	}
-	rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+	rc = pe_spawn_sh(&pid, in[0], outp[1], errp[1], argv, env, s->run_as);
 	if (rc != 0) {
 		snprintf(st->why, sizeof(st->why), "cannot run /bin/sh: %s", strerror(rc));
 		goto out;
@@ -469,10 +468,7 @@ int pe_serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 		 SERVE_VERSION, st->inflight, s->command);
 	ret = 0;
 out:
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (at_ok)
-		posix_spawnattr_destroy(&at);
+	free(home);
 	for (int i = 0; i < 2; i++) {
 		if (in[i] >= 0)
 			close(in[i]);
@@ -504,7 +500,7 @@ void pe_serve_check_idle(struct hio_pe_serve_state *st)
 }
 
 int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, char *outdir,
-		     char *so)
+		     char *so, const struct hio_pe_runas *ra)
 {
 	const char *dir = hio_pe_out_dir(out);
 
@@ -521,6 +517,13 @@ int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, ch
 	}
 	if (mkdir(outdir, 0700) < 0 && errno != EEXIST) {
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
+		return 1;
+	}
+	if (ra && pe_runas_prepare(ra, dir, msg->path, outdir, 1) < 0) {
+		hio_pe_out_fail(out,
+				"cannot give the analysis's user (uid %u) its input and "
+				"HIO_OUTPUT in %s: %s",
+				ra->uid, dir, strerror(errno));
 		return 1;
 	}
 	return 0;
@@ -692,7 +695,7 @@ int hio_pe_serve_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out
 		hio_pe_out_fail(out, "out of memory for the resident handler");
 		return 1;
 	}
-	if (pe_serve_prepare(out, msg, in, outdir, so))
+	if (pe_serve_prepare(out, msg, in, outdir, so, s->run_as))
 		return 1;
 	if (st->pid)
 		pe_serve_check_idle(st);

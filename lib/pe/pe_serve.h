@@ -65,7 +65,7 @@ void pe_serve_describe(int status, char *out, size_t n);
  * get the input's path, HIO_OUTPUT and the stdout file. 0, or 1 with the message
  * failed. */
 int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, char *outdir,
-		     char *so);
+		     char *so, const struct hio_pe_runas *ra);
 /* The request's header line with its '\n' (*line, the caller's to free; *n bytes).
  * IO_OK, or IO_PROTO with st->why. */
 int pe_serve_request(struct hio_pe_serve_state *st, const struct hio_pe_msg *msg, const char *in,

@@ -2,7 +2,7 @@
 
 Messages wait in one queue. Each of up to max_pes lanes is a thread that asks the
 master for a free PE (POST /v1/pipelines/P/allocate), opens a P2P session (HELLO with
-the token, WELCOME), pipelines MSG frames to it and collects the PE's ACKs on a reader
+the allocation's ticket to that PE, WELCOME), pipelines MSG frames to it and collects the PE's ACKs on a reader
 thread. A message that has waited spill_ms while the master has no PE free goes to the
 master's durable backlog instead (POST /v1/pipelines/P/backlog, the same MSG frame).
 When a session breaks, its unacknowledged messages go back to the head of the queue
@@ -394,7 +394,8 @@ class Stream:
         try:
             _set_liveness(sock)
             sock.sendall(_frame.encode_frame(
-                _frame.HELLO, {"token": self._token, "pipeline": self.pipeline}))
+                _frame.HELLO, {"token": pe.get("ticket") or self._token,
+                               "pipeline": self.pipeline}))
             dec = _frame.Decoder(body_max=_frame.META_MAX)
             pending: List[_frame.Frame] = []
             f = _frame.read_frame(sock, dec, pending)
@@ -537,10 +538,13 @@ class Stream:
         if not isinstance(pe, dict):
             return 0, None, ""
         id_, host, port = pe.get("id"), pe.get("host"), pe.get("port")
-        tmo = pe.get("timeout_ms", 0)
+        tmo, ticket = pe.get("timeout_ms", 0), pe.get("ticket")
         if (isinstance(id_, str) and isinstance(host, str) and isinstance(port, int)
                 and 0 < port < 65536 and len(id_) <= _frame.ID_LEN):
+            # The master's ticket to this PE is what HELLO says (docs/security.md).
+            ok = isinstance(ticket, str) and 0 < len(ticket) <= 256
             return 1, {"id": id_, "host": host, "port": port,
+                       "ticket": ticket if ok else "",
                        "timeout_ms": tmo if isinstance(tmo, int) and tmo > 0 else 0}, ""
         return -1, None, "master gave a malformed PE address"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A hostile or careless analysis's output (SPEC "Security": the PE uploads nothing from
 # outside HIO_OUTPUT; a message's output is capped). Through the real daemons: inputs
-# whose analysis leaves a hard link or a symbolic link to a file outside HIO_OUTPUT, or
+# whose analysis leaves a hard link (to the outside file, or when its user may not link
+# that, to a copy in its HOME) or a symbolic link to a file outside HIO_OUTPUT, or
 # more output than HIO_MAX_OUTPUT allows, fail with the reason and store none of their
 # files; no result anywhere holds the outside file's bytes; the other inputs are done
 # with their own result, and the pipeline goes on after the failures. A result file
@@ -20,7 +21,8 @@ export HIO_MAX_OUTPUT=1M
 # shellcheck disable=SC2016 # expanded by the PE's shell
 "$HIO" up --pes 1 --min-pes 1 --max-pes 1 --state-dir "$STATE" --exec '
 	case "$HIO_NAME" in
-	data/link*) ln "'"$T"'/secret" "$HIO_OUTPUT/leak" ;;
+	data/link*) ln "'"$T"'/secret" "$HIO_OUTPUT/leak" 2>/dev/null ||
+		{ cat "'"$T"'/secret" >"$HOME/leak" && ln "$HOME/leak" "$HIO_OUTPUT/leak"; } ;;
 	data/sym*) ln -s "'"$T"'/secret" "$HIO_OUTPUT/leak" ;;
 	data/big*) head -c 2097152 /dev/zero >"$HIO_OUTPUT/big" ;;
 	data/long*) printf long >"$HIO_OUTPUT/$(printf "%0255d" 0)" ;;
@@ -63,7 +65,8 @@ for i in 1 2 3 4 5 6; do
 done
 eq "ok inputs whose result is not their sha256" "$bad" 0
 check "data/deep1: the reason names the path" grep -q "output path too long" <<<"$(reason data/deep1)"
-debris() { find "$STATE/work" -name "$(printf "%0200d" 1)" 2>/dev/null | wc -l; }
+WD=$(worker_workdir) || fail "the worker's workdir is not found"
+debris() { find "$WD" -name "$(printf "%0200d" 1)" | wc -l; }
 no_debris() { [ "$(debris)" -eq 0 ]; }
 wait_for 30 no_debris
 eq "directories of data/deep1's output left in the PE's scratch" "$(debris)" 0

@@ -34,8 +34,11 @@ on master "$HIO" master --listen 0.0.0.0:7700 >"$T/url" 2>"$T/master.hint" ||
 URL=$(cat "$T/url")
 eq "the master's URL is its host's address" "$URL" "http://$(host_ip master):7700"
 check "hio master prints the join line" grep -q "hio join $URL --token-file" "$T/master.hint"
-# The token file travels to each host (as a lab would scp it).
-for h in c1 c2 inst; do install -m 0600 "$T/master/state/token" "$T/$h/token"; done
+# The credentials travel to each host (as a lab would scp them): the join credential
+# to the compute hosts, the cluster token to the instrument PC.
+for h in c1 c2; do install -m 0600 "$T/master/state/join-token" "$T/$h/token"; done
+install -m 0600 "$T/master/state/token" "$T/inst/token"
+check "the compute hosts' file is a join credential" grep -q '^hio-join\.' "$T/c1/token"
 check "hio pipeline set" on master "$HIO" pipeline set default --exec "$CMD" --pes 4 --min-pes 4 --max-pes 4
 
 # A loopback advertise cannot work for a remote master: one line that says what to change.
@@ -49,7 +52,7 @@ for what in "workers/0123456789abcdef0123456789abcdef:PUT:{\"name\":\"x\",\"host
 	"pes/0123456789abcdef0123456789abcdef/register:POST:{\"pipeline\":\"default\",\"host\":\"127.0.0.1\",\"port\":9}"; do
 	IFS=: read -r path method body <<<"$what"
 	code=$(on c1 curl -s -o "$T/lo.json" -w '%{http_code}' -X "$method" \
-		-H "Authorization: Bearer $(cat "$T/c1/token")" -d "$body" "$URL/v1/$path")
+		-H "Authorization: Bearer $(cat "$T/inst/token")" -d "$body" "$URL/v1/$path")
 	eq "the master refuses a loopback registration ($method /v1/$path) from c1" "$code" 400
 	check "and says what to change" grep -q -- "is loopback.*give this host's address" "$T/lo.json"
 done

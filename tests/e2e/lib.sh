@@ -5,6 +5,10 @@ set -uo pipefail
 : "${HIO_BUILD:?HIO_BUILD must point at the meson build dir}"
 HIO="$HIO_BUILD/hio/hio"
 T=$(mktemp -d /tmp/hio-e2e.XXXXXX)
+# Readable by others, as a lab's shared analysis folder is: PEs run as root here, so
+# each analysis runs as a user of its own (hio-pe --run-as) and reads its scripts from
+# the test's dir. What it writes goes to HIO_OUTPUT, never here.
+chmod 755 "$T"
 STATE="$T/state"
 export HIO_STATE_DIR="$STATE"
 # Hermetic: no config file of the machine's or the user's (/etc/hio/hio.conf,
@@ -46,6 +50,18 @@ cleanup() {
 }
 finish() { cleanup; trap - EXIT; [ "$FAILS" -eq 0 ]; exit $?; }
 trap 'cleanup' EXIT
+
+# The worker's PE scratch: STATE/work, or /var/tmp/hio-worker-ID when the state dir is
+# not searchable by the analyses' users (hio-worker). Fails when neither exists, so a
+# check of what is in there cannot pass by looking at nothing.
+worker_workdir() {
+	local id d
+	id=$(cat "$STATE/worker.id" 2>/dev/null) || return 1
+	for d in "/var/tmp/hio-worker-$id" "$STATE/work"; do
+		[ -d "$d" ] && { echo "$d"; return 0; }
+	done
+	return 1
+}
 
 # Waits up to $1 seconds for a command to succeed (polling a condition, not a sleep
 # standing in for synchronisation).

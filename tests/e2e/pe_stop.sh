@@ -7,8 +7,11 @@
 PYDIR=$(cd "$(dirname "$0")/../../python" && pwd)
 PY=${HIO_PYTHON:-/usr/bin/python3}
 cd "$T" || exit 1
+# Where the analysis (a user of its own) leaves its pid for the test.
+W="$T/w"
+mkdir -m 1777 "$W"
 
-# round MODE CMD: the first message's command blocks (it leaves $T/MODE.running); the
+# round MODE CMD: the first message's command blocks (it leaves $W/MODE.running); the
 # PE and that command then get SIGTERM at once.
 round() {
 	local mode=$1 cmd=$2 pe cmdpid
@@ -17,13 +20,13 @@ round() {
 	head -c 4321 /dev/urandom >"$mode.bin"
 	"$HIO" send "$mode.bin" >"$mode.sent" 2>"$mode.err" &
 	local send=$!
-	running() { [ -s "$T/$mode.running" ]; }
+	running() { [ -s "$W/$mode.running" ]; }
 	check "$mode: the command runs" wait_for 60 running
 	# The busy PE's pid, once its worker has reported it (0 or null until then; kill 0
 	# would signal this test's own process group).
 	pe_pid() { pe=$(status_json | jq -r '[.pes[] | select(.state == "busy") | .pid][0] // 0'); [ "$pe" -gt 1 ]; }
 	check "$mode: the busy PE's pid is known" wait_for 30 pe_pid
-	cmdpid=$(cat "$mode.running")
+	cmdpid=$(cat "$W/$mode.running")
 	[ "${pe:-0}" -gt 1 ] && [ "${cmdpid:-0}" -gt 1 ] || { fail "$mode: no pids ($pe, $cmdpid)"; return; }
 	kill -TERM "$pe" "$cmdpid"
 	ended() { ! kill -0 "$send" 2>/dev/null; }
@@ -42,11 +45,11 @@ round() {
 	rm -rf "$STATE"
 }
 # The first run writes its pid and blocks; later runs (the replacement PE) hash.
-round exec 'if [ ! -e "'"$T"'/exec.running" ]; then echo $$ >"'"$T"'/exec.running.tmp"; mv "'"$T"'/exec.running.tmp" "'"$T"'/exec.running"; exec sleep 60; fi; sha256sum "$HIO_INPUT" | cut -c1-64'
+round exec 'if [ ! -e "'"$W"'/exec.running" ]; then echo $$ >"'"$W"'/exec.running.tmp"; mv "'"$W"'/exec.running.tmp" "'"$W"'/exec.running"; exec sleep 60; fi; sha256sum "$HIO_INPUT" | cut -c1-64'
 cat >serve.py <<PYEOF
 import hashlib, os, time
 import hio
-flag = "$T/serve.running"
+flag = "$W/serve.running"
 
 @hio.handler
 def process(msg):

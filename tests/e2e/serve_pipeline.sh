@@ -9,6 +9,11 @@
 
 PYDIR=$(cd "$(dirname "$0")/../../python" && pwd)
 cd "$T" || exit 1
+# Where the analysis logs its calls for the test: each PE's analysis is a user of its
+# own, and both append to one log.
+W="$T/w"
+mkdir -m 1777 "$W"
+for f in outstanding.1 outstanding.16 calls; do : >"$W/$f" && chmod 666 "$W/$f"; done
 
 # The analysis, served with the max_inflight given as its argument. Each call records
 # how many requests it had read and not answered (itself and those queued behind it).
@@ -48,7 +53,7 @@ done <sizes
 run() {
 	local n=$1 out=$2
 	"$HIO" up --pes 2 --min-pes 2 --max-pes 2 --state-dir "$STATE" --serve \
-		"PYTHONPATH='$PYDIR' exec python3 -S '$T/analysis.py' $n '$T/outstanding.$n'" \
+		"PYTHONPATH='$PYDIR' exec python3 -S '$T/analysis.py' $n '$W/outstanding.$n'" \
 		>/dev/null || { fail "hio up (max_inflight $n)"; return 1; }
 	"$HIO" send data >"sent.$n" 2>"send.$n.err"
 	check "max_inflight $n: hio send exit 0" test $? -eq 0
@@ -56,7 +61,7 @@ run() {
 	"$HIO" results --json >"results.$n.json"
 	eq "max_inflight $n: entries done" \
 		"$(jq '[.[] | select(.state == "done")] | length' "results.$n.json")" 150
-	eq "max_inflight $n: handler calls" "$(wc -l <"outstanding.$n")" 150
+	eq "max_inflight $n: handler calls" "$(wc -l <"$W/outstanding.$n")" 150
 	cut -d' ' -f1 sizes | xargs -P 4 -I{} sh -c '"$1" results get "$2" "$3/$2" >/dev/null ||
 		echo "$2"' _ "$HIO" {} "$out" >"unfetched.$n"
 	eq "max_inflight $n: results that could not be fetched" "$(wc -l <"unfetched.$n")" 0
@@ -72,8 +77,8 @@ while read -r f sz; do
 		bad=$((bad + 1))
 done <sizes
 eq "pipelined results that are not the analysis's" "$bad" 0
-eq "max_inflight 1: most requests outstanding at once" "$(sort -n outstanding.1 | tail -1)" 1
-max=$(sort -n outstanding.16 | tail -1)
+eq "max_inflight 1: most requests outstanding at once" "$(sort -n "$W/outstanding.1" | tail -1)" 1
+max=$(sort -n "$W/outstanding.16" | tail -1)
 check "max_inflight 16: more than one request outstanding at some point ($max)" \
 	test "${max:-0}" -gt 1
 
@@ -128,7 +133,7 @@ for i in $(seq 0 39); do
 	head -c "$sz" /dev/urandom >"faults/$f"
 done
 "$HIO" up --pes 1 --max-pes 1 --timeout-ms 3000 --state-dir "$STATE" \
-	--serve "PYTHONPATH='$PYDIR' exec python3 '$T/faulty.py' '$T/calls'" >/dev/null ||
+	--serve "PYTHONPATH='$PYDIR' exec python3 '$T/faulty.py' '$W/calls'" >/dev/null ||
 	{ fail "hio up --serve faulty.py"; finish; }
 pe_before=$(status_json | jq -r '.pes[0].id')
 # Each faulty message is sent with the one after it, so both reach the PE at once (the
@@ -149,15 +154,15 @@ eq "faults: the failed ones" \
 	"$(jq -r '[.[] | select(.state == "failed") | .name] | sort | join(" ")' results.faults.json)" \
 	"faults/m10-crash faults/m20-hang faults/m30-raise"
 eq "faults: the same PE throughout" "$(status_json | jq -r '[.pes[].id] | join(" ")')" "$pe_before"
-eq "faults: a message was behind each faulty one" "$(grep -c '^nothing behind' calls)" 0
+eq "faults: a message was behind each faulty one" "$(grep -c '^nothing behind' "$W/calls")" 0
 # Sent again, not failed: what was in flight behind the crash and the hang.
 for k in m11 m21; do
 	check "faults: $k, in flight behind the fault, was sent again" \
 		grep -q "message [0-9a-f]* (faults/$k) was in flight behind it" "$STATE/worker.log"
 done
 # Exactly once: every good message's handler finished once, none twice.
-eq "faults: good messages handled (each once)" "$(grep -c '^done ' calls)" 37
-eq "faults: good messages handled twice" "$(grep '^done ' calls | sort | uniq -d | wc -l)" 0
+eq "faults: good messages handled (each once)" "$(grep -c '^done ' "$W/calls")" 37
+eq "faults: good messages handled twice" "$(grep '^done ' "$W/calls" | sort | uniq -d | wc -l)" 0
 bad=0
 for f in faults/*; do
 	case $f in *crash | *hang | *raise) continue ;; esac

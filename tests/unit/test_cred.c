@@ -39,7 +39,8 @@ int main(void)
 	uint8_t key[131];
 	const char *tok = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	const char *other = "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
-	const char *id = "00112233445566778899aabbccddeeff", *id2 = "ffeeddccbbaa99887766554433221100";
+	const char *id = "00112233445566778899aabbccddeeff",
+		   *id2 = "ffeeddccbbaa99887766554433221100";
 	char join[HIO_TOKEN_MAX + 1], pe[HIO_TOKEN_MAX + 1], pe2[HIO_TOKEN_MAX + 1];
 	char p2p[HIO_TOKEN_MAX + 1], p2p2[HIO_TOKEN_MAX + 1], got[HIO_ID_LEN + 1] = "";
 

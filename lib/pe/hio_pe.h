@@ -17,7 +17,7 @@ struct hio_pe_msg {
 
 /* Who the analysis runs as (SPEC, Security): a user and group of its own, set in the
  * child before the command starts, which needs a PE running as root. The PE's
- * workdir is then its group's only (0710), the input read-only to the analysis and
+ * workdir is then its group's only (0750), the input read-only to the analysis and
  * HIO_OUTPUT and HOME (WORKDIR/home) its own. */
 struct hio_pe_runas {
 	unsigned uid, gid;

@@ -718,8 +718,9 @@ int hio_pe_set_signal_handlers(void)
 	return 0;
 }
 
-/* The workdir becomes the analysis's group's only (0710) and WORKDIR/home its HOME;
- * the exec or resident handler starts the command as that user. */
+/* The workdir becomes the analysis's group's only (0750: it sees its own PE's
+ * messages, nobody else gets in) and WORKDIR/home its HOME; the exec or resident
+ * handler starts the command as that user. */
 static int runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
 {
 	if (asprintf(&pe->home, "%s/home", pe->workdir) < 0) {
@@ -727,7 +728,7 @@ static int runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
 		hio_err("out of memory; not starting");
 		return -1;
 	}
-	if (chown(pe->workdir, geteuid(), (gid_t)ra->gid) < 0 || chmod(pe->workdir, 0710) < 0 ||
+	if (chown(pe->workdir, geteuid(), (gid_t)ra->gid) < 0 || chmod(pe->workdir, 0750) < 0 ||
 	    mkdir(pe->home, 0700) < 0 || chown(pe->home, (uid_t)ra->uid, (gid_t)ra->gid) < 0) {
 		hio_err("cannot give uid %u:%u its part of workdir %s: %s; not starting", ra->uid,
 			ra->gid, pe->workdir, strerror(errno));

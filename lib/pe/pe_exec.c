@@ -308,7 +308,7 @@ int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char 
 {
 	char d[PATH_MAX];
 
-	/* Reached through the workdir (0710, the analysis's group): the scratch is
+	/* Reached through the workdir (0750, the analysis's group): the scratch is
 	 * readable and not writable; HIO_OUTPUT is the analysis's own, and input/ too
 	 * when the resident writes its inline input there itself. Every path changed
 	 * here is in a directory of ours, so no link the analysis made is followed:

@@ -26,11 +26,16 @@ fs_up() {
 # fs_up_seen [hio up options...]: a mount whose PE command answers the input's sha256
 # and logs every message it processes as "NAME SHA256" in $SEEN, so an extra or an
 # intermediate version of a file shows up there.
-SEEN="$T/seen"
+# Each PE's analysis is a user of its own (hio-pe --run-as): the log is a file of
+# ours every one may append to, in a dir they may enter.
+mkdir -m 1777 "$T/w"
+SEEN="$T/w/seen"
+seen_reset() { : >"$SEEN" && chmod 666 "$SEEN"; }
 fs_up_seen() {
+	seen_reset || return 1
 	# shellcheck disable=SC2016 # expanded by the PE's shell
 	fs_up 'h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' "$@" &&
-		: >"$SEEN"
+		seen_reset
 }
 
 fs_pid() { cat "$STATE/fs.pid"; }

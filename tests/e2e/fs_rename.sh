@@ -10,11 +10,12 @@
 . "$(dirname "$0")/fs_lib.sh"
 
 # SEEN (fs_lib.sh): "NAME SHA256" for every message a PE processed
+seen_reset
 # shellcheck disable=SC2016 # expanded by the PE's shell
 fs_up 'case "$HIO_NAME" in e/slow*) sleep 3 ;; esac
 h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"' ||
 	{ fail "hio up --mount"; finish; }
-: >"$SEEN"
+seen_reset
 check "mkdir in the mount" mkdir "$MNT/e"
 cd "$T" || exit 1
 E="$MNT/e"

@@ -33,13 +33,17 @@ grab() { # grab WHAT FILE: appends FILE's bytes, or "WHAT: denied"
 	fi
 }
 id -u >"$out/uid"
-grab parent-cmdline "/proc/$PPID/cmdline"
-grab parent-environ "/proc/$PPID/environ"
-for f in /proc/$PPID/fd/*; do grab parent-fd "$f"; done
+sleep 0.2 # long enough for the messages to spread over both PEs
+# The PE: the parent of the /bin/sh -c that runs this script.
+pe=$(cut -d' ' -f4 "/proc/$PPID/stat")
+echo "$pe" >"$out/pe_pid"
+grab parent-cmdline "/proc/$pe/cmdline"
+grab parent-environ "/proc/$pe/environ"
+for f in /proc/$pe/fd/*; do grab parent-fd "$f"; done
 for f in /proc/[0-9]*/environ; do grab environ "$f"; done
 while read -r f; do grab target "$f"; done <"$TARGETS"
 # The credential file named on the parent's command line (a path, not the token).
-f=$(tr '\0' '\n' <"/proc/$PPID/cmdline" | sed -n '/^--token-file$/{n;p;}')
+f=$(tr '\0' '\n' <"/proc/$pe/cmdline" | sed -n '/^--token-file$/{n;p;}')
 [ -n "$f" ] && grab cmdline-file "$f"
 # Everything below the worker's workdir: credentials, the other PE's inputs.
 find "$WORKDIR" -type f 2>/dev/null | while read -r f; do grab workdir "$f"; done
@@ -50,8 +54,9 @@ EOF
 # The descriptors the command starts with, seen by a process /bin/sh -c runs first.
 cat >fds.py <<'EOF'
 import os
+fds = sorted(int(x) for x in os.listdir("/proc/self/fd"))
 with open(os.path.join(os.environ["HIO_OUTPUT"], "fds"), "w") as f:
-    f.write("%s\n" % sorted(int(x) for x in os.listdir("/proc/self/fd")))
+    f.write("%s\n" % fds)
 EOF
 chmod 644 attack.sh fds.py
 
@@ -86,7 +91,8 @@ status_json | jq -r '.pes[].id' >pes.txt
 		python3 "$CRED" "$STATE/token" p2p "$p"
 	done <pes.txt
 } | grep . >secrets.txt
-eq "secrets known to the test (token, join, metrics, 2 x PE and ticket)" "$(wc -l <secrets.txt)" 7
+eq "secrets known to the test (token, join, metrics, each PE's and its ticket)" \
+	"$(wc -l <secrets.txt)" $((3 + 2 * $(wc -l <pes.txt)))
 
 mkdir -p got
 leaks=0 cross=0 badsha=0
@@ -121,5 +127,7 @@ while read -r name pe; do echo "$pe $(cat "got/${name#data/f}/uid")"; done <by_p
 eq "PEs with more than one analysis user" "$(cut -d' ' -f1 pe_uid.txt | uniq -d | wc -l)" 0
 eq "analysis users shared by two PEs" "$(cut -d' ' -f2 pe_uid.txt | sort | uniq -d | wc -l)" 0
 eq "analyses run as root" "$(cut -d' ' -f2 pe_uid.txt | grep -cx 0)" 0
-eq "PEs seen" "$(wc -l <pe_uid.txt)" "$(sort -u pes.txt | wc -l)"
+eq "PEs that ran the attack" "$(wc -l <pe_uid.txt)" 2
+eq "the parent each analysis found is its PE (hio-pe)" \
+	"$(for i in $(seq 1 $N); do cat "/proc/$(cat "got/$i/pe_pid")/comm" 2>/dev/null; done | sort -u)" hio-pe
 finish

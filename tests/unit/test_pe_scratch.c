@@ -124,6 +124,27 @@ int main(void)
 		unlink(other);
 	}
 
+	/* An input file another user owns (a run-as analysis wrote it: the resident's
+	 * inline input) is never kept as the body: it may still be open to that user. */
+	if (a && geteuid() == 0) {
+		char b2[PATH_MAX];
+
+		snprintf(b2, sizeof(b2), "%s/" PE_SCRATCH_BODY, a);
+		CHECK(unlink(b2) == 0);
+		snprintf(p, sizeof(p), "%s/input", a);
+		put_file(p, "theirs.bin", "the analysis's bytes");
+		snprintf(p, sizeof(p), "%s/input/theirs.bin", a);
+		CHECK(chown(p, 1500000123, 1500000123) == 0);
+		pe_scratch_put(s, a);
+		a = pe_scratch_take(s);
+		CHECK(a != NULL);
+		if (a) {
+			snprintf(p, sizeof(p), "%s/input", a);
+			CHECK(entries(p) == 0);
+			CHECK(st_of(a, PE_SCRATCH_BODY).st_ino == 0);
+		}
+	}
+
 	/* More directories than the pool keeps: the surplus is removed when given back. */
 	for (int i = 0; i < 200; i++)
 		many[i] = pe_scratch_take(s);

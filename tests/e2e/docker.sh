@@ -70,6 +70,9 @@ fi
 WID=$(cat "$STATE/worker.id")
 ours() { docker ps -aq --filter "label=hio.worker=$WID"; }
 eq "containers running with the worker's label" "$(ours | wc -l)" 3
+# Root in its container, a PE runs the analysis as a user of its own there too.
+runs_as_own() { docker logs "$(ours | head -1)" 2>&1 | grep -q 'the analysis runs as uid [1-9]'; }
+check "in a PE container the analysis runs as a user of its own" wait_for 30 runs_as_own
 # Host networking: a PE in a container advertises the worker host's address.
 eq "PEs idle at 127.0.0.1 with a port" \
 	"$(status_json | jq '[.pes[] | select(.state == "idle" and .host == "127.0.0.1" and .port > 0)] | length')" 3

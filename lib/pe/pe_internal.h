@@ -277,7 +277,7 @@ void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t);
 char **pe_exec_env(const char *const *kv, int n);
 /* Starts /bin/sh with argv and env: fds in/out/err as 0/1/2 and nothing else, its own
  * process group, every signal at its default and none blocked; as user ra when not
- * NULL (fork, then setgroups/setresgid/setresuid and no_new_privs), else posix_spawn.
+ * NULL (vfork, then setgroups/setresgid/setresuid and no_new_privs), else posix_spawn.
  * 0 with *pid, or an errno value. */
 /* Scratch dir's modes for a run-as analysis (docs/security.md): readable (a path of
  * ours, or NULL) made 0644, outdir its own, input/ its own when own_input (the

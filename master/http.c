@@ -202,20 +202,6 @@ static int match(const char *pattern, const char *url, struct req *r, int *bad_p
 	return *p == '\0' && *u == '\0';
 }
 
-/* The role of the request's credential (hio_cred.h); a PE's id into pe_id. */
-static enum hio_role req_role(struct master *m, struct MHD_Connection *c, char *pe_id)
-{
-	const char *h =
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return HIO_ROLE_NONE;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return hio_cred_role(m->token, h, pe_id);
-}
-
 /* What a role may do (SPEC, Security). The cluster's credential does everything. A
  * worker's (join) registers and runs workers, reports their PEs gone and reads the
  * status (hio join checks with it). A PE's own
@@ -303,20 +289,9 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 		reply_ok(out, 200, json_pack("{s:b}", "ok", 1));
 		return -1;
 	}
-	r->role = req_role(m, c, r->role_pe);
+	r->role = ops_role(m, c, r->role_pe);
 	if (r->role == HIO_ROLE_NONE) {
-		/* Logged, so an admin sees a client with a stale token or a prober; at most
-		 * one line per period, so a flood cannot fill the disk. */
-		static struct hio_log_limit lim;
-		unsigned skipped;
-		char peer[64];
-
-		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped)) {
-			ops_peer_host(c, peer, sizeof(peer));
-			hio_warn("refused %s %.200s from %s: missing or wrong token (%u more "
-				 "refused since the last such line)",
-				 method, url, peer, skipped);
-		}
+		ops_refused(c, method, url, HIO_ROLE_NONE);
 		reply_err(out, 401, "missing or wrong token (Authorization: Bearer TOKEN)");
 		return -1;
 	}
@@ -348,16 +323,7 @@ static int begin(struct master *m, struct MHD_Connection *c, struct req *r, cons
 	r->route = d->route[k];
 	r->body_kind = d->body[k];
 	if (!role_may(r->role, r->role_pe, r, c)) {
-		static struct hio_log_limit lim;
-		unsigned skipped;
-		char peer[64];
-
-		if (hio_log_limited(&lim, HIO_LOG_LIMIT_MS, &skipped)) {
-			ops_peer_host(c, peer, sizeof(peer));
-			hio_warn("refused %s %.200s from %s: a %s credential may not do that (%u "
-				 "more refused since the last such line)",
-				 method, url, peer, hio_role_name(r->role), skipped);
-		}
+		ops_refused(c, method, url, r->role);
 		reply_err(out, 403, "a %s credential may not %s %s", hio_role_name(r->role), method,
 			  d->pattern);
 		return -1;
@@ -771,57 +737,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* A flood makes libmicrohttpd say the same thing per refused connection ("reached
- * connection limit"): one line per period, with the count of those not shown. */
-static struct hio_log_limit mhd_log_limit;
-
-static void mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	unsigned skipped;
-	size_t n;
-
-	(void)cls;
-	if (!hio_log_limited(&mhd_log_limit, HIO_LOG_LIMIT_MS, &skipped))
-		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-		msg[--n] = '\0';
-	if (skipped)
-		hio_warn("libmicrohttpd: %s (and %u more messages of the server not shown)", msg,
-			 skipped);
-	else
-		hio_warn("libmicrohttpd: %s", msg);
-}
-
-/* Connections at once: MASTER_CONN_MAX, less when the descriptor limit is lower (raised
- * to its hard limit first: a default soft limit of 1024 would cap the server below
- * what a lab's PEs need, and let a flood exhaust descriptors the journal needs). */
-static unsigned int conn_limit(void)
-{
-	struct rlimit rl;
-	rlim_t want;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024 - MASTER_CONN_RESERVE_FDS;
-	want = MASTER_CONN_MAX + MASTER_CONN_RESERVE_FDS;
-	if (rl.rlim_cur < want) {
-		rl.rlim_cur =
-		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
-		return rl.rlim_cur > 2 * MASTER_CONN_RESERVE_FDS
-			   ? (unsigned int)(rl.rlim_cur - MASTER_CONN_RESERVE_FDS)
-			   : (unsigned int)(rl.rlim_cur / 2);
-	return MASTER_CONN_MAX;
-}
-
 struct MHD_Daemon *http_start(struct master *m, int listen_fd)
 {
-	unsigned int limit = conn_limit();
+	unsigned int limit = ops_conn_limit();
 
 	hio_info("REST connections: at most %u at once, %d per client address, closed after "
 		 "%d s idle",
@@ -829,7 +747,7 @@ struct MHD_Daemon *http_start(struct master *m, int listen_fd)
 	return MHD_start_daemon(
 	    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 		MHD_USE_ERROR_LOG,
-	    0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    0, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER, ops_mhd_log, NULL,
 	    MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)MASTER_CONN_IDLE_S,
 	    MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_PER_IP_CONNECTION_LIMIT,

@@ -3,10 +3,12 @@
  * (GET /v1/pipelines/{p}/failures) and the dashboard's static files (GET /ui). */
 #ifndef HIO_MASTER_OPS_H
 #define HIO_MASTER_OPS_H
+#include "hio_cred.h"
 #include "hio_metrics.h"
 #include "master.h"
 
 #include <microhttpd.h>
+#include <stdarg.h>
 
 #define OPS_TARGETS_MAX 4096 /* metrics endpoints remembered at once */
 #define OPS_FAILURES_MAX 200 /* failures in one answer */
@@ -24,6 +26,18 @@ int ops_route(struct master *m, struct MHD_Connection *c, const char *url, const
 int ops_metrics_render(struct master *m, struct hio_buf *b);
 /* The connection's peer address, numeric ("127.0.0.1" when unknown). */
 void ops_peer_host(struct MHD_Connection *c, char *out, size_t n);
+
+/* --- access.c --- */
+/* The role of the request's Authorization: Bearer credential (hio_cred.h); a PE's id
+ * into pe_id (HIO_ID_LEN + 1). */
+enum hio_role ops_role(struct master *m, struct MHD_Connection *c, char *pe_id);
+/* Logs a refused request (role NONE: no or a wrong credential; else one its role may
+ * not make), at most one line per 10 s and kind, counting the others. */
+void ops_refused(struct MHD_Connection *c, const char *method, const char *url, enum hio_role role);
+/* libmicrohttpd's log, one line per period (a flood repeats "connection limit"). */
+void ops_mhd_log(void *cls, const char *fmt, va_list ap);
+/* Connections at once: MASTER_CONN_MAX, less when the descriptor limit is lower. */
+unsigned int ops_conn_limit(void);
 /* put: 1 PUT (announce), -1 DELETE (withdraw), 0 GET (the list, id unused). */
 void ops_targets(struct master *m, struct MHD_Connection *c, const char *id, int put,
 		 struct reply *out);

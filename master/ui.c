@@ -3,12 +3,10 @@
  * asks for it and sends it on every API call it makes (docs/operations.md). */
 #include "ops.h"
 
-#include "hio_cred.h"
 #include "hio_log.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define FAILURES_DEFAULT 20
 
@@ -39,20 +37,6 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const c
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
-}
-
-/* The role of the request's credential; a PE's id into pe_id. */
-static enum hio_role ops_role(struct master *m, struct MHD_Connection *c, char *pe_id)
-{
-	const char *h =
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-
-	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return HIO_ROLE_NONE;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	return hio_cred_role(m->token, h, pe_id);
 }
 
 static int ui_route(struct MHD_Connection *c, const char *url, const char *method,

@@ -163,15 +163,16 @@ static void cmd_start(struct wk *w, json_t *c, struct gone **gq)
 		gone_add(gq, id, why);
 		return;
 	}
-	if (cred_write(w, id, json_string_value(json_object_get(c, "credential")), credf,
-		       sizeof(credf)) == 0)
-		s.token_file = credf;
+	s.token_file = cred_write(w, id, json_string_value(json_object_get(c, "credential")), credf,
+				  sizeof(credf)) == 0
+			   ? credf
+			   : w->token_file;
 	h = w->rt->start(w->rt, &s, err, sizeof(err));
 	if (!h) {
 		hio_err("cannot start PE %s of pipeline %s: %s; telling the master", id, pl, err);
 		snprintf(why, sizeof(why), "cannot start: %s", err);
 		gone_add(gq, id, why);
-		if (s.token_file)
+		if (s.token_file == credf)
 			cred_remove(w, id);
 		return;
 	}
@@ -633,7 +634,7 @@ int main(int argc, char **argv)
 	/* A vanished master must cost an EPIPE, not the process. */
 	signal(SIGPIPE, SIG_IGN);
 	rc.master = w->master;
-	rc.token_file = tf_abs;
+	rc.token_file = w->token_file = tf_abs;
 	rc.worker_id = w->id;
 	rc.host = w->host;
 	if (state) {

@@ -127,13 +127,12 @@ static json_t *create_body(struct rt_docker *r, const struct rt_spec *s, json_t 
 		json_array_append_new(cmd, json_string(s->exec));
 	}
 	/* A mounted file keeps the token out of docker inspect's Env. */
-	if (s->token_file || r->conf.token_file) {
+	if (s->token_file) {
 		char bind[4200];
 
 		json_array_append_new(cmd, json_string("--token-file"));
 		json_array_append_new(cmd, json_string(DK_TOKEN_PATH));
-		snprintf(bind, sizeof(bind), "%s:" DK_TOKEN_PATH ":ro",
-			 s->token_file ? s->token_file : r->conf.token_file);
+		snprintf(bind, sizeof(bind), "%s:" DK_TOKEN_PATH ":ro", s->token_file);
 		json_array_append_new(binds, json_string(bind));
 	} else if (tok) {
 		snprintf(env, sizeof(env), "HIO_TOKEN=%s", tok);

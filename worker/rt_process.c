@@ -111,9 +111,9 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 	argv[n++] = r->bin;
 	argv[n++] = "--master";
 	argv[n++] = r->conf.master;
-	if (s->token_file || r->conf.token_file) {
+	if (s->token_file) {
 		argv[n++] = "--token-file";
-		argv[n++] = s->token_file ? s->token_file : r->conf.token_file;
+		argv[n++] = s->token_file;
 	}
 	argv[n++] = "--pipeline";
 	argv[n++] = s->pipeline;
@@ -138,7 +138,7 @@ static void *proc_start(struct runtime *rt, const struct rt_spec *s, char *err, 
 	argv[n++] = s->serve ? "--serve" : "--exec";
 	argv[n++] = s->exec;
 	argv[n] = NULL;
-	/* With its own credential the PE must not also inherit the worker's token. */
+	/* With a credential file the PE must not also inherit the worker's token. */
 	envp = env_without_token(s->token_file != NULL);
 	nullfd = envp ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
 	if (nullfd < 0) {

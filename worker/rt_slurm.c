@@ -259,7 +259,6 @@ static int sh_quote(char *b, size_t cap, size_t *n, const char *s)
 static int make_script(struct rt_slurm *r, const struct rt_spec *s, char *b, size_t cap)
 {
 	char tmo[32], *cmd;
-	const char *tf;
 	size_t n = 0;
 	int k;
 
@@ -297,8 +296,8 @@ static int make_script(struct rt_slurm *r, const struct rt_spec *s, char *b, siz
 	free(cmd);
 	if (k < 0)
 		return -1;
-	tf = s->token_file ? s->token_file : r->conf.token_file;
-	if (tf && (sh_quote(b, cap, &n, "--token-file") < 0 || sh_quote(b, cap, &n, tf) < 0))
+	if (s->token_file &&
+	    (sh_quote(b, cap, &n, "--token-file") < 0 || sh_quote(b, cap, &n, s->token_file) < 0))
 		return -1;
 	if (s->timeout_ms > 0) {
 		snprintf(tmo, sizeof(tmo), "%ld", s->timeout_ms);

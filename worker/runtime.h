@@ -13,15 +13,15 @@ struct rt_spec {
 	const char *image; /* container runtimes only */
 	long timeout_ms;   /* 0: the PE's default */
 	int version;	   /* the pipeline's analysis version (hio-pe --pipeline-version) */
-	/* The PE's own credential (mode 0600), which replaces the worker's token and
-	 * HIO_TOKEN for it; NULL: the worker's (a master that sent none). */
+	/* The PE's credential file: its own (mode 0600), or the worker's token file when
+	 * the master sent none; NULL: the PE inherits HIO_TOKEN. */
 	const char *token_file;
 };
 
 /* What every PE of this worker shares. */
 struct rt_conf {
 	const char *master;
-	const char *token_file; /* NULL: PEs inherit HIO_TOKEN from the environment */
+	const char *token_file; /* the worker's; NULL: it has HIO_TOKEN */
 	const char *worker_id;
 	const char *host;    /* PEs listen on and advertise host:0 */
 	const char *workdir; /* each PE gets WORKDIR/<pe id>, removed when it ends */

@@ -31,7 +31,8 @@ struct wk {
 	char host[256];
 	char token[HIO_TOKEN_MAX + 1];
 	const char *master;
-	const char *workdir; /* PEs' scratch and their credentials (main's buffer) */
+	const char *workdir;	/* PEs' scratch and their credentials (main's buffer) */
+	const char *token_file; /* the worker's own, absolute; NULL: HIO_TOKEN */
 	int max_pes;
 	struct runtime *rt;
 	int evfd;

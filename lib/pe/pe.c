@@ -540,47 +540,6 @@ static void *heartbeat_main(void *arg)
 
 /* ---- start and stop ---- */
 
-/* Our own directory (never the given one itself, which may hold other things). With
- * ra, the analysis's user must reach it: a base this call made is opened to search
- * (0711); one that stays closed is refused with what to change. */
-static char *make_workdir(const char *base, const struct hio_pe_runas *ra)
-{
-	char tmpl[PATH_MAX], *abs;
-	const char *tmp = getenv("TMPDIR");
-	struct stat st;
-	int existed;
-
-	if (!base)
-		base = tmp && *tmp ? tmp : "/tmp";
-	existed = stat(base, &st) == 0;
-	if (hio_mkdir_p(base) < 0) {
-		hio_err("cannot make workdir %s: %s; not starting", base, strerror(errno));
-		return NULL;
-	}
-	if (ra && !existed && chmod(base, 0711) < 0) {
-		hio_err("cannot open workdir %s to search: %s; not starting", base,
-			strerror(errno));
-		return NULL;
-	}
-	if (ra && !hio_path_searchable(base)) {
-		hio_err("the analysis runs as uid %u (--run-as), which cannot reach workdir %s "
-			"(it or a directory above it is not searchable by others); give a "
-			"--workdir such as /var/tmp/hio, or --run-as none; not starting",
-			ra->uid, base);
-		return NULL;
-	}
-	if ((size_t)snprintf(tmpl, sizeof(tmpl), "%s/hio-pe-XXXXXX", base) >= sizeof(tmpl) ||
-	    !mkdtemp(tmpl)) {
-		hio_err("cannot make a scratch dir under %s: %s; not starting", base,
-			strerror(errno));
-		return NULL;
-	}
-	abs = realpath(tmpl, NULL);
-	if (!abs)
-		hio_err("cannot resolve %s: %s; not starting", tmpl, strerror(errno));
-	return abs;
-}
-
 static int opts_take(struct pe *pe, const struct hio_pe_opts *o)
 {
 	const char *lh = o->listen_host ? o->listen_host : "127.0.0.1";
@@ -718,37 +677,6 @@ int hio_pe_set_signal_handlers(void)
 	return 0;
 }
 
-/* The workdir becomes the analysis's group's only (0750: it sees its own PE's
- * messages, nobody else gets in) and WORKDIR/home its HOME; the exec or resident
- * handler starts the command as that user. */
-static int runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
-{
-	if (asprintf(&pe->home, "%s/home", pe->workdir) < 0) {
-		pe->home = NULL;
-		hio_err("out of memory; not starting");
-		return -1;
-	}
-	if (chown(pe->workdir, geteuid(), (gid_t)ra->gid) < 0 || chmod(pe->workdir, 0750) < 0 ||
-	    mkdir(pe->home, 0700) < 0 || chown(pe->home, (uid_t)ra->uid, (gid_t)ra->gid) < 0) {
-		hio_err("cannot give uid %u:%u its part of workdir %s: %s; not starting", ra->uid,
-			ra->gid, pe->workdir, strerror(errno));
-		return -1;
-	}
-	if (pe->handler == hio_pe_exec_handler) {
-		pe->exec.run_as = ra;
-		pe->exec.home = pe->home;
-	} else if (pe->handler == hio_pe_serve_handler) {
-		struct hio_pe_serve *sv = pe->handler_ud;
-
-		if (!sv->run_as)
-			sv->run_as = ra;
-		if (!sv->home)
-			sv->home = pe->home;
-	}
-	hio_info("the analysis runs as uid %u, gid %u", ra->uid, ra->gid);
-	return 0;
-}
-
 int hio_pe_run(const struct hio_pe_opts *opts)
 {
 	pthread_t t_exec, t_up, t_hb, t_pull;
@@ -771,8 +699,8 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		hio_err("cannot initialise libcurl; not starting");
 		goto out;
 	}
-	pe->workdir = make_workdir(opts->workdir, opts->run_as);
-	if (!pe->workdir || (opts->run_as && runas_setup(pe, opts->run_as) < 0))
+	pe->workdir = pe_workdir_make(opts->workdir, opts->run_as);
+	if (!pe->workdir || (opts->run_as && pe_runas_setup(pe, opts->run_as) < 0))
 		goto out;
 	pe->scratch = pe_scratch_new(pe->workdir);
 	if (!pe->scratch) {

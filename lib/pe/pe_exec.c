@@ -13,12 +13,10 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -303,26 +301,6 @@ int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_
 	return write_input(dir, in, msg);
 }
 
-int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char *readable,
-		     const char *outdir, int own_input)
-{
-	char d[PATH_MAX];
-
-	/* Reached through the workdir (0750, the analysis's group): the scratch is
-	 * readable and not writable; HIO_OUTPUT is the analysis's own, and input/ too
-	 * when the resident writes its inline input there itself. Every path changed
-	 * here is in a directory of ours, so no link the analysis made is followed:
-	 * readable is the placed input in our input/, or the received file it links. */
-	snprintf(d, sizeof(d), "%s/input", dir);
-	if (chmod(dir, 0755) < 0 || (readable && chmod(readable, 0644) < 0) ||
-	    chown(outdir, (uid_t)ra->uid, (gid_t)ra->gid) < 0)
-		return -1;
-	if (own_input ? chown(d, (uid_t)ra->uid, (gid_t)ra->gid) < 0 && errno != ENOENT
-		      : chmod(d, 0755) < 0 && errno != ENOENT)
-		return -1;
-	return 0;
-}
-
 static char *env_kv(const char *k, const char *v)
 {
 	char *s = NULL;
@@ -590,102 +568,6 @@ void pe_fail_tail(hio_pe_out *out, const char *what, const struct pe_tail *t)
 	else
 		hio_pe_out_fail(out, "%s\nstderr%s:\n%.*s", what,
 				t->cut || off ? " (last 4 KiB)" : "", (int)len, t->buf + off);
-}
-
-/* Default signals: the PE ignores SIGPIPE and catches SIGTERM/SIGINT. */
-static int pe_spawn_setup(posix_spawn_file_actions_t *fa, int *fa_ok, posix_spawnattr_t *at,
-			  int *at_ok, int in, int out, int err)
-{
-	sigset_t none, def;
-
-	if (posix_spawn_file_actions_init(fa) != 0)
-		return -1;
-	*fa_ok = 1;
-	if (posix_spawnattr_init(at) != 0)
-		return -1;
-	*at_ok = 1;
-	sigemptyset(&none);
-	sigemptyset(&def);
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			sigaddset(&def, s);
-	if (posix_spawn_file_actions_adddup2(fa, in, 0) != 0 ||
-	    posix_spawn_file_actions_adddup2(fa, out, 1) != 0 ||
-	    posix_spawn_file_actions_adddup2(fa, err, 2) != 0 ||
-	    /* Not every descriptor of a threaded PE is close-on-exec in time (libcurl's, a
-	     * session's being accepted): the command gets 0, 1 and 2 only. */
-	    posix_spawn_file_actions_addclosefrom_np(fa, 3) != 0 ||
-	    posix_spawnattr_setflags(at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-					     POSIX_SPAWN_SETSIGDEF) != 0 ||
-	    posix_spawnattr_setpgroup(at, 0) != 0 || posix_spawnattr_setsigdefault(at, &def) != 0 ||
-	    posix_spawnattr_setsigmask(at, &none) != 0)
-		return -1;
-	return 0;
-}
-
-/* The child of a run-as spawn (vfork: it shares the PE's memory until it execs, so
- * only async-signal-safe calls and raw system calls; credentials are per task, so
- * setting them here changes only the child). Any
- * failure is said on fd 2 and ends the child with 126, as sh does for a command it
- * cannot run. */
-static void runas_child(int in, int out, int err, char *const argv[], char *const env[],
-			const struct hio_pe_runas *ra)
-{
-	static const char msg[] = "hio-pe: cannot become the analysis's user\n";
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
-	sigset_t none;
-	gid_t g = (gid_t)ra->gid;
-
-	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-		_exit(126);
-	syscall(SYS_close_range, 3U, ~0U, 0U);
-	setpgid(0, 0);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	if (syscall(SYS_setgroups, 1, &g) != 0 ||
-	    syscall(SYS_setresgid, ra->gid, ra->gid, ra->gid) != 0 ||
-	    syscall(SYS_setresuid, ra->uid, ra->uid, ra->uid) != 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
-		(void)!write(2, msg, sizeof(msg) - 1);
-		_exit(126);
-	}
-	execve("/bin/sh", argv, env);
-	_exit(127);
-}
-
-int pe_spawn_sh(pid_t *pid, int in, int out, int err, char *const argv[], char *const env[],
-		const struct hio_pe_runas *ra)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	int fa_ok = 0, at_ok = 0, rc;
-	pid_t p;
-
-	if (ra) {
-		/* posix_spawn cannot change the user, so this does what it does: vfork (no
-		 * copy of the PE's page tables, which made fork() cost 3 ms a message,
-		 * bench/run_as), then the user is set in the child, which touches only its
-		 * own stack and makes only async-signal-safe calls until it execs. */
-		p = vfork();
-		if (p < 0)
-			return errno;
-		if (p == 0)
-			runas_child(in, out, err, argv, env, ra);
-		*pid = p;
-		return 0;
-	}
-	if (pe_spawn_setup(&fa, &fa_ok, &at, &at_ok, in, out, err) < 0)
-		rc = ENOMEM;
-	else
-		rc = posix_spawn(pid, "/bin/sh", &fa, &at, argv, env);
-	if (fa_ok)
-		posix_spawn_file_actions_destroy(&fa);
-	if (at_ok)
-		posix_spawnattr_destroy(&at);
-	return rc;
 }
 
 int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)

@@ -279,6 +279,13 @@ char **pe_exec_env(const char *const *kv, int n);
  * process group, every signal at its default and none blocked; as user ra when not
  * NULL (vfork, then setgroups/setresgid/setresuid and no_new_privs), else posix_spawn.
  * 0 with *pid, or an errno value. */
+/* --- pe_spawn.c --- */
+/* Our own directory under base (NULL: $TMPDIR or /tmp), reachable by ra's user when
+ * ra. Malloc'ed absolute path, or NULL after logging why. */
+char *pe_workdir_make(const char *base, const struct hio_pe_runas *ra);
+/* The workdir becomes ra's group's, WORKDIR/home ra's HOME, and the exec or resident
+ * handler starts its command as ra. 0, or -1 after logging why. */
+int pe_runas_setup(struct pe *pe, const struct hio_pe_runas *ra);
 /* Scratch dir's modes for a run-as analysis (docs/security.md): readable (a path of
  * ours, or NULL) made 0644, outdir its own, input/ its own when own_input (the
  * resident writes inline inputs there). 0, or -1 with errno. */

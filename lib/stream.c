@@ -82,6 +82,7 @@ static struct msg *requeue_locked(hio_stream *s, struct msg *m)
 	s->q_len++;
 	m->queued_ms = hio_mono_ms();
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->cv_free);
 	return NULL;
 }
 
@@ -109,7 +110,10 @@ static struct msg *queue_pop_locked(hio_stream *s)
 		s->q_tail = NULL;
 	m->next = NULL;
 	s->q_len--;
-	pthread_cond_signal(&s->cv_space);
+	/* Senders blocked on a full queue are woken once it is half empty, not at every
+	 * message: each wake-up was a futex call on both sides. */
+	if (s->q_len == s->queue_max / 2)
+		pthread_cond_broadcast(&s->cv_space);
 	return m;
 }
 
@@ -465,14 +469,45 @@ static void *lane_main(void *arg)
 			continue;
 		}
 		if (!s->q_head) {
-			hio_cond_wait_ms(&s->cv, &s->mu, -1);
+			hio_cond_wait_ms(&s->cv_free, &s->mu, -1);
 			continue;
 		}
 		/* PEs idle in hand or on their way cover what waits: reserving another would
 		 * spread the load over every PE, so none ever idles long enough for the
 		 * master to release it, and allocation could not pack. */
 		if (s->q_len <= s->allocating + idle_held_locked(s)) {
-			hio_cond_wait_ms(&s->cv, &s->mu, 50);
+			hio_cond_wait_ms(&s->cv_free, &s->mu, 50);
+			continue;
+		}
+		uint64_t now = hio_mono_ms();
+		if (now < s->no_pe_until_ms) {
+			/* The master had no PE a moment ago: spill what waited long enough,
+			 * otherwise ask again when the pause is over. */
+			uint64_t age = now - s->q_head->queued_ms;
+			if (age < (uint64_t)s->spill_ms) {
+				uint64_t wait = s->no_pe_until_ms - now;
+				if (wait > s->spill_ms - age)
+					wait = s->spill_ms - age;
+				hio_cond_wait_ms(&s->cv_free, &s->mu, (long)wait);
+				continue;
+			}
+			/* No PE free: spill the oldest message, which waited long enough. */
+			m = queue_pop_locked(s);
+			pthread_mutex_unlock(&s->mu);
+			if (stream_backlog_push(http, s->pipeline, m, err, sizeof(err)) == 0) {
+				pthread_mutex_lock(&s->mu);
+				s->st.bytes_backlog += m->len;
+				pthread_mutex_unlock(&s->mu);
+				msg_finish(s, m, 1, HIO_VIA_BACKLOG, "queued", NULL);
+				backoff = BACKOFF_MIN_MS;
+				pthread_mutex_lock(&s->mu);
+			} else {
+				hio_warn("%s; retrying in %ld ms", err, backoff);
+				requeue(s, m, err);
+				pthread_mutex_lock(&s->mu);
+				hio_cond_wait_ms(&s->cv_free, &s->mu, backoff);
+				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			}
 			continue;
 		}
 		s->allocating++;
@@ -491,6 +526,14 @@ static void *lane_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		s->allocating--;
 		l->held = opened;
+		if (a == 1) {
+			s->no_pe_retry_ms = NO_PE_RETRY_MIN_MS;
+		} else if (a == 0) {
+			s->no_pe_until_ms = hio_mono_ms() + (uint64_t)s->no_pe_retry_ms;
+			s->no_pe_retry_ms = s->no_pe_retry_ms * 2 > NO_PE_RETRY_MAX_MS
+						    ? NO_PE_RETRY_MAX_MS
+						    : s->no_pe_retry_ms * 2;
+		}
 		/* No broadcast: lanes held back above look again within 50 ms, and waking
 		 * every lane after each allocation made them poll the master in turn. */
 		pthread_mutex_unlock(&s->mu);
@@ -502,7 +545,7 @@ static void *lane_main(void *arg)
 				 * host cannot reach that PE, which the master should know. */
 				stream_release_pe(http, pe.id, busy ? NULL : err);
 				pthread_mutex_lock(&s->mu);
-				hio_cond_wait_ms(&s->cv, &s->mu, BACKOFF_MIN_MS);
+				hio_cond_wait_ms(&s->cv_free, &s->mu, BACKOFF_MIN_MS);
 				continue;
 			}
 			hio_debug("lane %d holds PE %s at %s:%d", l->idx, pe.id, pe.host, pe.port);
@@ -512,7 +555,7 @@ static void *lane_main(void *arg)
 		if (a < 0) {
 			hio_warn("cannot reach the master (%s); retrying in %ld ms", err, backoff);
 			pthread_mutex_lock(&s->mu);
-			hio_cond_wait_ms(&s->cv, &s->mu, backoff);
+			hio_cond_wait_ms(&s->cv_free, &s->mu, backoff);
 			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			/* Messages waiting past give_up_ms while the master is away are given up.
 			 */
@@ -525,31 +568,8 @@ static void *lane_main(void *arg)
 			}
 			continue;
 		}
-		/* No PE free: spill the oldest message once it has waited long enough. */
+		/* No PE free (a == 0): the pause above, then the backlog. */
 		pthread_mutex_lock(&s->mu);
-		if (!s->q_head)
-			continue;
-		uint64_t age = hio_mono_ms() - s->q_head->queued_ms;
-		if (age < (uint64_t)s->spill_ms) {
-			hio_cond_wait_ms(&s->cv, &s->mu, s->spill_ms - (long)age);
-			continue;
-		}
-		m = queue_pop_locked(s);
-		pthread_mutex_unlock(&s->mu);
-		if (stream_backlog_push(http, s->pipeline, m, err, sizeof(err)) == 0) {
-			pthread_mutex_lock(&s->mu);
-			s->st.bytes_backlog += m->len;
-			pthread_mutex_unlock(&s->mu);
-			msg_finish(s, m, 1, HIO_VIA_BACKLOG, "queued", NULL);
-			backoff = BACKOFF_MIN_MS;
-			pthread_mutex_lock(&s->mu);
-		} else {
-			hio_warn("%s; retrying in %ld ms", err, backoff);
-			requeue(s, m, err);
-			pthread_mutex_lock(&s->mu);
-			hio_cond_wait_ms(&s->cv, &s->mu, backoff);
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-		}
 	}
 	pthread_mutex_unlock(&s->mu);
 	session_close(l, http, 1, "stream closed");
@@ -587,10 +607,12 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t e
 	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
 	s->give_up_ms = o->give_up_ms;
 	s->spill_ms = o->spill_ms > 0 ? o->spill_ms : DEFAULT_SPILL_MS;
+	s->no_pe_retry_ms = NO_PE_RETRY_MIN_MS;
 	s->on_ack = o->on_ack;
 	s->ack_ud = o->ack_ud;
 	pthread_mutex_init(&s->mu, NULL);
-	if (hio_cond_init(&s->cv) || hio_cond_init(&s->cv_space) || hio_cond_init(&s->cv_done))
+	if (hio_cond_init(&s->cv) || hio_cond_init(&s->cv_free) || hio_cond_init(&s->cv_space) ||
+	    hio_cond_init(&s->cv_done))
 		goto nomem; /* ENOMEM or EAGAIN */
 	for (int i = 0; i < s->nlanes; i++) {
 		struct lane *l = &s->lanes[i];
@@ -663,6 +685,10 @@ static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *i
 	s->q_len++;
 	s->pending++;
 	pthread_cond_signal(&s->cv);
+	/* Lanes without a PE pausing after the master had none would only go back to
+	 * sleep. */
+	if (hio_mono_ms() >= s->no_pe_until_ms)
+		pthread_cond_signal(&s->cv_free);
 	/* A lane holding a PE may be waiting for its window: wake them all when it is the
 	 * first message, otherwise one signal is enough. */
 	if (s->q_len == 1)
@@ -752,6 +778,7 @@ void hio_stream_cancel(hio_stream *s)
 	pthread_mutex_lock(&s->mu);
 	s->stopping = 1;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->cv_free);
 	pthread_cond_broadcast(&s->cv_space);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -775,6 +802,7 @@ void hio_stream_close(hio_stream *s)
 	pthread_mutex_unlock(&s->mu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
+	pthread_cond_destroy(&s->cv_free);
 	pthread_cond_destroy(&s->cv_space);
 	pthread_cond_destroy(&s->cv_done);
 	free(s->master);

@@ -61,6 +61,11 @@ struct pe_addr {
 #define WINDOW_BYTES (16u << 20)
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
+/* After the master said no PE is free, no lane asks again for this long (doubling to
+ * the max while the answer stays no): asking at every ACK made 3 allocate requests a
+ * message while every PE was busy with this very stream (bench/serve_cpu). */
+#define NO_PE_RETRY_MIN_MS 20
+#define NO_PE_RETRY_MAX_MS 250
 #define HELLO_TIMEOUT_MS 5000
 /* Liveness of a session holding messages. A PE that stops (SIGSTOP, a hung host whose
  * kernel still ACKs TCP) keeps its socket open, so once the oldest message in flight
@@ -106,16 +111,19 @@ struct hio_stream {
 
 	/* Lock order: mu is the connector's only lock, and a leaf: no other lock is taken
 	 * while it is held, and no socket, REST call, file close, log line or on_ack call
-	 * happens under it. It guards the queue, pending, allocating, stopping, st, and each
+	 * happens under it. It guards the queue, pending, allocating, no_pe_*, stopping, st, and each
 	 * lane's fields from broken on (with the messages on its in-flight list). */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;	 /* queue, sessions or stop changed */
+	pthread_cond_t cv;	 /* held lanes: queue, their ACKs, session broke, stop */
+	pthread_cond_t cv_free;	 /* lanes without a session: queue or stop changed */
 	pthread_cond_t cv_space; /* room in the queue */
 	pthread_cond_t cv_done;	 /* pending reached 0 */
 	struct msg *q_head, *q_tail;
 	int q_len;
 	int pending;	/* queued + in flight */
 	int allocating; /* lanes asking the master for a PE or opening a session */
+	uint64_t no_pe_until_ms; /* no lane asks for a PE before (the master had none) */
+	long no_pe_retry_ms;	 /* the next such pause */
 	int stopping;
 	struct hio_stream_stats st;
 	struct lane lanes[LANES_MAX];

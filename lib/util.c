@@ -297,6 +297,12 @@ int hio_mkdir_p(const char *path)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
+	/* Most calls find every parent there already (a result's temp dir, a spool
+	 * dir): one mkdir instead of one per component. */
+	if (mkdir(path, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
 	memcpy(tmp, path, n + 1);
 	for (size_t i = 1; i <= n; i++) {
 		if (tmp[i] != '/' && tmp[i] != '\0')

@@ -502,7 +502,13 @@ void api_results_delete(struct master *m, const char *pl, const char *name, long
 int results_compact(struct master *m, int force);
 /* The thread that expires results (m->retention_s) and compacts the journal. */
 int retention_start(struct master *m);
+/* Stops the thread; what waits in its trash is removed first. */
 void retention_stop(struct master *m);
+/* After the HTTP server stopped: frees what retention_start made. */
+void retention_free(struct master *m);
+/* Removes the directory at path (a replaced result's) on that thread, or now when it
+ * is not running or too much waits. */
+void results_trash(struct master *m, const char *path);
 
 /* --- status.c --- */
 void api_status(struct master *m, struct reply *out);

@@ -287,6 +287,7 @@ int master_init(struct master *m)
 
 void master_free(struct master *m)
 {
+	retention_free(m);
 	results_close(m);
 	backlog_free(m);
 	registry_free(m);

@@ -341,7 +341,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		hio_rm_rf(dest);
 	result_free(res);
 	if (old) {
-		hio_rm_rf(oldpath);
+		results_trash(m, oldpath);
 		result_free(old);
 	}
 	if (msgpath[0] && unlink(msgpath) < 0 && errno != ENOENT)

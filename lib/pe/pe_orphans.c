@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,20 +89,13 @@ static int round_all(pid_t self, pid_t keep)
 	return found;
 }
 
-/* Kills the children listed in one /proc/.../children file but keep. The number
- * killed, or -1 when the file cannot be opened. */
-static int kill_listed(const char *path, pid_t keep)
+/* Kills the children listed in buf (a /proc/.../children file's n bytes) but keep.
+ * The number killed. */
+static int kill_list(char *buf, ssize_t n, pid_t keep)
 {
-	char buf[4096], *p, *end;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
-	ssize_t n;
+	char *p, *end;
+	int found = 0;
 
-	if (fd < 0)
-		return -1;
-	/* A child that appears or goes during the read may shift the list: the caller
-	 * looks again while a round finds anything. */
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
@@ -118,6 +112,23 @@ static int kill_listed(const char *path, pid_t keep)
 		}
 	}
 	return found;
+}
+
+/* Kills the children listed in one /proc/.../children file but keep. The number
+ * killed, or -1 when the file cannot be opened. */
+static int kill_listed(const char *path, pid_t keep)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	/* A child that appears or goes during the read may shift the list: the caller
+	 * looks again while a round finds anything. */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return kill_list(buf, n, keep);
 }
 
 /* One round over this process's own children: each thread's
@@ -163,14 +174,55 @@ static void kill_rounds(pid_t keep)
 	}
 }
 
+/* The main thread's children list, held open: read again from offset 0, a seq_file
+ * lists the children as they are now. -2: not opened yet; -1: cannot be. */
+static int leader_fd = -2;
+static pthread_once_t leader_once = PTHREAD_ONCE_INIT;
+
+static void leader_open(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/children", (long)getpid());
+	leader_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* 0 when the main thread has no child but keep; 1 when it has, or when that cannot
+ * be told cheaply. The caller's own children are the command it started (reaped, or
+ * keep). */
+static int any_orphan(pid_t keep)
+{
+	char buf[4096], *p, *end;
+	ssize_t n;
+
+	pthread_once(&leader_once, leader_open);
+	if (leader_fd < 0)
+		return 1;
+	n = pread(leader_fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return 1;
+	buf[n] = '\0';
+	for (p = buf;; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			return 0;
+		if ((pid_t)v != keep)
+			return 1;
+	}
+}
+
 void pe_kill_orphans(pid_t keep)
 {
 	/* Every thread's children, not only the caller's: the kernel hands an orphan to
-	 * the first live thread of the subreaper (find_alive_thread walks the thread
-	 * list from its head), usually the main thread, not the one that started the
-	 * command; reading only the caller's list left 19 setsid children of --exec
-	 * analyses running (e2e_escape). A few small reads per message. */
-	if (contain_on)
+	 * the first live thread of the subreaper (find_new_reaper, find_alive_thread:
+	 * the thread list from its head, the main thread, which lives as long as the
+	 * PE), not the one that started the command; reading only the caller's list
+	 * left 19 setsid children of --exec analyses running (e2e_escape). So the main
+	 * thread's list is the one to look at after each message: one pread of a file
+	 * held open, where opening every thread's list was ~25 system calls a message
+	 * (bench/serve_cpu). Anything there, and the full rounds run. */
+	if (contain_on && any_orphan(keep))
 		kill_rounds(keep);
 }
 

@@ -313,7 +313,12 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 static int lane_window(struct lane *l)
 {
 	HIO_ASSERT_HELD(&l->s->mu);
-	return l->ack_gap_us && l->ack_gap_us < FAST_ACK_US ? WINDOW_FAST : WINDOW_SLOW;
+	uint64_t w;
+
+	if (!l->ack_gap_us)
+		return WINDOW_SLOW;
+	w = WINDOW_WORK_US / l->ack_gap_us;
+	return w < WINDOW_SLOW ? WINDOW_SLOW : w > WINDOW_FAST ? WINDOW_FAST : (int)w;
 }
 
 /* Sends m on the lane's session; it stays in flight until its ACK. m is on the

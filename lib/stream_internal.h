@@ -55,9 +55,13 @@ struct pe_addr {
 #define DEFAULT_QUEUE 32
 #define DEFAULT_SPILL_MS 1000
 #define IDLE_RELEASE_MS 200 /* a PE held this long with nothing to send goes back */
-#define WINDOW_SLOW 2	    /* in flight per PE when messages take long */
-#define WINDOW_FAST 64	    /* ... when acks come faster than FAST_ACK_US */
-#define FAST_ACK_US 2000
+/* In flight per PE: as many as its last ACKs say it finishes in WINDOW_WORK_US (the
+ * most a message queued at one PE waits while another PE may be idle), between
+ * WINDOW_SLOW (long analyses) and WINDOW_FAST. A window of 2 below 2 ms an ACK and 64
+ * above made 1 MB messages (about 2 ms each) wait for their ACKs half the time. */
+#define WINDOW_SLOW 2
+#define WINDOW_FAST 64
+#define WINDOW_WORK_US 128000
 #define WINDOW_BYTES (16u << 20)
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000

@@ -439,8 +439,9 @@ void results_upload_finish(struct upload *u, struct reply *out);
 void results_upload_free(struct upload *u);
 
 /* --- results.c: the result index and its journal --- */
-/* Commits one finished entry whose files are in tmpdir (renamed or removed). Adds the
- * id to stored or duplicate. 0, or -1 with out set. */
+/* Commits one finished entry whose files are in tmpdir (renamed or removed; NULL: an
+ * entry without files, which has no directory). Adds the id to stored or duplicate.
+ * 0, or -1 with out set. */
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
 		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out);
 void api_results_file(struct master *m, const char *pl, const char *name, size_t name_len,

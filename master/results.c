@@ -203,6 +203,13 @@ json_t *result_line(const char *pln, const struct result *r, const struct plver 
 	return line;
 }
 
+/* tmpdir is NULL for an entry without files. */
+static void rm_tmpdir(const char *tmpdir)
+{
+	if (tmpdir)
+		hio_rm_rf(tmpdir);
+}
+
 int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
 		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out)
 {
@@ -233,7 +240,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		res->stored_us = hio_now_us();
 	if (!res || path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
 	    path_fmt(dest, sizeof(dest), "%s/%s", rdir, id) < 0) {
-		hio_rm_rf(tmpdir);
+		rm_tmpdir(tmpdir);
 		result_free(res);
 		reply_err(out, 500, "out of memory or path too long storing %s", id);
 		return -1;
@@ -243,7 +250,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	ident = hio_hmap_get(&m->ids, id);
 	if (pl && ident && ident->result != IDR_NONE) {
 		pthread_mutex_unlock(&m->lock);
-		hio_rm_rf(tmpdir);
+		rm_tmpdir(tmpdir);
 		result_free(res);
 		json_array_append_new(duplicate, json_string(id));
 		return 0;
@@ -259,7 +266,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	}
 	if (!pl || !ident) {
 		pthread_mutex_unlock(&m->lock);
-		hio_rm_rf(tmpdir);
+		rm_tmpdir(tmpdir);
 		result_free(res);
 		reply_err(out, 503, "no room to store %s (pipelines or memory)", id);
 		return -1;
@@ -280,7 +287,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	kept = !existing || existing->ts < ts;
 	pthread_mutex_unlock(&m->lock);
 
-	if (kept) {
+	if (kept && tmpdir) {
 		/* A directory already named by this id is debris of a crash before its
 		 * journal line: the id has no stored result, so it is safe to replace. */
 		int r = rename(tmpdir, dest);
@@ -296,8 +303,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		}
 		if (m->fsync && dir_sync(rdir) < 0)
 			hio_warn("cannot fsync %s: %s", rdir, strerror(errno));
-	} else {
-		hio_rm_rf(tmpdir);
+	} else if (tmpdir) {
+		rm_tmpdir(tmpdir);
 	}
 	line = result_line(pln, res, &pv, kept);
 	free(pv.exec);
@@ -328,7 +335,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		results_sorted_drop(pl);
 		if (existing) {
 			old = existing;
-			path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
+			if (old->nfiles)
+				path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
 		}
 		res = NULL;
 	}
@@ -341,7 +349,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		hio_rm_rf(dest);
 	result_free(res);
 	if (old) {
-		results_trash(m, oldpath);
+		if (oldpath[0])
+			results_trash(m, oldpath);
 		result_free(old);
 	}
 	if (msgpath[0] && unlink(msgpath) < 0 && errno != ENOENT)
@@ -359,7 +368,7 @@ undo:
 	if (renamed)
 		hio_rm_rf(dest);
 	else
-		hio_rm_rf(tmpdir);
+		rm_tmpdir(tmpdir);
 	pthread_mutex_lock(&m->lock);
 	if (new_ident) {
 		hio_hmap_del(&m->ids, id);

@@ -167,7 +167,7 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	rx->cur = it;
 	rx->got = 0;
 	if (it->len <= PE_MEM_MAX) {
-		it->mem = malloc(it->len ? (size_t)it->len : 1);
+		it->mem = pe_body_alloc((size_t)it->len);
 		if (!it->mem)
 			return rx_fail(rx, "%s", "out of memory");
 		return 0;

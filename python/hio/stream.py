@@ -44,6 +44,11 @@ FAST_ACK_S = 0.002
 WINDOW_BYTES = 16 << 20
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
+# After the master said no PE is free, no lane asks again for this long (doubling to
+# the max while the answer stays no), as libhio does: asking at every ACK made 3
+# allocate requests a message while every PE was busy with this very stream.
+NO_PE_RETRY_MIN_S = 0.02
+NO_PE_RETRY_MAX_S = 0.25
 HELLO_TIMEOUT_S = 5.0
 BACKLOG_TIMEOUT_S = 600.0
 CONTROL_TIMEOUT_S = 30.0
@@ -201,12 +206,15 @@ class Stream:
         self._give_up_s = give_up_ms / 1000.0
         self._on_ack = on_ack
         self._mu = threading.Lock()
-        self._cv = threading.Condition(self._mu)        # queue, sessions or stop changed
+        self._cv = threading.Condition(self._mu)        # held lanes: queue, ACKs, stop
+        self._cv_free = threading.Condition(self._mu)   # lanes without a PE: queue, stop
         self._cv_space = threading.Condition(self._mu)  # room in the queue
         self._cv_done = threading.Condition(self._mu)   # pending reached 0
         self._q: Deque[_Msg] = deque()
         self._pending = 0      # queued + in flight
         self._allocating = 0   # lanes asking the master for a PE or opening a session
+        self._no_pe_until = 0.0  # no lane asks for a PE before (the master had none)
+        self._no_pe_retry = NO_PE_RETRY_MIN_S
         self._stopping = False
         self._closed = False
         self._stats = {"acked": 0, "given_up": 0, "via_pe": 0, "via_backlog": 0,
@@ -271,6 +279,7 @@ class Stream:
         with self._mu:
             self._stopping = True
             self._cv.notify_all()
+            self._cv_free.notify_all()
             self._cv_space.notify_all()
         for lane in self._lanes:
             if lane.thread:
@@ -317,6 +326,8 @@ class Stream:
             self._q.append(m)
             self._pending += 1
             self._cv.notify_all()
+            if time.monotonic() >= self._no_pe_until:
+                self._cv_free.notify()
         return m.future
 
     def _pop_locked(self) -> _Msg:
@@ -334,6 +345,7 @@ class Stream:
         m.queued = time.monotonic()
         self._q.appendleft(m)
         self._cv.notify_all()
+        self._cv_free.notify_all()
         return None
 
     def _finish(self, m: _Msg, ok: bool, via: Optional[str], status: Optional[str],
@@ -639,12 +651,23 @@ class Stream:
                     backoff = self._feed_locked(lane, rest, check)
                     continue
                 if not self._q:
-                    self._cv.wait()
+                    self._cv_free.wait()
                     continue
                 # PEs idle in hand or on their way cover what waits: reserving another
                 # would spread the load so no PE idles long enough to be released.
                 if len(self._q) <= self._allocating + self._idle_held_locked():
-                    self._cv.wait(0.05)
+                    self._cv_free.wait(0.05)
+                    continue
+                now = time.monotonic()
+                if now < self._no_pe_until:
+                    # The master had no PE a moment ago: spill what waited long
+                    # enough, otherwise ask again when the pause is over.
+                    age = now - self._q[0].queued
+                    if age < self._spill_s:
+                        self._cv_free.wait(min(self._no_pe_until - now,
+                                               self._spill_s - age))
+                        continue
+                    backoff = self._spill_locked(rest, backoff)
                     continue
                 self._allocating += 1
                 with self._unlocked():
@@ -660,14 +683,19 @@ class Stream:
                             self._release(rest, pe["id"], None if busy else err)
                 self._allocating -= 1
                 if a == 1:
+                    self._no_pe_retry = NO_PE_RETRY_MIN_S
+                elif a == 0:
+                    self._no_pe_until = time.monotonic() + self._no_pe_retry
+                    self._no_pe_retry = min(self._no_pe_retry * 2, NO_PE_RETRY_MAX_S)
+                if a == 1:
                     backoff = BACKOFF_MIN_S
                     if not opened:
-                        self._cv.wait(BACKOFF_MIN_S)
+                        self._cv_free.wait(BACKOFF_MIN_S)
                     continue
                 if a < 0:
                     log.warning("cannot reach the master (%s); retrying in %.2f s", err,
                                 backoff)
-                    self._cv.wait(backoff)
+                    self._cv_free.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX_S)
                     if (self._give_up_s and self._q
                             and time.monotonic() - self._q[0].first > self._give_up_s):
@@ -675,7 +703,7 @@ class Stream:
                         with self._unlocked():
                             self._finish(m, False, None, None, err)
                     continue
-                backoff = self._spill_locked(rest, backoff)
+                # a == 0, no PE free: the pause above, then the backlog.
 
     def _feed_locked(self, lane: _Lane, rest: Rest, check: Rest) -> float:
         """One step of a lane that holds a PE: send, close a broken, stuck or idle
@@ -722,7 +750,7 @@ class Stream:
             return backoff
         age = time.monotonic() - self._q[0].queued
         if age < self._spill_s:
-            self._cv.wait(self._spill_s - age)
+            self._cv_free.wait(self._spill_s - age)
             return backoff
         m = self._pop_locked()
         with self._unlocked():
@@ -741,5 +769,5 @@ class Stream:
                 dead = self._requeue_locked(m)
             if dead:
                 self._finish(dead, False, None, None, err)
-        self._cv.wait(backoff)
+        self._cv_free.wait(backoff)
         return min(backoff * 2, BACKOFF_MAX_S)

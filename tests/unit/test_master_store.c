@@ -299,6 +299,29 @@ static int commit(struct master *m, const char *pl, const char *name, const char
 	return rc;
 }
 
+/* Stores an entry without files as an upload's RDONE does: no temp dir. 0 stored, 1
+ * duplicate, -1 failed. */
+static int commit_nofiles(struct master *m, const char *pl, const char *name, const char *id,
+			  uint64_t ts)
+{
+	json_t *meta, *stored = json_array(), *dup = json_array();
+	struct reply out = {.fd = -1};
+	int rc;
+
+	meta = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "pipeline", pl, "status",
+			 "done", "ts", (json_int_t)ts);
+	rc = results_commit(m, NULL, meta, NULL, 0, stored, dup, &out);
+	if (rc == 0) {
+		CHECK(json_array_size(stored) + json_array_size(dup) == 1);
+		rc = json_array_size(dup) == 1 ? 1 : 0;
+	}
+	json_decref(meta);
+	json_decref(stored);
+	json_decref(dup);
+	reply_clear(&out);
+	return rc;
+}
+
 /* The id of the entry the index keeps for (pl, name), or "" */
 static const char *kept_id(struct master *m, const char *pl, const char *name, uint64_t *ts)
 {
@@ -732,6 +755,42 @@ static void test_journal_torn_line(void)
 	cleanup(m);
 }
 
+/* An entry without files gets no directory; replacing it by one with a file, and
+ * that by one without, leaves only the newest entry's directory (or none); all of it
+ * survives a restart. */
+static void test_entry_without_files(void)
+{
+	char a[HIO_ID_LEN + 1], b[HIO_ID_LEN + 1], c[HIO_ID_LEN + 1];
+	struct master *m;
+	struct pipeline *pl;
+
+	fresh_dir();
+	m = master_open();
+	snprintf(a, sizeof(a), "%s", mid(0x71));
+	snprintf(b, sizeof(b), "%s", mid(0x72));
+	snprintf(c, sizeof(c), "%s", mid(0x73));
+	CHECK(commit_nofiles(m, PL, "n", a, 1) == 0);
+	CHECK(strcmp(kept_id(m, PL, "n", NULL), a) == 0 && id_state(m, a) == IDR_DONE);
+	CHECK(!result_dir_exists(a));
+	CHECK(commit_nofiles(m, PL, "n", a, 1) == 1); /* the same id again: a duplicate */
+	CHECK(commit(m, PL, "n", b, 2, 0) == 0);
+	CHECK(strcmp(kept_id(m, PL, "n", NULL), b) == 0 && result_dir_exists(b));
+	CHECK(commit_nofiles(m, PL, "n", c, 3) == 0);
+	CHECK(strcmp(kept_id(m, PL, "n", NULL), c) == 0);
+	CHECK(!result_dir_exists(b) && !result_dir_exists(c));
+	m = master_restart(m);
+	CHECK(strcmp(kept_id(m, PL, "n", NULL), c) == 0 && id_state(m, c) == IDR_DONE);
+	pl = find_pl(m, PL);
+	pthread_mutex_lock(&m->lock);
+	{
+		struct result *r = pl ? hio_hmap_get(&pl->results, "n") : NULL;
+
+		CHECK(r && !r->failed && r->nfiles == 0);
+	}
+	pthread_mutex_unlock(&m->lock);
+	cleanup(m);
+}
+
 int main(void)
 {
 	hio_log_init("test_master_store");
@@ -744,5 +803,6 @@ int main(void)
 	test_journal_last_ts_wins();
 	test_journal_duplicate();
 	test_journal_torn_line();
+	test_entry_without_files();
 	return check_result("test_master_store");
 }

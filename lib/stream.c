@@ -511,7 +511,8 @@ static void *lane_main(void *arg)
 				requeue(s, m, err);
 				pthread_mutex_lock(&s->mu);
 				hio_cond_wait_ms(&s->cv_free, &s->mu, backoff);
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				backoff =
+				    backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			}
 			continue;
 		}
@@ -536,8 +537,8 @@ static void *lane_main(void *arg)
 		} else if (a == 0) {
 			s->no_pe_until_ms = hio_mono_ms() + (uint64_t)s->no_pe_retry_ms;
 			s->no_pe_retry_ms = s->no_pe_retry_ms * 2 > NO_PE_RETRY_MAX_MS
-						    ? NO_PE_RETRY_MAX_MS
-						    : s->no_pe_retry_ms * 2;
+						? NO_PE_RETRY_MAX_MS
+						: s->no_pe_retry_ms * 2;
 		}
 		/* No broadcast: lanes held back above look again within 50 ms, and waking
 		 * every lane after each allocation made them poll the master in turn. */

@@ -115,8 +115,8 @@ struct hio_stream {
 
 	/* Lock order: mu is the connector's only lock, and a leaf: no other lock is taken
 	 * while it is held, and no socket, REST call, file close, log line or on_ack call
-	 * happens under it. It guards the queue, pending, allocating, no_pe_*, stopping, st, and each
-	 * lane's fields from broken on (with the messages on its in-flight list). */
+	 * happens under it. It guards the queue, pending, allocating, no_pe_*, stopping, st, and
+	 * each lane's fields from broken on (with the messages on its in-flight list). */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;	 /* held lanes: queue, their ACKs, session broke, stop */
 	pthread_cond_t cv_free;	 /* lanes without a session: queue or stop changed */
@@ -124,8 +124,8 @@ struct hio_stream {
 	pthread_cond_t cv_done;	 /* pending reached 0 */
 	struct msg *q_head, *q_tail;
 	int q_len;
-	int pending;	/* queued + in flight */
-	int allocating; /* lanes asking the master for a PE or opening a session */
+	int pending;		 /* queued + in flight */
+	int allocating;		 /* lanes asking the master for a PE or opening a session */
 	uint64_t no_pe_until_ms; /* no lane asks for a PE before (the master had none) */
 	long no_pe_retry_ms;	 /* the next such pause */
 	int stopping;

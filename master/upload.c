@@ -343,8 +343,8 @@ static int up_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	}
 	/* RDONE. An entry without files has no directory: a mkdir and a rename a result
 	 * were a third of the master's work storing small ones (bench/c_api). */
-	if (results_commit(u->m, u->open ? u->tmpdir : NULL, meta, u->files, u->nfiles,
-			   u->stored, u->duplicate, &r) < 0) {
+	if (results_commit(u->m, u->open ? u->tmpdir : NULL, meta, u->files, u->nfiles, u->stored,
+			   u->duplicate, &r) < 0) {
 		const char *e = json_string_value(json_object_get(r.json, "error"));
 
 		up_fail(u, r.status, "%s", e ? e : "storing the entry failed");

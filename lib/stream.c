@@ -452,7 +452,7 @@ static void *lane_main(void *arg)
 				continue;
 			}
 			if (s->q_head && l->inflight_n < lane_window(l) &&
-			    (l->inflight_n == 0 || l->inflight_bytes < WINDOW_BYTES)) {
+			    (l->inflight_n < WINDOW_SLOW || l->inflight_bytes < WINDOW_BYTES)) {
 				m = queue_pop_locked(s);
 				pthread_mutex_unlock(&s->mu);
 				if (session_send(l, m) < 0) {

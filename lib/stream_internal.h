@@ -62,7 +62,10 @@ struct pe_addr {
 #define WINDOW_SLOW 2
 #define WINDOW_FAST 64
 #define WINDOW_WORK_US 128000
-#define WINDOW_BYTES (16u << 20)
+/* ... and WINDOW_SLOW, or as many as stay under WINDOW_BYTES. 16 MiB of 1 MB messages
+ * in flight ran a resident Python handler at 0.4x (pipe and cache traffic), 2 MiB at
+ * 1.4x, and the C API fastest too (bench/serve, bench/c_api). */
+#define WINDOW_BYTES (2u << 20)
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 /* After the master said no PE is free, no lane asks again for this long (doubling to

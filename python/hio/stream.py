@@ -38,10 +38,12 @@ DEFAULT_LANES = 4
 DEFAULT_QUEUE = 32
 DEFAULT_SPILL_MS = 1000
 IDLE_RELEASE_S = 0.2   # a PE held this long with nothing to send goes back
-WINDOW_SLOW = 2        # messages in flight per PE when they take long
-WINDOW_FAST = 64       # ... when acks come faster than FAST_ACK_S apart
-FAST_ACK_S = 0.002
-WINDOW_BYTES = 16 << 20
+# In flight per PE: what its last ACKs say it finishes in WINDOW_WORK_S, between
+# WINDOW_SLOW and WINDOW_FAST (as libhio: lib/stream_internal.h says why).
+WINDOW_SLOW = 2
+WINDOW_FAST = 64
+WINDOW_WORK_S = 0.128
+WINDOW_BYTES = 2 << 20  # ... and at least WINDOW_SLOW, as libhio
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 2.0
 # After the master said no PE is free, no lane asks again for this long (doubling to
@@ -624,7 +626,9 @@ class Stream:
                    if ln.sock is not None and not ln.broken and not ln.inflight)
 
     def _window(self, lane: _Lane) -> int:
-        return WINDOW_FAST if lane.ack_gap and lane.ack_gap < FAST_ACK_S else WINDOW_SLOW
+        if not lane.ack_gap:
+            return WINDOW_SLOW
+        return max(WINDOW_SLOW, min(WINDOW_FAST, int(WINDOW_WORK_S / lane.ack_gap)))
 
     def _lane_main(self, lane: _Lane) -> None:
         rest = Rest(self.master, self._token, timeout=CONTROL_TIMEOUT_S)
@@ -718,7 +722,8 @@ class Stream:
                 self._session_close(lane, rest, False, stuck)
             return BACKOFF_MIN_S
         if (self._q and len(lane.inflight) < self._window(lane)
-                and (not lane.inflight or lane.inflight_bytes < WINDOW_BYTES)):
+                and (len(lane.inflight) < WINDOW_SLOW
+                     or lane.inflight_bytes < WINDOW_BYTES)):
             m = self._pop_locked()
             with self._unlocked():
                 why = m.changed()

@@ -379,6 +379,41 @@ static int empty_at(int dfd, int top_fd, int depth, unsigned *moved)
 	return rc;
 }
 
+int hio_dir_fd_empty(int dfd)
+{
+	/* Room for "." and ".." and one more entry of any name. */
+	_Alignas(struct dirent) char buf[2 * sizeof(struct dirent) + 512];
+	ssize_t n;
+
+	for (;;) {
+		n = getdents64(dfd, buf, sizeof(buf));
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 1;
+		for (ssize_t off = 0; off < n;) {
+			const struct dirent *e = (const struct dirent *)(void *)(buf + off);
+
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				return 0;
+			off += e->d_reclen;
+		}
+	}
+}
+
+int hio_dir_empty(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, e;
+
+	if (fd < 0)
+		return -1;
+	r = hio_dir_fd_empty(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
 int hio_empty_dir(const char *path)
 {
 	int rc, fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

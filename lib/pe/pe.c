@@ -135,11 +135,12 @@ void pe_lru_add(struct pe *pe, const char *id, int failed)
 
 /* Bodies from PE_BODY_POOL_MIN up are kept for the next messages, PE_BODY_KEEP at
  * most, their size rounded up to a power of two so one fits the next: each was a
- * fresh mmap whose pages faulted in as the socket was read into it, then unmapped
+ * fresh mmap (or heap the allocator trimmed) whose pages faulted in as the socket was
+ * read into it, then unmapped
  * (page faults and TLB flushes were a fifth of the C API's time at 1 MB, issue 16).
  * body_mu is a leaf. */
-#define PE_BODY_POOL_MIN (128u << 10)
-#define PE_BODY_KEEP 4
+#define PE_BODY_POOL_MIN (64u << 10)
+#define PE_BODY_KEEP 8
 static pthread_mutex_t body_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	void *p;

@@ -59,8 +59,9 @@ void pe_out_free(hio_pe_out *o)
 	free(o->error);
 	o->error = NULL;
 	if (o->dir)
-		pe_scratch_put(o->scratch, o->dir);
+		pe_scratch_put(o->scratch, o->dir, o->prepared);
 	o->dir = NULL;
+	o->dir_ready = o->prepared = 0;
 }
 
 const char *hio_pe_out_dir(hio_pe_out *o)
@@ -71,7 +72,7 @@ const char *hio_pe_out_dir(hio_pe_out *o)
 		errno = EINVAL;
 		return NULL;
 	}
-	o->dir = pe_scratch_take(o->scratch);
+	o->dir = pe_scratch_take(o->scratch, &o->dir_ready);
 	return o->dir;
 }
 
@@ -524,27 +525,32 @@ void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path
 {
 	struct walk w = {.out = out};
 	struct stat st;
-
-	if (input && stat(input, &st) == 0) {
-		w.have_in = 1;
-		w.in_dev = st.st_dev;
-		w.in_ino = st.st_ino;
-	}
 	int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (dfd < 0) {
 		hio_pe_out_fail(out, "cannot open HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return;
 	}
-	if (fstat(dfd, &st) < 0) {
-		hio_pe_out_fail(out, "cannot stat HIO_OUTPUT %s: %s", outdir, strerror(errno));
+	/* Most messages of a resident handler leave it empty: one getdents64 says so. */
+	if (hio_dir_fd_empty(dfd) == 1) {
 		close(dfd);
-		return;
-	}
-	w.dev = st.st_dev;
-	if (exec_walk(&w, dfd, outdir, "", 0) < 0) {
-		hio_pe_out_fail(out, "%s", w.bad);
-		return;
+	} else {
+		if (fstat(dfd, &st) < 0 || lseek(dfd, 0, SEEK_SET) < 0) {
+			hio_pe_out_fail(out, "cannot read HIO_OUTPUT %s: %s", outdir,
+					strerror(errno));
+			close(dfd);
+			return;
+		}
+		w.dev = st.st_dev;
+		if (input && stat(input, &st) == 0) {
+			w.have_in = 1;
+			w.in_dev = st.st_dev;
+			w.in_ino = st.st_ino;
+		}
+		if (exec_walk(&w, dfd, outdir, "", 0) < 0) {
+			hio_pe_out_fail(out, "%s", w.bad);
+			return;
+		}
 	}
 	if (stat(stdout_path, &st) == 0 && st.st_size > 0) {
 		if (w.has_stdout)
@@ -596,17 +602,18 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}
-	if (mkdir(outdir, 0700) < 0 && errno != EEXIST) {
+	if (!out->dir_ready && mkdir(outdir, 0700) < 0 && errno != EEXIST) {
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return 1;
 	}
-	if (ex->run_as && pe_runas_prepare(ex->run_as, dir, in, outdir, 0) < 0) {
+	if (ex->run_as && pe_runas_prepare(ex->run_as, out->dir_ready, dir, in, outdir, 0) < 0) {
 		hio_pe_out_fail(out,
 				"cannot give the analysis's user (uid %u) its input and "
 				"HIO_OUTPUT in %s: %s",
 				ex->run_as->uid, dir, strerror(errno));
 		return 1;
 	}
+	out->prepared = 1;
 	t = calloc(1, sizeof(*t));
 	kv[0] = env_kv("HIO_INPUT", in);
 	kv[1] = env_kv("HIO_NAME", msg->name);

@@ -54,6 +54,10 @@ struct hio_pe_out {
 	int failed;
 	char *error; /* the text of the "error" file when failed */
 	char *dir;   /* per-message scratch, taken lazily, given back after the upload */
+	/* dir was prepared for a message before (pe_scratch_take's ready): input/ and
+	 * output/ are there with their owners and modes. prepared: this message's were
+	 * set up, so the next may skip it. */
+	int dir_ready, prepared;
 	/* The command ended by a stop signal the PE did not send it (SIGTERM, SIGINT,
 	 * SIGHUP): a runtime stopping the whole PE (scancel, docker stop, systemd) signals
 	 * the command too. When the PE turns out to be stopping, the message is left
@@ -240,6 +244,7 @@ struct pe_rx {
 	struct pe_item *ready; /* backlog: the decoded message, pushed after HTTP 200 */
 	int quiet;	       /* aborted by stop: no ERROR frame */
 	int busy;	       /* refused after HELLO: another session holds the PE */
+	int big;	       /* the last MSG's body was large (pe_recv.c, P2P_HEAD_READ) */
 	char err[256];
 };
 extern const struct hio_frame_dec_cbs pe_rx_cbs;
@@ -292,9 +297,10 @@ char *pe_workdir_make(const char *base, const struct hio_pe_runas *ra);
 int pe_runas_setup(struct pe *pe, const struct hio_pe_runas *ra);
 /* Scratch dir's modes for a run-as analysis (docs/security.md): readable (a path of
  * ours, or NULL) made 0644, outdir its own, input/ its own when own_input (the
- * resident writes inline inputs there). 0, or -1 with errno. */
-int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char *readable,
-		     const char *outdir, int own_input);
+ * resident writes inline inputs there). With ready (a reused directory a message
+ * prepared, hio_pe_out's dir_ready) only readable's mode is set. 0, or -1 with errno. */
+int pe_runas_prepare(const struct hio_pe_runas *ra, int ready, const char *dir,
+		     const char *readable, const char *outdir, int own_input);
 int pe_spawn_sh(pid_t *pid, int in, int out, int err, char *const argv[], char *const env[],
 		const struct hio_pe_runas *ra);
 

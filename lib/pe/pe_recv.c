@@ -26,6 +26,11 @@
 #define PE_PULL_WAIT_MS 5000
 #define P2P_READ_BUF (64u << 10)
 #define PLACE_READ_MAX (256u << 10) /* bytes of one read of a body into its place */
+/* Between frames, after a large body, the next read stops here: what a 64 KiB read
+ * took of the next body went through buf and was copied (issue 16); small messages
+ * keep the large read, which takes many frames at once. */
+#define P2P_HEAD_READ 4096u
+#define P2P_BIG_BODY (32u << 10)
 #define P2P_SEND_TIMEOUT_MS 30000   /* an ack that cannot go out in this ends the session */
 #define P2P_DRAIN_MS 200	    /* reading after ERROR so close() does not reset */
 #define P2P_DRAIN_MAX (1u << 20)
@@ -164,6 +169,7 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	memcpy(it->id, json_string_value(jid), HIO_ID_LEN + 1);
 	it->ts = (uint64_t)json_integer_value(jts);
 	it->len = h->body_len;
+	rx->big = it->len >= P2P_BIG_BODY;
 	rx->cur = it;
 	rx->got = 0;
 	if (it->len <= PE_MEM_MAX) {
@@ -392,7 +398,7 @@ static void *session_main(void *arg)
 			r = read(s->fd, (char *)rx.cur->mem + rx.got,
 				 left < PLACE_READ_MAX ? (size_t)left : PLACE_READ_MAX);
 		else
-			r = read(s->fd, buf, P2P_READ_BUF);
+			r = read(s->fd, buf, rx.big ? P2P_HEAD_READ : P2P_READ_BUF);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

@@ -25,6 +25,7 @@ struct pe_scratch {
 	pthread_mutex_t mu;
 	const char *workdir;
 	char *free[PE_SCRATCH_KEEP];
+	unsigned char ready[PE_SCRATCH_KEEP];
 	size_t nfree;
 	uint64_t next;
 };
@@ -40,16 +41,21 @@ struct pe_scratch *pe_scratch_new(const char *workdir)
 	return s;
 }
 
-char *pe_scratch_take(struct pe_scratch *s)
+char *pe_scratch_take(struct pe_scratch *s, int *ready)
 {
 	char *dir = NULL;
 	uint64_t k;
+	int r = 0;
 
 	pthread_mutex_lock(&s->mu);
-	if (s->nfree > 0)
+	if (s->nfree > 0) {
 		dir = s->free[--s->nfree];
+		r = s->ready[s->nfree];
+	}
 	k = ++s->next;
 	pthread_mutex_unlock(&s->mu);
+	if (ready)
+		*ready = r;
 	if (dir)
 		return dir;
 	if (asprintf(&dir, "%s/s%" PRIu64, s->workdir, k) < 0) {
@@ -73,6 +79,8 @@ static int empty_input(const char *dir, const char *input)
 	struct stat st;
 	DIR *d;
 
+	if (hio_dir_empty(input) == 1)
+		return 0;
 	snprintf(body, sizeof(body), "%s/" PE_SCRATCH_BODY, dir);
 	have_body = lstat(body, &st) == 0;
 	d = opendir(input);
@@ -99,35 +107,59 @@ static int empty_input(const char *dir, const char *input)
 	return rc;
 }
 
-/* Keeps output/ and input/ (emptied), stdout (truncated) and the body file. */
-static int empty_dir(const char *dir)
+/* The entry's type: from readdir when the filesystem says it (no lstat), else lstat's.
+ * 0 when it cannot be told. */
+static mode_t entry_type(const struct dirent *e, const char *path)
+{
+	struct stat st;
+
+	switch (e->d_type) {
+	case DT_DIR:
+		return S_IFDIR;
+	case DT_REG:
+		return S_IFREG;
+	case DT_UNKNOWN:
+		return lstat(path, &st) == 0 ? st.st_mode & S_IFMT : 0;
+	default:
+		return S_IFLNK; /* anything else is removed, as a link is */
+	}
+}
+
+/* Keeps output/ and input/ (emptied), stdout (truncated) and the body file. *kept: both
+ * directories were there and are empty now. */
+static int empty_dir(const char *dir, int *kept)
 {
 	char p[PATH_MAX];
 	struct dirent *e;
-	struct stat st;
-	int rc = 0;
+	int rc = 0, dirs = 0;
 	DIR *d;
 
+	*kept = 0;
 	d = opendir(dir);
 	if (!d)
 		return -1;
 	while ((e = readdir(d))) {
 		const char *n = e->d_name;
+		mode_t t;
 
 		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, PE_SCRATCH_BODY))
 			continue;
 		if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, n) >= sizeof(p) ||
-		    lstat(p, &st) < 0) {
+		    !(t = entry_type(e, p))) {
 			rc = -1;
 			continue;
 		}
-		if (S_ISDIR(st.st_mode) && !strcmp(n, "output")) {
-			if (hio_empty_dir(p) < 0)
+		if (t == S_IFDIR && !strcmp(n, "output")) {
+			if (hio_dir_empty(p) != 1 && hio_empty_dir(p) < 0)
 				rc = -1;
-		} else if (S_ISDIR(st.st_mode) && !strcmp(n, "input")) {
+			else
+				dirs++;
+		} else if (t == S_IFDIR && !strcmp(n, "input")) {
 			if (empty_input(dir, p) < 0)
 				rc = -1;
-		} else if (S_ISREG(st.st_mode) && !strcmp(n, "stdout")) {
+			else
+				dirs++;
+		} else if (t == S_IFREG && !strcmp(n, "stdout")) {
 			if (truncate(p, 0) < 0)
 				rc = -1;
 		} else if (hio_rm_rf(p) < 0) {
@@ -135,18 +167,20 @@ static int empty_dir(const char *dir)
 		}
 	}
 	closedir(d);
+	*kept = dirs == 2;
 	return rc;
 }
 
-void pe_scratch_put(struct pe_scratch *s, char *dir)
+void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared)
 {
-	int kept = 0;
+	int kept = 0, both;
 
 	if (!dir)
 		return;
-	if (empty_dir(dir) == 0) {
+	if (empty_dir(dir, &both) == 0) {
 		pthread_mutex_lock(&s->mu);
 		if (s->nfree < PE_SCRATCH_KEEP) {
+			s->ready[s->nfree] = (unsigned char)(prepared && both);
 			s->free[s->nfree++] = dir;
 			kept = 1;
 		}

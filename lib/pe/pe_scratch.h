@@ -16,11 +16,14 @@ struct pe_scratch;
  * out of memory. */
 struct pe_scratch *pe_scratch_new(const char *workdir);
 /* An empty directory (but for the exec handler's entries, emptied), owned by the caller
- * until pe_scratch_put. NULL with errno when none can be made. Thread-safe. */
-char *pe_scratch_take(struct pe_scratch *s);
+ * until pe_scratch_put. *ready (may be NULL) is 1 when a message's preparation of it
+ * (input/, output/ and their owners and modes) was done and both are still there, so
+ * it need not be done again. NULL with errno when none can be made. Thread-safe. */
+char *pe_scratch_take(struct pe_scratch *s, int *ready);
 /* Gives dir back (takes ownership): emptied and kept for reuse, or removed when the pool
- * holds enough or emptying failed. Thread-safe. */
-void pe_scratch_put(struct pe_scratch *s, char *dir);
+ * holds enough or emptying failed. prepared: the caller's message had it prepared.
+ * Thread-safe. */
+void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared);
 /* Frees the pool; its directories stay for the workdir's own removal. */
 void pe_scratch_free(struct pe_scratch *s);
 

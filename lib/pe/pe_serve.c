@@ -515,17 +515,18 @@ int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, ch
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}
-	if (mkdir(outdir, 0700) < 0 && errno != EEXIST) {
+	if (!out->dir_ready && mkdir(outdir, 0700) < 0 && errno != EEXIST) {
 		hio_pe_out_fail(out, "cannot make HIO_OUTPUT %s: %s", outdir, strerror(errno));
 		return 1;
 	}
-	if (ra && pe_runas_prepare(ra, dir, msg->path, outdir, 1) < 0) {
+	if (ra && pe_runas_prepare(ra, out->dir_ready, dir, msg->path, outdir, 1) < 0) {
 		hio_pe_out_fail(out,
 				"cannot give the analysis's user (uid %u) its input and "
 				"HIO_OUTPUT in %s: %s",
 				ra->uid, dir, strerror(errno));
 		return 1;
 	}
+	out->prepared = 1;
 	return 0;
 }
 

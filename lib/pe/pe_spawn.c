@@ -91,11 +91,13 @@ int pe_runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
 	return 0;
 }
 
-int pe_runas_prepare(const struct hio_pe_runas *ra, const char *dir, const char *readable,
-		     const char *outdir, int own_input)
+int pe_runas_prepare(const struct hio_pe_runas *ra, int ready, const char *dir,
+		     const char *readable, const char *outdir, int own_input)
 {
 	char d[PATH_MAX];
 
+	if (ready)
+		return readable ? chmod(readable, 0644) : 0;
 	/* Reached through the workdir (0750, the analysis's group): the scratch is
 	 * readable and not writable; HIO_OUTPUT is the analysis's own, and input/ too
 	 * when the resident writes its inline input there itself. Every path changed

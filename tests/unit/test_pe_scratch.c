@@ -6,6 +6,7 @@
 #include "pe_scratch.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -66,8 +67,8 @@ int main(void)
 	CHECK(s != NULL);
 
 	/* A fresh directory is empty and distinct from the next one taken. */
-	a = pe_scratch_take(s);
-	b = pe_scratch_take(s);
+	a = pe_scratch_take(s, NULL);
+	b = pe_scratch_take(s, NULL);
 	CHECK(a && b && strcmp(a, b) != 0);
 	CHECK(entries(a) == 0);
 
@@ -85,8 +86,8 @@ int main(void)
 	put_file(a, "stdout", "result line\n");
 	put_file(a, "r0", "a big result");
 
-	pe_scratch_put(s, a);
-	a = pe_scratch_take(s);
+	pe_scratch_put(s, a, 0);
+	a = pe_scratch_take(s, NULL);
 	CHECK(a != NULL);
 	if (a) {
 		struct stat body = st_of(a, PE_SCRATCH_BODY);
@@ -112,8 +113,8 @@ int main(void)
 		put_file(work, "received", "big body");
 		snprintf(p, sizeof(p), "%s/input/x.bin", a);
 		CHECK(link(other, p) == 0);
-		pe_scratch_put(s, a);
-		a = pe_scratch_take(s);
+		pe_scratch_put(s, a, 0);
+		a = pe_scratch_take(s, NULL);
 		CHECK(a != NULL);
 		if (a) {
 			snprintf(p, sizeof(p), "%s/input", a);
@@ -135,8 +136,8 @@ int main(void)
 		put_file(p, "theirs.bin", "the analysis's bytes");
 		snprintf(p, sizeof(p), "%s/input/theirs.bin", a);
 		CHECK(chown(p, 1500000123, 1500000123) == 0);
-		pe_scratch_put(s, a);
-		a = pe_scratch_take(s);
+		pe_scratch_put(s, a, 0);
+		a = pe_scratch_take(s, NULL);
 		CHECK(a != NULL);
 		if (a) {
 			snprintf(p, sizeof(p), "%s/input", a);
@@ -145,15 +146,50 @@ int main(void)
 		}
 	}
 
+	/* A directory a message prepared comes back ready while its input/ and output/
+	 * are there; one that lost either, or was not prepared, does not. */
+	{
+		int ready = -1;
+		char *c = pe_scratch_take(s, &ready);
+
+		CHECK(c != NULL);
+		if (c) {
+			snprintf(p, sizeof(p), "%s/input", c);
+			CHECK(mkdir(p, 0700) == 0 || errno == EEXIST);
+			snprintf(p, sizeof(p), "%s/output", c);
+			CHECK(mkdir(p, 0700) == 0 || errno == EEXIST);
+			put_file(p, "r.txt", "result");
+			pe_scratch_put(s, c, 1);
+			c = pe_scratch_take(s, &ready);
+			CHECK(c != NULL && ready == 1);
+		}
+		if (c) {
+			CHECK(entries(p) == 0); /* output/ emptied, kept */
+			CHECK(rmdir(p) == 0);	/* an analysis took output/ away */
+			put_file(c, "output", "not a directory");
+			pe_scratch_put(s, c, 1);
+			c = pe_scratch_take(s, &ready);
+			CHECK(c != NULL && ready == 0);
+			CHECK(c && st_of(c, "output").st_ino == 0); /* the file went */
+		}
+		if (c) {
+			CHECK(mkdir(p, 0700) == 0);
+			pe_scratch_put(s, c, 0); /* not prepared by its message */
+			c = pe_scratch_take(s, &ready);
+			CHECK(c != NULL && ready == 0);
+			pe_scratch_put(s, c, 0);
+		}
+	}
+
 	/* More directories than the pool keeps: the surplus is removed when given back. */
 	for (int i = 0; i < 200; i++)
-		many[i] = pe_scratch_take(s);
+		many[i] = pe_scratch_take(s, NULL);
 	for (int i = 0; i < 200; i++) {
 		CHECK(many[i] != NULL);
-		pe_scratch_put(s, many[i]);
+		pe_scratch_put(s, many[i], 0);
 	}
-	pe_scratch_put(s, a);
-	pe_scratch_put(s, b);
+	pe_scratch_put(s, a, 0);
+	pe_scratch_put(s, b, 0);
 	/* 160 kept: the counted entries are the pool's directories alone. */
 	CHECK(entries(work) == 160);
 

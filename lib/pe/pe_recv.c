@@ -31,8 +31,8 @@
  * keep the large read, which takes many frames at once. */
 #define P2P_HEAD_READ 4096u
 #define P2P_BIG_BODY (32u << 10)
-#define P2P_SEND_TIMEOUT_MS 30000   /* an ack that cannot go out in this ends the session */
-#define P2P_DRAIN_MS 200	    /* reading after ERROR so close() does not reset */
+#define P2P_SEND_TIMEOUT_MS 30000 /* an ack that cannot go out in this ends the session */
+#define P2P_DRAIN_MS 200	  /* reading after ERROR so close() does not reset */
 #define P2P_DRAIN_MAX (1u << 20)
 
 /* ---- sessions ---- */

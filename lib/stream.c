@@ -1,10 +1,11 @@
 /* The stream connector. Each lane holds at most one PE session: a writer thread
- * (this file's lane_main) that allocates PEs, sends frames and spills to the
+ * (this file's stream_lane_main) that allocates PEs, sends frames and spills to the
  * backlog, and a reader thread per session that collects ACKs. Messages wait in
  * one shared queue; a lane without a PE takes one only after it waited spill_ms (1 s)
  * and the master still has no free PE, so data goes to the backlog only when no
  * PE is free. Threads, locks and who owns a message: docs/architecture.md, "Locks and
- * threads of the connector", and struct msg in stream_internal.h. */
+ * threads of the connector", and struct msg in stream_internal.h. The API that
+ * opens, feeds and closes a stream is stream_api.c. */
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_metrics.h"
@@ -28,10 +29,10 @@
 
 /* Set on a thread while it runs on_ack: a send from there must not wait for room in
  * the queue, which only lane threads (perhaps this very one) make. */
-static _Thread_local int in_on_ack;
+_Thread_local int stream_in_on_ack;
 
 /* Reports and frees m. Called without s->mu. */
-static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
+void stream_msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
 		       const char *error)
 {
 	struct hio_ack a = {.id = m->id,
@@ -45,9 +46,9 @@ static void msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, c
 	if (!ok)
 		hio_warn("giving up on %s (id %s): %s", m->name, m->id, error ? error : "unknown");
 	if (s->on_ack) {
-		in_on_ack = 1;
+		stream_in_on_ack = 1;
 		s->on_ack(s->ack_ud, &a);
-		in_on_ack = 0;
+		stream_in_on_ack = 0;
 	}
 	pthread_mutex_lock(&s->mu);
 	if (ok) {
@@ -94,11 +95,11 @@ static void requeue(hio_stream *s, struct msg *m, const char *why)
 	dead = requeue_locked(s, m);
 	pthread_mutex_unlock(&s->mu);
 	if (dead)
-		msg_finish(s, dead, 0, HIO_VIA_NONE, NULL, why);
+		stream_msg_finish(s, dead, 0, HIO_VIA_NONE, NULL, why);
 }
 
 /* The caller holds s->mu, and owns the message it gets. */
-static struct msg *queue_pop_locked(hio_stream *s)
+struct msg *stream_queue_pop_locked(hio_stream *s)
 {
 	struct msg *m = s->q_head;
 
@@ -160,7 +161,7 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 	}
 	pthread_mutex_unlock(&s->mu);
 	if (m)
-		msg_finish(s, m, 1, HIO_VIA_PE, status, NULL);
+		stream_msg_finish(s, m, 1, HIO_VIA_PE, status, NULL);
 	else if (!found)
 		hio_debug("ack for unknown message %s on PE %s", id, l->pe_id);
 }
@@ -302,7 +303,7 @@ static void session_close(struct lane *l, hio_http *http, int release, const cha
 			 unacked, why);
 	for (m = dead; m; m = next) {
 		next = m->next;
-		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
+		stream_msg_finish(s, m, 0, HIO_VIA_NONE, NULL, why);
 	}
 	if (release)
 		stream_release_pe(http, l->pe_id, NULL);
@@ -365,7 +366,7 @@ static int session_send(struct lane *l, struct msg *m)
 	/* Acknowledged: the PE has all of it, whatever the write said. Otherwise m stays
 	 * in flight (session_close requeues it when the write failed). */
 	if (acked)
-		msg_finish(s, m, 1, HIO_VIA_PE, m->ack_status, NULL);
+		stream_msg_finish(s, m, 1, HIO_VIA_PE, m->ack_status, NULL);
 	errno = e;
 	return r;
 }
@@ -414,7 +415,7 @@ static const char *inflight_stuck_locked(struct lane *l, hio_http *http)
 	return alive == 0 ? "the master reports the PE gone" : NULL;
 }
 
-static void *lane_main(void *arg)
+void *stream_lane_main(void *arg)
 {
 	struct lane *l = arg;
 	hio_stream *s = l->s;
@@ -453,7 +454,7 @@ static void *lane_main(void *arg)
 			}
 			if (s->q_head && l->inflight_n < lane_window(l) &&
 			    (l->inflight_n < WINDOW_SLOW || l->inflight_bytes < WINDOW_BYTES)) {
-				m = queue_pop_locked(s);
+				m = stream_queue_pop_locked(s);
 				pthread_mutex_unlock(&s->mu);
 				if (session_send(l, m) < 0) {
 					hio_info("send to PE %s failed (%s); resending elsewhere",
@@ -497,13 +498,13 @@ static void *lane_main(void *arg)
 				continue;
 			}
 			/* No PE free: spill the oldest message, which waited long enough. */
-			m = queue_pop_locked(s);
+			m = stream_queue_pop_locked(s);
 			pthread_mutex_unlock(&s->mu);
 			if (stream_backlog_push(http, s->pipeline, m, err, sizeof(err)) == 0) {
 				pthread_mutex_lock(&s->mu);
 				s->st.bytes_backlog += m->len;
 				pthread_mutex_unlock(&s->mu);
-				msg_finish(s, m, 1, HIO_VIA_BACKLOG, "queued", NULL);
+				stream_msg_finish(s, m, 1, HIO_VIA_BACKLOG, "queued", NULL);
 				backoff = BACKOFF_MIN_MS;
 				pthread_mutex_lock(&s->mu);
 			} else {
@@ -567,9 +568,9 @@ static void *lane_main(void *arg)
 			 */
 			if (s->give_up_ms > 0 && s->q_head &&
 			    hio_mono_ms() - s->q_head->first_ms > (uint64_t)s->give_up_ms) {
-				m = queue_pop_locked(s);
+				m = stream_queue_pop_locked(s);
 				pthread_mutex_unlock(&s->mu);
-				msg_finish(s, m, 0, HIO_VIA_NONE, NULL, err);
+				stream_msg_finish(s, m, 0, HIO_VIA_NONE, NULL, err);
 				pthread_mutex_lock(&s->mu);
 			}
 			continue;
@@ -582,248 +583,4 @@ static void *lane_main(void *arg)
 	hio_http_free(http);
 	hio_http_free(check);
 	return NULL;
-}
-
-/* ------------------------------------------------------------------ API */
-
-hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t errlen)
-{
-	hio_stream *s;
-	const char *pipeline = o->pipeline ? o->pipeline : "default";
-
-	if (!o->master || !o->token) {
-		snprintf(err, errlen, "stream needs a master URL and a token");
-		return NULL;
-	}
-	if (!hio_pipeline_valid(pipeline)) {
-		snprintf(err, errlen, "bad pipeline name '%s' (letters, digits, . _ -)", pipeline);
-		return NULL;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		goto nomem;
-	s->master = strdup(o->master);
-	s->token = strdup(o->token);
-	s->pipeline = strdup(pipeline);
-	if (!s->master || !s->token || !s->pipeline)
-		goto nomem;
-	s->compress = o->compress;
-	s->nlanes =
-	    o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes) : DEFAULT_LANES;
-	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;
-	s->give_up_ms = o->give_up_ms;
-	s->spill_ms = o->spill_ms > 0 ? o->spill_ms : DEFAULT_SPILL_MS;
-	s->no_pe_retry_ms = NO_PE_RETRY_MIN_MS;
-	s->on_ack = o->on_ack;
-	s->ack_ud = o->ack_ud;
-	pthread_mutex_init(&s->mu, NULL);
-	if (hio_cond_init(&s->cv) || hio_cond_init(&s->cv_free) || hio_cond_init(&s->cv_space) ||
-	    hio_cond_init(&s->cv_done))
-		goto nomem; /* ENOMEM or EAGAIN */
-	for (int i = 0; i < s->nlanes; i++) {
-		struct lane *l = &s->lanes[i];
-		l->s = s;
-		l->idx = i;
-		l->sock = -1;
-		if (pthread_create(&l->thread, NULL, lane_main, l) != 0) {
-			snprintf(err, errlen, "cannot start stream threads");
-			s->nlanes = i;
-			hio_stream_close(s);
-			return NULL;
-		}
-	}
-	return s;
-nomem:
-	snprintf(err, errlen, "out of memory");
-	if (s) {
-		free(s->master);
-		free(s->token);
-		free(s->pipeline);
-		free(s);
-	}
-	return NULL;
-}
-
-static int enqueue(hio_stream *s, struct msg *m, const char *name, const char *id, uint64_t ts,
-		   void *user)
-{
-	const char *why;
-
-	if (!hio_name_valid(name, strlen(name), &why)) {
-		hio_warn("refusing to send '%s': %s", name, why);
-		stream_msg_free(m);
-		errno = EINVAL;
-		return -1;
-	}
-	if (id && !hio_id_valid(id)) {
-		stream_msg_free(m);
-		errno = EINVAL;
-		return -1;
-	}
-	m->name = strdup(name);
-	if (!m->name) {
-		stream_msg_free(m);
-		errno = ENOMEM;
-		return -1;
-	}
-	if (id)
-		memcpy(m->id, id, HIO_ID_LEN + 1);
-	else
-		hio_id_new(m->id);
-	m->ts = ts ? ts : hio_now_us();
-	m->user = user;
-	m->flags = hio_frame_choose_flags(s->compress, m->data, m->fd, m->len);
-	pthread_mutex_lock(&s->mu);
-	while (s->q_len >= s->queue_max && !s->stopping && !in_on_ack)
-		hio_cond_wait_ms(&s->cv_space, &s->mu, -1);
-	if (s->stopping) {
-		pthread_mutex_unlock(&s->mu);
-		stream_msg_free(m);
-		errno = ECANCELED;
-		return -1;
-	}
-	m->first_ms = m->queued_ms = hio_mono_ms();
-	if (s->q_tail)
-		s->q_tail->next = m;
-	else
-		s->q_head = m;
-	s->q_tail = m;
-	s->q_len++;
-	s->pending++;
-	pthread_cond_signal(&s->cv);
-	/* Lanes without a PE pausing after the master had none would only go back to
-	 * sleep. */
-	if (hio_mono_ms() >= s->no_pe_until_ms)
-		pthread_cond_signal(&s->cv_free);
-	/* A lane holding a PE may be waiting for its window: wake them all when it is the
-	 * first message, otherwise one signal is enough. */
-	if (s->q_len == 1)
-		pthread_cond_broadcast(&s->cv);
-	pthread_mutex_unlock(&s->mu);
-	return 0;
-}
-
-int hio_stream_send_file(hio_stream *s, const char *path, const char *name, const char *id,
-			 uint64_t ts, void *user)
-{
-	struct msg *m = calloc(1, sizeof(*m));
-	struct stat st;
-
-	if (!m)
-		return -1;
-	m->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (m->fd < 0 || fstat(m->fd, &st) < 0) {
-		int e = errno;
-		stream_msg_free(m);
-		errno = e;
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		stream_msg_free(m);
-		errno = EISDIR;
-		return -1;
-	}
-	m->len = (uint64_t)st.st_size;
-	return enqueue(s, m, name, id, ts, user);
-}
-
-/* A memory body: copied, or the caller's (borrowed, hio_stream_send_ref). */
-static int send_mem(hio_stream *s, const void *p, size_t n, int copy, const char *name,
-		    const char *id, uint64_t ts, void *user)
-{
-	struct msg *m = calloc(1, sizeof(*m));
-
-	if (!m)
-		return -1;
-	m->fd = -1;
-	m->len = n;
-	m->borrowed = !copy;
-	m->data = copy ? malloc(n ? n : 1) : (char *)p; /* borrowed: only read */
-	if (!m->data) {
-		stream_msg_free(m);
-		return -1;
-	}
-	if (copy)
-		memcpy(m->data, p, n);
-	return enqueue(s, m, name, id, ts, user);
-}
-
-int hio_stream_send_buf(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
-			uint64_t ts, void *user)
-{
-	return send_mem(s, p, n, 1, name, id, ts, user);
-}
-
-int hio_stream_send_ref(hio_stream *s, const void *p, size_t n, const char *name, const char *id,
-			uint64_t ts, void *user)
-{
-	return send_mem(s, p, n, 0, name, id, ts, user);
-}
-
-int hio_stream_flush(hio_stream *s, long timeout_ms)
-{
-	uint64_t deadline = hio_mono_ms() + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-	int rc = 0;
-
-	pthread_mutex_lock(&s->mu);
-	while (s->pending > 0) {
-		if (timeout_ms < 0) {
-			hio_cond_wait_ms(&s->cv_done, &s->mu, -1);
-		} else if (hio_cond_wait_until(&s->cv_done, &s->mu, deadline) == ETIMEDOUT &&
-			   s->pending > 0) {
-			rc = -1;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-void hio_stream_cancel(hio_stream *s)
-{
-	pthread_mutex_lock(&s->mu);
-	s->stopping = 1;
-	pthread_cond_broadcast(&s->cv);
-	pthread_cond_broadcast(&s->cv_free);
-	pthread_cond_broadcast(&s->cv_space);
-	pthread_mutex_unlock(&s->mu);
-}
-
-void hio_stream_close(hio_stream *s)
-{
-	struct msg *m;
-
-	if (!s)
-		return;
-	hio_stream_cancel(s);
-	for (int i = 0; i < s->nlanes; i++)
-		pthread_join(s->lanes[i].thread, NULL);
-	/* Lanes requeued what they had in flight; nothing is acknowledged any more. */
-	pthread_mutex_lock(&s->mu);
-	while ((m = queue_pop_locked(s))) {
-		pthread_mutex_unlock(&s->mu);
-		msg_finish(s, m, 0, HIO_VIA_NONE, NULL, "stream closed before acknowledgement");
-		pthread_mutex_lock(&s->mu);
-	}
-	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_destroy(&s->mu);
-	pthread_cond_destroy(&s->cv);
-	pthread_cond_destroy(&s->cv_free);
-	pthread_cond_destroy(&s->cv_space);
-	pthread_cond_destroy(&s->cv_done);
-	free(s->master);
-	free(s->token);
-	free(s->pipeline);
-	free(s);
-}
-
-void hio_stream_get_stats(hio_stream *s, struct hio_stream_stats *st)
-{
-	pthread_mutex_lock(&s->mu);
-	*st = s->st;
-	st->queued = (uint64_t)s->q_len;
-	st->inflight = 0;
-	for (int i = 0; i < s->nlanes; i++)
-		st->inflight += (uint64_t)s->lanes[i].inflight_n;
-	pthread_mutex_unlock(&s->mu);
 }

@@ -138,6 +138,17 @@ struct hio_stream {
 
 /* Closes m's file and frees m; only its owner calls it (struct msg). */
 void stream_msg_free(struct msg *m);
+/* stream.c, for stream_api.c. */
+/* Set on a thread while it runs on_ack: a send from there must not wait for room in
+ * the queue, which only lane threads (perhaps this very one) make. */
+extern _Thread_local int stream_in_on_ack;
+/* Reports m to on_ack, counts it and frees it. Called without s->mu. */
+void stream_msg_finish(hio_stream *s, struct msg *m, int ok, enum hio_via via, const char *status,
+		       const char *error);
+/* The head of the queue, now the caller's; NULL when empty. The caller holds s->mu. */
+struct msg *stream_queue_pop_locked(hio_stream *s);
+/* A lane's thread (arg: its struct lane). */
+void *stream_lane_main(void *arg);
 /* What a session reads from its PE: WELCOME, ACK or ERROR. */
 struct stream_ack {
 	char id[HIO_ID_LEN + 1];

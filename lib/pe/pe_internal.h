@@ -209,7 +209,7 @@ struct pe_entry *pe_entry_new(struct pe *pe, struct pe_item *it, int *dup);
 int pe_exec_check(struct pe *pe, struct pe_entry *e);
 void pe_item_free(struct pe_item *it);
 /* A buffer for a body of len bytes (<= PE_MEM_MAX) kept in memory, and its return:
- * large ones are reused (pe.c). */
+ * large ones are reused (pe_body.c). */
 void *pe_body_alloc(size_t len);
 void pe_body_free(void *p, size_t len);
 void pe_kick_heartbeat_locked(struct pe *pe);

@@ -76,9 +76,9 @@ int hio_empty_dir(const char *path);
 /* 1 when the directory open at dfd holds nothing but "." and "..", 0 when it holds
  * more, -1 with errno. One getdents64, where opendir and readdir make five system
  * calls; dfd's offset moves (lseek it to 0 before reading it again). */
-int hio_dir_fd_empty(int dfd);
+int hio_dir_fd_is_empty(int dfd);
 /* The same for the directory at path (open, getdents64, close). */
-int hio_dir_empty(const char *path);
+int hio_dir_is_empty(const char *path);
 /* Reads a token file and trims white space into out. 0 or -1. */
 int hio_token_read(const char *path, char out[HIO_TOKEN_MAX + 1]);
 /* Directory holding the running executable (for finding sibling programs). Caller frees. */

@@ -379,7 +379,7 @@ static int empty_at(int dfd, int top_fd, int depth, unsigned *moved)
 	return rc;
 }
 
-int hio_dir_fd_empty(int dfd)
+int hio_dir_fd_is_empty(int dfd)
 {
 	/* Room for "." and ".." and one more entry of any name. */
 	_Alignas(struct dirent) char buf[2 * sizeof(struct dirent) + 512];
@@ -401,13 +401,13 @@ int hio_dir_fd_empty(int dfd)
 	}
 }
 
-int hio_dir_empty(const char *path)
+int hio_dir_is_empty(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, e;
 
 	if (fd < 0)
 		return -1;
-	r = hio_dir_fd_empty(fd);
+	r = hio_dir_fd_is_empty(fd);
 	e = errno;
 	close(fd);
 	errno = e;

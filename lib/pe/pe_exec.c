@@ -532,7 +532,7 @@ void pe_out_collect(hio_pe_out *out, const char *outdir, const char *stdout_path
 		return;
 	}
 	/* Most messages of a resident handler leave it empty: one getdents64 says so. */
-	if (hio_dir_fd_empty(dfd) == 1) {
+	if (hio_dir_fd_is_empty(dfd) == 1) {
 		close(dfd);
 	} else {
 		if (fstat(dfd, &st) < 0 || lseek(dfd, 0, SEEK_SET) < 0) {

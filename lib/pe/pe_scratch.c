@@ -79,7 +79,7 @@ static int empty_input(const char *dir, const char *input)
 	struct stat st;
 	DIR *d;
 
-	if (hio_dir_empty(input) == 1)
+	if (hio_dir_is_empty(input) == 1)
 		return 0;
 	snprintf(body, sizeof(body), "%s/" PE_SCRATCH_BODY, dir);
 	have_body = lstat(body, &st) == 0;
@@ -150,7 +150,7 @@ static int empty_dir(const char *dir, int *kept)
 			continue;
 		}
 		if (t == S_IFDIR && !strcmp(n, "output")) {
-			if (hio_dir_empty(p) != 1 && hio_empty_dir(p) < 0)
+			if (hio_dir_is_empty(p) != 1 && hio_empty_dir(p) < 0)
 				rc = -1;
 			else
 				dirs++;

@@ -90,15 +90,15 @@ static void test_log_limited(void)
 	CHECK(skipped == quiet);
 }
 
-/* hio_dir_empty: nothing but "." and "..", whatever else is there (a file, a
+/* hio_dir_is_empty: nothing but "." and "..", whatever else is there (a file, a
  * directory, a name of 255 bytes, many names); an error for what is not a directory. */
-static void test_dir_empty(void)
+static void test_dir_is_empty(void)
 {
 	char top[] = "/tmp/hio-test-dirempty-XXXXXX", p[PATH_MAX], name[256];
 	int fd;
 
 	CHECK(mkdtemp(top) != NULL);
-	CHECK(hio_dir_empty(top) == 1);
+	CHECK(hio_dir_is_empty(top) == 1);
 	memset(name, 'n', 255);
 	name[255] = '\0';
 	snprintf(p, sizeof(p), "%s/%s", top, name);
@@ -106,11 +106,11 @@ static void test_dir_empty(void)
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
-	CHECK(hio_dir_empty(top) == 0);
-	CHECK(hio_dir_empty(p) == -1 && errno == ENOTDIR);
-	CHECK(unlink(p) == 0 && hio_dir_empty(top) == 1);
+	CHECK(hio_dir_is_empty(top) == 0);
+	CHECK(hio_dir_is_empty(p) == -1 && errno == ENOTDIR);
+	CHECK(unlink(p) == 0 && hio_dir_is_empty(top) == 1);
 	snprintf(p, sizeof(p), "%s/sub", top);
-	CHECK(mkdir(p, 0700) == 0 && hio_dir_empty(top) == 0 && hio_dir_empty(p) == 1);
+	CHECK(mkdir(p, 0700) == 0 && hio_dir_is_empty(top) == 0 && hio_dir_is_empty(p) == 1);
 	for (int i = 0; i < 300; i++) {
 		snprintf(p, sizeof(p), "%s/sub/%d-%s", top, i, name + 200);
 		fd = open(p, O_WRONLY | O_CREAT, 0600);
@@ -118,10 +118,10 @@ static void test_dir_empty(void)
 			close(fd);
 	}
 	snprintf(p, sizeof(p), "%s/sub", top);
-	CHECK(hio_dir_empty(p) == 0);
-	CHECK(hio_empty_dir(p) == 0 && hio_dir_empty(p) == 1);
+	CHECK(hio_dir_is_empty(p) == 0);
+	CHECK(hio_empty_dir(p) == 0 && hio_dir_is_empty(p) == 1);
 	snprintf(p, sizeof(p), "%s/none", top);
-	CHECK(hio_dir_empty(p) == -1 && errno == ENOENT);
+	CHECK(hio_dir_is_empty(p) == -1 && errno == ENOENT);
 	CHECK(hio_rm_rf(top) == 0);
 }
 
@@ -261,7 +261,7 @@ int main(void)
 	CHECK(hio_buf_append(&b, "a", 1) == 0);
 	hio_buf_free(&b);
 	test_rm_deep();
-	test_dir_empty();
+	test_dir_is_empty();
 	test_log_limited();
 	return check_result("test_util");
 }

@@ -71,7 +71,8 @@ int hio_path_searchable(const char *path);
 /* rm -rf, never following a symbolic link, for trees of any depth and path length.
  * 0 or -1. */
 int hio_rm_rf(const char *path);
-/* Removes everything inside the directory path, keeping path itself. 0 or -1. */
+/* Removes everything inside the directory path, keeping path itself (an empty one
+ * costs one getdents64). 0 or -1. */
 int hio_empty_dir(const char *path);
 /* 1 when the directory open at dfd holds nothing but "." and "..", 0 when it holds
  * more, -1 with errno. One getdents64, where opendir and readdir make five system

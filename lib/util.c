@@ -421,6 +421,11 @@ int hio_empty_dir(const char *path)
 
 	if (fd < 0)
 		return -1;
+	/* Nothing there (a message's HIO_OUTPUT, mostly): one getdents64, no walk. */
+	if (hio_dir_fd_is_empty(fd) == 1) {
+		close(fd);
+		return 0;
+	}
 	/* Each pass removes RM_DEPTH_MAX levels of every deep subtree, so this ends. */
 	do {
 		moved = 0;

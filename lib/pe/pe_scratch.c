@@ -150,7 +150,7 @@ static int empty_dir(const char *dir, int *kept)
 			continue;
 		}
 		if (t == S_IFDIR && !strcmp(n, "output")) {
-			if (hio_dir_is_empty(p) != 1 && hio_empty_dir(p) < 0)
+			if (hio_empty_dir(p) < 0)
 				rc = -1;
 			else
 				dirs++;

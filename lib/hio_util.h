@@ -14,6 +14,7 @@
 
 uint64_t hio_now_us(void);  /* wall clock, microseconds since the epoch */
 uint64_t hio_mono_ms(void); /* monotonic milliseconds */
+uint64_t hio_mono_us(void); /* monotonic microseconds */
 /* Sets ts to ms from now on clock, for pthread_cond_timedwait on a condvar of that clock. */
 void hio_timespec_in(struct timespec *ts, clockid_t clock, long ms);
 

@@ -20,10 +20,7 @@ struct hio_hist hio_stream_alloc_hist, hio_stream_send_hist, hio_stream_ack_hist
 
 uint64_t hio_hist_start(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return hio_mono_us();
 }
 
 void hio_hist_observe_us(struct hio_hist *h, uint64_t us)

@@ -287,9 +287,12 @@ void pe_set_running(struct pe *pe, int on)
 	pthread_mutex_lock(&pe->mu);
 	if (pe->running != on) {
 		pe->running = on;
-		/* The puller waits for an idle PE, the heartbeat reports it. */
-		if (!on)
+		/* The puller waits for an idle PE, the heartbeat reports it, and the
+		 * uploader stops waiting for more results. */
+		if (!on) {
 			pthread_cond_broadcast(&pe->cv_idle);
+			pthread_cond_broadcast(&pe->cv_up);
+		}
 		pe_kick_heartbeat_locked(pe);
 	}
 	pthread_mutex_unlock(&pe->mu);

@@ -14,20 +14,22 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define PE_MEM_MAX (1u << 20)	    /* message bodies up to this stay in memory */
-#define PE_FIFO_MAX 256		    /* messages waiting for the executor */
-#define PE_FIFO_BYTES (64ull << 20) /* their bytes (always admits one) */
-#define PE_BATCH_MAX 64		    /* result entries in one PUT /v1/results */
-#define PE_BATCH_BYTES (8ull << 20) /* result bytes in one upload (always takes one) */
-#define PE_PENDING_BATCHES 2	    /* finished entries held before the executor waits */
-#define PE_OUT_FILES_MAX 10000	    /* result files of one message */
-#define PE_ERROR_MAX (64u << 10)    /* text of a failed message's error file */
-#define PE_HELLO_MS 3000	    /* a connector must say HELLO within this */
-#define PE_PENDING_MAX 16	    /* connections not past HELLO yet; more are closed at once */
-#define PE_STOP_GRACE_MS 1000	    /* after a stop_signal: how long the PE's own stop may lag */
-#define PE_STALL_MS 30000	    /* no byte this long inside a frame: the sender is dropped */
-#define PE_LRU 512		    /* ids remembered as stored */
-#define PE_BACKOFF_MAX_MS 5000	    /* registration and backlog retries */
+#define PE_MEM_MAX (1u << 20)	     /* message bodies up to this stay in memory */
+#define PE_FIFO_MAX 256		     /* messages waiting for the executor */
+#define PE_FIFO_BYTES (64ull << 20)  /* their bytes (always admits one) */
+#define PE_BATCH_MAX 64		     /* result entries in one PUT /v1/results */
+#define PE_BATCH_BYTES (8ull << 20)  /* result bytes in one upload (always takes one) */
+#define PE_PENDING_BATCHES 2	     /* finished entries held before the executor waits */
+#define PE_UPLOAD_LINGER_MS 2	     /* a busy PE's batch waits this long for more results */
+#define PE_UPLOAD_LINGER_GAP_US 1000 /* ... when results come at least this often */
+#define PE_OUT_FILES_MAX 10000	     /* result files of one message */
+#define PE_ERROR_MAX (64u << 10)     /* text of a failed message's error file */
+#define PE_HELLO_MS 3000	     /* a connector must say HELLO within this */
+#define PE_PENDING_MAX 16	     /* connections not past HELLO yet; more are closed at once */
+#define PE_STOP_GRACE_MS 1000	     /* after a stop_signal: how long the PE's own stop may lag */
+#define PE_STALL_MS 30000	     /* no byte this long inside a frame: the sender is dropped */
+#define PE_LRU 512		     /* ids remembered as stored */
+#define PE_BACKOFF_MAX_MS 5000	     /* registration and backlog retries */
 #define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)
 #define PE_OUTPUT_MAX_DEFAULT (1ull << 30) /* result bytes of one message */
 
@@ -158,7 +160,7 @@ struct pe {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_fifo; /* FIFO got a message, or room for a waiting reader, stop */
 	pthread_cond_t cv_idle; /* the PE turned idle or registered, stop (the puller) */
-	pthread_cond_t cv_up;	/* pending entries changed, executor ended */
+	pthread_cond_t cv_up;	/* pending entries changed, the PE went idle, executor ended */
 	pthread_cond_t cv_hb;	/* state changed, registration needed, stop */
 	/* All below under mu. */
 	struct pe_item *fhead, *ftail;
@@ -170,6 +172,8 @@ struct pe {
 	struct pe_entry *uhead, *utail;
 	size_t un;
 	uint64_t ubytes;
+	uint64_t upend_us; /* when the last result was queued (hio_mono_us) */
+	uint64_t ugap_us;  /* moving average of the time between results */
 	int exec_done;
 	/* The active P2P session: taken by a connection only once its HELLO carried the
 	 * token, so a peer that never authenticates cannot hold the PE. */

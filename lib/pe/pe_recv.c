@@ -398,7 +398,7 @@ static void *session_main(void *arg)
 			r = read(s->fd, (char *)rx.cur->mem + rx.got,
 				 left < PLACE_READ_MAX ? (size_t)left : PLACE_READ_MAX);
 		else
-			r = read(s->fd, buf, rx.big ? P2P_HEAD_READ : P2P_READ_BUF);
+			r = read(s->fd, buf, rx.big && !left ? P2P_HEAD_READ : P2P_READ_BUF);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {

@@ -30,6 +30,7 @@ import os
 import select
 import sys
 import traceback
+import weakref
 from typing import BinaryIO, Callable, Deque, Optional, Union
 
 __all__ = ["Message", "handler", "serve", "PROTOCOL_VERSION"]
@@ -60,9 +61,10 @@ class Message:
     """One message: its name, id, input (``path`` and ``data``) and ``output`` dir."""
 
     __slots__ = ("id", "name", "pipeline", "ts", "output", "queued", "_path", "_data",
-                 "_on_disk")
+                 "_view", "_on_disk", "__weakref__")
 
-    def __init__(self, header: dict, data: Optional[bytes]) -> None:
+    def __init__(self, header: dict, data: Optional[bytes],
+                 view: Optional[memoryview] = None) -> None:
         self.id: str = header["id"]
         #: The input's relative name, e.g. ``plate1/A01/t003.tif``.
         self.name: str = header["name"]
@@ -75,7 +77,11 @@ class Message:
         self.queued: int = 0
         self._path: str = header["path"]
         self._data = data
-        self._on_disk = data is None
+        # An inline body still in the reader's buffer: copied into bytes only when
+        # data is asked for, or before the buffer is reused (_detach), so a handler
+        # that never reads it (or reads path) does not pay a copy of every body.
+        self._view = view
+        self._on_disk = data is None and view is None
 
     @property
     def path(self) -> str:
@@ -83,7 +89,7 @@ class Message:
         An inline body is written there on first use."""
         if not self._on_disk:
             with open(self._path, "wb") as f:
-                f.write(self._data or b"")
+                f.write(self._data if self._data is not None else self._view or b"")
             self._on_disk = True
         return self._path
 
@@ -91,9 +97,21 @@ class Message:
     def data(self) -> bytes:
         """The input's bytes (read from ``path`` on first use when not inline)."""
         if self._data is None:
-            with open(self._path, "rb") as f:
-                self._data = f.read()
+            if self._view is not None:
+                self._detach()
+            else:
+                with open(self._path, "rb") as f:
+                    self._data = f.read()
         return self._data
+
+    def _detach(self) -> None:
+        """Copies an inline body out of the reader's buffer, which is about to be
+        reused."""
+        if self._view is not None:
+            if self._data is None:
+                self._data = bytes(self._view)
+            self._view.release()
+            self._view = None
 
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, name={self.name!r})"
@@ -112,6 +130,9 @@ class _Requests:
         self.buf = bytearray(READ_BUFFER)
         self.mv = memoryview(self.buf)
         self.start = self.end = 0  # unparsed bytes: buf[start:end]
+        # Messages whose body is a view of buf (weak: one handled and dropped needs
+        # no copy); each is detached before buf is written over.
+        self.lent: list = []
         self.head: Optional[dict] = None  # a header whose inline body is still coming
         self.eof = False
         # The descriptor stays blocking: a read that waits is one syscall, and a
@@ -124,6 +145,12 @@ class _Requests:
         came (or EOF)."""
         if self.eof or (not block and not self.poller.poll(0)):
             return False
+        if self.start == self.end or self.end == len(self.buf):
+            for ref in self.lent:
+                m = ref()
+                if m is not None:
+                    m._detach()
+            self.lent.clear()
         if self.start == self.end:
             self.start = self.end = 0
         elif self.end == len(self.buf):
@@ -168,15 +195,17 @@ class _Requests:
             self.head = h
             self.start = nl + 1
         h = self.head
-        data = None
         if h.get("inline"):
             n = h.get("len", 0)
             if self.end - self.start < n:
                 return None  # its body is still coming
-            data = bytes(self.mv[self.start:self.start + n])
+            msg = Message(h, None, self.mv[self.start:self.start + n])
+            self.lent.append(weakref.ref(msg))
             self.start += n
+        else:
+            msg = Message(h, None)
         self.head = None
-        return Message(h, data)
+        return msg
 
 
 def _as_bytes(r: Result) -> bytes:
@@ -259,6 +288,8 @@ def serve(fn: Callable[[Message], Result], max_inflight: int = MAX_INFLIGHT) -> 
             _reply(proto_out, msg.id, False, b"", traceback.format_exc().encode())
         else:
             _reply(proto_out, msg.id, True, out, b"")
+        # Dropped before the next read: a body no handler kept is never copied.
+        msg = out = None
 
 
 def handler(fn: Callable[[Message], Result]) -> Callable[[Message], Result]:

@@ -273,7 +273,8 @@ static int write_input(const char *dir, const char *in, const struct hio_pe_msg 
 
 /* Puts the input at DIR/input/<basename of name>, so tools that look at the file's
  * extension see the one the source gave. */
-int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen, int place)
+int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, int dir_ready, char *in,
+		  size_t inlen, int place)
 {
 	const char *base = strrchr(msg->name, '/');
 	char d[PATH_MAX];
@@ -284,7 +285,7 @@ int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_
 	if (strlen(base) > EXEC_INPUT_BASE_MAX)
 		base += strlen(base) - EXEC_INPUT_BASE_MAX;
 	snprintf(d, sizeof(d), "%s/input", dir);
-	if (mkdir(d, 0700) < 0 && errno != EEXIST)
+	if (!dir_ready && mkdir(d, 0700) < 0 && errno != EEXIST)
 		return -1;
 	if ((size_t)snprintf(in, inlen, "%s/%s", d, base) >= inlen) {
 		errno = ENAMETOOLONG;
@@ -598,7 +599,7 @@ int hio_pe_exec_handler(void *ud, const struct hio_pe_msg *msg, hio_pe_out *out)
 	}
 	snprintf(outdir, sizeof(outdir), "%s/output", dir);
 	snprintf(so, sizeof(so), "%s/stdout", dir);
-	if (pe_exec_input(msg, dir, in, sizeof(in), 1) < 0) {
+	if (pe_exec_input(msg, dir, out->dir_ready, in, sizeof(in), 1) < 0) {
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}

@@ -268,8 +268,11 @@ void pe_entry_free(struct pe *pe, struct pe_entry *e);
 /* First line of the error text, for RDONE's "error" field. */
 void pe_out_error_line(const hio_pe_out *o, char *out, size_t n);
 /* The input's place, DIR/input/<basename of the name> (in, inlen); with place, the
- * bytes are put there (a link to msg->path, else written). 0, or -1 with errno. */
-int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, char *in, size_t inlen, int place);
+ * bytes are put there (a link to msg->path, else written). dir_ready: input/ is there
+ * (a reused scratch dir, pe_scratch_take), so it is not made again. 0, or -1 with
+ * errno. */
+int pe_exec_input(const struct hio_pe_msg *msg, const char *dir, int dir_ready, char *in,
+		  size_t inlen, int place);
 /* Every regular file under outdir becomes a result (a special file, a bad name or a
  * hard link to anything but input fails the message), plus stdout_path as "stdout"
  * when it is not empty. input: the message's input file (NULL: none). */

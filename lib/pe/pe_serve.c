@@ -511,7 +511,7 @@ int pe_serve_prepare(hio_pe_out *out, const struct hio_pe_msg *msg, char *in, ch
 	snprintf(outdir, PATH_MAX, "%s/output", dir);
 	snprintf(so, PATH_MAX, "%s/stdout", dir);
 	/* A body in memory goes inline; one received to disk is linked into place. */
-	if (pe_exec_input(msg, dir, in, PATH_MAX, msg->path != NULL) < 0) {
+	if (pe_exec_input(msg, dir, out->dir_ready, in, PATH_MAX, msg->path != NULL) < 0) {
 		hio_pe_out_fail(out, "cannot place the input in %s: %s", dir, strerror(errno));
 		return 1;
 	}

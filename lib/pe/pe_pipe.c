@@ -146,7 +146,12 @@ static void pump_writes(struct pipeline *p)
 
 			iov[k++] = (struct iovec){(char *)j->body + b, j->blen - b};
 		}
-		w = pe_serve_writev(st->to, iov, k, 1);
+		/* A large body is not copied into the pipe: it and the request line stay
+		 * as they are until the job is freed, after its reply. */
+		if (j->blen >= SERVE_SPLICE_MIN)
+			w = pe_serve_vmsplice(st->to, iov, k);
+		else
+			w = pe_serve_writev(st->to, iov, k, 1);
 		if (w > 0) {
 			j->woff += (size_t)w;
 			if (j->woff == j->n + j->blen)

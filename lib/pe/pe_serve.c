@@ -250,7 +250,7 @@ int pe_serve_reply_step(struct hio_pe_serve_state *st, const char *id, const cha
 	}
 }
 
-ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked)
+static ssize_t serve_out(int fd, const struct iovec *iov, int n, int blocked, int spliced)
 {
 	sigset_t pipe_set, old;
 	ssize_t w;
@@ -261,7 +261,8 @@ ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked)
 	if (!blocked)
 		pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 	do
-		w = writev(fd, iov, n);
+		w = spliced ? vmsplice(fd, iov, (unsigned long)n, SPLICE_F_NONBLOCK)
+			    : writev(fd, iov, n);
 	while (w < 0 && errno == EINTR);
 	err = errno;
 	/* A SIGPIPE this write raised is taken while still blocked, so no handler of a
@@ -276,6 +277,16 @@ ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = err;
 	return w;
+}
+
+ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked)
+{
+	return serve_out(fd, iov, n, blocked, 0);
+}
+
+ssize_t pe_serve_vmsplice(int fd, const struct iovec *iov, int n)
+{
+	return serve_out(fd, iov, n, 1, 1);
 }
 
 /* Writes the request (line, then body when inline) by the deadline. */

@@ -19,6 +19,7 @@
 #define SERVE_START_MS (120L * 1000)  /* from the start to the hello */
 #define SERVE_KILL_GRACE 2000	      /* ms between SIGTERM and SIGKILL on timeout */
 #define SERVE_CLOSE_MS 2000	      /* for the command to go after EOF on its stdin */
+#define SERVE_SPLICE_MIN (32u << 10)  /* inline bodies from this size are vmspliced */
 
 enum { IO_OK = 0, IO_EOF = -1, IO_TIMEOUT = -2, IO_PROTO = -3 };
 
@@ -93,5 +94,9 @@ void pe_serve_close(struct hio_pe_serve_state *st);
  * is EPIPE): blocked: the caller's thread blocks SIGPIPE already (the pipeline), else
  * it is blocked around the write. */
 ssize_t pe_serve_writev(int fd, const struct iovec *iov, int n, int blocked);
+/* The same from a caller that blocks SIGPIPE, without copying: the pipe refers to the
+ * caller's pages (vmsplice(2)), which must stay unchanged until the command has read
+ * them, i.e. until its reply to that request (or its end). */
+ssize_t pe_serve_vmsplice(int fd, const struct iovec *iov, int n);
 
 #endif

@@ -462,6 +462,13 @@ int pe_serve_start(struct hio_pe_serve *s, struct hio_pe_serve_state *st)
 	st->from = outp[0];
 	st->err = errp[0];
 	in[1] = outp[0] = errp[0] = -1;
+	/* The command's ends, closed before the hello is awaited: while the PE held its
+	 * stdout's write end, a command that died at once (a script it cannot read) was
+	 * seen only at the hello's deadline, 120 s later, for every message. */
+	close(in[0]);
+	close(outp[1]);
+	close(errp[1]);
+	in[0] = outp[1] = errp[1] = -1;
 	fcntl(st->to, F_SETPIPE_SZ, SERVE_PIPE_BYTES);
 	fcntl(st->to, F_SETFL, O_NONBLOCK);
 	fcntl(st->from, F_SETFL, O_NONBLOCK);

@@ -140,4 +140,23 @@ eq "faults: wrong or missing results of the good messages" "$bad" 0
 eq "resident starts (the first, after the crash, after the hang)" \
 	"$(grep -c 'resident command started' "$STATE"/worker.log)" 3
 check "print() went to the PE's log" grep -q 'handling faults/ok1$' "$STATE"/*.log
+"$HIO" down --state-dir "$STATE" >/dev/null
+rm -rf "$STATE"
+
+# A resident that dies before its hello (a script its user cannot read, say) fails each
+# message with why as soon as it died: not at the hello's deadline (120 s) as "no hello",
+# which "hio wait --timeout 60" would not see the end of.
+"$HIO" up --pes 1 --max-pes 1 --state-dir "$STATE" \
+	--serve 'echo cannot start the handler >&2; exit 3' >/dev/null ||
+	{ fail "hio up --serve 'exit 3'"; finish; }
+mkdir -p dead && for i in 1 2; do head -c 100 /dev/urandom >"dead/d$i"; done
+"$HIO" send dead >sent.dead 2>&1
+check "dead start: hio send exit 0" test $? -eq 0
+check "dead start: hio wait" "$HIO" wait --timeout 60
+eq "dead start: failed" "$(pfield default failed)" 2
+for i in 1 2; do
+	rm -rf e && "$HIO" results get "dead/d$i" e >/dev/null
+	check "dead start d$i: why" grep -q 'did not start: its stdout closed; it exited with status 3' e/error
+	check "dead start d$i: its stderr" grep -q 'cannot start the handler' e/error
+done
 finish

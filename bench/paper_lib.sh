@@ -107,6 +107,9 @@ best() {
 	echo "$b"
 }
 
+# median VALUES...: the middle one (of an odd count; the lower middle of an even one).
+median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+
 # xargs_time DIR P CMD: the same analysis without hio: P at a time, each file in its
 # own output directory with HIO_INPUT, HIO_NAME, HIO_OUTPUT set, stdout kept.
 xargs_time() {

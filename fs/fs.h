@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define FS_RESULTS "results" /* the virtual directory at the mount's root */
 #define FS_IGNORE_MAX 64     /* patterns in --ignore */
@@ -48,8 +49,18 @@ struct fs_ino {
 	int evicting;
 	int copying;
 	uint64_t size;
+	/* passthrough.c: the kernel's id for this inode as a backing file while
+	 * pt_refs handles have it open in passthrough (0: none). */
+	int32_t pt_id;
+	int pt_refs;
 	struct fs_ino *next;
 };
+
+enum { FS_PT_UNKNOWN, FS_PT_ON, FS_PT_OFF }; /* fs.pt_state */
+#define FS_PT_RESERVE (1ull << 30)	     /* default --passthrough-reserve */
+/* A rewrite waits this long for passthrough readers of the old version to be released
+ * (a close returns before its release arrives), then fails with ETXTBSY. */
+#define FS_PT_RELEASE_WAIT_MS 1000
 
 struct fs {
 	char spool_dir[PATH_MAX];
@@ -85,6 +96,12 @@ struct fs {
 
 	struct fs_spool *spool;
 	struct fs_results *results;
+
+	/* passthrough.c: unknown until the first backing file is registered. */
+	_Atomic int pt_state;
+	uint64_t pt_reserve; /* free bytes a passthrough writer needs (disk and limit) */
+	struct fuse_session *pt_se;
+	_Atomic uint64_t pt_opens; /* handles opened in passthrough, ever */
 };
 
 /* --- ignore.c --- */
@@ -109,6 +126,9 @@ void fs_spool_stop(struct fs *fs);
 int fs_spool_prepare(struct fs *fs, const char *rel, struct fs_version **v);
 /* Queues v under name rel (its name now), after the settle time. */
 void fs_spool_commit(struct fs *fs, struct fs_version *v, const char *rel);
+/* Gives prepared version v bytes of its own (a copy in place of its hard link), so its
+ * file in the tree may be written in place. 0 or -errno (v keeps its link). */
+int fs_spool_unshare(struct fs *fs, struct fs_version *v);
 /* Drops a prepared version: its out/ entry goes, nothing is sent. NULL is a no-op. */
 void fs_spool_discard(struct fs *fs, struct fs_version *v);
 /* prepare + commit. 0 or -errno. */
@@ -152,6 +172,10 @@ struct fs_handle { /* fi->fh of an open file */
 	int wrote;	    /* data written (or cut) through this handle */
 	int write_failed;   /* a write failed (ENOSPC...): not whole, so no input */
 	struct fs_ino *ino; /* NULL for results/ files */
+	int pt;		    /* opened in passthrough: writes do not come to hio-fs */
+	int pt_deny;	    /* another inode of the same name is still open: no passthrough */
+	uint64_t pt_size;   /* size and mtime at the open or last fs_pt_settle */
+	struct timespec pt_mtime;
 };
 
 /* Looks up (and with create, adds) the open-inode entry; the caller holds fs->ino_mu. */
@@ -189,8 +213,29 @@ void fs_handle_grown(struct fs *fs, struct fs_handle *h, uint64_t end, uint64_t 
 int fs_own_new(struct fs *fs, const char *r, int fd, mode_t mode);
 /* link(2) from to to (tree paths): a copy that is a second input. 0 or -errno. */
 int fs_handle_link(struct fs *fs, const char *from, const char *to);
+/* Copies file from into to (copy_file_range, else read/write). 0 or -1/errno. */
+int fs_copy_fd(int from, int to);
 /* Re-reads the file's size after a short write. */
 void fs_handle_resync(struct fs *fs, struct fs_handle *h);
+
+/* --- passthrough.c: the kernel writes and reads inputs itself (Linux 6.9+) --- */
+struct fuse_session;
+/* Takes the session's I/O (after the mount, before the loop) so replies can ask for
+ * passthrough. 0; on failure passthrough is off. */
+int fs_pt_install(struct fs *fs, struct fuse_session *se);
+/* From the init operation: its reply asks the kernel for passthrough. */
+void fs_pt_init_reply(struct fs *fs);
+/* Decides whether h (just opened) goes passthrough; its backing id for the reply
+ * (fs_pt_reply), or 0. alone: no other handle may hold the name's FUSE inode. */
+int32_t fs_pt_open(struct fs *fs, struct fs_handle *h, int alone);
+/* The next OPEN or CREATE reply this thread sends carries backing id id. */
+void fs_pt_reply(int32_t id);
+/* At a flush or release of a passthrough writer: counts what the kernel wrote into the
+ * spool's budget and marks the file changed. 0, or -ENOSPC (the file is not whole or
+ * the spool has no room: it will not stream). */
+int fs_pt_settle(struct fs *fs, struct fs_handle *h);
+/* Before h's release: drops its share of the backing id. */
+void fs_pt_close(struct fs *fs, struct fs_handle *h);
 
 /* --- ops.c --- */
 extern const struct fuse_operations fs_ops;

@@ -48,6 +48,7 @@ void fs_ino_put(struct fs *fs, struct fs_ino *i)
 	HIO_ASSERT_HELD(&fs->ino_mu);
 	if (i->refs > 0 || i->evicting || i->copying)
 		return;
+	HIO_ASSERT(i->pt_refs == 0 && i->pt_id == 0);
 	for (; *pp; pp = &(*pp)->next)
 		if (*pp == i) {
 			*pp = i->next;
@@ -123,7 +124,7 @@ int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size)
  * else a copy. The shared inode is marked copying (fs_ino.copying) while the copy runs
  * without a lock, so a second writer's open waits for it and then finds the fresh
  * inode, instead of replacing the file a second time. */
-static int copy_fd(int from, int to)
+int fs_copy_fd(int from, int to)
 {
 	char buf[1 << 16];
 	ssize_t n;
@@ -143,12 +144,13 @@ static int copy_fd(int from, int to)
 	return n < 0 ? -1 : 0;
 }
 
-static int cow_if_shared(struct fs *fs, const char *r, int trunc)
+static int cow_if_shared(struct fs *fs, const char *r, int trunc, int *old_open)
 {
 	char tmp[64], id[HIO_ID_LEN + 1];
 	struct stat st, again;
 	struct fs_ino *i;
 	int nfd = -1, ofd = -1, rc = 0, reserved = 0;
+	uint64_t pt_deadline = 0;
 
 retry:
 	if (fstatat(fs->tree_fd, r, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
@@ -169,6 +171,28 @@ retry:
 		pthread_mutex_unlock(&fs->ino_mu);
 		return 0;
 	}
+	/* The copy takes the name, and with it the FUSE inode, while readers of the old
+	 * inode still hold that FUSE inode: in passthrough the kernel binds it to the old
+	 * inode's backing file, and a rewrite cannot be given another (passthrough.c). */
+	if (i && i->pt_refs > 0) {
+		/* close(2) returns before its release reaches us: a reader that just closed
+		 * is given that long. */
+		uint64_t now = hio_mono_ms();
+		if (!pt_deadline)
+			pt_deadline = now + FS_PT_RELEASE_WAIT_MS;
+		if (now < pt_deadline) {
+			hio_cond_wait_ms(&fs->ino_cv, &fs->ino_mu, (long)(pt_deadline - now));
+			pthread_mutex_unlock(&fs->ino_mu);
+			goto retry;
+		}
+		pthread_mutex_unlock(&fs->ino_mu);
+		hio_info("%s is still open for reading in passthrough; it cannot be rewritten "
+			 "until that close (ETXTBSY)",
+			 r);
+		return -ETXTBSY;
+	}
+	if (i && i->refs > 0)
+		*old_open = 1;
 	if (!i && !(i = fs_ino_get(fs, st.st_dev, st.st_ino, 1))) {
 		pthread_mutex_unlock(&fs->ino_mu);
 		return -ENOMEM;
@@ -194,7 +218,7 @@ retry:
 	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		     st.st_mode & 07777 & ~FS_STUB_BIT);
 	if (nfd < 0 || (!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
-	    (!trunc && copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
+	    (!trunc && fs_copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
 		rc = -errno;
 		hio_warn("cannot copy %s before it is written again: %s; the open fails", r,
 			 strerror(errno));
@@ -273,7 +297,7 @@ int fs_handle_open(struct fs *fs, const char *r, int flags, mode_t mode, int cre
 		return -ENOMEM;
 	h->fd = -1;
 reopen:
-	if (writer && (rc = cow_if_shared(fs, r, trunc)) < 0)
+	if (writer && (rc = cow_if_shared(fs, r, trunc, &h->pt_deny)) < 0)
 		goto fail;
 	/* O_TRUNC is applied below so the freed bytes are counted. */
 	/* O_DIRECT is the kernel's business (the handle uses direct_io): the spool's disk
@@ -389,6 +413,8 @@ int fs_handle_flush(struct fs *fs, struct fs_handle *h, const char *path)
 	struct fs_version *v = NULL, *extra = NULL;
 	int prep, rc;
 
+	if ((rc = fs_pt_settle(fs, h)) < 0)
+		return rc;
 	if (!h->ino || !h->writer || !h->wrote || h->write_failed)
 		return 0;
 	pthread_mutex_lock(&fs->ino_mu);
@@ -445,6 +471,17 @@ static int complete_at_release(struct fs *fs, struct fs_handle *h, const char *p
 		if ((rc = fs_spool_prepare(fs, fs_rel(path), &v)) < 0)
 			return rc;
 	}
+	/* A reader that opened while this file was written in passthrough holds its FUSE
+	 * inode bound to this inode (passthrough.c): a rewrite then has to reuse it, not
+	 * copy it aside, so the version gets the copy instead, before anyone sends it. No
+	 * new passthrough reader can come now: the writer's share went first. */
+	pthread_mutex_lock(&fs->ino_mu);
+	int pt_readers = h->ino->pt_refs;
+	pthread_mutex_unlock(&fs->ino_mu);
+	if (pt_readers > 0 && (rc = fs_spool_unshare(fs, v)) < 0)
+		hio_warn("cannot copy %s's version apart from its readers: %s; rewriting it "
+			 "while they read may fail with ETXTBSY",
+			 path, strerror(-rc));
 	fs_spool_commit(fs, v, fs_rel(path));
 	return 0;
 }
@@ -459,6 +496,12 @@ int fs_handle_close(struct fs *fs, struct fs_handle *h, const char *path)
 	uint64_t size = 0;
 	struct stat st;
 
+	if (h->pt) {
+		/* Written after the last flush (through a mapping): counted here, and a
+		 * file that cannot be whole is not streamed (complete_at_release says). */
+		(void)fs_pt_settle(fs, h);
+		fs_pt_close(fs, h);
+	}
 	if (h->ino) {
 		pthread_mutex_lock(&fs->ino_mu);
 		h->ino->refs--;
@@ -577,7 +620,7 @@ int fs_handle_link(struct fs *fs, const char *from, const char *to)
 	}
 	tv[0] = st.st_atim;
 	tv[1] = st.st_mtim;
-	if (copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, tv) < 0) {
+	if (fs_copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, tv) < 0) {
 		rc = -errno;
 		hio_warn("cannot link %s to %s (a copy): %s; the link fails", from, to,
 			 strerror(errno));

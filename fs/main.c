@@ -39,6 +39,11 @@ static void usage(FILE *f)
 		"                      (default %d)\n"
 		"  --compress MODE     auto, on or off (default auto)\n"
 		"  --fsync             fsync each input before its close returns\n"
+		"  --passthrough MODE  auto or off (default auto): with auto, on Linux 6.9+\n"
+		"                      as root, the kernel writes files into the spool itself\n"
+		"  --passthrough-reserve SIZE  free bytes the spool's disk and limit need for\n"
+		"                      a writer to go passthrough (default 1G); a close fails\n"
+		"                      with ENOSPC past the limit or under 1/8 of it free\n"
 		"  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
 		"                      default $HIO_METRICS_LISTEN, else off)\n"
 		"  -f                  stay in the foreground;  -d  FUSE debug;  -o OPT  FUSE "
@@ -48,8 +53,9 @@ static void usage(FILE *f)
 
 /* Our own long options; the rest (-f, -d, -o ..., the mount point) go to libfuse.
  * "--name value" and "--name=value" both work. */
-static const char *const value_opts[] = {"token-file", "spool",	   "spool-max",	     "pipeline",
-					 "ignore",     "compress", "metrics-listen", "settle"};
+static const char *const value_opts[] = {
+    "token-file", "spool",	    "spool-max", "pipeline",	"ignore",
+    "compress",	  "metrics-listen", "settle",	 "passthrough", "passthrough-reserve"};
 static const char *metrics_listen; /* --metrics-listen */
 
 static int take_opt(struct fs *fs, const char *name, const char *val, const char **token_file)
@@ -92,6 +98,20 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 			return -1;
 		}
 		fs->settle_ms = (int)ms;
+	} else if (!strcmp(name, "passthrough")) {
+		if (strcmp(val, "auto") && strcmp(val, "off")) {
+			fprintf(stderr, "hio-fs: --passthrough is auto or off\n");
+			return -1;
+		}
+		fs->pt_state = strcmp(val, "off") ? FS_PT_UNKNOWN : FS_PT_OFF;
+	} else if (!strcmp(name, "passthrough-reserve")) {
+		if (hio_parse_size(val, 0, UINT64_MAX, &fs->pt_reserve) < 0) {
+			fprintf(stderr,
+				"hio-fs: --passthrough-reserve: '%s' is not a size: a whole "
+				"number of bytes, optionally with K, M, G or T (e.g. 1G)\n",
+				val);
+			return -1;
+		}
 	} else if (!strcmp(name, "metrics-listen")) {
 		metrics_listen = val;
 	} else if (!strcmp(name, "compress")) {
@@ -240,6 +260,7 @@ int main(int argc, char **argv)
 	hio_log_init("hio-fs");
 	fs.tree_fd = fs.out_fd = -1;
 	fs.spool_max = DEFAULT_SPOOL_MAX;
+	fs.pt_reserve = FS_PT_RESERVE;
 	fs.settle_ms = FS_SETTLE_MS;
 	fs.compress = HIO_COMPRESS_AUTO;
 	snprintf(fs.pipeline, sizeof(fs.pipeline), "default");
@@ -285,6 +306,8 @@ int main(int argc, char **argv)
 	if (fuse_mount(fuse, co.mountpoint) != 0)
 		goto out;
 	mounted = 1;
+	fs.pt_se = fuse_get_session(fuse);
+	fs_pt_install(&fs, fs.pt_se);
 	log_fd = log_keep();
 	if (daemonize(co.foreground, log_fd) != 0 ||
 	    fuse_set_signal_handlers(fuse_get_session(fuse)) != 0)

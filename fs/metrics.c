@@ -43,6 +43,14 @@ static void collect(struct hio_metrics_out *o, void *ud)
 			     "Size of the file system holding the spool",
 			     (double)sv.f_blocks * (double)sv.f_frsize);
 	}
+	hio_mo_gauge(o, "hio_fs_passthrough",
+		     "1: the kernel writes inputs into the spool itself (FUSE passthrough); "
+		     "0: unavailable or off; -1: no file written yet",
+		     atomic_load(&fs->pt_state) == FS_PT_ON    ? 1
+		     : atomic_load(&fs->pt_state) == FS_PT_OFF ? 0
+							       : -1);
+	hio_mo_counter(o, "hio_fs_passthrough_opens_total", "Files opened in passthrough mode",
+		       atomic_load(&fs->pt_opens));
 	if (!st.have_stream)
 		return;
 	hio_mo_counter(o, "hio_fs_files_acked_total",

@@ -66,6 +66,7 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	cfg->entry_timeout = 1;
 	cfg->attr_timeout = 1;
 	cfg->negative_timeout = 0;
+	fs_pt_init_reply(fuse_get_context()->private_data);
 	return fuse_get_context()->private_data;
 }
 
@@ -457,6 +458,20 @@ static int op_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return rc < 0 ? rc : crc;
 }
 
+/* Passthrough when the kernel and the spool allow it (passthrough.c); else writers use
+ * direct I/O: no page-cache copy in FUSE, each write straight to the spool file. */
+static void set_io_mode(struct fs *fs, struct fs_handle *h, struct fuse_file_info *fi)
+{
+	int32_t id = fs_pt_open(fs, h, !h->pt_deny);
+
+	if (id > 0) {
+		fi->direct_io = 0; /* the kernel lets direct_io override passthrough */
+		fs_pt_reply(id);
+		return;
+	}
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
+}
+
 static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
@@ -470,7 +485,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, mode & ~FS_STUB_BIT, 1, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
+	set_io_mode(fs, h, fi);
 	return 0;
 }
 
@@ -497,7 +512,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
 	if ((rc = fs_handle_open(fs, rel(path), fi->flags, 0, 0, &h)) < 0)
 		return rc;
 	fi->fh = (uintptr_t)h;
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY || (fi->flags & O_DIRECT);
+	set_io_mode(fs, h, fi);
 	return 0;
 }
 

@@ -58,6 +58,9 @@ static void collect(struct hio_metrics_out *o, void *ud)
 		       st.stream.acked);
 	hio_mo_counter(o, "hio_fs_files_given_up_total", "Files given up unacknowledged",
 		       st.stream.given_up);
+	hio_mo_counter(o, "hio_fs_files_handed_over_total",
+		       "Files passed to a PE on this host as descriptors (no copy through TCP)",
+		       st.stream.handed_over);
 	hio_mo_counter(o, "hio_fs_files_resent_total", "Files sent again after a broken session",
 		       st.stream.resent);
 	hio_mo_family(o, "hio_fs_files_sent_total", HIO_M_COUNTER,

@@ -60,8 +60,12 @@ int hio_frame_hdr_decode(const uint8_t in[HIO_FRAME_HDR_LEN], struct hio_frame_h
 		*why = "unknown frame type";
 		return -1;
 	}
-	if (h->flags & ~HIO_FRAME_F_LZ4) {
+	if (h->flags & ~(HIO_FRAME_F_LZ4 | HIO_FRAME_F_FD)) {
 		*why = "unknown frame flags";
+		return -1;
+	}
+	if ((h->flags & HIO_FRAME_F_LZ4) && (h->flags & HIO_FRAME_F_FD)) {
+		*why = "a frame passed as a descriptor cannot be compressed";
 		return -1;
 	}
 	if (in[6] || in[7]) {
@@ -98,6 +102,7 @@ struct hio_frame_dec {
 	char *chunk_in, *chunk_out; /* LZ4 buffers, allocated on the first chunk */
 	size_t chunk_got;
 	int frames_done;
+	int allow_fd;
 	const char *error;
 	char error_buf[160];
 	uint8_t *rbuf; /* for hio_frame_dec_read_one */
@@ -125,6 +130,11 @@ void hio_frame_dec_free(hio_frame_dec *d)
 	free(d->chunk_out);
 	free(d->rbuf);
 	free(d);
+}
+
+void hio_frame_dec_allow_fd(hio_frame_dec *d)
+{
+	d->allow_fd = 1;
 }
 
 int hio_frame_dec_idle(const hio_frame_dec *d)
@@ -175,7 +185,7 @@ static int dec_body_begin(hio_frame_dec *d)
 	}
 	if (d->cbs.on_frame && d->cbs.on_frame(d->ud, &d->hdr, d->meta) < 0)
 		return dec_fail(d, "frame rejected by receiver");
-	d->body_left = d->hdr.body_len;
+	d->body_left = d->hdr.flags & HIO_FRAME_F_FD ? 0 : d->hdr.body_len;
 	if (d->body_left == 0)
 		return dec_end_frame(d);
 	d->st = (d->hdr.flags & HIO_FRAME_F_LZ4) ? D_CHUNK_HDR : D_BODY;
@@ -235,6 +245,10 @@ static ssize_t dec_feed_frame(hio_frame_dec *d, const uint8_t *p, size_t n)
 				d->st = D_DEAD;
 				return -1;
 			}
+			if ((d->hdr.flags & HIO_FRAME_F_FD) && !d->allow_fd)
+				return dec_fail(d,
+						"a frame passed as a descriptor, where only bytes "
+						"can come");
 			if (!d->meta_buf && !(d->meta_buf = malloc(HIO_FRAME_META_MAX)))
 				return dec_fail(d, "out of memory for frame meta");
 			d->meta_got = 0;
@@ -579,6 +593,47 @@ int hio_frame_send(int sock, int type, int flags, json_t *meta, const void *data
 	if (hio_net_send(sock, head, hlen) < 0)
 		goto out;
 	rc = hio_net_sendfile(sock, fd, 0, (size_t)len);
+out:
+	free(head);
+	return rc;
+}
+
+int hio_frame_send_fd(int sock, int type, json_t *meta, int fd, uint64_t len)
+{
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	uint8_t *head;
+	size_t hlen, off = 0;
+	int rc = -1;
+
+	if (hio_frame_head(type, HIO_FRAME_F_FD, meta, len, &head, &hlen) < 0)
+		return -1;
+	memset(&ctl, 0, sizeof(ctl));
+	while (off < hlen) {
+		struct iovec iov = {head + off, hlen - off};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		/* The descriptor rides on the frame's first byte, so the peer has it by the
+		 * time it decodes the header. */
+		if (off == 0) {
+			mh.msg_control = ctl.buf;
+			mh.msg_controllen = sizeof(ctl.buf);
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		}
+		ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			goto out;
+		}
+		off += (size_t)w;
+	}
+	rc = 0;
 out:
 	free(head);
 	return rc;

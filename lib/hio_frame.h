@@ -13,6 +13,10 @@
 #define HIO_BODY_MAX (64ull * 1024 * 1024 * 1024) /* raw body of one frame */
 #define HIO_CHUNK_MAX (1u * 1024 * 1024)	  /* raw bytes in one LZ4 chunk */
 #define HIO_FRAME_F_LZ4 0x01
+/* The body is not in the stream: it is the file whose descriptor came with the frame's
+ * first byte (SCM_RIGHTS), over a unix socket on one host (docs/protocol.md, "Local
+ * handover"). Only a decoder that allows it (hio_frame_dec_allow_fd) accepts it. */
+#define HIO_FRAME_F_FD 0x02
 
 enum hio_frame_type {
 	HIO_F_HELLO = 1,
@@ -52,6 +56,9 @@ struct hio_frame_dec_cbs {
 /* cbs is copied. Caller frees with hio_frame_dec_free. */
 hio_frame_dec *hio_frame_dec_new(const struct hio_frame_dec_cbs *cbs, void *ud);
 void hio_frame_dec_free(hio_frame_dec *d);
+/* Accepts HIO_FRAME_F_FD frames: on_frame sees the flag, no body bytes follow and
+ * on_end comes right after it (the caller takes the descriptor). */
+void hio_frame_dec_allow_fd(hio_frame_dec *d);
 /* 0, or -1 on malformed input or a callback's -1; the decoder is then dead
  * and hio_frame_dec_error says why. */
 int hio_frame_dec_feed(hio_frame_dec *d, const void *p, size_t n);
@@ -101,6 +108,9 @@ long hio_frame_src_read(hio_frame_src *s, void *buf, size_t n);
 int64_t hio_frame_src_size(const hio_frame_src *s);
 void hio_frame_src_free(hio_frame_src *s);
 
+/* One HIO_FRAME_F_FD frame onto a unix socket: header and meta, with fd (a regular file
+ * of len bytes, read from offset 0 by the peer) passed along. 0 or -1/errno. */
+int hio_frame_send_fd(int sock, int type, json_t *meta, int fd, uint64_t len);
 /* A frame with no body. */
 int hio_frame_send_meta(int sock, int type, json_t *meta);
 

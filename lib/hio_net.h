@@ -38,6 +38,17 @@ int hio_net_route_addr(const char *host, int port, char *out, size_t n);
  * into out: what a wildcard listener tells other hosts. 0 or -1 (none). */
 int hio_net_first_addr(char *out, size_t n);
 int hio_net_split(const char *hostport, char *host, size_t hostlen, int *port);
+
+/* Local handover (docs/protocol.md): a PE also listens on the abstract unix socket
+ * "hio-pe/ID" of its network namespace; a sender that reaches it is on the same host
+ * and passes files as descriptors. The name is bound before the PE registers, so no
+ * one learns the id in time to take it first; senders check the peer's uid too. */
+#define HIO_NET_LOCAL_PREFIX "hio-pe/"
+/* Listens on the abstract name HIO_NET_LOCAL_PREFIX id. fd, or -1 with err. */
+int hio_net_listen_local(const char *id, char *err, size_t errlen);
+/* Connects to it when it exists in this network namespace and its listener runs as
+ * uid. fd, or -1 (errno ECONNREFUSED/ENOENT: not here; EPERM: another uid). */
+int hio_net_connect_local(const char *id, uid_t uid);
 /* http://HOST:PORT[/...] into host and port. 0 or -1. */
 int hio_net_url_split(const char *url, char *host, size_t hostlen, int *port);
 

@@ -35,6 +35,10 @@ struct hio_stream_opts {
 	long spill_ms;	 /* a message waiting this long with no PE free goes to the
 			  * master's backlog; 0: 1000 */
 	long give_up_ms; /* a message unacknowledged this long is given up; 0: never */
+	/* 1: always TCP. Else a PE on this host (reachable on its local socket, its uid
+	 * as registered) gets files as descriptors and buffers uncompressed over a unix
+	 * socket (docs/protocol.md, "Local handover"). */
+	int no_local;
 	hio_ack_fn on_ack;
 	void *ack_ud;
 };
@@ -65,6 +69,7 @@ void hio_stream_close(hio_stream *s);
 
 struct hio_stream_stats {
 	uint64_t acked, given_up, via_pe, via_backlog, resent, bytes_p2p, bytes_backlog;
+	uint64_t handed_over; /* files passed to a PE on this host as descriptors */
 	/* Gauges: messages sent to a PE and not yet acknowledged, and those accepted but
 	 * handed to no PE yet (the queue): the work waiting at this client. */
 	uint64_t inflight, queued;

@@ -58,6 +58,8 @@ int hio_pipeline_valid(const char *p);
 /* Full write/read loops that retry on EINTR. read_full returns bytes read (< n at EOF) or -1. */
 int hio_write_all(int fd, const void *p, size_t n);
 ssize_t hio_read_full(int fd, void *p, size_t n);
+/* The same at offset off with pread(2) (the file position is left alone). */
+ssize_t hio_pread_full(int fd, void *p, size_t n, off_t off);
 
 /* Reads a whole file of at most max bytes. Returns malloc'ed NUL-terminated data
  * (caller frees) with its length in *len, or NULL with errno set (EFBIG when too big). */

@@ -12,11 +12,13 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static struct addrinfo *net_resolve(const char *host, int port, int passive, char *err,
@@ -302,4 +304,73 @@ int hio_net_url_split(const char *url, char *host, size_t hostlen, int *port)
 	memcpy(hp, p, n);
 	hp[n] = '\0';
 	return hio_net_split(hp, host, hostlen, port);
+}
+
+static socklen_t local_addr(const char *id, struct sockaddr_un *sa)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	/* sun_path[0] stays 0: the abstract namespace, gone with the socket. */
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "%s%s", HIO_NET_LOCAL_PREFIX, id);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path) - 1)
+		return 0;
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+int hio_net_listen_local(const char *id, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = local_addr(id, &sa);
+	int fd;
+
+	if (!sl) {
+		snprintf(err, errlen, "id %s too long for a local socket name", id);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sl) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "cannot listen on the local socket @%s%s: %s",
+			 HIO_NET_LOCAL_PREFIX, id, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int hio_net_connect_local(const char *id, uid_t uid)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = local_addr(id, &sa), cl;
+	struct ucred cr;
+	int fd;
+
+	if (!sl) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	/* A unix connect does not wait on the network: it succeeds, or fails at once
+	 * (a full backlog blocks; SO_SNDTIMEO bounds that). */
+	hio_net_set_timeout(fd, 3000);
+	if (connect(fd, (struct sockaddr *)&sa, sl) < 0)
+		goto fail;
+	cl = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0)
+		goto fail;
+	if (cr.uid != uid) {
+		errno = EPERM;
+		goto fail;
+	}
+	hio_net_set_timeout(fd, 0);
+	return fd;
+fail:;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return -1;
 }

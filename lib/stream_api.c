@@ -38,6 +38,7 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t e
 	if (!s->master || !s->token || !s->pipeline)
 		goto nomem;
 	s->compress = o->compress;
+	s->no_local = o->no_local;
 	s->nlanes =
 	    o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes) : DEFAULT_LANES;
 	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;

@@ -46,6 +46,9 @@ struct pe_addr {
 	/* The master's ticket to this PE (hio_cred.h), said in HELLO; "" (a master that
 	 * gave none): the stream's own token. */
 	char ticket[HIO_TOKEN_MAX + 1];
+	/* The uid of the PE's local handover listener, from its registration; -1: none
+	 * (another host, or a PE that does not listen locally). */
+	long long local_uid;
 };
 
 /* The connector's limits and timings, its lanes and the stream itself: defined here so
@@ -95,8 +98,9 @@ struct lane {
 	char pe_id[HIO_ID_LEN + 1];
 	pthread_t reader;
 	int has_reader;
-	int broken;	      /* the reader saw the session end */
-	int held;	      /* a session is open (sock is the lane thread's own) */
+	int local;  /* sock is a unix socket to a PE on this host: files go as descriptors */
+	int broken; /* the reader saw the session end */
+	int held;   /* a session is open (sock is the lane thread's own) */
 	struct msg *inflight; /* sent, not acknowledged (singly linked, oldest first) */
 	struct msg *inflight_tail;
 	int inflight_n;
@@ -111,6 +115,7 @@ struct lane {
 struct hio_stream {
 	char *master, *token, *pipeline;
 	enum hio_compress compress;
+	int no_local; /* hio_stream_opts.no_local */
 	int nlanes, queue_max;
 	long give_up_ms, spill_ms;
 	hio_ack_fn on_ack;

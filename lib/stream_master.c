@@ -110,6 +110,11 @@ int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, ch
 			snprintf(pe->ticket, sizeof(pe->ticket), "%s",
 				 tk && strlen(tk) <= HIO_TOKEN_MAX ? tk : "");
 			pe->timeout_ms = (long)json_integer_value(json_object_get(p, "timeout_ms"));
+			json_t *lu = json_object_get(p, "local_uid");
+			pe->local_uid = json_is_integer(lu) && json_integer_value(lu) >= 0 &&
+						json_integer_value(lu) < UINT32_MAX
+					    ? (long long)json_integer_value(lu)
+					    : -1;
 			if (pe->timeout_ms < 0)
 				pe->timeout_ms = 0;
 			rc = 1;

@@ -210,6 +210,23 @@ int hio_write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+ssize_t hio_pread_full(int fd, void *p, size_t n, off_t off)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, (char *)p + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
 ssize_t hio_read_full(int fd, void *p, size_t n)
 {
 	char *c = p;

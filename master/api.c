@@ -334,7 +334,7 @@ void api_worker_commands(struct master *m, const char *id, long wait_ms, uint64_
 void api_pe_register(struct master *m, const char *id, json_t *body, struct reply *out)
 {
 	const char *worker, *pln, *host;
-	long long port = 0, version = 0;
+	long long port = 0, version = 0, local_uid = -1;
 	struct pipeline *pl;
 	struct mpe *p;
 	char err[160];
@@ -343,7 +343,9 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 	    jget_str(body, "worker", 0, HIO_ID_LEN, &worker, err, sizeof(err)) < 0 ||
 	    jget_str(body, "pipeline", JF_REQUIRED, HIO_PIPELINE_MAX, &pln, err, sizeof(err)) < 0 ||
 	    jget_str(body, "host", JF_REQUIRED, MASTER_TEXT_MAX, &host, err, sizeof(err)) < 0 ||
-	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0) {
+	    jget_int(body, "port", JF_REQUIRED, 1, 65535, &port, NULL, err, sizeof(err)) < 0 ||
+	    jget_int(body, "local_uid", 0, 0, UINT32_MAX - 1, &local_uid, NULL, err, sizeof(err)) <
+		0) {
 		reply_err(out, 400, "%s", err);
 		return;
 	}
@@ -386,6 +388,7 @@ void api_pe_register(struct master *m, const char *id, json_t *body, struct repl
 	snprintf(p->worker, sizeof(p->worker), "%s", worker ? worker : "");
 	snprintf(p->host, sizeof(p->host), "%s", host);
 	p->port = (int)port;
+	p->local_uid = local_uid;
 	p->busy = 0;
 	p->reserved = 0;
 	p->hb_ms = hio_mono_ms();
@@ -603,6 +606,9 @@ void api_allocate(struct master *m, const char *pln, struct reply *out)
 	hio_cred_p2p(cred, ticket);
 	ans = json_pack("{s:{s:s,s:s,s:i,s:I,s:s}}", "pe", "id", p->id, "host", p->host, "port",
 			p->port, "timeout_ms", (json_int_t)pl->timeout_ms, "ticket", ticket);
+	if (ans && p->local_uid >= 0)
+		json_object_set_new(json_object_get(ans, "pe"), "local_uid",
+				    json_integer((json_int_t)p->local_uid));
 	hio_debug("allocated PE %s of pipeline %s", p->id, pln);
 	pthread_mutex_unlock(&m->lock);
 	reply_ok(out, 200, ans);

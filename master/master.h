@@ -115,6 +115,9 @@ struct mpe {
 	struct pipeline *pl;
 	char host[MASTER_TEXT_MAX + 1];
 	int port;
+	/* The uid its local listener runs as (docs/protocol.md, "Local handover"), which a
+	 * sender on its host checks before it hands files over; -1: none. */
+	long long local_uid;
 	enum mpe_state st;
 	int busy;	/* its last heartbeat said busy, or it just took a backlog lease */
 	int registered; /* it registered at least once */

@@ -106,6 +106,7 @@ struct mpe *mpe_add(struct master *m, const char *id)
 	if (hio_hmap_put(&m->pe_ix, p->id, p) < 0)
 		goto oom;
 	p->created_ms = p->hb_ms = hio_mono_ms();
+	p->local_uid = -1;
 	list_add_tail(&m->pes, &p->link);
 	m->n_pes++;
 	return p;

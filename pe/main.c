@@ -44,7 +44,10 @@ static void usage(FILE *f)
 		   "                      (default $HIO_RUN_AS; as root, a user of this\n"
 		   "                      PE's own; else none, as this PE's user)\n"
 		   "  --metrics-listen HOST:PORT  serve GET /metrics there (0 = any port;\n"
-		   "                      default $HIO_METRICS_LISTEN, else off)\n");
+		   "                      default $HIO_METRICS_LISTEN, else off)\n"
+		   "  --local MODE        on or off: senders on this host hand files over as\n"
+		   "                      descriptors, no TCP (default $HIO_LOCAL_HANDOVER,\n"
+		   "                      else on)\n");
 }
 
 static int bad(const char *fmt, const char *arg)
@@ -142,6 +145,7 @@ int main(int argc, char **argv)
 	    {"metrics-listen", required_argument, NULL, 'M'},
 	    {"max-output", required_argument, NULL, 'O'},
 	    {"run-as", required_argument, NULL, 'R'},
+	    {"local", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
@@ -149,7 +153,7 @@ int main(int argc, char **argv)
 	struct hio_pe_opts o = {0};
 	struct hio_pe_serve serve = {0};
 	const char *token_file = NULL, *metrics = NULL, *max_output = getenv("HIO_MAX_OUTPUT");
-	const char *run_as = getenv("HIO_RUN_AS");
+	const char *run_as = getenv("HIO_RUN_AS"), *local = getenv("HIO_LOCAL_HANDOVER");
 	struct hio_pe_runas ra;
 	char idbuf[HIO_ID_LEN + 1];
 	struct hio_metrics_srv *ms = NULL;
@@ -184,6 +188,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			o.advertise_host = optarg;
+			break;
+		case 'L':
+			local = optarg;
 			break;
 		case 'd':
 			o.workdir = optarg;
@@ -250,6 +257,9 @@ int main(int argc, char **argv)
 		return bad("bad --max-output (or HIO_MAX_OUTPUT) \"%s\": want a size such as "
 			   "500M or 2G",
 			   max_output);
+	if (local && *local && strcmp(local, "on") && strcmp(local, "off"))
+		return bad("bad --local (or HIO_LOCAL_HANDOVER) \"%s\": want on or off", local);
+	o.no_local = local && !strcmp(local, "off");
 	if (!o.pe_id) {
 		hio_id_new(idbuf);
 		o.pe_id = idbuf;

@@ -58,6 +58,9 @@ struct hio_pe_opts {
 	/* The exec and resident handlers' commands run as this user; NULL: as the PE.
 	 * A handler running in-process is part of the PE and runs as it. */
 	const struct hio_pe_runas *run_as;
+	/* 1: no local handover listener, so senders on this host use TCP too (tests of
+	 * the TCP path on one machine; docs/protocol.md). */
+	int no_local;
 };
 
 /* Runs until hio_pe_stop(). Returns 0 on a clean stop, 1 on error. It takes no

@@ -437,6 +437,8 @@ static long pe_register(struct pe *pe, hio_http *h, char *err, size_t errlen)
 		json_object_set_new(b, "worker", json_string(pe->worker));
 	if (pe->version)
 		json_object_set_new(b, "version", json_integer(pe->version));
+	if (pe->ufd >= 0)
+		json_object_set_new(b, "local_uid", json_integer((json_int_t)geteuid()));
 	snprintf(path, sizeof(path), "/v1/pes/%s/register", pe->id);
 	st = hio_http_json(h, "POST", path, b, NULL, err, errlen);
 	json_decref(b);
@@ -694,6 +696,7 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 		return 1;
 	}
 	pe->lfd = -1;
+	pe->ufd = -1;
 	pe->wake[0] = pe->wake[1] = -1;
 	pe->exec_evfd = -1;
 	if (opts_take(pe, opts) < 0)
@@ -718,6 +721,15 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	}
 	/* A connection reset between poll and accept must not block the accept loop. */
 	fcntl(pe->lfd, F_SETFL, O_NONBLOCK);
+	/* Bound before the registration makes the id known (hio_net.h). Without it senders
+	 * on this host use TCP like everyone else. */
+	if (!opts->no_local) {
+		pe->ufd = hio_net_listen_local(pe->id, err, sizeof(err));
+		if (pe->ufd < 0)
+			hio_warn("%s; senders on this host will use TCP", err);
+		else
+			fcntl(pe->ufd, F_SETFL, O_NONBLOCK);
+	}
 	if (pipe2(pe->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
 		hio_err("cannot make a wake-up pipe: %s; not starting", strerror(errno));
 		goto out;
@@ -764,6 +776,9 @@ int hio_pe_run(const struct hio_pe_opts *opts)
 	pe_exec_wake(pe);
 	close(pe->lfd);
 	pe->lfd = -1;
+	if (pe->ufd >= 0)
+		close(pe->ufd);
+	pe->ufd = -1;
 	pe_recv_stop(pe);
 	if (ok_exec)
 		pthread_join(t_exec, NULL);

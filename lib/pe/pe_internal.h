@@ -26,10 +26,13 @@
 #define PE_ERROR_MAX (64u << 10)     /* text of a failed message's error file */
 #define PE_HELLO_MS 3000	     /* a connector must say HELLO within this */
 #define PE_PENDING_MAX 16	     /* connections not past HELLO yet; more are closed at once */
-#define PE_STOP_GRACE_MS 1000	     /* after a stop_signal: how long the PE's own stop may lag */
-#define PE_STALL_MS 30000	     /* no byte this long inside a frame: the sender is dropped */
-#define PE_LRU 512		     /* ids remembered as stored */
-#define PE_BACKOFF_MAX_MS 5000	     /* registration and backlog retries */
+/* Descriptors a local session may have passed ahead of their frames (each comes with
+ * its frame's first byte, so one is the most a well-behaved sender has in flight). */
+#define PE_LOCAL_FDS 4
+#define PE_STOP_GRACE_MS 1000  /* after a stop_signal: how long the PE's own stop may lag */
+#define PE_STALL_MS 30000      /* no byte this long inside a frame: the sender is dropped */
+#define PE_LRU 512	       /* ids remembered as stored */
+#define PE_BACKOFF_MAX_MS 5000 /* registration and backlog retries */
 #define PE_TIMEOUT_MS_DEFAULT (10L * 60 * 1000)
 #define PE_OUTPUT_MAX_DEFAULT (1ull << 30) /* result bytes of one message */
 
@@ -103,6 +106,7 @@ struct pe_session {
 	 * this one socket, and the socket's SO_SNDTIMEO bounds each write. */
 	pthread_mutex_t wmu;
 	int closed; /* under wmu: no more writes */
+	int local;  /* a unix socket on this host: bodies may come as descriptors */
 	int refs;   /* under pe->mu: the reader plus queued/pending messages */
 	char peer[64];
 };
@@ -149,6 +153,7 @@ struct pe {
 	long heartbeat_ms;
 	int version; /* hio_pe_opts.pipeline_version */
 	int lfd;
+	int ufd;     /* the local handover listener (hio_net_listen_local), or -1 */
 	int wake[2]; /* self-pipe: hio_pe_stop and signals wake the main thread */
 	/* With the resident handler: an eventfd that wakes the pipeline's poll(2) when the
 	 * FIFO gets a message or the PE stops (-1 otherwise). */
@@ -249,6 +254,8 @@ struct pe_rx {
 	int quiet;	       /* aborted by stop: no ERROR frame */
 	int busy;	       /* refused after HELLO: another session holds the PE */
 	int big;	       /* the last MSG's body was large (pe_recv.c, P2P_HEAD_READ) */
+	int fdq[PE_LOCAL_FDS]; /* passed descriptors, oldest first, waiting for their frame */
+	int nfdq;
 	char err[256];
 };
 extern const struct hio_frame_dec_cbs pe_rx_cbs;

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -130,6 +132,95 @@ static int rx_fail(struct pe_rx *rx, const char *fmt, const char *arg)
 	return -1;
 }
 
+/* Copies len bytes of src (from offset 0) to dst in the kernel. 0 or -1/errno. */
+static int copy_in_kernel(int src, int dst, uint64_t len)
+{
+	off_t off = 0;
+	int sf = 0;
+
+	while ((uint64_t)off < len) {
+		size_t n =
+		    len - (uint64_t)off > (1u << 30) ? (1u << 30) : (size_t)(len - (uint64_t)off);
+		/* copy_file_range shares extents where it can; across file systems (tmpfs
+		 * spool, ext4 workdir) it may refuse, and sendfile copies any file. */
+		ssize_t w =
+		    sf ? sendfile(dst, src, &off, n) : copy_file_range(src, &off, dst, NULL, n, 0);
+		if (w < 0 && !sf &&
+		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
+			sf = 1;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = EIO; /* the file is shorter than it was at the fstat */
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A body handed over as a descriptor (local sessions): the file a sender on this host
+ * passed with the frame. It is copied into the PE's own place at once, so the sender's
+ * file may go after the ACK whatever the analysis does, and the analysis never holds
+ * the sender's descriptor. */
+static int rx_take_fd(struct pe_rx *rx, struct pe_item *it)
+{
+	struct pe *pe = rx->pe;
+	struct stat st;
+	int fd, rc = -1;
+
+	if (!rx->sess || !rx->sess->local)
+		return rx_fail(rx, "%s", "a descriptor frame outside a local session");
+	if (rx->nfdq == 0)
+		return rx_fail(rx, "%s", "a descriptor frame came without its descriptor");
+	fd = rx->fdq[0];
+	memmove(rx->fdq, rx->fdq + 1, (size_t)--rx->nfdq * sizeof(rx->fdq[0]));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != it->len) {
+		close(fd);
+		return rx_fail(rx, "%s",
+			       "the passed descriptor is not a regular file of the "
+			       "frame's length");
+	}
+	if (it->len <= PE_MEM_MAX) {
+		if (!(it->mem = pe_body_alloc((size_t)it->len))) {
+			close(fd);
+			return rx_fail(rx, "%s", "out of memory");
+		}
+		errno = 0;
+		if (hio_pread_full(fd, it->mem, (size_t)it->len, 0) != (ssize_t)it->len) {
+			rc = rx_fail(rx, "cannot read the passed file: %s",
+				     errno ? strerror(errno) : "shorter than announced");
+			goto out;
+		}
+		rx->got = it->len;
+		rc = 0;
+		goto out;
+	}
+	if (asprintf(&it->path, "%s/in%" PRIu64, pe->workdir, pe_next_seq(pe)) < 0) {
+		it->path = NULL;
+		rc = rx_fail(rx, "%s", "out of memory");
+		goto out;
+	}
+	int out = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0 || copy_in_kernel(fd, out, it->len) < 0 || close(out) < 0) {
+		int e = errno;
+		hio_warn("cannot copy the passed file into %s for message %s: %s; refusing it",
+			 it->path, it->id, strerror(e));
+		if (out >= 0)
+			close(out);
+		rc = rx_fail(rx, "PE cannot store the message: %s", strerror(e));
+		goto out;
+	}
+	rx->got = it->len;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
 static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 {
 	struct pe_rx *rx = ud;
@@ -175,6 +266,8 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	rx->big = it->len >= P2P_BIG_BODY;
 	rx->cur = it;
 	rx->got = 0;
+	if (h->flags & HIO_FRAME_F_FD)
+		return rx_take_fd(rx, it);
 	if (it->len <= PE_MEM_MAX) {
 		it->mem = pe_body_alloc((size_t)it->len);
 		if (!it->mem)
@@ -323,6 +416,8 @@ const struct hio_frame_dec_cbs pe_rx_cbs = {
 
 void pe_rx_reset(struct pe_rx *rx)
 {
+	while (rx->nfdq > 0)
+		close(rx->fdq[--rx->nfdq]);
 	if (rx->cur_fd >= 0)
 		close(rx->cur_fd);
 	rx->cur_fd = -1;
@@ -333,6 +428,48 @@ void pe_rx_reset(struct pe_rx *rx)
 }
 
 /* ---- the session reader ---- */
+
+/* read(2) of the session; on a local session a recvmsg that also takes a descriptor
+ * passed with the bytes (one at most: each rides on its own frame's first byte). */
+static ssize_t sess_read(struct pe_session *s, struct pe_rx *rx, void *buf, size_t n)
+{
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {buf, n};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+	ssize_t r;
+
+	if (!s->local)
+		return read(s->fd, buf, n);
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	r = recvmsg(s->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (r < 0)
+		return r;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (rx->nfdq < PE_LOCAL_FDS)
+				rx->fdq[rx->nfdq++] = fd;
+			else
+				close(fd);
+		}
+	}
+	/* Descriptors that did not fit were closed by the kernel: a sender that passes
+	 * more than one per frame broke the protocol. */
+	if (mh.msg_flags & MSG_CTRUNC) {
+		errno = EPROTO;
+		return -1;
+	}
+	return r;
+}
 
 static void *session_main(void *arg)
 {
@@ -355,6 +492,8 @@ static void *session_main(void *arg)
 		why = "PE out of memory";
 		goto out;
 	}
+	if (s->local)
+		hio_frame_dec_allow_fd(dec);
 	for (;;) {
 		uint64_t left;
 		int placed, rc;
@@ -404,12 +543,13 @@ static void *session_main(void *arg)
 		    (fbuf || (fbuf = malloc(P2P_FILE_READ))))
 			rbuf = fbuf;
 		if (placed)
-			r = read(s->fd, (char *)rx.cur->mem + rx.got,
-				 left < PLACE_READ_MAX ? (size_t)left : PLACE_READ_MAX);
+			r = sess_read(s, &rx, (char *)rx.cur->mem + rx.got,
+				      left < PLACE_READ_MAX ? (size_t)left : PLACE_READ_MAX);
 		else if (rbuf == fbuf)
-			r = read(s->fd, fbuf, left < P2P_FILE_READ ? (size_t)left : P2P_FILE_READ);
+			r = sess_read(s, &rx, fbuf,
+				      left < P2P_FILE_READ ? (size_t)left : P2P_FILE_READ);
 		else
-			r = read(s->fd, buf, rx.big && !left ? P2P_HEAD_READ : P2P_READ_BUF);
+			r = sess_read(s, &rx, buf, rx.big && !left ? P2P_HEAD_READ : P2P_READ_BUF);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -483,14 +623,24 @@ static void refuse(int fd, const char *why)
 	close(fd);
 }
 
-static void session_start(struct pe *pe, int fd)
+static void session_start(struct pe *pe, int fd, int local)
 {
 	struct timeval tv = {.tv_sec = P2P_SEND_TIMEOUT_MS / 1000};
 	struct pe_session *s;
 	char peer[64];
 	int stopping, full;
 
-	peer_name(fd, peer, sizeof(peer));
+	if (local) {
+		struct ucred cr;
+		socklen_t cl = sizeof(cr);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
+			snprintf(peer, sizeof(peer), "local pid %d", (int)cr.pid);
+		else
+			snprintf(peer, sizeof(peer), "local");
+	} else {
+		peer_name(fd, peer, sizeof(peer));
+	}
 	pthread_mutex_lock(&pe->mu);
 	stopping = pe->stopping;
 	full = pe->npending >= PE_PENDING_MAX;
@@ -540,10 +690,13 @@ static void session_start(struct pe *pe, int fd)
 	}
 	/* A peer that stops reading must not wedge the uploader's acks forever. */
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	/* A vanished peer must not hold the one session slot for long. */
-	hio_net_set_liveness(fd);
+	/* A vanished peer must not hold the one session slot for long (a local one's
+	 * socket closes with its process). */
+	if (!local)
+		hio_net_set_liveness(fd);
 	s->pe = pe;
 	s->fd = fd;
+	s->local = local;
 	s->refs = 1;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	pthread_mutex_init(&s->wmu, NULL);
@@ -566,21 +719,23 @@ static void session_start(struct pe *pe, int fd)
 void pe_accept_loop(struct pe *pe)
 {
 	for (;;) {
-		struct pollfd p[2] = {{.fd = pe->lfd, .events = POLLIN},
-				      {.fd = pe->wake[0], .events = POLLIN}};
-		int fd;
+		struct pollfd p[3] = {{.fd = pe->wake[0], .events = POLLIN},
+				      {.fd = pe->lfd, .events = POLLIN},
+				      {.fd = pe->ufd, .events = POLLIN}};
+		int fd, local;
 
-		if (poll(p, 2, -1) < 0) {
+		if (poll(p, pe->ufd >= 0 ? 3 : 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			hio_err("poll on the P2P listener failed: %s; stopping", strerror(errno));
 			return;
 		}
-		if (p[1].revents)
+		if (p[0].revents)
 			return;
-		if (!(p[0].revents & POLLIN))
+		local = pe->ufd >= 0 && (p[2].revents & POLLIN);
+		if (!local && !(p[1].revents & POLLIN))
 			continue;
-		fd = accept4(pe->lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(local ? pe->ufd : pe->lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
@@ -590,7 +745,7 @@ void pe_accept_loop(struct pe *pe)
 			}
 			continue;
 		}
-		session_start(pe, fd);
+		session_start(pe, fd, local);
 	}
 }
 

@@ -319,8 +319,75 @@ static void test_malformed(void)
 	free(g.body);
 }
 
+/* A descriptor frame over a unix socket: the fd arrives with the header, no body bytes
+ * follow (the next frame decodes right after it), and a decoder that did not allow
+ * descriptors (every TCP session, the master's backlog) refuses the frame. */
+static void test_fd_frames(void)
+{
+	char path[] = "/tmp/hio-test-frame-XXXXXX";
+	int fd = mkstemp(path), sv[2], got_fd = -1;
+	struct got g = {0};
+	hio_frame_dec *d = hio_frame_dec_new(&cbs, &g), *strict = hio_frame_dec_new(&cbs, &g);
+	json_t *meta = json_pack("{s:s}", "id", "x");
+	unsigned char buf[4096];
+	union {
+		struct cmsghdr c;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = {buf, sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.b,
+			    .msg_controllen = sizeof(ctl.b)};
+	size_t have = 0;
+
+	CHECK(fd >= 0 && write(fd, "0123456789", 10) == 10);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK(hio_frame_send_fd(sv[1], HIO_F_MSG, meta, fd, 10) == 0);
+	CHECK(hio_frame_send_meta(sv[1], HIO_F_ACK, meta) == 0);
+	close(sv[1]);
+	for (;;) {
+		ssize_t r = recvmsg(sv[0], &mh, 0);
+		if (r <= 0)
+			break;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+				memcpy(&got_fd, CMSG_DATA(c), sizeof(int));
+		have += (size_t)r;
+		iov.iov_base = buf + have;
+		iov.iov_len = sizeof(buf) - have;
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
+	CHECK(got_fd >= 0);
+	char peek[11] = {0};
+	CHECK(got_fd >= 0 && pread(got_fd, peek, 10, 0) == 10 && !strcmp(peek, "0123456789"));
+	hio_frame_dec_allow_fd(d);
+	CHECK(hio_frame_dec_feed(d, buf, have) == 0);
+	CHECK(g.frames == 2 && g.type == HIO_F_ACK && g.body_len == 0);
+	CHECK(hio_frame_dec_idle(d));
+	CHECK(hio_frame_dec_feed(strict, buf, have) < 0);
+	CHECK(strstr(hio_frame_dec_error(strict), "descriptor") != NULL);
+	/* Compressed and passed at once is malformed everywhere. */
+	struct hio_frame_hdr h = {.type = HIO_F_MSG, .flags = HIO_FRAME_F_FD | HIO_FRAME_F_LZ4};
+	uint8_t hb[HIO_FRAME_HDR_LEN];
+	const char *why = NULL;
+	hio_frame_hdr_encode(hb, &h);
+	CHECK(hio_frame_hdr_decode(hb, &h, &why) < 0 && why && strstr(why, "compressed"));
+	if (got_fd >= 0)
+		close(got_fd);
+	close(sv[0]);
+	close(fd);
+	unlink(path);
+	hio_frame_dec_free(d);
+	hio_frame_dec_free(strict);
+	json_decref(meta);
+	free(g.body);
+}
+
 int main(void)
 {
+	test_fd_frames();
 	test_roundtrips();
 	test_body_placed();
 	test_file_body_and_read_one();

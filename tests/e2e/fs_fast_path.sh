@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# The mount's fast paths on one host (docs/fs.md, "Passthrough"; docs/protocol.md,
+# "Local handover"), and the rules they bring:
+#  1. files written through the kernel's FUSE passthrough and handed to the local PEs
+#     as descriptors are each processed once with their sha256 (the metrics say both
+#     paths were taken, so this cannot pass over the old ones);
+#  2. a file read while it is written reads back what was written; rewriting it while
+#     that reader still holds it works as on a local disk (the reader sees the new
+#     bytes), with the first version still unsent (the cluster is frozen): it is
+#     copied apart for the sender, and the last version's result is what stays;
+#  3. past the spool's limit a passthrough writer's close fails with ENOSPC and the
+#     file is not streamed; on a full disk its write fails too; either way nothing
+#     accepted is lost and the next file streams;
+#  4. a local connection to a PE without the ticket is refused, as on TCP.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/fs_lib.sh"
+
+FS2_PID='' MNT2="$T/mnt2" SP2="$T/spool2"
+eval "_fs_cleanup() $(declare -f cleanup | tail -n +2)"
+cleanup() {
+	if [ -n "$FS2_PID" ]; then
+		kill "$FS2_PID" 2>/dev/null
+		wait "$FS2_PID" 2>/dev/null
+		mountpoint -q "$MNT2" && { fusermount3 -u "$MNT2" 2>/dev/null || umount -l "$MNT2"; }
+	fi
+	mountpoint -q "$SP2" && umount -l "$SP2"
+	_fs_cleanup
+}
+
+fs_up_seen || { fail "hio up --mount"; finish; }
+cd "$T" || exit 1
+for t in python3 curl getfattr; do
+	command -v "$t" >/dev/null || { fail "$t is missing (bash scripts/deps)"; finish; }
+done
+# metric URL NAME: the value of an unlabelled metric of the daemon serving URL.
+metric() {
+	curl -sf -H "Authorization: Bearer $(cat "$STATE/metrics-token")" "$1" |
+		awk -v n="$2" '$1 == n { print $2 }'
+}
+fs_metrics=$(grep -o 'metrics at http://[^ ]*' "$STATE/fs.log" | head -1 | cut -d' ' -f3)
+check "hio-fs serves /metrics" test -n "$fs_metrics"
+
+# ---- 1. the fast paths, exactly once
+mkdir -p src
+: >list
+for i in $(seq 1 20); do head -c $((1 << 20)) /dev/urandom >"src/m$i"; done
+for i in 1 2; do head -c $((5 << 20)) /dev/urandom >"src/b$i"; done
+for i in $(seq 1 20); do head -c $((i * 997)) /dev/urandom >"src/s$i"; done
+check "cp of 42 files into the mount" cp src/* "$MNT/"
+for f in src/*; do echo "${f#src/} $T/$f" >>list; done
+check "42 inputs done" wait_for 60 done_at_least "" 42
+check "spool drains" wait_for 60 spool_empty
+results_json >results.json
+eq "result entries" "$(jq length results.json)" 42
+eq "inputs without exactly one result entry" "$(names_not_once list)" 0
+eq "messages the PEs processed (seen log)" "$(wc -l <"$SEEN")" 42
+check "results/ lists 42 stdout files" wait_for 15 listed_at_least "" 42
+eq "results whose stdout is not the input's sha256" "$(bad_results list)" 0
+pt=$(metric "$fs_metrics" hio_fs_passthrough)
+if [ "$(uname -r | awk -F. '{ print ($1 > 6 || ($1 == 6 && $2 >= 9)) }')" = 1 ] &&
+	[ "$(id -u)" = 0 ]; then
+	eq "passthrough in use (Linux $(uname -r), root)" "$pt" 1
+	n=$(metric "$fs_metrics" hio_fs_passthrough_opens_total)
+	check "every file opened in passthrough ($n of 42)" test "${n:-0}" -ge 42
+else
+	echo "note: Linux $(uname -r) as uid $(id -u): no passthrough expected (metric $pt)"
+fi
+# A file that waited a second for a free PE went to the backlog instead.
+n=$(metric "$fs_metrics" hio_fs_files_handed_over_total)
+p2p=$(curl -sf -H "Authorization: Bearer $(cat "$STATE/metrics-token")" "$fs_metrics" |
+	awk '$1 == "hio_fs_files_sent_total{via=\"p2p\"}" { print $2 }')
+check "files handed to the local PEs as descriptors: some ($n)" test "${n:-0}" -ge 1
+eq "files handed over as descriptors, of those sent to PEs" "$n" "$p2p"
+
+# ---- 2. a reader during the write; a rewrite while it holds the old version
+# The cluster is frozen meanwhile (SIGSTOP), so the first version is still in the
+# spool when the rewrite comes.
+wpid=$(cat "$STATE/worker.pid")
+for p in $(cat "$STATE/master.pid") "$wpid" $(pgrep -P "$wpid"); do
+	[ "$p" -gt 1 ] && kill -STOP "$p" && FS_STOPPED+=("$p")
+done
+python3 - "$MNT/r" >py.out 2>&1 <<'EOF'
+import os, sys, time
+p = sys.argv[1]
+w = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(w, b"first version\n" * 1000)
+r = os.open(p, os.O_RDONLY)
+got = os.read(r, 1 << 20)
+print("read while written:", len(got), got == b"first version\n" * 1000)
+os.close(w)
+# The first version is committed (its release came): the state says so.
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        if os.getxattr(p, "user.hio.state") in (b"spooled", b"sent"):
+            break
+    except OSError:
+        pass
+    time.sleep(0.01)
+print("first version:", os.getxattr(p, "user.hio.state"))
+# As on a local disk: the rewrite opens, and the reader sees the new bytes.
+w = os.open(p, os.O_WRONLY | os.O_TRUNC)
+os.write(w, b"second version\n")
+os.close(w)
+print("rewrite with the reader open: ok")
+print("the reader reads:", os.pread(r, 100, 0))
+os.close(r)
+EOF
+cat py.out
+v1=$(python3 -c 'import sys; sys.stdout.buffer.write(b"first version\n" * 1000)' | sha256sum | cut -c1-64)
+kept=0
+for f in "$STATE"/spool/out/*; do
+	case $f in *.json) continue ;; esac
+	[ "$(sha256sum <"$f" | cut -c1-64)" = "$v1" ] && kept=$((kept + 1))
+done
+eq "unsent first versions of r in the spool with their own bytes" "$kept" 1
+for p in "${FS_STOPPED[@]}"; do kill -CONT "$p"; done
+FS_STOPPED=()
+check "a reader sees what is being written" grep -q 'read while written: 14000 True' py.out
+check "a rewrite with that reader still open works" grep -q 'rewrite with the reader open: ok' py.out
+check "the reader then reads the new bytes, as on a local disk" \
+	grep -q "the reader reads: b'second version" py.out
+check "the first version was committed before the rewrite" grep -Eq "first version: b'(spooled|sent)'" py.out
+want=$(printf 'second version\n' | sha256sum | cut -c1-64)
+r_done() { [ "$(cut -c1-64 "$MNT/results/r/stdout" 2>/dev/null)" = "$want" ]; }
+check "r's result is its second version's sha256" wait_for 30 r_done
+check "master idle after r" "$HIO" wait --timeout 60 --state-dir "$STATE"
+n=$(grep -c '^r ' "$SEEN")
+# The second version supersedes the first if that one had not gone to the connector yet.
+check "versions of r processed: 1 or 2 ($n)" test "$n" -ge 1 -a "$n" -le 2
+if [ "$n" = 2 ]; then
+	eq "r's first version was processed with its own bytes" "$(grep -c "^r $v1" "$SEEN")" 1
+fi
+
+# ---- 3. the spool's limit and a full disk, with passthrough
+# A second mount of the same cluster on a 96 MiB tmpfs spool, where a writer goes
+# passthrough with 16 MiB free (the default asks 1 GiB): first with a 48 MiB limit,
+# then, remounted on the same spool, with a limit larger than the disk.
+mkdir -p "$SP2" "$MNT2"
+mount -t tmpfs -o size=96m tmpfs "$SP2" || { fail "cannot mount a tmpfs on $SP2"; finish; }
+m2up() { test -d "$MNT2/results"; }
+mount2() {
+	"$HIO_BUILD/fs/hio-fs" -f --token-file "$STATE/token" --spool "$SP2" --spool-max "$1" \
+		--passthrough-reserve 16M --pipeline default \
+		"$(cat "$STATE/master.url")" "$MNT2" 2>>fs2.log &
+	FS2_PID=$!
+	check "second mount up (limit $1)" wait_for 15 m2up
+}
+umount2() {
+	kill "$FS2_PID"
+	wait "$FS2_PID"
+	FS2_PID=''
+	! mountpoint -q "$MNT2"
+}
+# ok_file NAME MiB: a fresh file of that size through the second mount, processed.
+ok_file() {
+	head -c $(($2 << 20)) /dev/urandom >"src/$1"
+	check "cp of $1 ($2 MiB) into the second mount" cp "src/$1" "$MNT2/$1"
+	check "$1 done" wait_for 30 done_at_least "$1" 1
+	eq "$1's result" "$(cut -c1-64 "$MNT2/results/$1/stdout" 2>/dev/null)" \
+		"$(sha256sum <"src/$1" | cut -c1-64)"
+}
+mount2 48M
+ok_file ok1 8
+timeout -k 5 60 dd if=/dev/urandom of="$MNT2/over" bs=1M count=64 2>dd.err
+rc=$?
+echo "dd of 64 MiB past the 48 MiB limit: exit $rc: $(tr '\n' ' ' <dd.err)"
+check "dd past the spool's limit fails" test "$rc" -ne 0 -a "$rc" -ne 124
+check "dd says: No space left on device" grep -q 'No space left on device' dd.err
+if [ "$pt" = 1 ]; then
+	check "hio-fs says the close failed for the limit" \
+		grep -q "more than the spool's limit has room for" fs2.log
+fi
+rm -f "$MNT2/over"
+ok_file ok2 4
+check "second mount stops and unmounts" umount2
+mount2 1G
+timeout -k 5 60 dd if=/dev/urandom of="$MNT2/full" bs=1M count=200 2>dd2.err
+rc=$?
+echo "dd of 200 MiB onto the 96 MiB disk: exit $rc: $(tr '\n' ' ' <dd2.err)"
+check "dd onto a full disk fails" test "$rc" -ne 0 -a "$rc" -ne 124
+check "dd says: No space left on device (disk)" grep -q 'No space left on device' dd2.err
+if [ "$pt" = 1 ]; then
+	check "hio-fs says the close failed for the disk" grep -q 'a write may have failed' fs2.log
+fi
+check "hio-fs says full was not streamed" grep -q 'not streaming /full' fs2.log
+rm -f "$MNT2/full"
+ok_file ok3 4
+check "master idle" "$HIO" wait --timeout 60 --state-dir "$STATE"
+eq "results of the refused files (over, full)" \
+	"$(results_json | jq '[.[] | select(.name == "over" or .name == "full")] | length')" 0
+eq "pipeline failed" "$(pfield default failed)" 0
+
+# ---- 4. the local socket wants the ticket too
+pe=$(status_json | jq -r '[.pes[] | select(.state == "idle" or .state == "busy")][0].id')
+echo "PE $pe"
+
+python3 - "$pe" >hello.out 2>&1 <<'EOF'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0hio-pe/" + sys.argv[1])
+meta = json.dumps({"token": "not-the-ticket", "pipeline": "default"}).encode()
+s.sendall(b"HIO1" + bytes([1, 0, 0, 0]) + struct.pack(">IQ", len(meta), 0) + meta)
+s.settimeout(10)
+data = b""
+while len(data) < 20:
+    chunk = s.recv(4096)
+    if not chunk:
+        break
+    data += chunk
+print("answer type", data[4] if len(data) > 4 else None)
+print(data[20:].decode(errors="replace"))
+EOF
+cat hello.out
+check "a local HELLO without the ticket gets ERROR unauthorized" \
+	grep -q 'unauthorized' hello.out
+finish

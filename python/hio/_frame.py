@@ -21,6 +21,9 @@ BODY_MAX = 64 << 30
 #: Raw bytes in one LZ4 chunk (HIO_CHUNK_MAX).
 CHUNK_MAX = 1 << 20
 F_LZ4 = 0x01
+# The body came as a file descriptor: only on a PE's local unix socket, which this
+# package does not speak, so a frame with it is refused (docs/protocol.md).
+F_FD = 0x02
 
 HELLO, WELCOME, MSG, ACK, ERROR, RFILE, RDONE = range(1, 8)
 TYPE_NAMES = {1: "HELLO", 2: "WELCOME", 3: "MSG", 4: "ACK", 5: "ERROR", 6: "RFILE", 7: "RDONE"}
@@ -70,14 +73,18 @@ def decode_header(b: bytes) -> Header:
         raise FrameError("bad frame magic (not an hio peer?)")
     if type_ < HELLO or type_ > RDONE:
         raise FrameError("unknown frame type")
-    if flags & ~F_LZ4:
+    if flags & ~(F_LZ4 | F_FD):
         raise FrameError("unknown frame flags")
+    if flags & F_LZ4 and flags & F_FD:
+        raise FrameError("a frame passed as a descriptor cannot be compressed")
     if reserved:
         raise FrameError("reserved frame bits set")
     if meta_len > META_MAX:
         raise FrameError("frame meta larger than 64 KiB")
     if body_len > BODY_MAX:
         raise FrameError("frame body larger than 64 GiB")
+    if flags & F_FD:
+        raise FrameError("a frame passed as a descriptor, where only bytes can come")
     return Header(type_, flags, meta_len, body_len)
 
 

@@ -93,7 +93,9 @@ class AgainstC(unittest.TestCase):
         bad = {
             "bad frame magic (not an hio peer?)": b"XIO1" + good[4:],
             "unknown frame type": hdr(t=9),
-            "unknown frame flags": hdr(fl=2),
+            "unknown frame flags": hdr(fl=4),
+            "a frame passed as a descriptor, where only bytes can come": hdr(fl=F.F_FD),
+            "a frame passed as a descriptor cannot be compressed": hdr(fl=F.F_FD | F.F_LZ4),
             "reserved frame bits set": hdr(res=1),
             "frame meta larger than 64 KiB": hdr(ml=F.META_MAX + 1),
             "frame body larger than 64 GiB": hdr(bl=F.BODY_MAX + 1),

@@ -215,6 +215,12 @@ int fs_own_new(struct fs *fs, const char *r, int fd, mode_t mode);
 int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Copies file from into to (copy_file_range, else read/write). 0 or -1/errno. */
 int fs_copy_fd(int from, int to);
+/* The kernel leaves dropping set-ID bits and capabilities to hio-fs (passthrough.c asks
+ * for FUSE_HANDLE_KILLPRIV_V2): at each write, truncation or fallocate by the FUSE
+ * caller, fd's file loses them as on a local disk, unless the caller is root. */
+void fs_kill_priv(int fd);
+/* 1 when a write by the FUSE caller would have to drop some (so it must come here). */
+int fs_priv_to_kill(int fd);
 /* Re-reads the file's size after a short write. */
 void fs_handle_resync(struct fs *fs, struct fs_handle *h);
 

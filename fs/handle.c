@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------ open inodes */
@@ -76,6 +77,52 @@ void fs_ino_unbusy(struct fs *fs, struct fs_ino *i)
 	pthread_mutex_unlock(&fs->ino_mu);
 }
 
+/* Set-user-ID, set-group-ID when group-executable, and file capabilities: what a write
+ * or truncation by a caller without CAP_FSETID drops on a local disk. */
+static int priv_of(int fd, mode_t *mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	*mode = st.st_mode & 07777;
+	if ((st.st_mode & S_ISUID) || (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		return 1;
+	return fgetxattr(fd, "security.capability", NULL, 0) >= 0 ? 2 : 0;
+}
+
+/* The caller: root has CAP_FSETID (the kernel asks for the flag only without it). */
+static int caller_may_keep_priv(void)
+{
+	struct fuse_context *c = fuse_get_context();
+
+	return !c || c->uid == 0;
+}
+
+int fs_priv_to_kill(int fd)
+{
+	mode_t m;
+
+	return !caller_may_keep_priv() && priv_of(fd, &m) != 0;
+}
+
+void fs_kill_priv(int fd)
+{
+	mode_t m = 0, n;
+	int p;
+
+	if (caller_may_keep_priv() || !(p = priv_of(fd, &m)))
+		return;
+	n = m & ~(mode_t)S_ISUID;
+	if ((m & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP))
+		n &= ~(mode_t)S_ISGID;
+	if (n != m && fchmod(fd, n) < 0)
+		hio_warn("cannot drop the set-ID bits of a file written by uid %u: %s",
+			 (unsigned)fuse_get_context()->uid, strerror(errno));
+	if (fremovexattr(fd, "security.capability") < 0 && errno != ENODATA)
+		hio_debug("cannot drop security.capability: %s", strerror(errno));
+}
+
 /* Brings the byte count back in line with the file after a failed or short write. */
 void fs_handle_resync(struct fs *fs, struct fs_handle *h)
 {
@@ -99,6 +146,7 @@ int fs_handle_truncate(struct fs *fs, struct fs_handle *h, off_t size)
 {
 	uint64_t old;
 
+	fs_kill_priv(h->fd);
 	pthread_mutex_lock(&fs->ino_mu);
 	old = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);
@@ -230,6 +278,9 @@ retry:
 	}
 	if (fchown(nfd, st.st_uid, st.st_gid) < 0)
 		hio_debug("cannot keep the owner of %s: %s", r, strerror(errno));
+	/* A chown drops set-ID bits: the copy gets the mode back after it. */
+	if (fchmod(nfd, st.st_mode & 07777 & ~FS_STUB_BIT) < 0)
+		hio_debug("cannot keep the mode of %s: %s", r, strerror(errno));
 out:
 	if (nfd >= 0)
 		close(nfd);
@@ -385,7 +436,7 @@ again:
 		rc = -ENOMEM;
 		goto fail;
 	}
-	if (writer && trunc && (rc = fs_handle_truncate(fs, h, 0)) < 0)
+	if (writer && trunc && !made && (rc = fs_handle_truncate(fs, h, 0)) < 0)
 		goto fail_registered;
 	*out = h;
 	return 0;
@@ -620,7 +671,8 @@ int fs_handle_link(struct fs *fs, const char *from, const char *to)
 	}
 	tv[0] = st.st_atim;
 	tv[1] = st.st_mtim;
-	if (fs_copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 || futimens(dst, tv) < 0) {
+	if (fs_copy_fd(src, dst) < 0 || fchmod(dst, st.st_mode & 07777) < 0 ||
+	    futimens(dst, tv) < 0) {
 		rc = -errno;
 		hio_warn("cannot link %s to %s (a copy): %s; the link fails", from, to,
 			 strerror(errno));

@@ -543,6 +543,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off,
 
 	if (!h->ino)
 		return -EROFS;
+	fs_kill_priv(h->fd);
 	pthread_mutex_lock(&fs->ino_mu);
 	cur = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);
@@ -587,6 +588,7 @@ static int op_fallocate(const char *path, int mode, off_t off, off_t len, struct
 
 	if (!h || !h->ino)
 		return h ? -EBADF : -EOPNOTSUPP;
+	fs_kill_priv(h->fd);
 	return fs_handle_fallocate(FS(), h, mode, off, len);
 }
 

@@ -46,8 +46,9 @@ struct pt_backing_map {
 #define PT_IOC_BACKING_OPEN _IOW(229, 1, struct pt_backing_map)
 #define PT_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
 #define PT_FOPEN_PASSTHROUGH (1u << 7)
-#define PT_INIT_EXT (1u << 30)	       /* flags: flags2 is valid */
-#define PT_INIT2_PASSTHROUGH (1u << 5) /* flags2: FUSE_PASSTHROUGH (1ULL << 37) */
+#define PT_INIT_EXT (1u << 30)		 /* flags: flags2 is valid */
+#define PT_HANDLE_KILLPRIV_V2 (1u << 28) /* flags: hio-fs drops set-ID bits itself */
+#define PT_INIT2_PASSTHROUGH (1u << 5)	 /* flags2: FUSE_PASSTHROUGH (1ULL << 37) */
 
 /* Reply layouts (fuse_kernel.h): out header 16 B; fuse_init_out 64 B with flags at 12,
  * flags2 at 32 and max_stack_depth at 36; fuse_open_out 16 B (fh, open_flags at 8,
@@ -128,7 +129,11 @@ static ssize_t pt_writev(int fd, struct iovec *iov, int count, void *ud)
 		return writev(fd, iov, count);
 	if (init && n == PT_OUT_HDR + PT_INIT_OUT) {
 		unsigned char *o = buf + PT_OUT_HDR;
-		put32(o + 12, (uint32_t)le32(o + 12) | PT_INIT_EXT);
+		/* Without it every write of a passthrough file first asks hio-fs for
+		 * security.capability (file_remove_privs: FUSE sets no SB_NOSEC), a round
+		 * trip per write. With it the kernel marks files without set-ID bits or
+		 * capabilities S_NOSEC, and leaves dropping them to hio-fs (fs_kill_priv). */
+		put32(o + 12, (uint32_t)le32(o + 12) | PT_INIT_EXT | PT_HANDLE_KILLPRIV_V2);
 		put32(o + 32, (uint32_t)le32(o + 32) | PT_INIT2_PASSTHROUGH);
 		put32(o + 36, 1); /* max_stack_depth: the spool is a plain file system */
 	} else if (id > 0 && (n == PT_OUT_HDR + PT_OPEN_OUT ||
@@ -239,8 +244,9 @@ int32_t fs_pt_open(struct fs *fs, struct fs_handle *h, int alone)
 	if (id > 0)
 		goto done;
 	/* Readers go through hio-fs unless a writer made the file passthrough: they are
-	 * few, and a reader in passthrough ties the FUSE inode to this backing inode. */
-	if (!first_ok || !h->writer || !room_for_writer(fs) ||
+	 * few, and a reader in passthrough ties the FUSE inode to this backing inode. A
+	 * write that must drop set-ID bits or capabilities (fs_kill_priv) comes here. */
+	if (!first_ok || !h->writer || fs_priv_to_kill(h->fd) || !room_for_writer(fs) ||
 	    (mine = backing_open(fs, h->fd)) <= 0)
 		return 0;
 	pthread_mutex_lock(&fs->ino_mu);
@@ -304,6 +310,7 @@ int fs_pt_settle(struct fs *fs, struct fs_handle *h)
 		return 0; /* nothing written since the open or the last settle */
 	h->pt_size = size;
 	h->pt_mtime = st.st_mtim;
+	fs_kill_priv(h->fd); /* a writer that joined a passthrough file made set-ID later */
 	pthread_mutex_lock(&fs->ino_mu);
 	cur = h->ino->size;
 	pthread_mutex_unlock(&fs->ino_mu);

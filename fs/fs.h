@@ -53,6 +53,7 @@ struct fs_ino {
 	 * pt_refs handles have it open in passthrough (0: none). */
 	int32_t pt_id;
 	int pt_refs;
+	int pt_closing; /* released passthrough handles whose reply is not out yet */
 	struct fs_ino *next;
 };
 
@@ -174,6 +175,7 @@ struct fs_handle { /* fi->fh of an open file */
 	struct fs_ino *ino; /* NULL for results/ files */
 	int pt;		    /* opened in passthrough: writes do not come to hio-fs */
 	int pt_deny;	    /* another inode of the same name is still open: no passthrough */
+	int made;	    /* this open created the file */
 	uint64_t pt_size;   /* size and mtime at the open or last fs_pt_settle */
 	struct timespec pt_mtime;
 };

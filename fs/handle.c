@@ -47,9 +47,9 @@ void fs_ino_put(struct fs *fs, struct fs_ino *i)
 	struct fs_ino **pp = &fs->inos[ino_slot(i->ino)];
 
 	HIO_ASSERT_HELD(&fs->ino_mu);
-	if (i->refs > 0 || i->evicting || i->copying)
+	if (i->refs > 0 || i->evicting || i->copying || i->pt_refs > 0 || i->pt_closing > 0)
 		return;
-	HIO_ASSERT(i->pt_refs == 0 && i->pt_id == 0);
+	HIO_ASSERT(i->pt_id == 0);
 	for (; *pp; pp = &(*pp)->next)
 		if (*pp == i) {
 			*pp = i->next;
@@ -222,7 +222,7 @@ retry:
 	/* The copy takes the name, and with it the FUSE inode, while readers of the old
 	 * inode still hold that FUSE inode: in passthrough the kernel binds it to the old
 	 * inode's backing file, and a rewrite cannot be given another (passthrough.c). */
-	if (i && i->pt_refs > 0) {
+	if (i && (i->pt_refs > 0 || i->pt_closing > 0)) {
 		/* close(2) returns before its release reaches us: a reader that just closed
 		 * is given that long. */
 		uint64_t now = hio_mono_ms();
@@ -374,6 +374,7 @@ reopen:
 		rc = -errno;
 		goto fail;
 	}
+	h->made = made;
 	if (made && (rc = fs_own_new(fs, r, h->fd, mode)) < 0) {
 		unlinkat(fs->tree_fd, r, 0);
 		goto fail;

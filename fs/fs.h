@@ -217,6 +217,12 @@ int fs_own_new(struct fs *fs, const char *r, int fd, mode_t mode);
 int fs_handle_link(struct fs *fs, const char *from, const char *to);
 /* Copies file from into to (copy_file_range, else read/write). 0 or -1/errno. */
 int fs_copy_fd(int from, int to);
+/* What replaces a shared inode: a new file out/TMP with mode and, when src >= 0, a copy
+ * of it (its size reserved in the spool first; fsynced with --fsync), renamed to
+ * dir/name. Its O_WRONLY descriptor (the caller closes it), or -errno with nothing
+ * left behind. */
+int fs_copy_replace(struct fs *fs, int src, mode_t mode, const char *tmp, int dir,
+		    const char *name);
 /* The kernel leaves dropping set-ID bits and capabilities to hio-fs (passthrough.c asks
  * for FUSE_HANDLE_KILLPRIV_V2): at each write, truncation or fallocate by the FUSE
  * caller, fd's file loses them as on a local disk, unless the caller is root. */

@@ -192,12 +192,37 @@ int fs_copy_fd(int from, int to)
 	return n < 0 ? -1 : 0;
 }
 
+int fs_copy_replace(struct fs *fs, int src, mode_t mode, const char *tmp, int dir, const char *name)
+{
+	struct stat st = {0};
+	int fd = -1, rc;
+
+	if (src >= 0 && fstat(src, &st) < 0)
+		return -errno;
+	if (st.st_size && fs_space_reserve(fs, (uint64_t)st.st_size) < 0)
+		return -ENOSPC;
+	fd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    mode & 07777 & ~FS_STUB_BIT);
+	if (fd < 0 || (src >= 0 && fs_copy_fd(src, fd) < 0) || (fs->fsync && fsync(fd) < 0) ||
+	    renameat(fs->out_fd, tmp, dir, name) < 0) {
+		rc = -errno;
+		if (fd >= 0) {
+			unlinkat(fs->out_fd, tmp, 0);
+			close(fd);
+		}
+		if (st.st_size)
+			fs_space_release(fs, (uint64_t)st.st_size);
+		return rc;
+	}
+	return fd;
+}
+
 static int cow_if_shared(struct fs *fs, const char *r, int trunc, int *old_open)
 {
 	char tmp[64], id[HIO_ID_LEN + 1];
 	struct stat st, again;
 	struct fs_ino *i;
-	int nfd = -1, ofd = -1, rc = 0, reserved = 0;
+	int nfd = -1, ofd = -1, rc = 0;
 	uint64_t pt_deadline = 0;
 
 retry:
@@ -256,24 +281,11 @@ retry:
 	}
 	hio_id_new(id);
 	snprintf(tmp, sizeof(tmp), ".cow-%s", id);
-	if (!trunc) {
-		if (fs_space_reserve(fs, (uint64_t)st.st_size) < 0) {
-			rc = -ENOSPC;
-			goto out;
-		}
-		reserved = 1;
-	}
-	nfd = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		     st.st_mode & 07777 & ~FS_STUB_BIT);
-	if (nfd < 0 || (!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
-	    (!trunc && fs_copy_fd(ofd, nfd) < 0) || renameat(fs->out_fd, tmp, fs->tree_fd, r) < 0) {
-		rc = -errno;
+	if ((!trunc && (ofd = openat(fs->tree_fd, r, O_RDONLY | O_CLOEXEC)) < 0) ||
+	    (nfd = fs_copy_replace(fs, trunc ? -1 : ofd, st.st_mode, tmp, fs->tree_fd, r)) < 0) {
+		rc = ofd < 0 && !trunc ? -errno : nfd;
 		hio_warn("cannot copy %s before it is written again: %s; the open fails", r,
-			 strerror(errno));
-		if (nfd >= 0)
-			unlinkat(fs->out_fd, tmp, 0);
-		if (reserved)
-			fs_space_release(fs, (uint64_t)st.st_size);
+			 strerror(-rc));
 		goto out;
 	}
 	if (fchown(nfd, st.st_uid, st.st_gid) < 0)

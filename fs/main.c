@@ -58,6 +58,18 @@ static const char *const value_opts[] = {
     "compress",	  "metrics-listen", "settle",	 "passthrough", "passthrough-reserve"};
 static const char *metrics_listen; /* --metrics-listen */
 
+/* A size option: 0, or -1 after saying what a size is. */
+static int size_opt(const char *name, const char *val, uint64_t min, const char *eg, uint64_t *out)
+{
+	if (hio_parse_size(val, min, UINT64_MAX, out) == 0)
+		return 0;
+	fprintf(stderr,
+		"hio-fs: --%s: '%s' is not a size: a whole number of bytes from %llu, "
+		"optionally with K, M, G or T (e.g. %s)\n",
+		name, val, (unsigned long long)min, eg);
+	return -1;
+}
+
 static int take_opt(struct fs *fs, const char *name, const char *val, const char **token_file)
 {
 	if (!strcmp(name, "token-file")) {
@@ -69,13 +81,8 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 			return -1;
 		}
 	} else if (!strcmp(name, "spool-max")) {
-		if (hio_parse_size(val, 1, UINT64_MAX, &fs->spool_max) < 0) {
-			fprintf(stderr,
-				"hio-fs: --spool-max: '%s' is not a size: a whole number of bytes "
-				"from 1, optionally with K, M, G or T (e.g. 512M, 10G)\n",
-				val);
+		if (size_opt(name, val, 1, "512M, 10G", &fs->spool_max) < 0)
 			return -1;
-		}
 	} else if (!strcmp(name, "pipeline")) {
 		if (!hio_pipeline_valid(val)) {
 			fprintf(stderr, "hio-fs: bad pipeline name '%s'\n", val);
@@ -105,13 +112,8 @@ static int take_opt(struct fs *fs, const char *name, const char *val, const char
 		}
 		fs->pt_state = strcmp(val, "off") ? FS_PT_UNKNOWN : FS_PT_OFF;
 	} else if (!strcmp(name, "passthrough-reserve")) {
-		if (hio_parse_size(val, 0, UINT64_MAX, &fs->pt_reserve) < 0) {
-			fprintf(stderr,
-				"hio-fs: --passthrough-reserve: '%s' is not a size: a whole "
-				"number of bytes, optionally with K, M, G or T (e.g. 1G)\n",
-				val);
+		if (size_opt(name, val, 0, "1G", &fs->pt_reserve) < 0)
 			return -1;
-		}
 	} else if (!strcmp(name, "metrics-listen")) {
 		metrics_listen = val;
 	} else if (!strcmp(name, "compress")) {

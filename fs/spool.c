@@ -295,37 +295,20 @@ int fs_spool_unshare(struct fs *fs, struct fs_version *v)
 {
 	char tmp[HIO_ID_LEN + 16];
 	struct stat st;
-	int src = -1, dst = -1, rc = 0, reserved = 0;
+	int src, fd;
 
 	snprintf(tmp, sizeof(tmp), ".unshare-%s", v->id);
 	src = openat(fs->out_fd, v->id, O_RDONLY | O_CLOEXEC);
 	if (src < 0 || fstat(src, &st) < 0) {
-		rc = -errno;
+		fd = -errno;
 		goto out;
 	}
-	if (fs_space_reserve(fs, (uint64_t)st.st_size) < 0) {
-		rc = -ENOSPC;
-		goto out;
-	}
-	reserved = 1;
-	dst = openat(fs->out_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		     st.st_mode & 07777 & ~FS_STUB_BIT);
-	if (dst < 0 || fs_copy_fd(src, dst) < 0 || (fs->fsync && fsync(dst) < 0) ||
-	    renameat(fs->out_fd, tmp, fs->out_fd, v->id) < 0) {
-		rc = -errno;
-		if (dst >= 0)
-			unlinkat(fs->out_fd, tmp, 0);
-		goto out;
-	}
-	reserved = 0; /* the copy's bytes are the spool's now */
+	if ((fd = fs_copy_replace(fs, src, st.st_mode, tmp, fs->out_fd, v->id)) >= 0)
+		close(fd);
 out:
-	if (reserved)
-		fs_space_release(fs, (uint64_t)st.st_size);
-	if (dst >= 0)
-		close(dst);
 	if (src >= 0)
 		close(src);
-	return rc;
+	return fd < 0 ? fd : 0;
 }
 
 void fs_spool_commit(struct fs *fs, struct fs_version *v, const char *rel)

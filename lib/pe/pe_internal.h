@@ -235,6 +235,10 @@ struct pe_outage {
 };
 void pe_outage_fail(struct pe_outage *o, const char *what, const char *err);
 void pe_outage_ok(struct pe_outage *o, const char *what);
+/* pe_master.c: registers, then heartbeats until the PE stops (a thread). */
+void *pe_heartbeat_main(void *arg);
+/* pe_master.c: tells the master this PE is gone (at stop; logged when it cannot). */
+void pe_say_gone(struct pe *pe);
 
 /* pe_recv.c */
 void pe_session_unref(struct pe *pe, struct pe_session *s);
@@ -260,6 +264,7 @@ struct pe_rx {
 };
 extern const struct hio_frame_dec_cbs pe_rx_cbs;
 void pe_rx_reset(struct pe_rx *rx);
+/* pe_pull.c: the backlog puller thread. */
 void *pe_puller_main(void *arg);
 
 /* pe_pipe.c: the executor's loop for the resident handler (s), until the PE stops. */

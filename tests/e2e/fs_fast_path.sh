@@ -166,27 +166,25 @@ ok_file() {
 }
 mount2 48M
 ok_file ok1 8
-timeout -k 5 60 dd if=/dev/urandom of="$MNT2/over" bs=1M count=64 2>dd.err
-rc=$?
-echo "dd of 64 MiB past the 48 MiB limit: exit $rc: $(tr '\n' ' ' <dd.err)"
-check "dd past the spool's limit fails" test "$rc" -ne 0 -a "$rc" -ne 124
-check "dd says: No space left on device" grep -q 'No space left on device' dd.err
-if [ "$pt" = 1 ]; then
-	check "hio-fs says the close failed for the limit" \
-		grep -q "more than the spool's limit has room for" fs2.log
-fi
+# refused NAME MiB WHAT WHY: a dd of that many MiB into the second mount fails with
+# ENOSPC and, with passthrough, hio-fs logs WHY for the failed close.
+refused() {
+	local rc
+	timeout -k 5 60 dd if=/dev/urandom of="$MNT2/$1" bs=1M count="$2" 2>"dd-$1.err"
+	rc=$?
+	echo "dd of $2 MiB $3: exit $rc: $(tr '\n' ' ' <"dd-$1.err")"
+	check "dd $3 fails" test "$rc" -ne 0 -a "$rc" -ne 124
+	check "dd $3 says: No space left on device" grep -q 'No space left on device' "dd-$1.err"
+	if [ "$pt" = 1 ]; then
+		check "hio-fs says why the close of $1 failed" grep -q "$4" fs2.log
+	fi
+}
+refused over 64 "past the 48 MiB limit" "more than the spool's limit has room for"
 rm -f "$MNT2/over"
 ok_file ok2 4
 check "second mount stops and unmounts" umount2
 mount2 1G
-timeout -k 5 60 dd if=/dev/urandom of="$MNT2/full" bs=1M count=200 2>dd2.err
-rc=$?
-echo "dd of 200 MiB onto the 96 MiB disk: exit $rc: $(tr '\n' ' ' <dd2.err)"
-check "dd onto a full disk fails" test "$rc" -ne 0 -a "$rc" -ne 124
-check "dd says: No space left on device (disk)" grep -q 'No space left on device' dd2.err
-if [ "$pt" = 1 ]; then
-	check "hio-fs says the close failed for the disk" grep -q 'a write may have failed' fs2.log
-fi
+refused full 200 "onto the 96 MiB disk" "a write may have failed"
 check "hio-fs says full was not streamed" grep -q 'not streaming /full' fs2.log
 rm -f "$MNT2/full"
 ok_file ok3 4

@@ -636,6 +636,8 @@ int fs_spool_run(struct fs *fs)
 	so.token = fs->token;
 	so.pipeline = fs->pipeline;
 	so.compress = (enum hio_compress)fs->compress;
+	/* A rewrite of a spooled version copies it first (cow_if_shared, handle.c). */
+	so.files_sealed = 1;
 	so.on_ack = on_ack;
 	so.ack_ud = fs;
 	if (!(sp->stream = hio_stream_open(&so, err, sizeof(err)))) {

@@ -39,6 +39,10 @@ struct hio_stream_opts {
 	 * as registered) gets files as descriptors and buffers uncompressed over a unix
 	 * socket (docs/protocol.md, "Local handover"). */
 	int no_local;
+	/* 1: a file this stream sends never changes in place until its ACK (hio-fs's spool
+	 * versions: a rewrite copies first). A PE on this host may then give a run-as
+	 * analysis the file itself, read-only, instead of a copy (docs/protocol.md). */
+	int files_sealed;
 	hio_ack_fn on_ack;
 	void *ack_ud;
 };

@@ -363,9 +363,11 @@ static int session_send(struct lane *l, struct msg *m)
 		uint64_t t0 = hio_hist_start();
 		/* Locally a file goes as its descriptor, and nothing is compressed: no
 		 * network to save. */
-		if (l->local && !m->data && m->fd >= 0)
+		if (l->local && !m->data && m->fd >= 0) {
+			if (s->files_sealed)
+				json_object_set_new(meta, "sealed", json_true());
 			r = hio_frame_send_fd(l->sock, HIO_F_MSG, meta, m->fd, m->len);
-		else
+		} else
 			r = hio_frame_send(l->sock, HIO_F_MSG, l->local ? 0 : m->flags, meta,
 					   m->data, m->fd, m->len);
 		e = errno;

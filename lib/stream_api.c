@@ -39,6 +39,7 @@ hio_stream *hio_stream_open(const struct hio_stream_opts *o, char *err, size_t e
 		goto nomem;
 	s->compress = o->compress;
 	s->no_local = o->no_local;
+	s->files_sealed = o->files_sealed;
 	s->nlanes =
 	    o->max_pes > 0 ? (o->max_pes > LANES_MAX ? LANES_MAX : o->max_pes) : DEFAULT_LANES;
 	s->queue_max = o->queue_max > 0 ? o->queue_max : DEFAULT_QUEUE;

@@ -115,7 +115,8 @@ struct lane {
 struct hio_stream {
 	char *master, *token, *pipeline;
 	enum hio_compress compress;
-	int no_local; /* hio_stream_opts.no_local */
+	int no_local;	  /* hio_stream_opts.no_local */
+	int files_sealed; /* hio_stream_opts.files_sealed */
 	int nlanes, queue_max;
 	long give_up_ms, spill_ms;
 	hio_ack_fn on_ack;

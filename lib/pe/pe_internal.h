@@ -148,6 +148,8 @@ struct pe {
 	hio_pe_handler handler;
 	void *handler_ud;
 	struct hio_pe_exec exec;
+	/* The user an exec or resident analysis runs as (pe_runas_setup), or NULL. */
+	const struct hio_pe_runas *analysis_as;
 	long timeout_ms;
 	uint64_t max_output; /* result bytes of one message; more fails it */
 	long heartbeat_ms;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static atomic_uint_least64_t rx_p2p, rx_backlog, bytes_p2p, bytes_backlog;
-static atomic_uint_least64_t st_done, st_failed, st_dup, uploads_failed;
+static atomic_uint_least64_t st_done, st_failed, st_dup, uploads_failed, linked;
 static atomic_int busy;
 static struct hio_hist process_hist, upload_hist;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -40,6 +40,10 @@ static void collect(struct hio_metrics_out *o, void *ud)
 	hio_mo_counter(o, "hio_pe_result_uploads_failed_total",
 		       "Result uploads the master refused or did not answer",
 		       atomic_load(&uploads_failed));
+	hio_mo_counter(o, "hio_pe_inputs_linked_total",
+		       "Inputs passed on this host that the analysis read from the sender's own "
+		       "file (a read-only link), not a copy",
+		       atomic_load(&linked));
 	hio_mo_gauge(o, "hio_pe_busy", "1 while the handler runs a message",
 		     (double)atomic_load(&busy));
 	hio_mo_hist(o, "hio_pe_process_seconds", "Time the handler (the command) took per message",
@@ -63,6 +67,11 @@ void pe_metrics_received(uint64_t bytes, int p2p)
 {
 	atomic_fetch_add(p2p ? &rx_p2p : &rx_backlog, 1);
 	atomic_fetch_add(p2p ? &bytes_p2p : &bytes_backlog, bytes);
+}
+
+void pe_metrics_linked(void)
+{
+	atomic_fetch_add(&linked, 1);
 }
 
 void pe_metrics_busy(int on)

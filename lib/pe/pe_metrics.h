@@ -8,6 +8,8 @@
 void pe_metrics_init(void);
 /* A message entered the executor's queue; p2p: from a connector, else the backlog. */
 void pe_metrics_received(uint64_t bytes, int p2p);
+/* A passed input was linked for the analysis, not copied (pe_recv.c). */
+void pe_metrics_linked(void);
 /* The handler runs (1) or finished (0), for the busy gauge. */
 void pe_metrics_busy(int on);
 /* The handler of one message ran from t0 (hio_hist_start) until now. */

@@ -7,6 +7,7 @@
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
+#include "pe_metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define P2P_READ_BUF (64u << 10)
@@ -161,11 +163,42 @@ static int copy_in_kernel(int src, int dst, uint64_t len)
 	return 0;
 }
 
+/* A sealed file (the sender does not change it until the ACK) that the run-as analysis
+ * can read and not write: another user's, 0644, no ACL. Root's analysis, or one that
+ * owns the file, could change the sender's bytes, and a file it cannot read needs a
+ * copy of its own. */
+static int link_allowed(const struct pe *pe, int fd, const struct stat *st)
+{
+	const struct hio_pe_runas *ra = pe->analysis_as;
+
+	if (!ra || ra->uid == 0 || st->st_uid == ra->uid || (st->st_mode & 07777) != 0644)
+		return 0;
+	errno = 0;
+	return fgetxattr(fd, "system.posix_acl_access", NULL, 0) < 0 &&
+	       (errno == ENODATA || errno == ENOTSUP);
+}
+
+/* Links the passed file at path: by descriptor (CAP_DAC_READ_SEARCH), else through
+ * /proc. Fails with EXDEV when the workdir is another mount (a container's bind). */
+static int link_passed(int fd, const char *path)
+{
+	char proc[64];
+
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
+}
+
 /* A body handed over as a descriptor (local sessions): the file a sender on this host
- * passed with the frame. It is copied into the PE's own place at once, so the sender's
- * file may go after the ACK whatever the analysis does, and the analysis never holds
- * the sender's descriptor. */
-static int rx_take_fd(struct pe_rx *rx, struct pe_item *it)
+ * passed with the frame. Read into memory when small; else linked into the workdir
+ * when sealed and link_allowed (the analysis reads the sender's inode, which no rewrite
+ * changes and it cannot write, and it outlives the sender's unlink), or else copied
+ * into the PE's own place at once, so the sender's file may go after the ACK whatever
+ * the analysis does. The analysis never holds the sender's descriptor. */
+static int rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed)
 {
 	struct pe *pe = rx->pe;
 	struct stat st;
@@ -202,6 +235,16 @@ static int rx_take_fd(struct pe_rx *rx, struct pe_item *it)
 		it->path = NULL;
 		rc = rx_fail(rx, "%s", "out of memory");
 		goto out;
+	}
+	if (sealed && link_allowed(pe, fd, &st)) {
+		if (link_passed(fd, it->path) == 0) {
+			pe_metrics_linked();
+			rx->got = it->len;
+			rc = 0;
+			goto out;
+		}
+		hio_debug("cannot link the passed file for message %s: %s; copying it", it->id,
+			  strerror(errno));
 	}
 	int out = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (out < 0 || copy_in_kernel(fd, out, it->len) < 0 || close(out) < 0) {
@@ -266,7 +309,7 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	rx->cur = it;
 	rx->got = 0;
 	if (h->flags & HIO_FRAME_F_FD)
-		return rx_take_fd(rx, it);
+		return rx_take_fd(rx, it, json_is_true(json_object_get(meta, "sealed")));
 	if (it->len <= PE_MEM_MAX) {
 		it->mem = pe_body_alloc((size_t)it->len);
 		if (!it->mem)

@@ -79,6 +79,7 @@ int pe_runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
 	if (pe->handler == hio_pe_exec_handler) {
 		pe->exec.run_as = ra;
 		pe->exec.home = pe->home;
+		pe->analysis_as = ra;
 	} else if (pe->handler == hio_pe_serve_handler) {
 		struct hio_pe_serve *sv = pe->handler_ud;
 
@@ -86,9 +87,22 @@ int pe_runas_setup(struct pe *pe, const struct hio_pe_runas *ra)
 			sv->run_as = ra;
 		if (!sv->home)
 			sv->home = pe->home;
+		if (sv->run_as == ra)
+			pe->analysis_as = ra;
 	}
 	hio_info("the analysis runs as uid %u, gid %u", ra->uid, ra->gid);
 	return 0;
+}
+
+/* A linked input (pe_recv.c) is the sender's inode, already 0644: a chmod would change
+ * its ctime in the user's mount, so only a file of another mode is changed. */
+static int make_readable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 07777) == 0644)
+		return 0;
+	return chmod(path, 0644);
 }
 
 int pe_runas_prepare(const struct hio_pe_runas *ra, int ready, const char *dir,
@@ -97,14 +111,14 @@ int pe_runas_prepare(const struct hio_pe_runas *ra, int ready, const char *dir,
 	char d[PATH_MAX];
 
 	if (ready)
-		return readable ? chmod(readable, 0644) : 0;
+		return readable ? make_readable(readable) : 0;
 	/* Reached through the workdir (0750, the analysis's group): the scratch is
 	 * readable and not writable; HIO_OUTPUT is the analysis's own, and input/ too
 	 * when the resident writes its inline input there itself. Every path changed
 	 * here is in a directory of ours, so no link the analysis made is followed:
 	 * readable is the placed input in our input/, or the received file it links. */
 	snprintf(d, sizeof(d), "%s/input", dir);
-	if (chmod(dir, 0755) < 0 || (readable && chmod(readable, 0644) < 0) ||
+	if (chmod(dir, 0755) < 0 || (readable && make_readable(readable) < 0) ||
 	    chown(outdir, (uid_t)ra->uid, (gid_t)ra->gid) < 0)
 		return -1;
 	if (own_input ? chown(d, (uid_t)ra->uid, (gid_t)ra->gid) < 0 && errno != ENOENT

@@ -11,7 +11,10 @@
 #  3. past the spool's limit a passthrough writer's close fails with ENOSPC and the
 #     file is not streamed; on a full disk its write fails too; either way nothing
 #     accepted is lost and the next file streams;
-#  4. a local connection to a PE without the ticket is refused, as on TCP.
+#  4. a local connection to a PE without the ticket is refused, as on TCP;
+#  5. an input over 1 MiB handed over on this host is read in place by the run-as
+#     analysis (a link to the spooled file, the PE metric says so): the analysis cannot
+#     change it, and a rewrite while the analysis holds it leaves its bytes alone.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fs_lib.sh"
 
@@ -27,7 +30,19 @@ cleanup() {
 	_fs_cleanup
 }
 
-fs_up_seen || { fail "hio up --mount"; finish; }
+# fs_up_seen's command, and for inputs named w*: log the name in $T/w/started, wait
+# for $T/w/go (the test rewrites the input meanwhile), try to append to the input, and
+# log whether that worked in $T/w/tries; then the sha256 as for every input.
+# shellcheck disable=SC2016 # expanded by the PE's shell
+w_cmd='case $HIO_NAME in w*) W='"$T/w"'; echo "$HIO_NAME" >>$W/started
+	i=0; while [ ! -e $W/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+	if (echo tampered >>"$HIO_INPUT") 2>/dev/null; then r=wrote; else r=refused; fi
+	echo "$HIO_NAME $r" >>$W/tries ;; esac
+	h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"'
+if ! { seen_reset && fs_up "$w_cmd" && seen_reset; }; then
+	fail "hio up --mount"
+	finish
+fi
 cd "$T" || exit 1
 for t in python3 curl getfattr; do
 	command -v "$t" >/dev/null || { fail "$t is missing (bash scripts/deps)"; finish; }
@@ -216,4 +231,43 @@ EOF
 cat hello.out
 check "a local HELLO without the ticket gets ERROR unauthorized" \
 	grep -q 'unauthorized' hello.out
+
+# ---- 5. read in place: linked, read-only, untouched by a rewrite
+# pe_linked: hio_pe_inputs_linked_total summed over the PEs the master knows.
+pe_linked() {
+	local tok u
+	tok=$(cat "$STATE/metrics-token")
+	u=$(cat "$STATE/master.url")
+	curl -sf -H "Authorization: Bearer $tok" "$u/v1/metrics/targets" |
+		jq -r '.[] | select(.labels.job == "hio-pe") | .targets[0]' |
+		while read -r a; do curl -sf -H "Authorization: Bearer $tok" "http://$a/metrics"; done |
+		awk '$1 == "hio_pe_inputs_linked_total" { s += $2 } END { print s + 0 }'
+}
+ho0=$(metric "$fs_metrics" hio_fs_files_handed_over_total)
+ln0=$(pe_linked)
+: >"$T/w/started"
+: >"$T/w/tries"
+chmod 666 "$T/w/started" "$T/w/tries"
+head -c $((3 << 20)) /dev/urandom >src/w1
+head -c $((3 << 20)) /dev/urandom >src/w1b
+chmod 644 src/w1 src/w1b
+check "cp of w1 (3 MiB) into the mount" cp src/w1 "$MNT/w1"
+w1_started() { grep -qx w1 "$T/w/started"; }
+check "the analysis holds w1" wait_for 30 w1_started
+check "w1 rewritten while the analysis holds it" cp src/w1b "$MNT/w1"
+touch "$T/w/go"
+check "master idle after w1" "$HIO" wait --timeout 60 --state-dir "$STATE"
+check "spool drains after w1" wait_for 30 spool_empty
+sha() { sha256sum <"$1" | cut -c1-64; }
+cat "$T/w/tries"
+eq "w1 versions the analysis could append to" "$(grep -c ' wrote$' "$T/w/tries")" 0
+eq "w1 versions whose analysis was refused the append" "$(grep -c '^w1 refused$' "$T/w/tries")" 2
+eq "w1's first version processed with its own bytes" "$(grep -c "^w1 $(sha src/w1)$" "$SEEN")" 1
+eq "w1's second version processed with its own bytes" "$(grep -c "^w1 $(sha src/w1b)$" "$SEEN")" 1
+eq "w1 in the mount is the second version" "$(sha "$MNT/w1")" "$(sha src/w1b)"
+w1_result() { [ "$(cut -c1-64 "$MNT/results/w1/stdout" 2>/dev/null)" = "$(sha src/w1b)" ]; }
+check "w1's result is its second version's sha256" wait_for 15 w1_result
+eq "w1's versions handed over as descriptors" \
+	"$(($(metric "$fs_metrics" hio_fs_files_handed_over_total) - ho0))" 2
+eq "w1's versions the PEs linked rather than copied" "$(($(pe_linked) - ln0))" 2
 finish

@@ -39,7 +39,8 @@ w_cmd='case $HIO_NAME in w*) W='"$T/w"'; echo "$HIO_NAME" >>$W/started
 	if (echo tampered >>"$HIO_INPUT") 2>/dev/null; then r=wrote; else r=refused; fi
 	echo "$HIO_NAME $r" >>$W/tries ;; esac
 	h=$(sha256sum "$HIO_INPUT" | cut -c1-64); echo "$HIO_NAME $h" >>'"$SEEN"'; echo "$h"'
-if ! { seen_reset && fs_up "$w_cmd" && seen_reset; }; then
+# Two PEs throughout: the autoscaler stopping an idle one would take its metrics along.
+if ! { seen_reset && fs_up "$w_cmd" --min-pes 2 --max-pes 2 && seen_reset; }; then
 	fail "hio up --mount"
 	finish
 fi
@@ -209,13 +210,23 @@ eq "results of the refused files (over, full)" \
 eq "pipeline failed" "$(pfield default failed)" 0
 
 # ---- 4. the local socket wants the ticket too
-pe=$(status_json | jq -r '[.pes[] | select(.state == "idle" or .state == "busy")][0].id')
-echo "PE $pe"
+# Every live PE is tried until one answers: the autoscaler may be stopping an idle one.
+pes=$(status_json | jq -r '[.pes[] | select(.state == "idle" or .state == "busy") | .id] | join(" ")')
+echo "PEs $pes"
 
-python3 - "$pe" >hello.out 2>&1 <<'EOF'
+# shellcheck disable=SC2086 # one argument per PE
+python3 - $pes >hello.out 2>&1 <<'EOF'
 import json, socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect("\0hio-pe/" + sys.argv[1])
+for pe in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect("\0hio-pe/" + pe)
+    except OSError as e:
+        print("PE", pe, "not reachable:", e)
+        continue
+    break
+else:
+    sys.exit("no PE reachable")
 meta = json.dumps({"token": "not-the-ticket", "pipeline": "default"}).encode()
 s.sendall(b"HIO1" + bytes([1, 0, 0, 0]) + struct.pack(">IQ", len(meta), 0) + meta)
 s.settimeout(10)

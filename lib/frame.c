@@ -386,6 +386,11 @@ int hio_frame_dec_read_one(hio_frame_dec *d, int fd)
 	}
 }
 
+size_t hio_frame_dec_buffered(const hio_frame_dec *d)
+{
+	return d->rlen - d->rpos;
+}
+
 /* ---------------------------------------------------------------- encoding */
 
 int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out, size_t *len)
@@ -565,29 +570,8 @@ int hio_frame_send(int sock, int type, int flags, json_t *meta, const void *data
 	if (data || len == 0) {
 		/* One sendmsg for head and a memory body: small messages cost one syscall. */
 		struct iovec iov[2] = {{head, hlen}, {(void *)data, (size_t)len}};
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
-		size_t total = hlen + (size_t)len;
-		while (total > 0) {
-			ssize_t w = sendmsg(sock, &mh, MSG_NOSIGNAL);
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				goto out;
-			}
-			total -= (size_t)w;
-			while (w > 0 && mh.msg_iovlen > 0) {
-				if ((size_t)w >= mh.msg_iov[0].iov_len) {
-					w -= (ssize_t)mh.msg_iov[0].iov_len;
-					mh.msg_iov++;
-					mh.msg_iovlen--;
-				} else {
-					mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + w;
-					mh.msg_iov[0].iov_len -= (size_t)w;
-					w = 0;
-				}
-			}
-		}
-		rc = 0;
+
+		rc = hio_net_sendv(sock, iov, 2);
 		goto out;
 	}
 	if (hio_net_send(sock, head, hlen) < 0)

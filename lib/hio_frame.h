@@ -76,6 +76,9 @@ const char *hio_frame_dec_error(const hio_frame_dec *d);
 /* Reads from fd and feeds until one whole frame has been decoded (on_end ran).
  * Returns 1 for a frame, 0 on clean EOF, -1 on error/truncation (errno or dec error). */
 int hio_frame_dec_read_one(hio_frame_dec *d, int fd);
+/* Bytes read from the socket and not yet decoded: 0 means the next read_one blocks.
+ * A reader acts once per burst of frames (wakes its waiters) when it drops to 0. */
+size_t hio_frame_dec_buffered(const hio_frame_dec *d);
 
 /* --- Encoding. --- */
 /* Encodes a header plus meta into out (malloc'ed, caller frees); *len gets its size.

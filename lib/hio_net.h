@@ -12,6 +12,10 @@ int hio_net_listen(const char *host, int port, int *bound, char *err, size_t err
 int hio_net_connect(const char *host, int port, int timeout_ms, char *err, size_t errlen);
 /* Sends all of p, no SIGPIPE. 0 or -1/errno. */
 int hio_net_send(int fd, const void *p, size_t n);
+/* Sends all n buffers of iov in order (sendmsg, no SIGPIPE); iov is consumed (its
+ * entries change as they go out). 0 or -1/errno. */
+struct iovec;
+int hio_net_sendv(int fd, struct iovec *iov, int n);
 /* Sends n bytes of file fd_in from offset off with sendfile(2). 0 or -1/errno. */
 int hio_net_sendfile(int fd, int fd_in, off_t off, size_t n);
 /* Sets SO_RCVTIMEO/SO_SNDTIMEO (0 = none). */

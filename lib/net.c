@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -118,6 +119,37 @@ int hio_net_connect(const char *host, int port, int timeout_ms, char *err, size_
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+int hio_net_sendv(int fd, struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+
+	while (mh.msg_iovlen > 0) {
+		if (mh.msg_iov[0].iov_len == 0) {
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+			continue;
+		}
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (w > 0 && mh.msg_iovlen > 0) {
+			if ((size_t)w >= mh.msg_iov[0].iov_len) {
+				w -= (ssize_t)mh.msg_iov[0].iov_len;
+				mh.msg_iov++;
+				mh.msg_iovlen--;
+			} else {
+				mh.msg_iov[0].iov_base = (char *)mh.msg_iov[0].iov_base + w;
+				mh.msg_iov[0].iov_len -= (size_t)w;
+				w = 0;
+			}
+		}
+	}
+	return 0;
 }
 
 int hio_net_send(int fd, const void *p, size_t n)

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,8 +122,10 @@ struct msg *stream_queue_pop_locked(hio_stream *s)
 /* ------------------------------------------------------------------ sessions */
 
 /* On the reader thread. The message leaves the in-flight list here; whoever takes it
- * off owns it, unless the lane thread is still writing it (struct msg). */
-static void lane_on_ack(struct lane *l, const char *id, const char *status)
+ * off owns it, unless the lane thread is still writing it (struct msg). The lane
+ * thread waiting for room in its window is woken by the caller, once per burst of
+ * ACKs (a PE acks a batch at once). 1 when the message was in flight. */
+static int lane_on_ack(struct lane *l, const char *id, const char *status)
 {
 	hio_stream *s = l->s;
 	struct msg *m, *prev = NULL;
@@ -150,7 +153,6 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 		l->last_ack_us = now;
 		l->last_work_ms = hio_mono_ms();
 		hio_hist_observe_us(&hio_stream_ack_hist, (l->last_work_ms - m->sent_ms) * 1000);
-		pthread_cond_broadcast(&s->cv);
 	}
 	found = m != NULL;
 	if (m && m->sending) {
@@ -164,6 +166,7 @@ static void lane_on_ack(struct lane *l, const char *id, const char *status)
 		stream_msg_finish(s, m, 1, HIO_VIA_PE, status, NULL);
 	else if (!found)
 		hio_debug("ack for unknown message %s on PE %s", id, l->pe_id);
+	return found;
 }
 
 static void *reader_main(void *arg)
@@ -173,6 +176,7 @@ static void *reader_main(void *arg)
 	struct hio_frame_dec_cbs cbs = {.on_end = stream_ack_on_end};
 	hio_frame_dec *dec = hio_frame_dec_new(&cbs, &a);
 	const char *why = "out of memory";
+	int freed = 0; /* ACKs of this burst made room in the window */
 
 	while (dec) {
 		int r = hio_frame_dec_read_one(dec, l->sock);
@@ -181,8 +185,14 @@ static void *reader_main(void *arg)
 			break;
 		}
 		if (a.got == HIO_F_ACK) {
-			if (hio_id_valid(a.id))
-				lane_on_ack(l, a.id, a.status);
+			if (hio_id_valid(a.id) && lane_on_ack(l, a.id, a.status))
+				freed = 1;
+			if (freed && hio_frame_dec_buffered(dec) == 0) {
+				pthread_mutex_lock(&l->s->mu);
+				pthread_cond_broadcast(&l->s->cv);
+				pthread_mutex_unlock(&l->s->mu);
+				freed = 0;
+			}
 		} else if (a.got == HIO_F_ERROR) {
 			hio_warn("PE %s ended the session: %s", l->pe_id, a.error);
 			why = "PE refused";
@@ -335,63 +345,107 @@ static int lane_window(struct lane *l)
 	return w < WINDOW_SLOW ? WINDOW_SLOW : w > WINDOW_FAST ? WINDOW_FAST : (int)w;
 }
 
-/* Sends m on the lane's session; it stays in flight until its ACK. m is on the
- * in-flight list before its first byte goes out, so an ACK never finds it missing; and
- * it is marked sending, so the reader that gets that ACK leaves m to this thread until
- * the write returns (struct msg). 0, or -1 with errno; either way m is no longer the
+/* Sends ms[0..n) on the lane's session; each stays in flight until its ACK. Each is on
+ * the in-flight list before its first byte goes out, so an ACK never finds it missing;
+ * and it is marked sending, so the reader that gets that ACK leaves it to this thread
+ * until the write returns (struct msg). More than one (send_batchable messages) go in
+ * one sendmsg. 0, or -1 with errno; either way the messages are no longer the
  * caller's. */
-static int session_send(struct lane *l, struct msg *m)
+static int session_send(struct lane *l, struct msg **ms, int n)
 {
 	hio_stream *s = l->s;
-	json_t *meta;
-	int r, e, acked;
+	struct iovec iov[2 * SEND_BATCH_MAX];
+	uint8_t *heads[SEND_BATCH_MAX] = {0};
+	int acked[SEND_BATCH_MAX];
+	int r = -1, e = ENOMEM;
+	uint64_t t0;
 
+	HIO_ASSERT(n >= 1 && n <= SEND_BATCH_MAX);
 	pthread_mutex_lock(&s->mu);
-	if (l->inflight_tail)
-		l->inflight_tail->next = m;
-	else
-		l->inflight = m;
-	l->inflight_tail = m;
-	l->inflight_n++;
-	l->inflight_bytes += m->len;
-	m->sent_ms = hio_mono_ms();
-	m->sending = 1;
-	m->acked = 0;
+	for (int k = 0; k < n; k++) {
+		struct msg *m = ms[k];
+
+		if (l->inflight_tail)
+			l->inflight_tail->next = m;
+		else
+			l->inflight = m;
+		l->inflight_tail = m;
+		l->inflight_n++;
+		l->inflight_bytes += m->len;
+		m->sent_ms = hio_mono_ms();
+		m->sending = 1;
+		m->acked = 0;
+	}
 	pthread_mutex_unlock(&s->mu);
-	meta = stream_msg_meta(m);
-	if (meta) {
-		uint64_t t0 = hio_hist_start();
+	t0 = hio_hist_start();
+	if (n == 1) {
+		struct msg *m = ms[0];
+		json_t *meta = stream_msg_meta(m);
+
 		/* Locally a file goes as its descriptor, and nothing is compressed: no
 		 * network to save. */
-		if (l->local && !m->data && m->fd >= 0) {
+		if (!meta)
+			r = -1;
+		else if (l->local && !m->data && m->fd >= 0) {
 			if (s->files_sealed)
 				json_object_set_new(meta, "sealed", json_true());
 			r = hio_frame_send_fd(l->sock, HIO_F_MSG, meta, m->fd, m->len);
 		} else
 			r = hio_frame_send(l->sock, HIO_F_MSG, l->local ? 0 : m->flags, meta,
 					   m->data, m->fd, m->len);
-		e = errno;
+		e = meta ? errno : ENOMEM;
 		json_decref(meta);
-		if (r == 0)
-			hio_hist_done(&hio_stream_send_hist, t0);
 	} else {
-		r = -1;
-		e = ENOMEM;
+		int k;
+
+		for (k = 0; k < n; k++) {
+			json_t *meta = stream_msg_meta(ms[k]);
+			size_t hlen = 0;
+			int bad = !meta || hio_frame_head(HIO_F_MSG, 0, meta, ms[k]->len, &heads[k],
+							  &hlen) < 0;
+
+			json_decref(meta);
+			if (bad)
+				break;
+			iov[2 * k] = (struct iovec){heads[k], hlen};
+			iov[2 * k + 1] = (struct iovec){ms[k]->data, (size_t)ms[k]->len};
+		}
+		if (k == n) {
+			r = hio_net_sendv(l->sock, iov, 2 * n);
+			e = errno;
+		}
+		for (k = 0; k < n; k++)
+			free(heads[k]);
 	}
-	pthread_mutex_lock(&s->mu);
-	m->sending = 0;
 	if (r == 0)
-		s->st.bytes_p2p += m->len;
-	if (r == 0 && l->local && !m->data && m->fd >= 0)
-		s->st.handed_over++;
-	acked = m->acked;
+		for (int k = 0; k < n; k++)
+			hio_hist_done(&hio_stream_send_hist, t0);
+	pthread_mutex_lock(&s->mu);
+	for (int k = 0; k < n; k++) {
+		struct msg *m = ms[k];
+
+		m->sending = 0;
+		if (r == 0)
+			s->st.bytes_p2p += m->len;
+		if (r == 0 && l->local && !m->data && m->fd >= 0)
+			s->st.handed_over++;
+		acked[k] = m->acked;
+	}
 	pthread_mutex_unlock(&s->mu);
-	/* Acknowledged: the PE has all of it, whatever the write said. Otherwise m stays
-	 * in flight (session_close requeues it when the write failed). */
-	if (acked)
-		stream_msg_finish(s, m, 1, HIO_VIA_PE, m->ack_status, NULL);
+	/* Acknowledged: the PE has all of it, whatever the write said. Otherwise a message
+	 * stays in flight (session_close requeues it when the write failed). */
+	for (int k = 0; k < n; k++)
+		if (acked[k])
+			stream_msg_finish(s, ms[k], 1, HIO_VIA_PE, ms[k]->ack_status, NULL);
 	errno = e;
 	return r;
+}
+
+/* A message that may share a sendmsg with others: small, in memory, and sent as it is
+ * (no LZ4 frame to build). */
+static int send_batchable(const struct lane *l, const struct msg *m)
+{
+	return m->data && m->len <= SEND_BATCH_BYTES && (l->local || !(m->flags & HIO_FRAME_F_LZ4));
 }
 
 /* ------------------------------------------------------------------ lanes */
@@ -477,9 +531,23 @@ void *stream_lane_main(void *arg)
 			}
 			if (s->q_head && l->inflight_n < lane_window(l) &&
 			    (l->inflight_n < WINDOW_SLOW || l->inflight_bytes < WINDOW_BYTES)) {
-				m = stream_queue_pop_locked(s);
+				struct msg *ms[SEND_BATCH_MAX];
+				uint64_t bytes;
+				int n = 1;
+
+				/* What else the window takes goes in the same write. */
+				ms[0] = stream_queue_pop_locked(s);
+				bytes = ms[0]->len;
+				while (n < SEND_BATCH_MAX && s->q_head &&
+				       send_batchable(l, ms[0]) && send_batchable(l, s->q_head) &&
+				       l->inflight_n + n < lane_window(l) &&
+				       bytes + s->q_head->len <= SEND_BATCH_BYTES &&
+				       l->inflight_bytes + bytes + s->q_head->len < WINDOW_BYTES) {
+					bytes += s->q_head->len;
+					ms[n++] = stream_queue_pop_locked(s);
+				}
 				pthread_mutex_unlock(&s->mu);
-				if (session_send(l, m) < 0) {
+				if (session_send(l, ms, n) < 0) {
 					hio_info("send to PE %s failed (%s); resending elsewhere",
 						 l->pe_id, strerror(errno));
 					session_close(l, http, 0, "send failed");

@@ -69,6 +69,11 @@ struct pe_addr {
  * in flight ran a resident Python handler at 0.4x (pipe and cache traffic), 2 MiB at
  * 1.4x, and the C API fastest too (bench/serve, bench/c_api). */
 #define WINDOW_BYTES (2u << 20)
+/* Small messages the window lets go together share one sendmsg: up to this many, of
+ * this many bytes in all (at 1 KB, a system call and a PE wakeup per message were
+ * most of the C API's cost). */
+#define SEND_BATCH_MAX 32
+#define SEND_BATCH_BYTES (64u << 10)
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 /* After the master said no PE is free, no lane asks again for this long (doubling to

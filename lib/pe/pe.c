@@ -72,6 +72,11 @@ uint64_t pe_next_seq(struct pe *pe)
 void pe_kick_heartbeat_locked(struct pe *pe)
 {
 	HIO_ASSERT_HELD(&pe->mu);
+	/* One pending is enough: the heartbeat looks at the state when it acts. Waking
+	 * it again at each change woke it twice a message while the executor idled
+	 * between messages (it then waits out PE_HB_MIN_GAP_MS anyway). */
+	if (pe->hb_kick)
+		return;
 	pe->hb_kick = 1;
 	/* Broadcast: pe_sleep waiters share the condition. */
 	pthread_cond_broadcast(&pe->cv_hb);
@@ -158,12 +163,34 @@ void pe_exec_wake(struct pe *pe)
 	}
 }
 
-int pe_fifo_push(struct pe *pe, struct pe_item *it)
+/* Wakes the executor for what was pushed with the wake deferred. The caller holds mu;
+ * 1 when the resident pipeline must be woken (pe_exec_wake, after unlocking). */
+static int fifo_wake_locked(struct pe *pe)
 {
 	int wake;
 
+	HIO_ASSERT_HELD(&pe->mu);
+	pe->fifo_wake_pending = 0;
+	pthread_cond_broadcast(&pe->cv_fifo);
+	/* The resident pipeline waits in poll(2), not on cv_fifo. */
+	wake = pe->exec_waiting;
+	pe->exec_waiting = 0;
+	return wake;
+}
+
+int pe_fifo_push(struct pe *pe, struct pe_item *it, int defer_wake)
+{
+	int wake = 0;
+
 	pthread_mutex_lock(&pe->mu);
 	while (!pe->stopping && !fifo_admits(pe, it)) {
+		/* The executor must hear of what is queued before we wait for it. */
+		if (pe->fifo_wake_pending && fifo_wake_locked(pe)) {
+			pthread_mutex_unlock(&pe->mu);
+			pe_exec_wake(pe);
+			pthread_mutex_lock(&pe->mu);
+			continue;
+		}
 		pe->fifo_waiters++;
 		pthread_cond_wait(&pe->cv_fifo, &pe->mu);
 		pe->fifo_waiters--;
@@ -184,14 +211,26 @@ int pe_fifo_push(struct pe *pe, struct pe_item *it)
 	pe->fn++;
 	pe->fbytes += it->len;
 	pe_metrics_received(it->len, it->sess != NULL);
-	pthread_cond_broadcast(&pe->cv_fifo);
-	/* The resident pipeline waits in poll(2), not on cv_fifo. */
-	wake = pe->exec_waiting;
-	pe->exec_waiting = 0;
+	if (defer_wake)
+		pe->fifo_wake_pending = 1;
+	else
+		wake = fifo_wake_locked(pe);
 	pthread_mutex_unlock(&pe->mu);
 	if (wake)
 		pe_exec_wake(pe);
 	return 0;
+}
+
+void pe_fifo_wake(struct pe *pe)
+{
+	int wake = 0;
+
+	pthread_mutex_lock(&pe->mu);
+	if (pe->fifo_wake_pending)
+		wake = fifo_wake_locked(pe);
+	pthread_mutex_unlock(&pe->mu);
+	if (wake)
+		pe_exec_wake(pe);
 }
 
 static struct pe_item *fifo_pop_locked(struct pe *pe)
@@ -280,9 +319,9 @@ struct pe_item *pe_fifo_take(struct pe *pe, int wait)
 	return it;
 }
 
-void pe_set_running(struct pe *pe, int on)
+static void set_running_locked(struct pe *pe, int on)
 {
-	pthread_mutex_lock(&pe->mu);
+	HIO_ASSERT_HELD(&pe->mu);
 	if (pe->running != on) {
 		pe->running = on;
 		/* The puller waits for an idle PE, the heartbeat reports it, and the
@@ -293,6 +332,23 @@ void pe_set_running(struct pe *pe, int on)
 		}
 		pe_kick_heartbeat_locked(pe);
 	}
+}
+
+void pe_set_running(struct pe *pe, int on)
+{
+	pthread_mutex_lock(&pe->mu);
+	set_running_locked(pe, on);
+	pthread_mutex_unlock(&pe->mu);
+}
+
+/* The executor finished a message: idle unless another one waits. Going idle and busy
+ * again between two queued messages woke the heartbeat, the puller and the uploader
+ * twice a message (8 futex calls a message at 1 KB through the C API). */
+static void executor_finished(struct pe *pe)
+{
+	pthread_mutex_lock(&pe->mu);
+	if (!pe->fhead)
+		set_running_locked(pe, 0);
 	pthread_mutex_unlock(&pe->mu);
 }
 
@@ -379,8 +435,8 @@ static void *executor_main(void *arg)
 			pe_set_running(pe, 0);
 			continue;
 		}
-		pe_set_running(pe, 0);
 		pe_entry_pend(pe, e);
+		executor_finished(pe);
 	}
 	/* Stopping: what is still queued was never acknowledged, so the connector resends
 	 * it and the master requeues backlog leases when we say we are gone. */

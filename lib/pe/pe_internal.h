@@ -173,9 +173,10 @@ struct pe {
 	struct pe_item *fhead, *ftail;
 	size_t fn;
 	uint64_t fbytes;
-	int running;	  /* a handler is running (the pipeline: a message is in flight) */
-	int exec_waiting; /* the pipeline sleeps in poll(2): a push writes exec_evfd */
-	int fifo_waiters; /* readers waiting for room in the FIFO */
+	int running;	       /* a handler is running (the pipeline: a message is in flight) */
+	int exec_waiting;      /* the pipeline sleeps in poll(2): a push writes exec_evfd */
+	int fifo_waiters;      /* readers waiting for room in the FIFO */
+	int fifo_wake_pending; /* pushed with the executor's wake deferred */
 	struct pe_entry *uhead, *utail;
 	size_t un;
 	uint64_t ubytes;
@@ -202,8 +203,11 @@ struct pe {
 
 /* pe.c */
 uint64_t pe_next_seq(struct pe *pe);
-/* Queues it (blocks while the FIFO is full). 0, or -1 when stopping (item not taken). */
-int pe_fifo_push(struct pe *pe, struct pe_item *it);
+/* Queues it (blocks while the FIFO is full). 0, or -1 when stopping (item not taken).
+ * defer_wake: the executor is woken by the next pe_fifo_wake (or push that waits), so
+ * a burst of messages read at once wakes it once, not once a message. */
+int pe_fifo_push(struct pe *pe, struct pe_item *it, int defer_wake);
+void pe_fifo_wake(struct pe *pe);
 /* The executor's next message (the PE is running from then on), waiting for one when
  * wait; NULL when stopping or (without wait) none is queued. */
 struct pe_item *pe_fifo_take(struct pe *pe, int wait);

@@ -85,7 +85,7 @@ void *pe_puller_main(void *arg)
 			backoff = 0;
 			hio_debug("leased backlog message %s (%s, %" PRIu64 " bytes)", it->id,
 				  it->name, it->len);
-			if (pe_fifo_push(pe, it) < 0)
+			if (pe_fifo_push(pe, it, 0) < 0)
 				pe_item_free(it); /* stopping; requeued once we say gone */
 		} else if (rc == 0 && resp.status == 200) {
 			hio_warn("backlog answer for pipeline %s is not one MSG frame: %s; "

@@ -441,7 +441,8 @@ static int rx_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	rx->sess->refs++;
 	pthread_mutex_unlock(&pe->mu);
 	it->sess = rx->sess;
-	if (pe_fifo_push(pe, it) < 0) {
+	/* session_main wakes the executor when what it read is decoded. */
+	if (pe_fifo_push(pe, it, 1) < 0) {
 		pe_session_unref(pe, it->sess);
 		pe_item_free(it);
 		rx->quiet = 1;
@@ -617,6 +618,7 @@ static void *session_main(void *arg)
 		} else {
 			rc = hio_frame_dec_feed(dec, rbuf, (size_t)r);
 		}
+		pe_fifo_wake(pe);
 		if (rc < 0) {
 			if (!rx.quiet) {
 				why = rx.err[0] ? rx.err : hio_frame_dec_error(dec);

@@ -2,10 +2,12 @@
  * PUT /v1/results (RFILE* RDONE per entry), and only once it answered are the P2P
  * messages acknowledged. Whatever finishes while an upload is in flight goes into the
  * next one, so fast handlers share requests and slow ones are not held back. */
+#include "hio_buf.h"
 #include "hio_frame.h"
 #include "hio_http.h"
 #include "hio_log.h"
 #include "hio_metrics.h"
+#include "hio_net.h"
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
@@ -62,7 +64,11 @@ void pe_entry_pend(struct pe *pe, struct pe_entry *e)
 		}
 		pe->upend_us = now;
 	}
-	pthread_cond_broadcast(&pe->cv_up);
+	/* The uploader waits for a first entry, or lingers for a full batch or an idle
+	 * executor (which wakes it itself): an entry in between needs no wakeup. */
+	if (pe->un == 1 || pe->un >= PE_BATCH_MAX || pe->ubytes >= PE_BATCH_BYTES ||
+	    (!pe->running && pe->fn == 0))
+		pthread_cond_broadcast(&pe->cv_up);
 	pthread_mutex_unlock(&pe->mu);
 }
 
@@ -289,18 +295,72 @@ static void send_ack(struct pe_session *s, const char *id, const char *status)
 	json_decref(m);
 }
 
-/* The master answered 2xx: record, ack, free. */
+/* A batch's ACK frames for one session, sent in one write when the batch is done or
+ * the next entry is another session's: one send per message was a system call and a
+ * wakeup of the connector's reader per message at 1 KB. At most PE_BATCH_MAX frames of
+ * under 128 bytes each. */
+#define PE_ACKS_MAX (PE_BATCH_MAX * 256)
+struct acks {
+	struct pe_session *s; /* referenced by an entry not yet freed */
+	struct hio_buf b;
+	size_t n;
+};
+
+static void acks_flush(struct acks *a)
+{
+	struct pe_session *s = a->s;
+
+	if (s && a->n) {
+		pthread_mutex_lock(&s->wmu);
+		if (!s->closed && hio_net_send(s->fd, a->b.data, a->b.len) < 0) {
+			hio_info(
+			    "cannot ack %zu messages to %s: %s; the connector will resend them",
+			    a->n, s->peer, strerror(errno));
+			/* The session is useless without acks: make its reader stop too. */
+			s->closed = 1;
+			shutdown(s->fd, SHUT_RDWR);
+		}
+		pthread_mutex_unlock(&s->wmu);
+	}
+	hio_buf_reset(&a->b);
+	a->n = 0;
+	a->s = NULL;
+}
+
+static void acks_add(struct acks *a, struct pe_session *s, const char *id, const char *status)
+{
+	json_t *m = json_pack("{s:s, s:s}", "id", id, "status", status);
+	uint8_t *head = NULL;
+	size_t hlen = 0;
+
+	if (a->s != s)
+		acks_flush(a);
+	a->s = s;
+	if (!m || hio_frame_head(HIO_F_ACK, 0, m, 0, &head, &hlen) < 0 ||
+	    hio_buf_append(&a->b, head, hlen) < 0) {
+		/* Out of memory or room: this one goes alone. */
+		acks_flush(a);
+		send_ack(s, id, status);
+	} else {
+		a->n++;
+	}
+	free(head);
+	json_decref(m);
+}
+
+/* The master answered 2xx: record, ack, free. The entries (and with them their
+ * sessions) are freed after the acks went out. */
 static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
 {
 	json_t *stored = json_object_get(ans, "stored");
 	json_t *dup = json_object_get(ans, "duplicate");
+	struct acks a = {0};
 
-	while (list) {
-		struct pe_entry *e = list;
+	hio_buf_init(&a.b, PE_ACKS_MAX);
+	for (struct pe_entry *e = list; e; e = e->next) {
 		int failed = e->out.failed;
 		const char *st = failed ? "failed" : "done";
 
-		list = e->next;
 		/* Anything the master took but did not store anew it had stored before. */
 		if ((json_is_array(dup) && id_in(dup, e->it->id)) ||
 		    (json_is_array(stored) && !id_in(stored, e->it->id)))
@@ -314,8 +374,15 @@ static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
 		pe_metrics_stored(st);
 		pe_lru_add(pe, e->it->id, failed);
 		if (e->it->sess)
-			send_ack(e->it->sess, e->it->id, st);
+			acks_add(&a, e->it->sess, e->it->id, st);
 		hio_debug("message %s (%s) stored: %s", e->it->id, e->it->name, st);
+	}
+	acks_flush(&a);
+	hio_buf_free(&a.b);
+	while (list) {
+		struct pe_entry *e = list;
+
+		list = e->next;
 		pe_entry_free(pe, e);
 	}
 }

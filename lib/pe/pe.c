@@ -367,6 +367,7 @@ struct pe_entry *pe_entry_new(struct pe *pe, struct pe_item *it, int *dup)
 	}
 	e->it = it;
 	pe_out_init(&e->out, pe->scratch);
+	e->out.foreign_input = it->linked;
 	if (pe_lru_find(pe, it->id, &failed)) {
 		/* Stored already: an empty entry lets the master answer "duplicate". */
 		hio_info("message %s (%s) was already processed; not running it again", it->id,

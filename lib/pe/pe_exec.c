@@ -59,9 +59,9 @@ void pe_out_free(hio_pe_out *o)
 	free(o->error);
 	o->error = NULL;
 	if (o->dir)
-		pe_scratch_put(o->scratch, o->dir, o->prepared);
+		pe_scratch_put(o->scratch, o->dir, o->prepared, !o->foreign_input);
 	o->dir = NULL;
-	o->dir_ready = o->prepared = 0;
+	o->dir_ready = o->prepared = o->foreign_input = 0;
 }
 
 const char *hio_pe_out_dir(hio_pe_out *o)

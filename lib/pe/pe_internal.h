@@ -63,6 +63,9 @@ struct hio_pe_out {
 	 * output/ are there with their owners and modes. prepared: this message's were
 	 * set up, so the next may skip it. */
 	int dir_ready, prepared;
+	/* The input is the sender's inode, linked (pe_item.linked): dir's input/ never
+	 * keeps it as the next body, which would write into the sender's file. */
+	int foreign_input;
 	/* The command ended by a stop signal the PE did not send it (SIGTERM, SIGINT,
 	 * SIGHUP): a runtime stopping the whole PE (scancel, docker stop, systemd) signals
 	 * the command too. When the PE turns out to be stopping, the message is left
@@ -119,6 +122,7 @@ struct pe_item {
 	uint64_t ts;
 	void *mem;  /* body when in memory */
 	char *path; /* body file when not (owned, unlinked when freed) */
+	int linked; /* path is a link to the sender's inode (pe_recv.c), not a copy */
 	uint64_t len;
 	struct pe_session *sess; /* NULL: leased from the backlog */
 };

@@ -296,6 +296,7 @@ static void fault(struct pipeline *p, int rc)
 			 r->e->it->id, r->e->it->name);
 		pe_out_free(&r->e->out);
 		pe_out_init(&r->e->out, p->pe->scratch);
+		r->e->out.foreign_input = r->e->it->linked;
 		free(r->line);
 		r->line = NULL;
 	}

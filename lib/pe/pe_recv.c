@@ -193,8 +193,8 @@ static int link_passed(int fd, const char *path)
 }
 
 /* A body handed over as a descriptor (local sessions): the file a sender on this host
- * passed with the frame. Read into memory when small; else linked into the workdir
- * when sealed and link_allowed (the analysis reads the sender's inode, which no rewrite
+ * passed with the frame. Linked into the workdir when sealed and link_allowed (and big,
+ * or for the exec handler) (the analysis reads the sender's inode, which no rewrite
  * changes and it cannot write, and it outlives the sender's unlink), or else copied
  * into the PE's own place at once, so the sender's file may go after the ACK whatever
  * the analysis does. The analysis never holds the sender's descriptor. */
@@ -202,7 +202,7 @@ static int rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed)
 {
 	struct pe *pe = rx->pe;
 	struct stat st;
-	int fd, rc = -1;
+	int fd, link, rc = -1;
 
 	if (!rx->sess || !rx->sess->local)
 		return rx_fail(rx, "%s", "a descriptor frame outside a local session");
@@ -216,7 +216,11 @@ static int rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed)
 			       "the passed descriptor is not a regular file of the "
 			       "frame's length");
 	}
-	if (it->len <= PE_MEM_MAX) {
+	/* The exec handler puts every input in a file, so a linked one saves the copies at
+	 * any size; other handlers take small bodies from memory. */
+	link = sealed && (it->len > PE_MEM_MAX || pe->handler == hio_pe_exec_handler) &&
+	       link_allowed(pe, fd, &st);
+	if (!link && it->len <= PE_MEM_MAX) {
 		if (!(it->mem = pe_body_alloc((size_t)it->len))) {
 			close(fd);
 			return rx_fail(rx, "%s", "out of memory");
@@ -236,8 +240,9 @@ static int rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed)
 		rc = rx_fail(rx, "%s", "out of memory");
 		goto out;
 	}
-	if (sealed && link_allowed(pe, fd, &st)) {
+	if (link) {
 		if (link_passed(fd, it->path) == 0) {
+			it->linked = 1;
 			pe_metrics_linked();
 			rx->got = it->len;
 			rc = 0;

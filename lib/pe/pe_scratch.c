@@ -70,8 +70,8 @@ char *pe_scratch_take(struct pe_scratch *s, int *ready)
 }
 
 /* Empties input/: its first file with no other link becomes PE_SCRATCH_BODY (the
- * next input is written into that inode), the rest goes. */
-static int empty_input(const char *dir, const char *input)
+ * next input is written into that inode) when keep, the rest goes. */
+static int empty_input(const char *dir, const char *input, int keep)
 {
 	char body[PATH_MAX], p[PATH_MAX];
 	int have_body, rc = 0;
@@ -95,8 +95,8 @@ static int empty_input(const char *dir, const char *input)
 		}
 		/* Only a file of ours: one an analysis made (it runs as another user) may
 		 * still be open to it or be changed by it later. */
-		if (!have_body && lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-		    st.st_uid == geteuid() && rename(p, body) == 0) {
+		if (keep && !have_body && lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == geteuid() && rename(p, body) == 0) {
 			have_body = 1;
 			continue;
 		}
@@ -127,7 +127,7 @@ static mode_t entry_type(const struct dirent *e, const char *path)
 
 /* Keeps output/ and input/ (emptied), stdout (truncated) and the body file. *kept: both
  * directories were there and are empty now. */
-static int empty_dir(const char *dir, int *kept)
+static int empty_dir(const char *dir, int *kept, int keep_input)
 {
 	char p[PATH_MAX];
 	struct dirent *e;
@@ -155,7 +155,7 @@ static int empty_dir(const char *dir, int *kept)
 			else
 				dirs++;
 		} else if (t == S_IFDIR && !strcmp(n, "input")) {
-			if (empty_input(dir, p) < 0)
+			if (empty_input(dir, p, keep_input) < 0)
 				rc = -1;
 			else
 				dirs++;
@@ -171,13 +171,13 @@ static int empty_dir(const char *dir, int *kept)
 	return rc;
 }
 
-void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared)
+void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared, int keep_input)
 {
 	int kept = 0, both;
 
 	if (!dir)
 		return;
-	if (empty_dir(dir, &both) == 0) {
+	if (empty_dir(dir, &both, keep_input) == 0) {
 		pthread_mutex_lock(&s->mu);
 		if (s->nfree < PE_SCRATCH_KEEP) {
 			s->ready[s->nfree] = (unsigned char)(prepared && both);

@@ -22,8 +22,9 @@ struct pe_scratch *pe_scratch_new(const char *workdir);
 char *pe_scratch_take(struct pe_scratch *s, int *ready);
 /* Gives dir back (takes ownership): emptied and kept for reuse, or removed when the pool
  * holds enough or emptying failed. prepared: the caller's message had it prepared.
- * Thread-safe. */
-void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared);
+ * keep_input 0: its input is the sender's inode (a linked input, pe_recv.c), which must
+ * not become the next input's body. Thread-safe. */
+void pe_scratch_put(struct pe_scratch *s, char *dir, int prepared, int keep_input);
 /* Frees the pool; its directories stay for the workdir's own removal. */
 void pe_scratch_free(struct pe_scratch *s);
 

@@ -86,7 +86,7 @@ int main(void)
 	put_file(a, "stdout", "result line\n");
 	put_file(a, "r0", "a big result");
 
-	pe_scratch_put(s, a, 0);
+	pe_scratch_put(s, a, 0, 1);
 	a = pe_scratch_take(s, NULL);
 	CHECK(a != NULL);
 	if (a) {
@@ -113,7 +113,7 @@ int main(void)
 		put_file(work, "received", "big body");
 		snprintf(p, sizeof(p), "%s/input/x.bin", a);
 		CHECK(link(other, p) == 0);
-		pe_scratch_put(s, a, 0);
+		pe_scratch_put(s, a, 0, 1);
 		a = pe_scratch_take(s, NULL);
 		CHECK(a != NULL);
 		if (a) {
@@ -123,6 +123,26 @@ int main(void)
 		}
 		CHECK(st_of(work, "received").st_nlink == 1);
 		unlink(other);
+	}
+
+	/* A linked input (the sender's own inode, keep_input 0) is never kept as the body,
+	 * even as the last link left: the next input would be written into that file. */
+	if (a) {
+		char b2[PATH_MAX];
+
+		snprintf(b2, sizeof(b2), "%s/" PE_SCRATCH_BODY, a);
+		unlink(b2);
+		snprintf(p, sizeof(p), "%s/input", a);
+		put_file(p, "sender.bin", "the sender's bytes");
+		pe_scratch_put(s, a, 0, 0);
+		a = pe_scratch_take(s, NULL);
+		CHECK(a != NULL);
+		if (a) {
+			snprintf(p, sizeof(p), "%s/input", a);
+			CHECK(entries(p) == 0);
+			CHECK(st_of(a, PE_SCRATCH_BODY).st_ino == 0);
+			put_file(a, PE_SCRATCH_BODY, ""); /* as the next case expects */
+		}
 	}
 
 	/* An input file another user owns (a run-as analysis wrote it: the resident's
@@ -136,7 +156,7 @@ int main(void)
 		put_file(p, "theirs.bin", "the analysis's bytes");
 		snprintf(p, sizeof(p), "%s/input/theirs.bin", a);
 		CHECK(chown(p, 1500000123, 1500000123) == 0);
-		pe_scratch_put(s, a, 0);
+		pe_scratch_put(s, a, 0, 1);
 		a = pe_scratch_take(s, NULL);
 		CHECK(a != NULL);
 		if (a) {
@@ -159,7 +179,7 @@ int main(void)
 			snprintf(p, sizeof(p), "%s/output", c);
 			CHECK(mkdir(p, 0700) == 0 || errno == EEXIST);
 			put_file(p, "r.txt", "result");
-			pe_scratch_put(s, c, 1);
+			pe_scratch_put(s, c, 1, 1);
 			c = pe_scratch_take(s, &ready);
 			CHECK(c != NULL && ready == 1);
 		}
@@ -167,17 +187,17 @@ int main(void)
 			CHECK(entries(p) == 0); /* output/ emptied, kept */
 			CHECK(rmdir(p) == 0);	/* an analysis took output/ away */
 			put_file(c, "output", "not a directory");
-			pe_scratch_put(s, c, 1);
+			pe_scratch_put(s, c, 1, 1);
 			c = pe_scratch_take(s, &ready);
 			CHECK(c != NULL && ready == 0);
 			CHECK(c && st_of(c, "output").st_ino == 0); /* the file went */
 		}
 		if (c) {
 			CHECK(mkdir(p, 0700) == 0);
-			pe_scratch_put(s, c, 0); /* not prepared by its message */
+			pe_scratch_put(s, c, 0, 1); /* not prepared by its message */
 			c = pe_scratch_take(s, &ready);
 			CHECK(c != NULL && ready == 0);
-			pe_scratch_put(s, c, 0);
+			pe_scratch_put(s, c, 0, 1);
 		}
 	}
 
@@ -186,10 +206,10 @@ int main(void)
 		many[i] = pe_scratch_take(s, NULL);
 	for (int i = 0; i < 200; i++) {
 		CHECK(many[i] != NULL);
-		pe_scratch_put(s, many[i], 0);
+		pe_scratch_put(s, many[i], 0, 1);
 	}
-	pe_scratch_put(s, a, 0);
-	pe_scratch_put(s, b, 0);
+	pe_scratch_put(s, a, 0, 1);
+	pe_scratch_put(s, b, 0, 1);
 	/* 160 kept: the counted entries are the pool's directories alone. */
 	CHECK(entries(work) == 160);
 

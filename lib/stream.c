@@ -129,7 +129,6 @@ static int lane_on_ack(struct lane *l, const char *id, const char *status)
 {
 	hio_stream *s = l->s;
 	struct msg *m, *prev = NULL;
-	uint64_t now = hio_now_us();
 	int found;
 
 	pthread_mutex_lock(&s->mu);
@@ -146,11 +145,7 @@ static int lane_on_ack(struct lane *l, const char *id, const char *status)
 		m->next = NULL;
 		l->inflight_n--;
 		l->inflight_bytes -= m->len;
-		if (l->last_ack_us) {
-			uint64_t gap = now - l->last_ack_us;
-			l->ack_gap_us = l->ack_gap_us ? (l->ack_gap_us * 7 + gap) / 8 : gap;
-		}
-		l->last_ack_us = now;
+		l->burst_acks++;
 		l->last_work_ms = hio_mono_ms();
 		hio_hist_observe_us(&hio_stream_ack_hist, (l->last_work_ms - m->sent_ms) * 1000);
 	}
@@ -167,6 +162,29 @@ static int lane_on_ack(struct lane *l, const char *id, const char *status)
 	else if (!found)
 		hio_debug("ack for unknown message %s on PE %s", id, l->pe_id);
 	return found;
+}
+
+/* On the reader thread, after a burst of ACKs (all it had read): the PE's pace per
+ * message is the time since the last burst over the ACKs in this one (a PE acks a
+ * batch at once, so the gaps inside a burst say nothing), and the lane thread may send
+ * again. */
+static void lane_burst_end(struct lane *l)
+{
+	hio_stream *s = l->s;
+	uint64_t now = hio_now_us();
+
+	pthread_mutex_lock(&s->mu);
+	if (l->last_ack_us && l->burst_acks) {
+		uint64_t gap = (now - l->last_ack_us) / (uint64_t)l->burst_acks;
+
+		l->ack_gap_us = l->ack_gap_us ? (l->ack_gap_us * 7 + gap) / 8 : gap;
+		if (!l->ack_gap_us)
+			l->ack_gap_us = 1;
+	}
+	l->last_ack_us = now;
+	l->burst_acks = 0;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 static void *reader_main(void *arg)
@@ -188,9 +206,7 @@ static void *reader_main(void *arg)
 			if (hio_id_valid(a.id) && lane_on_ack(l, a.id, a.status))
 				freed = 1;
 			if (freed && hio_frame_dec_buffered(dec) == 0) {
-				pthread_mutex_lock(&l->s->mu);
-				pthread_cond_broadcast(&l->s->cv);
-				pthread_mutex_unlock(&l->s->mu);
+				lane_burst_end(l);
 				freed = 0;
 			}
 		} else if (a.got == HIO_F_ERROR) {
@@ -267,6 +283,7 @@ static int session_open(struct lane *l, const struct pe_addr *pe, int *busy, cha
 	l->broken = 0;
 	l->last_ack_us = 0;
 	l->ack_gap_us = 0;
+	l->burst_acks = 0;
 	l->last_work_ms = hio_mono_ms();
 	pthread_mutex_unlock(&s->mu);
 	if (pthread_create(&l->reader, NULL, reader_main, l) != 0) {

@@ -113,8 +113,9 @@ struct lane {
 	struct msg *inflight_tail;
 	int inflight_n;
 	uint64_t inflight_bytes;
-	uint64_t last_ack_us;
-	uint64_t ack_gap_us; /* moving average of the gap between acks */
+	uint64_t last_ack_us; /* when the last burst of acks was read */
+	uint64_t ack_gap_us;  /* moving average of the PE's time per message */
+	int burst_acks;	      /* acks read since then */
 	uint64_t last_work_ms;
 	uint64_t checked_ms; /* the last liveness question to the master */
 	long pe_timeout_ms;  /* the session's pipeline timeout (pe_addr) */

@@ -273,6 +273,12 @@ struct pe_rx {
 	char err[256];
 };
 extern const struct hio_frame_dec_cbs pe_rx_cbs;
+/* Records why reception failed (fmt with one %s) in rx->err. Always -1. */
+int pe_rx_fail(struct pe_rx *rx, const char *fmt, const char *arg);
+/* pe_handover.c: the body of MSG frame it is the descriptor queued first in rx (a
+ * local session). sealed: the sender said the file will not change until the ACK. 0,
+ * or -1 after pe_rx_fail. */
+int pe_rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed);
 void pe_rx_reset(struct pe_rx *rx);
 /* pe_pull.c: the backlog puller thread. */
 void *pe_puller_main(void *arg);

@@ -20,11 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #define P2P_READ_BUF (64u << 10)
@@ -127,145 +125,10 @@ static void peer_name(int fd, char *out, size_t n)
 
 /* ---- MSG reception ---- */
 
-static int rx_fail(struct pe_rx *rx, const char *fmt, const char *arg)
+int pe_rx_fail(struct pe_rx *rx, const char *fmt, const char *arg)
 {
 	snprintf(rx->err, sizeof(rx->err), fmt, arg);
 	return -1;
-}
-
-/* Copies len bytes of src (from offset 0) to dst in the kernel. 0 or -1/errno. */
-static int copy_in_kernel(int src, int dst, uint64_t len)
-{
-	off_t off = 0;
-	int sf = 0;
-
-	while ((uint64_t)off < len) {
-		size_t n =
-		    len - (uint64_t)off > (1u << 30) ? (1u << 30) : (size_t)(len - (uint64_t)off);
-		/* copy_file_range shares extents where it can; across file systems (tmpfs
-		 * spool, ext4 workdir) it may refuse, and sendfile copies any file. */
-		ssize_t w =
-		    sf ? sendfile(dst, src, &off, n) : copy_file_range(src, &off, dst, NULL, n, 0);
-		if (w < 0 && !sf &&
-		    (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) {
-			sf = 1;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = EIO; /* the file is shorter than it was at the fstat */
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* A sealed file (the sender does not change it until the ACK) that the run-as analysis
- * can read and not write: another user's, 0644, no ACL. Root's analysis, or one that
- * owns the file, could change the sender's bytes, and a file it cannot read needs a
- * copy of its own. */
-static int link_allowed(const struct pe *pe, int fd, const struct stat *st)
-{
-	const struct hio_pe_runas *ra = pe->analysis_as;
-
-	if (!ra || ra->uid == 0 || st->st_uid == ra->uid || (st->st_mode & 07777) != 0644)
-		return 0;
-	errno = 0;
-	return fgetxattr(fd, "system.posix_acl_access", NULL, 0) < 0 &&
-	       (errno == ENODATA || errno == ENOTSUP);
-}
-
-/* Links the passed file at path: by descriptor (CAP_DAC_READ_SEARCH), else through
- * /proc. Fails with EXDEV when the workdir is another mount (a container's bind). */
-static int link_passed(int fd, const char *path)
-{
-	char proc[64];
-
-	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) == 0)
-		return 0;
-	if (errno != ENOENT && errno != EPERM)
-		return -1;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW);
-}
-
-/* A body handed over as a descriptor (local sessions): the file a sender on this host
- * passed with the frame. Linked into the workdir when sealed and link_allowed (and big,
- * or for the exec handler) (the analysis reads the sender's inode, which no rewrite
- * changes and it cannot write, and it outlives the sender's unlink), or else copied
- * into the PE's own place at once, so the sender's file may go after the ACK whatever
- * the analysis does. The analysis never holds the sender's descriptor. */
-static int rx_take_fd(struct pe_rx *rx, struct pe_item *it, int sealed)
-{
-	struct pe *pe = rx->pe;
-	struct stat st;
-	int fd, link, rc = -1;
-
-	if (!rx->sess || !rx->sess->local)
-		return rx_fail(rx, "%s", "a descriptor frame outside a local session");
-	if (rx->nfdq == 0)
-		return rx_fail(rx, "%s", "a descriptor frame came without its descriptor");
-	fd = rx->fdq[0];
-	memmove(rx->fdq, rx->fdq + 1, (size_t)--rx->nfdq * sizeof(rx->fdq[0]));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != it->len) {
-		close(fd);
-		return rx_fail(rx, "%s",
-			       "the passed descriptor is not a regular file of the "
-			       "frame's length");
-	}
-	/* The exec handler puts every input in a file, so a linked one saves the copies at
-	 * any size; other handlers take small bodies from memory. */
-	link = sealed && (it->len > PE_MEM_MAX || pe->handler == hio_pe_exec_handler) &&
-	       link_allowed(pe, fd, &st);
-	if (!link && it->len <= PE_MEM_MAX) {
-		if (!(it->mem = pe_body_alloc((size_t)it->len))) {
-			close(fd);
-			return rx_fail(rx, "%s", "out of memory");
-		}
-		errno = 0;
-		if (hio_pread_full(fd, it->mem, (size_t)it->len, 0) != (ssize_t)it->len) {
-			rc = rx_fail(rx, "cannot read the passed file: %s",
-				     errno ? strerror(errno) : "shorter than announced");
-			goto out;
-		}
-		rx->got = it->len;
-		rc = 0;
-		goto out;
-	}
-	if (asprintf(&it->path, "%s/in%" PRIu64, pe->workdir, pe_next_seq(pe)) < 0) {
-		it->path = NULL;
-		rc = rx_fail(rx, "%s", "out of memory");
-		goto out;
-	}
-	if (link) {
-		if (link_passed(fd, it->path) == 0) {
-			it->linked = 1;
-			pe_metrics_linked();
-			rx->got = it->len;
-			rc = 0;
-			goto out;
-		}
-		hio_debug("cannot link the passed file for message %s: %s; copying it", it->id,
-			  strerror(errno));
-	}
-	int out = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0 || copy_in_kernel(fd, out, it->len) < 0 || close(out) < 0) {
-		int e = errno;
-		hio_warn("cannot copy the passed file into %s for message %s: %s; refusing it",
-			 it->path, it->id, strerror(e));
-		if (out >= 0)
-			close(out);
-		rc = rx_fail(rx, "PE cannot store the message: %s", strerror(e));
-		goto out;
-	}
-	rx->got = it->len;
-	rc = 0;
-out:
-	close(fd);
-	return rc;
 }
 
 static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
@@ -279,33 +142,33 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 
 	if (rx->sess && !rx->hello_done) {
 		if (h->type != HIO_F_HELLO)
-			return rx_fail(rx, "%s", "expected HELLO first");
+			return pe_rx_fail(rx, "%s", "expected HELLO first");
 		if (h->body_len)
-			return rx_fail(rx, "%s", "HELLO must not have a body");
+			return pe_rx_fail(rx, "%s", "HELLO must not have a body");
 		return 0;
 	}
 	if (h->type != HIO_F_MSG) {
 		snprintf(tbuf, sizeof(tbuf), "%u", h->type);
-		return rx_fail(rx, "unexpected frame type %s (only MSG after WELCOME)", tbuf);
+		return pe_rx_fail(rx, "unexpected frame type %s (only MSG after WELCOME)", tbuf);
 	}
 	if (!rx->sess && rx->ready)
-		return rx_fail(rx, "%s", "more than one frame in a backlog answer");
+		return pe_rx_fail(rx, "%s", "more than one frame in a backlog answer");
 	jid = json_object_get(meta, "id");
 	jname = json_object_get(meta, "name");
 	jts = json_object_get(meta, "ts");
 	if (!json_is_string(jid) || !hio_id_valid(json_string_value(jid)))
-		return rx_fail(rx, "%s", "MSG meta: id must be 32 lowercase hex chars");
+		return pe_rx_fail(rx, "%s", "MSG meta: id must be 32 lowercase hex chars");
 	if (!json_is_string(jname))
-		return rx_fail(rx, "%s", "MSG meta: name must be a string");
+		return pe_rx_fail(rx, "%s", "MSG meta: name must be a string");
 	if (!hio_name_valid(json_string_value(jname), json_string_length(jname), &why))
-		return rx_fail(rx, "MSG meta: bad name: %s", why ? why : "invalid");
+		return pe_rx_fail(rx, "MSG meta: bad name: %s", why ? why : "invalid");
 	if (!json_is_integer(jts) || json_integer_value(jts) < 0)
-		return rx_fail(rx, "%s", "MSG meta: ts must be a non-negative integer");
+		return pe_rx_fail(rx, "%s", "MSG meta: ts must be a non-negative integer");
 
 	it = calloc(1, sizeof(*it));
 	if (!it || !(it->name = strdup(json_string_value(jname)))) {
 		free(it);
-		return rx_fail(rx, "%s", "out of memory");
+		return pe_rx_fail(rx, "%s", "out of memory");
 	}
 	memcpy(it->id, json_string_value(jid), HIO_ID_LEN + 1);
 	it->ts = (uint64_t)json_integer_value(jts);
@@ -314,23 +177,23 @@ static int rx_on_frame(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	rx->cur = it;
 	rx->got = 0;
 	if (h->flags & HIO_FRAME_F_FD)
-		return rx_take_fd(rx, it, json_is_true(json_object_get(meta, "sealed")));
+		return pe_rx_take_fd(rx, it, json_is_true(json_object_get(meta, "sealed")));
 	if (it->len <= PE_MEM_MAX) {
 		it->mem = pe_body_alloc((size_t)it->len);
 		if (!it->mem)
-			return rx_fail(rx, "%s", "out of memory");
+			return pe_rx_fail(rx, "%s", "out of memory");
 		return 0;
 	}
 	/* Big bodies go straight to disk: memory stays bounded whatever peers send. */
 	if (asprintf(&it->path, "%s/in%" PRIu64, pe->workdir, pe_next_seq(pe)) < 0) {
 		it->path = NULL;
-		return rx_fail(rx, "%s", "out of memory");
+		return pe_rx_fail(rx, "%s", "out of memory");
 	}
 	rx->cur_fd = open(it->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (rx->cur_fd < 0) {
 		hio_warn("cannot create %s for message %s: %s; refusing it", it->path, it->id,
 			 strerror(errno));
-		return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+		return pe_rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
 	}
 	return 0;
 }
@@ -341,15 +204,15 @@ static int rx_on_body(void *ud, const void *p, size_t n)
 	struct pe_item *it = rx->cur;
 
 	if (!it)
-		return rx_fail(rx, "%s", "body on a frame without one");
+		return pe_rx_fail(rx, "%s", "body on a frame without one");
 	if (n > it->len - rx->got)
-		return rx_fail(rx, "%s", "body longer than announced");
+		return pe_rx_fail(rx, "%s", "body longer than announced");
 	if (it->mem) {
 		memcpy((char *)it->mem + rx->got, p, n);
 	} else if (hio_write_all(rx->cur_fd, p, n) < 0) {
 		hio_warn("cannot write %s for message %s: %s; refusing it", it->path, it->id,
 			 strerror(errno));
-		return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+		return pe_rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
 	}
 	rx->got += n;
 	return 0;
@@ -386,13 +249,13 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 			hio_warn("P2P connection from %s refused: wrong or missing token (%u more "
 				 "refused since the last such line)",
 				 s->peer, skipped);
-		return rx_fail(rx, "%s", "unauthorized");
+		return pe_rx_fail(rx, "%s", "unauthorized");
 	}
 	if (!json_is_string(pl) || strcmp(json_string_value(pl), pe->pipeline) != 0) {
 		hio_warn("P2P connection from %s refused: it wants pipeline %s, this PE serves %s",
 			 s->peer, json_is_string(pl) ? json_string_value(pl) : "(none)",
 			 pe->pipeline);
-		return rx_fail(rx, "wrong pipeline: this PE serves %s", pe->pipeline);
+		return pe_rx_fail(rx, "wrong pipeline: this PE serves %s", pe->pipeline);
 	}
 	/* Authenticated: now it may take the PE's one session. */
 	pthread_mutex_lock(&pe->mu);
@@ -400,7 +263,7 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 	if (pe->sess || pe->stopping) {
 		pthread_mutex_unlock(&pe->mu);
 		rx->busy = 1;
-		return rx_fail(rx, "%s", "busy");
+		return pe_rx_fail(rx, "%s", "busy");
 	}
 	pe->sess = s;
 	pe_kick_heartbeat_locked(pe);
@@ -412,7 +275,7 @@ static int rx_hello(struct pe_rx *rx, json_t *meta)
 	json_decref(w);
 	if (rc < 0) {
 		rx->quiet = 1;
-		return rx_fail(rx, "%s", "cannot send WELCOME");
+		return pe_rx_fail(rx, "%s", "cannot send WELCOME");
 	}
 	rx->hello_done = 1;
 	hio_info("P2P session from %s started", s->peer);
@@ -428,13 +291,13 @@ static int rx_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	if (rx->sess && !rx->hello_done)
 		return rx_hello(rx, meta);
 	if (!it || rx->got != it->len)
-		return rx_fail(rx, "%s", "body shorter than announced");
+		return pe_rx_fail(rx, "%s", "body shorter than announced");
 	if (rx->cur_fd >= 0) {
 		int rc = close(rx->cur_fd);
 
 		rx->cur_fd = -1;
 		if (rc < 0)
-			return rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
+			return pe_rx_fail(rx, "PE cannot store the message: %s", strerror(errno));
 	}
 	rx->cur = NULL;
 	(void)h;
@@ -451,7 +314,7 @@ static int rx_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 		pe_session_unref(pe, it->sess);
 		pe_item_free(it);
 		rx->quiet = 1;
-		return rx_fail(rx, "%s", "stopping");
+		return pe_rx_fail(rx, "%s", "stopping");
 	}
 	return 0;
 }

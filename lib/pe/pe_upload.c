@@ -279,22 +279,6 @@ static int id_in(json_t *arr, const char *id)
 	return 0;
 }
 
-static void send_ack(struct pe_session *s, const char *id, const char *status)
-{
-	json_t *m = json_pack("{s:s, s:s}", "id", id, "status", status);
-
-	pthread_mutex_lock(&s->wmu);
-	if (m && !s->closed && hio_frame_send_meta(s->fd, HIO_F_ACK, m) < 0) {
-		hio_info("cannot ack message %s to %s: %s; the connector will resend it", id,
-			 s->peer, strerror(errno));
-		/* The session is useless without acks: make its reader stop too. */
-		s->closed = 1;
-		shutdown(s->fd, SHUT_RDWR);
-	}
-	pthread_mutex_unlock(&s->wmu);
-	json_decref(m);
-}
-
 /* A batch's ACK frames for one session, sent in one write when the batch is done or
  * the next entry is another session's: one send per message was a system call and a
  * wakeup of the connector's reader per message at 1 KB. At most PE_BATCH_MAX frames of
@@ -333,17 +317,17 @@ static void acks_add(struct acks *a, struct pe_session *s, const char *id, const
 	uint8_t *head = NULL;
 	size_t hlen = 0;
 
-	if (a->s != s)
+	/* Flushed before the buffer can fill, so only memory can be short: that ACK is not
+	 * sent, and the connector resends the message (answered "duplicate"). */
+	if (a->s != s || a->b.len + 256 > PE_ACKS_MAX)
 		acks_flush(a);
 	a->s = s;
 	if (!m || hio_frame_head(HIO_F_ACK, 0, m, 0, &head, &hlen) < 0 ||
-	    hio_buf_append(&a->b, head, hlen) < 0) {
-		/* Out of memory or room: this one goes alone. */
-		acks_flush(a);
-		send_ack(s, id, status);
-	} else {
+	    hio_buf_append(&a->b, head, hlen) < 0)
+		hio_warn("out of memory for the ACK of message %s; the connector will resend it",
+			 id);
+	else
 		a->n++;
-	}
 	free(head);
 	json_decref(m);
 }

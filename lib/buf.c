@@ -69,6 +69,15 @@ void hio_buf_reset(struct hio_buf *b)
 		b->data[0] = '\0';
 }
 
+void hio_buf_truncate(struct hio_buf *b, size_t len)
+{
+	if (len > b->len)
+		return;
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+}
+
 char *hio_buf_steal(struct hio_buf *b, size_t *len)
 {
 	char *p = b->data;

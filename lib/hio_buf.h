@@ -16,6 +16,8 @@ void hio_buf_init(struct hio_buf *b, size_t max);
 int hio_buf_append(struct hio_buf *b, const void *p, size_t n);
 int hio_buf_printf(struct hio_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hio_buf_reset(struct hio_buf *b);
+/* Drops what was appended after the first len bytes (len <= b->len). */
+void hio_buf_truncate(struct hio_buf *b, size_t len);
 /* Hands the data to the caller (free() it); the buffer is left empty. */
 char *hio_buf_steal(struct hio_buf *b, size_t *len);
 void hio_buf_free(struct hio_buf *b);

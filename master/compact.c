@@ -71,11 +71,9 @@ static int copy_batch(struct master *m, const char *pln, char **cursor, struct h
 	}
 	for (; rc == 0 && v && i < pl->n_sorted && k < COMPACT_BATCH; i++, k++) {
 		json_t *line = result_line(pln, v[i], plver_find(pl, v[i]->version), 1);
-		char *t = line ? json_dumps(line, JSON_COMPACT) : NULL;
 
-		if (!t || hio_buf_append(b, t, strlen(t)) < 0 || hio_buf_append(b, "\n", 1) < 0)
+		if (journal_line_add(b, line) < 0)
 			rc = -1;
-		free(t);
 		json_decref(line);
 	}
 	free(*cursor);

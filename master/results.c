@@ -69,22 +69,33 @@ json_t *files_json(const struct rfile *files, size_t n)
 	return arr;
 }
 
-/* One journal line. A torn write is cut back so the next line starts clean. */
-int journal_append(struct master *m, const char *text)
+static int journal_dump_cb(const char *p, size_t n, void *ud)
 {
-	size_t len = strlen(text);
-	char *buf = malloc(len + 1);
-	int rc = 0;
+	return hio_buf_append(ud, p, n);
+}
 
-	if (!buf) {
-		errno = ENOMEM;
+int journal_line_add(struct hio_buf *b, json_t *o)
+{
+	size_t len = b->len;
+
+	if (!o || json_dump_callback(o, journal_dump_cb, b, JSON_COMPACT) < 0 ||
+	    hio_buf_append(b, "\n", 1) < 0) {
+		hio_buf_truncate(b, len);
 		return -1;
 	}
-	/* One write per line, so a crash tears at most the last line. */
-	memcpy(buf, text, len);
-	buf[len++] = '\n';
+	return 0;
+}
+
+/* A torn write is cut back so the next line starts clean. */
+int journal_append(struct master *m, const char *lines, size_t len)
+{
+	int rc = 0;
+
+	HIO_ASSERT(len && lines[len - 1] == '\n');
+	/* One write per batch, so a crash tears at most its last line. */
 	pthread_mutex_lock(&m->journal_lock);
-	if (hio_write_all(m->journal_fd, buf, len) < 0 || (m->fsync && fsync(m->journal_fd) < 0)) {
+	if (hio_write_all(m->journal_fd, lines, len) < 0 ||
+	    (m->fsync && fsync(m->journal_fd) < 0)) {
 		int e = errno;
 
 		if (ftruncate(m->journal_fd, (off_t)m->journal_size) < 0)
@@ -95,13 +106,12 @@ int journal_append(struct master *m, const char *text)
 		rc = -1;
 	} else {
 		m->journal_size += len;
-		for (size_t i = 0; i < len; i++)
-			m->journal_lines += buf[i] == '\n';
+		for (const char *p = lines; (p = memchr(p, '\n', len - (size_t)(p - lines))); p++)
+			m->journal_lines++;
 		/* Until the caller applies it to the index, compaction must wait. */
 		atomic_fetch_add(&m->journal_unapplied, 1);
 	}
 	pthread_mutex_unlock(&m->journal_lock);
-	free(buf);
 	return rc;
 }
 
@@ -210,9 +220,94 @@ static void rm_tmpdir(const char *tmpdir)
 		hio_rm_rf(tmpdir);
 }
 
-int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rfile *files,
-		   size_t nfiles, json_t *stored, json_t *duplicate, struct reply *out)
+/* An entry journaled in a batch, to apply to the index once the batch's write is
+ * done (or to undo when it failed). */
+struct rpend {
+	struct result *res; /* owned */
+	struct ident *ident;
+	struct pipeline *pl;
+	uint8_t new_ident, kept, renamed, failed;
+};
+
+struct rbatch {
+	struct master *m;
+	struct hio_buf lines; /* the pending entries' journal lines */
+	struct rpend *p;
+	size_t n, cap;
+};
+
+struct rbatch *rbatch_new(struct master *m)
 {
+	struct rbatch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	b->m = m;
+	hio_buf_init(&b->lines, RBATCH_BUF_MAX);
+	return b;
+}
+
+int rbatch_full(const struct rbatch *b)
+{
+	return b->n >= RBATCH_ENTRIES || b->lines.len >= RBATCH_BYTES;
+}
+
+static int result_dir(struct master *m, const char *id, char *path, size_t len)
+{
+	return path_fmt(path, len, "%s/results/%s", m->dir, id);
+}
+
+/* Forgets a pending entry that will not be stored: its directory, its claim. */
+static void rpend_undo(struct master *m, struct rpend *p)
+{
+	char dest[PATH_MAX];
+
+	if (p->renamed && result_dir(m, p->res->id, dest, sizeof(dest)) == 0)
+		hio_rm_rf(dest);
+	pthread_mutex_lock(&m->lock);
+	if (p->new_ident) {
+		hio_hmap_del(&m->ids, p->ident->id);
+		free(p->ident);
+	} else {
+		p->ident->result = IDR_NONE;
+	}
+	pthread_mutex_unlock(&m->lock);
+	result_free(p->res);
+}
+
+static void rbatch_undo(struct rbatch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		rpend_undo(b->m, &b->p[i]);
+	b->n = 0;
+	hio_buf_reset(&b->lines);
+}
+
+void rbatch_free(struct rbatch *b)
+{
+	if (!b)
+		return;
+	rbatch_undo(b);
+	hio_buf_free(&b->lines);
+	free(b->p);
+	free(b);
+}
+
+static void store_err(struct master *m, int e, const char *id, struct reply *out)
+{
+	if (e == ENOSPC || e == EDQUOT) {
+		master_note_disk_full(m);
+		reply_err(out, MASTER_DISK_FULL, "disk full: cannot store result %s: %s", id,
+			  strerror(e));
+		return;
+	}
+	reply_err(out, 500, "cannot store result %s: %s", id, strerror(e));
+}
+
+int results_commit(struct rbatch *b, const char *tmpdir, json_t *meta, struct rfile *files,
+		   size_t nfiles, json_t *duplicate, struct reply *out)
+{
+	struct master *m = b->m;
 	const char *id = json_string_value(json_object_get(meta, "id"));
 	const char *name = json_string_value(json_object_get(meta, "name"));
 	const char *pln = json_string_value(json_object_get(meta, "pipeline"));
@@ -220,16 +315,25 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	int failed = strcmp(json_string_value(json_object_get(meta, "status")), "failed") == 0;
 	json_int_t version = json_integer_value(json_object_get(meta, "version"));
 	uint64_t ts = (uint64_t)json_integer_value(json_object_get(meta, "ts"));
-	char dest[PATH_MAX], oldpath[PATH_MAX] = "", msgpath[PATH_MAX] = "", rdir[PATH_MAX];
-	struct result *res, *existing, *old = NULL;
+	char dest[PATH_MAX];
+	struct result *res, *existing;
 	struct plver pv = {0};
 	struct ident *ident;
 	struct pipeline *pl;
-	int kept, new_ident = 0, renamed = 0, e;
-	json_t *line = NULL;
-	char *text = NULL;
+	struct rpend *p;
+	int kept, new_ident = 0, e;
+	json_t *line;
 
-	res = result_new(name, id, ts, failed, error, files, nfiles);
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 16;
+
+		p = cap <= RBATCH_ENTRIES ? realloc(b->p, cap * sizeof(*p)) : NULL;
+		if (p) {
+			b->p = p;
+			b->cap = cap;
+		}
+	}
+	res = b->n < b->cap ? result_new(name, id, ts, failed, error, files, nfiles) : NULL;
 	if (res && version > 0 && version < INT32_MAX)
 		res->version = (int)version;
 	if (res && prov_get(meta, res) < 0) {
@@ -238,8 +342,7 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	}
 	if (res)
 		res->stored_us = hio_now_us();
-	if (!res || path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) < 0 ||
-	    path_fmt(dest, sizeof(dest), "%s/%s", rdir, id) < 0) {
+	if (!res || result_dir(m, id, dest, sizeof(dest)) < 0) {
 		rm_tmpdir(tmpdir);
 		result_free(res);
 		reply_err(out, 500, "out of memory or path too long storing %s", id);
@@ -271,7 +374,8 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 		reply_err(out, 503, "no room to store %s (pipelines or memory)", id);
 		return -1;
 	}
-	/* Claimed: a concurrent upload of the same id now counts as a duplicate. */
+	/* Claimed: a concurrent upload of the same id, or the same one again in this
+	 * batch, now counts as a duplicate. */
 	ident->result = IDR_STORING;
 	/* The command of the version that made it, copied for the journal line. */
 	if (res->version && res->version == pl->version &&
@@ -287,6 +391,13 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	kept = !existing || existing->ts < ts;
 	pthread_mutex_unlock(&m->lock);
 
+	p = &b->p[b->n];
+	*p = (struct rpend){.res = res,
+			    .ident = ident,
+			    .pl = pl,
+			    .new_ident = (uint8_t)new_ident,
+			    .kept = (uint8_t)kept,
+			    .failed = (uint8_t)failed};
 	if (kept && tmpdir) {
 		/* A directory already named by this id is debris of a crash before its
 		 * journal line: the id has no stored result, so it is safe to replace. */
@@ -294,15 +405,13 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 
 		if (r < 0 && (errno == EEXIST || errno == ENOTEMPTY) && hio_rm_rf(dest) == 0)
 			r = rename(tmpdir, dest);
-		renamed = r == 0;
-		if (!renamed) {
+		p->renamed = r == 0;
+		if (!p->renamed) {
 			e = errno;
 			hio_err("cannot move result %s into %s: %s; the upload fails", id, dest,
 				strerror(e));
 			goto undo;
 		}
-		if (m->fsync && dir_sync(rdir) < 0)
-			hio_warn("cannot fsync %s: %s", rdir, strerror(errno));
 	} else if (tmpdir) {
 		rm_tmpdir(tmpdir);
 	}
@@ -310,44 +419,72 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	free(pv.exec);
 	free(pv.image);
 	pv.exec = pv.image = NULL;
-	text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-	if (!text || journal_append(m, text) < 0) {
-		e = text ? errno : ENOMEM;
+	e = journal_line_add(&b->lines, line) < 0 ? ENOMEM : 0;
+	json_decref(line);
+	if (e) {
 		hio_err("cannot journal result %s: %s; the upload fails", id, strerror(e));
 		goto undo;
 	}
-	free(text);
-	json_decref(line);
+	b->n++;
+	return 0;
+undo:
+	free(pv.exec);
+	free(pv.image);
+	if (!p->renamed)
+		rm_tmpdir(tmpdir);
+	rpend_undo(m, p);
+	store_err(m, e, id, out);
+	return -1;
+}
 
+/* Puts an entry whose line is journaled into the index and removes what it replaced:
+ * the previous version's files, its backlog message. */
+static void rpend_apply(struct master *m, struct rpend *p, json_t *stored)
+{
+	char oldpath[PATH_MAX] = "", msgpath[PATH_MAX] = "";
+	struct result *res = p->res, *existing, *old = NULL;
+	struct pipeline *pl = p->pl;
+	struct ident *ident = p->ident;
+	int kept = p->kept;
+	char id[HIO_ID_LEN + 1];
+
+	/* Once in the index, res is the index's: a concurrent rm may free it. */
+	snprintf(id, sizeof(id), "%s", res->id);
+	hio_debug("storing result %s of %s/%s (%s, %zu files)", id, pl->name, res->name,
+		  p->failed ? "failed" : "done", res->nfiles);
 	pthread_mutex_lock(&m->lock);
-	ident->result = failed ? IDR_FAILED : IDR_DONE;
-	if (new_ident)
+	ident->result = p->failed ? IDR_FAILED : IDR_DONE;
+	if (p->new_ident)
 		pl->n_in++;
-	if (failed)
+	if (p->failed)
 		pl->n_failed++;
 	else
 		pl->n_done++;
-	existing = hio_hmap_get(&pl->results, name);
+	existing = hio_hmap_get(&pl->results, res->name);
 	/* A newer version may have been committed while this one was on disk. */
-	if (kept && existing && existing->ts >= ts)
+	if (kept && existing && existing->ts >= res->ts)
 		kept = 0;
 	if (kept && hio_hmap_put(&pl->results, res->name, res) == 0) {
 		results_sorted_drop(pl);
 		if (existing) {
 			old = existing;
 			if (old->nfiles)
-				path_fmt(oldpath, sizeof(oldpath), "%s/%s", rdir, old->id);
+				result_dir(m, old->id, oldpath, sizeof(oldpath));
 		}
 		res = NULL;
 	}
 	if (ident->msg)
 		backlog_drop(m, ident->msg, msgpath, sizeof(msgpath));
 	pthread_mutex_unlock(&m->lock);
-	atomic_fetch_sub(&m->journal_unapplied, 1); /* in the index: compaction may go */
 
-	if (res && renamed)
-		hio_rm_rf(dest);
-	result_free(res);
+	json_array_append_new(stored, json_string(id));
+	if (res) {
+		char dest[PATH_MAX];
+
+		if (p->renamed && result_dir(m, res->id, dest, sizeof(dest)) == 0)
+			hio_rm_rf(dest);
+		result_free(res);
+	}
 	if (old) {
 		if (oldpath[0])
 			results_trash(m, oldpath);
@@ -356,36 +493,36 @@ int results_commit(struct master *m, const char *tmpdir, json_t *meta, struct rf
 	if (msgpath[0] && unlink(msgpath) < 0 && errno != ENOENT)
 		hio_warn("cannot remove acknowledged backlog file %s: %s", msgpath,
 			 strerror(errno));
-	json_array_append_new(stored, json_string(id));
-	hio_debug("stored result %s of %s/%s (%s, %zu files)", id, pln, name,
-		  failed ? "failed" : "done", nfiles);
-	return 0;
-undo:
-	free(pv.exec);
-	free(pv.image);
-	free(text);
-	json_decref(line);
-	if (renamed)
-		hio_rm_rf(dest);
-	else
-		rm_tmpdir(tmpdir);
-	pthread_mutex_lock(&m->lock);
-	if (new_ident) {
-		hio_hmap_del(&m->ids, id);
-		free(ident);
-	} else {
-		ident->result = IDR_NONE;
-	}
-	pthread_mutex_unlock(&m->lock);
-	result_free(res);
-	if (e == ENOSPC || e == EDQUOT) {
-		master_note_disk_full(m);
-		reply_err(out, MASTER_DISK_FULL, "disk full: cannot store result %s: %s", id,
-			  strerror(e));
+}
+
+int results_flush(struct rbatch *b, json_t *stored, struct reply *out)
+{
+	struct master *m = b->m;
+	char rdir[PATH_MAX];
+	int e, renamed = 0;
+
+	if (!b->n)
+		return 0;
+	for (size_t i = 0; i < b->n; i++)
+		renamed |= b->p[i].renamed;
+	/* The renames first, then the lines naming them: one fsync for the batch's. */
+	if (renamed && m->fsync && path_fmt(rdir, sizeof(rdir), "%s/results", m->dir) == 0 &&
+	    dir_sync(rdir) < 0)
+		hio_warn("cannot fsync %s: %s", rdir, strerror(errno));
+	if (journal_append(m, b->lines.data, b->lines.len) < 0) {
+		e = errno;
+		hio_err("cannot journal %zu results (the first %s): %s; the upload fails", b->n,
+			b->p[0].res->id, strerror(e));
+		store_err(m, e, b->p[0].res->id, out);
+		rbatch_undo(b);
 		return -1;
 	}
-	reply_err(out, 500, "cannot store result %s: %s", id, strerror(e));
-	return -1;
+	for (size_t i = 0; i < b->n; i++)
+		rpend_apply(m, &b->p[i], stored);
+	atomic_fetch_sub(&m->journal_unapplied, 1); /* in the index: compaction may go */
+	b->n = 0;
+	hio_buf_reset(&b->lines);
+	return 0;
 }
 
 void api_results_file(struct master *m, const char *pln, const char *name, size_t name_len,

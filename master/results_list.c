@@ -335,19 +335,16 @@ static int rm_apply(struct master *m, const char *pln, struct rm_item *v, size_t
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "op", "rm", "pipeline", pln, "name",
 				      v[i].name, "id", v[i].id);
-		char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-		if (!t || (i && hio_buf_append(&b, "\n", 1) < 0) ||
-		    hio_buf_append(&b, t, strlen(t)) < 0) {
+		if (journal_line_add(&b, o) < 0) {
 			errno = ENOMEM;
 			rc = -1;
 		}
-		free(t);
 		json_decref(o);
 	}
 	/* The journal first: a crash after it loses nothing (the start-up removes the
 	 * directories no entry points at); one before it keeps the entries whole. */
-	if (rc == 0 && n && journal_append(m, b.data) < 0)
+	if (rc == 0 && n && journal_append(m, b.data, b.len) < 0)
 		rc = -1;
 	hio_buf_free(&b);
 	if (rc < 0)

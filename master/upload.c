@@ -32,6 +32,7 @@ struct upload {
 	int fd;	  /* the RFILE being written, or -1 */
 	int type; /* type of the frame being decoded */
 	json_t *stored, *duplicate;
+	struct rbatch *batch;	      /* entries received, journaled together at the end */
 	char only_pe[HIO_ID_LEN + 1]; /* a PE's credential: its own entries only, or "" */
 	unsigned status;
 	char err[300];
@@ -324,6 +325,27 @@ static int up_on_body(void *ud, const void *p, size_t n)
 	return 0;
 }
 
+static void up_fail_reply(struct upload *u, struct reply *r)
+{
+	const char *e = json_string_value(json_object_get(r->json, "error"));
+
+	up_fail(u, r->status, "%s", e ? e : "storing the entry failed");
+	json_decref(r->json);
+	r->json = NULL;
+}
+
+/* Stores the entries received so far. */
+static int up_flush(struct upload *u)
+{
+	struct reply r = {0};
+
+	if (results_flush(u->batch, u->stored, &r) < 0) {
+		up_fail_reply(u, &r);
+		return -1;
+	}
+	return 0;
+}
+
 static int up_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 {
 	struct upload *u = ud;
@@ -343,12 +365,10 @@ static int up_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)
 	}
 	/* RDONE. An entry without files has no directory: a mkdir and a rename a result
 	 * were a third of the master's work storing small ones (bench/c_api). */
-	if (results_commit(u->m, u->open ? u->tmpdir : NULL, meta, u->files, u->nfiles, u->stored,
+	if ((rbatch_full(u->batch) && up_flush(u) < 0) ||
+	    results_commit(u->batch, u->open ? u->tmpdir : NULL, meta, u->files, u->nfiles,
 			   u->duplicate, &r) < 0) {
-		const char *e = json_string_value(json_object_get(r.json, "error"));
-
-		up_fail(u, r.status, "%s", e ? e : "storing the entry failed");
-		json_decref(r.json);
+		up_fail_reply(u, &r);
 		entry_reset(u, 0);
 		return -1;
 	}
@@ -371,7 +391,8 @@ struct upload *results_upload_new(struct master *m, const char *only_pe, struct 
 	u->stored = json_array();
 	u->duplicate = json_array();
 	u->dec = hio_frame_dec_new(&cbs, u);
-	if (!u->stored || !u->duplicate || !u->dec)
+	u->batch = rbatch_new(m);
+	if (!u->stored || !u->duplicate || !u->dec || !u->batch)
 		goto oom;
 	pthread_mutex_lock(&m->lock);
 	u->seq = m->seq++;
@@ -399,9 +420,12 @@ void results_upload_finish(struct upload *u, struct reply *out)
 		up_fail(u, 400, "truncated result upload: the last frame is incomplete");
 	if (!u->status && u->open)
 		up_fail(u, 400, "truncated result upload: entry %s has no RDONE", u->id);
+	/* Entries completed before a bad part are stored all the same; if this fails,
+	 * they are not, and the reply says so (not in stored). */
+	up_flush(u);
 	if (u->status) {
-		/* Entries completed before the bad part stay stored (each was committed and
-		 * journaled at its RDONE); only the unfinished one is dropped. Say which. */
+		/* Entries completed before the bad part are stored; only the unfinished one
+		 * is dropped. Say which. */
 		reply_err(out, u->status, "%s", u->err);
 		if (out->json) {
 			json_object_set(out->json, "stored", u->stored);
@@ -420,6 +444,7 @@ void results_upload_free(struct upload *u)
 	if (!u)
 		return;
 	entry_reset(u, 1);
+	rbatch_free(u->batch);
 	if (u->dec)
 		hio_frame_dec_free(u->dec);
 	json_decref(u->stored);

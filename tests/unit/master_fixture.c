@@ -255,31 +255,59 @@ int count_files(const char *pl, const char *suffix)
 
 /* Stores one result entry the way an upload's RDONE does: one file, in a temp dir
  * under results/tmp. 0 stored, 1 duplicate, -1 failed. */
-int commit(struct master *m, const char *pl, const char *name, const char *id, uint64_t ts,
-	   int failed)
+/* results_commit and results_flush of a batch of that one entry, as an upload of one
+ * does. 0, or -1 with out set. */
+static int commit_batch_of_one(struct master *m, const char *tmpdir, json_t *meta,
+			       struct rfile *files, size_t n, json_t *stored, json_t *dup,
+			       struct reply *out)
 {
-	static unsigned n;
-	char tmpdir[PATH_MAX], path[PATH_MAX + 16];
-	char out_txt[] = "out.txt";
-	struct rfile file = {.name = out_txt};
-	json_t *meta, *stored = json_array(), *dup = json_array();
-	struct reply out = {.fd = -1};
-	FILE *f;
+	struct rbatch *b = rbatch_new(m);
 	int rc;
 
-	snprintf(tmpdir, sizeof(tmpdir), "%s/results/tmp/t%u", state_dir, n++);
+	CHECK(b != NULL);
+	rc = results_commit(b, tmpdir, meta, files, n, dup, out);
+	if (rc == 0)
+		rc = results_flush(b, stored, out);
+	rbatch_free(b);
+	return rc;
+}
+
+json_t *entry_prepare(const char *pl, const char *name, const char *id, uint64_t ts, int failed,
+		      char tmpdir[PATH_MAX], struct rfile *file)
+{
+	static unsigned n;
+	static char out_txt[] = "out.txt";
+	char path[PATH_MAX + 16];
+	json_t *meta;
+	FILE *f;
+
+	snprintf(tmpdir, PATH_MAX, "%s/results/tmp/t%u", state_dir, n++);
 	CHECK(hio_mkdir_p(tmpdir) == 0);
 	snprintf(path, sizeof(path), "%s/out.txt", tmpdir);
 	f = fopen(path, "w");
 	if (!f)
 		exit(2);
-	file.size = (uint64_t)fprintf(f, "result %s ts %llu", id, (unsigned long long)ts);
+	file->name = out_txt;
+	file->size = (uint64_t)fprintf(f, "result %s ts %llu", id, (unsigned long long)ts);
 	fclose(f);
 	meta = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "pipeline", pl, "status",
 			 failed ? "failed" : "done", "ts", (json_int_t)ts);
 	if (failed)
 		json_object_set_new(meta, "error", json_string("it broke"));
-	rc = results_commit(m, tmpdir, meta, &file, 1, stored, dup, &out);
+	return meta;
+}
+
+int commit(struct master *m, const char *pl, const char *name, const char *id, uint64_t ts,
+	   int failed)
+{
+	char tmpdir[PATH_MAX];
+	struct rfile file;
+	json_t *meta, *stored = json_array(), *dup = json_array();
+	struct reply out = {.fd = -1};
+	int rc;
+
+	meta = entry_prepare(pl, name, id, ts, failed, tmpdir, &file);
+	rc = commit_batch_of_one(m, tmpdir, meta, &file, 1, stored, dup, &out);
 	if (rc == 0) {
 		CHECK(json_array_size(stored) + json_array_size(dup) == 1);
 		rc = json_array_size(dup) == 1 ? 1 : 0;
@@ -303,7 +331,7 @@ int commit_nofiles(struct master *m, const char *pl, const char *name, const cha
 
 	meta = json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "name", name, "pipeline", pl, "status",
 			 "done", "ts", (json_int_t)ts);
-	rc = results_commit(m, NULL, meta, NULL, 0, stored, dup, &out);
+	rc = commit_batch_of_one(m, NULL, meta, NULL, 0, stored, dup, &out);
 	if (rc == 0) {
 		CHECK(json_array_size(stored) + json_array_size(dup) == 1);
 		rc = json_array_size(dup) == 1 ? 1 : 0;

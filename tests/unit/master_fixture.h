@@ -53,6 +53,12 @@ int path_exists(const char *path);
 /* Backlog files of pl ending in suffix. */
 int count_files(const char *pl, const char *suffix);
 
+/* A finished entry as an upload's frames leave it: one file in a new temp dir under
+ * results/tmp (its path into tmpdir, the file into file), and its RDONE meta (the
+ * caller's to json_decref). */
+json_t *entry_prepare(const char *pl, const char *name, const char *id, uint64_t ts, int failed,
+		      char tmpdir[PATH_MAX], struct rfile *file);
+
 /* Stores one result entry the way an upload's RDONE does: one file, in a temp dir
  * under results/tmp. 0 stored, 1 duplicate, -1 failed. */
 int commit(struct master *m, const char *pl, const char *name, const char *id, uint64_t ts,

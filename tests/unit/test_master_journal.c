@@ -246,6 +246,123 @@ static void test_entry_without_files(void)
 	cleanup(m);
 }
 
+static size_t journal_line_count(void)
+{
+	char jpath[PATH_MAX + 32], *line = NULL;
+	size_t cap = 0, n = 0;
+	FILE *f;
+
+	snprintf(jpath, sizeof(jpath), "%s/results.journal", state_dir);
+	f = fopen(jpath, "r");
+	while (f && getline(&line, &cap, f) > 0)
+		n++;
+	free(line);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Adds (pl, name, id, ts) to batch b; 0 added (or a duplicate), -1 refused. */
+static int batch_add(struct rbatch *b, const char *name, const char *id, uint64_t ts, json_t *dup,
+		     char tmpdir[PATH_MAX])
+{
+	struct reply out = {.fd = -1};
+	struct rfile file;
+	json_t *meta = entry_prepare(PL, name, id, ts, 0, tmpdir, &file);
+	int rc = results_commit(b, tmpdir, meta, &file, 1, dup, &out);
+
+	json_decref(meta);
+	reply_clear(&out);
+	return rc;
+}
+
+/* An upload's entries are journaled in one write at the end: until then none is in
+ * the index, each id is claimed, and a failed write or an upload that never ends
+ * leaves nothing of them behind. */
+static void test_journal_batch(void)
+{
+	char a[HIO_ID_LEN + 1], b[HIO_ID_LEN + 1], c[HIO_ID_LEN + 1], tmp[3][PATH_MAX];
+	struct reply out = {.fd = -1};
+	json_t *stored = json_array(), *dup = json_array();
+	struct rbatch *bt;
+	struct master *m;
+	struct pipeline *pl;
+	size_t lines;
+	int fd;
+
+	fresh_dir();
+	m = master_open();
+	snprintf(a, sizeof(a), "%s", mid(0xb1));
+	snprintf(b, sizeof(b), "%s", mid(0xb2));
+	snprintf(c, sizeof(c), "%s", mid(0xb3));
+	CHECK(commit(m, PL, "before", c, 1, 0) == 0);
+	lines = journal_line_count();
+
+	/* Two entries and the first one again. */
+	bt = rbatch_new(m);
+	CHECK(bt != NULL);
+	CHECK(batch_add(bt, "p", a, 5, dup, tmp[0]) == 0);
+	CHECK(batch_add(bt, "q", b, 6, dup, tmp[1]) == 0);
+	CHECK(batch_add(bt, "p", a, 7, dup, tmp[2]) == 0);
+	CHECK(json_array_size(dup) == 1 &&
+	      strcmp(json_string_value(json_array_get(dup, 0)), a) == 0);
+	CHECK(!path_exists(tmp[0]) && !path_exists(tmp[1]) && !path_exists(tmp[2]));
+	CHECK(id_state(m, a) == IDR_STORING && id_state(m, b) == IDR_STORING);
+	CHECK(strcmp(kept_id(m, PL, "p", NULL), "") == 0);
+	CHECK(journal_line_count() == lines);
+	CHECK(results_flush(bt, stored, &out) == 0);
+	CHECK(json_array_size(stored) == 2);
+	CHECK(journal_line_count() == lines + 2);
+	CHECK(strcmp(kept_id(m, PL, "p", NULL), a) == 0 &&
+	      strcmp(kept_id(m, PL, "q", NULL), b) == 0);
+	CHECK(id_state(m, a) == IDR_DONE && result_dir_exists(a) && result_dir_exists(b));
+	CHECK(results_flush(bt, stored, &out) == 0 && json_array_size(stored) == 2); /* empty */
+	rbatch_free(bt);
+
+	/* The journal write fails: none of the batch is stored, its ids are free. */
+	snprintf(a, sizeof(a), "%s", mid(0xc1));
+	snprintf(b, sizeof(b), "%s", mid(0xc2));
+	bt = rbatch_new(m);
+	CHECK(batch_add(bt, "p", a, 8, dup, tmp[0]) == 0);
+	CHECK(batch_add(bt, "r", b, 9, dup, tmp[1]) == 0);
+	fd = m->journal_fd;
+	m->journal_fd = open("/dev/null", O_RDONLY | O_CLOEXEC); /* writes fail: EBADF */
+	CHECK(m->journal_fd >= 0);
+	CHECK(results_flush(bt, stored, &out) == -1 && out.status == 500);
+	close(m->journal_fd);
+	m->journal_fd = fd;
+	reply_clear(&out);
+	out = (struct reply){.fd = -1};
+	CHECK(json_array_size(stored) == 2 && json_array_size(dup) == 1);
+	CHECK(id_state(m, a) == -1 && id_state(m, b) == -1);
+	CHECK(!result_dir_exists(a) && !result_dir_exists(b));
+	CHECK(strcmp(kept_id(m, PL, "p", NULL), mid(0xb1)) == 0);
+	CHECK(strcmp(kept_id(m, PL, "r", NULL), "") == 0);
+	rbatch_free(bt);
+	/* Retried, they are stored (not duplicates). */
+	CHECK(commit(m, PL, "p", a, 8, 0) == 0 && commit(m, PL, "r", b, 9, 0) == 0);
+	CHECK(strcmp(kept_id(m, PL, "p", NULL), a) == 0);
+
+	/* An upload that ends without its reply (the PE went away): nothing stays. */
+	bt = rbatch_new(m);
+	CHECK(batch_add(bt, "s", c, 10, dup, tmp[0]) == 0); /* c is stored: a duplicate */
+	CHECK(batch_add(bt, "s", mid(0xd7), 10, dup, tmp[1]) == 0);
+	CHECK(json_array_size(dup) == 2);
+	rbatch_free(bt);
+	CHECK(id_state(m, mid(0xd7)) == -1 && !result_dir_exists(mid(0xd7)));
+	lines = journal_line_count();
+	m = master_restart(m);
+	CHECK(journal_line_count() == lines);
+	CHECK(strcmp(kept_id(m, PL, "p", NULL), a) == 0 &&
+	      strcmp(kept_id(m, PL, "q", NULL), mid(0xb2)) == 0);
+	CHECK(strcmp(kept_id(m, PL, "s", NULL), "") == 0);
+	pl = find_pl(m, PL);
+	CHECK(pl && pl->n_done == 5 && pl->n_in == 5);
+	json_decref(stored);
+	json_decref(dup);
+	cleanup(m);
+}
+
 int main(void)
 {
 	hio_log_init("test_master_journal");
@@ -255,5 +372,6 @@ int main(void)
 	test_journal_duplicate();
 	test_journal_torn_line();
 	test_entry_without_files();
+	test_journal_batch();
 	return check_result("test_master_journal");
 }

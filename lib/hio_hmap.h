@@ -7,6 +7,7 @@
 struct hio_hslot {
 	const char *key;
 	void *val;
+	size_t hash; /* of key: probes compare it before the string, resizes reuse it */
 };
 struct hio_hmap {
 	struct hio_hslot *slots;

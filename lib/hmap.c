@@ -29,21 +29,24 @@ void hio_hmap_free(struct hio_hmap *h)
 	hio_hmap_init(h);
 }
 
-static struct hio_hslot *hmap_slot(const struct hio_hmap *h, const char *key)
+/* key's slot, or the free slot that ends its probe run. */
+static struct hio_hslot *hmap_slot(const struct hio_hmap *h, const char *key, size_t hash)
 {
 	size_t i;
 
 	if (!h->cap)
 		return NULL;
-	for (i = hmap_hash(key) & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
-		if (!h->slots[i].key || strcmp(h->slots[i].key, key) == 0)
+	for (i = hash & (h->cap - 1);; i = (i + 1) & (h->cap - 1)) {
+		const struct hio_hslot *s = &h->slots[i];
+
+		if (!s->key || (s->hash == hash && strcmp(s->key, key) == 0))
 			return &h->slots[i];
 	}
 }
 
 void *hio_hmap_get(const struct hio_hmap *h, const char *key)
 {
-	struct hio_hslot *s = hmap_slot(h, key);
+	struct hio_hslot *s = h->cap ? hmap_slot(h, key, hmap_hash(key)) : NULL;
 
 	return s && s->key ? s->val : NULL;
 }
@@ -58,9 +61,14 @@ static int hmap_resize(struct hio_hmap *h, size_t cap)
 	n.cap = cap;
 	n.len = 0;
 	for (size_t i = 0; i < h->cap; i++) {
+		size_t j;
+
 		if (!h->slots[i].key)
 			continue;
-		*hmap_slot(&n, h->slots[i].key) = h->slots[i];
+		/* Keys are distinct: the first free slot of the run is this one's. */
+		for (j = h->slots[i].hash & (cap - 1); n.slots[j].key; j = (j + 1) & (cap - 1))
+			;
+		n.slots[j] = h->slots[i];
 		n.len++;
 	}
 	free(h->slots);
@@ -84,22 +92,24 @@ int hio_hmap_reserve(struct hio_hmap *h, size_t n)
 
 int hio_hmap_put(struct hio_hmap *h, const char *key, void *val)
 {
+	size_t hash = hmap_hash(key);
 	struct hio_hslot *s;
 
 	/* Keep the load under 3/4 so probes stay short and a free slot always exists. */
 	if ((h->len + 1) * 4 > h->cap * 3 && hmap_grow(h) < 0)
 		return -1;
-	s = hmap_slot(h, key);
+	s = hmap_slot(h, key, hash);
 	if (!s->key)
 		h->len++;
 	s->key = key;
 	s->val = val;
+	s->hash = hash;
 	return 0;
 }
 
 void *hio_hmap_del(struct hio_hmap *h, const char *key)
 {
-	struct hio_hslot *s = hmap_slot(h, key);
+	struct hio_hslot *s = h->cap ? hmap_slot(h, key, hmap_hash(key)) : NULL;
 	size_t i, j, home;
 	void *val;
 
@@ -109,7 +119,7 @@ void *hio_hmap_del(struct hio_hmap *h, const char *key)
 	i = (size_t)(s - h->slots);
 	/* Shift later members of the probe run back so lookups never stop early. */
 	for (j = (i + 1) & (h->cap - 1); h->slots[j].key; j = (j + 1) & (h->cap - 1)) {
-		home = hmap_hash(h->slots[j].key) & (h->cap - 1);
+		home = h->slots[j].hash & (h->cap - 1);
 		if (((j - home) & (h->cap - 1)) >= ((j - i) & (h->cap - 1))) {
 			h->slots[i] = h->slots[j];
 			i = j;
@@ -117,6 +127,7 @@ void *hio_hmap_del(struct hio_hmap *h, const char *key)
 	}
 	h->slots[i].key = NULL;
 	h->slots[i].val = NULL;
+	h->slots[i].hash = 0;
 	h->len--;
 	return val;
 }

@@ -1,6 +1,7 @@
 /* Names, ids, tokens and the bounded buffer. */
 #include "check.h"
 #include "hio_buf.h"
+#include "hio_hmap.h"
 #include "hio_log.h"
 #include "hio_util.h"
 
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int valid(const char *s)
@@ -125,11 +127,86 @@ static void test_dir_is_empty(void)
 	CHECK(hio_rm_rf(top) == 0);
 }
 
+/* The map against a plain array: puts, replaces and deletes (backward shift inside
+ * long probe runs at 3/4 load), across growths, every key found or not as it should. */
+static void test_hmap(void)
+{
+	enum { N = 3000 };
+	static char keys[N][16];
+	static int live[N];
+	struct hio_hmap h;
+	size_t bad = 0, n = 0;
+
+	hio_hmap_init(&h);
+	CHECK(hio_hmap_get(&h, "x") == NULL && hio_hmap_del(&h, "x") == NULL);
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		CHECK(hio_hmap_put(&h, keys[i], &live[i]) == 0);
+		live[i] = 1;
+	}
+	CHECK(h.len == N);
+	CHECK(hio_hmap_put(&h, keys[7], &live[7]) == 0 && h.len == N); /* a replace */
+	for (int i = 0; i < N; i += 3) { /* every third goes, from the middle of runs */
+		bad += hio_hmap_del(&h, keys[i]) != &live[i];
+		live[i] = 0;
+	}
+	bad += hio_hmap_del(&h, keys[0]) != NULL;
+	CHECK(hio_hmap_reserve(&h, 4 * N) == 0); /* a resize of a map with holes */
+	for (int i = 0; i < N; i++) {
+		void *v = hio_hmap_get(&h, keys[i]);
+
+		bad += live[i] ? v != &live[i] : v != NULL;
+		n += live[i];
+	}
+	CHECK(bad == 0 && h.len == n);
+	hio_hmap_free(&h);
+}
+
+/* Ids come from a pool of random bytes: distinct, and never the same in a forked
+ * child as in its parent (the child's pool starts empty). */
+static void test_id_pool(void)
+{
+	enum { N = 5000 };
+	char id[HIO_ID_LEN + 1], child[HIO_ID_LEN + 1] = "", next[HIO_ID_LEN + 1];
+	struct hio_hmap seen;
+	static char ids[N][HIO_ID_LEN + 1];
+	size_t dup = 0, bad = 0;
+	int pfd[2], st = 0;
+	pid_t pid;
+
+	hio_hmap_init(&seen);
+	for (int i = 0; i < N; i++) {
+		hio_id_new(ids[i]);
+		bad += !hio_id_valid(ids[i]);
+		dup += hio_hmap_get(&seen, ids[i]) != NULL;
+		CHECK(hio_hmap_put(&seen, ids[i], ids[i]) == 0);
+	}
+	CHECK(bad == 0 && dup == 0);
+	hio_hmap_free(&seen);
+	hio_id_new(id); /* the pool is part used */
+	CHECK(pipe(pfd) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		hio_id_new(child);
+		_exit(write(pfd[1], child, HIO_ID_LEN) == HIO_ID_LEN ? 0 : 1);
+	}
+	close(pfd[1]);
+	CHECK(read(pfd[0], child, HIO_ID_LEN) == HIO_ID_LEN);
+	close(pfd[0]);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	hio_id_new(next);
+	CHECK(hio_id_valid(child) && strcmp(child, next) != 0 && strcmp(child, id) != 0);
+}
+
 int main(void)
 {
 	char id[HIO_ID_LEN + 1], id2[HIO_ID_LEN + 1], big[5000];
 	const char *why = NULL;
 	struct hio_buf b;
+
+	test_hmap();
+	test_id_pool();
 
 	/* The one number parser: whole strings, in range, or an error that names the flag. */
 	{

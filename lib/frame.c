@@ -393,29 +393,49 @@ size_t hio_frame_dec_buffered(const hio_frame_dec *d)
 
 /* ---------------------------------------------------------------- encoding */
 
+/* Room for the meta in a head's first allocation: most metas (MSG, ACK, RDONE) fit, so
+ * a head is one malloc; json_dumps grew its string from 16 bytes by doubling. */
+#define FRAME_META_GUESS 496
+
 int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out, size_t *len)
 {
 	struct hio_frame_hdr h = {
 	    .type = (uint8_t)type, .flags = (uint8_t)flags, .body_len = body_len};
-	char *m = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
-	size_t mlen = m ? strlen(m) : 0;
-	uint8_t *buf;
+	uint8_t *buf, *n;
+	size_t mlen = 0;
 
-	if (mlen > HIO_FRAME_META_MAX || body_len > HIO_BODY_MAX) {
-		free(m);
+	if (body_len > HIO_BODY_MAX) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	buf = malloc(HIO_FRAME_HDR_LEN + mlen);
-	if (!buf) {
-		free(m);
+	buf = malloc(HIO_FRAME_HDR_LEN + FRAME_META_GUESS);
+	if (!buf)
 		return -1;
+	if (meta) {
+		mlen = json_dumpb(meta, (char *)buf + HIO_FRAME_HDR_LEN, FRAME_META_GUESS,
+				  JSON_COMPACT);
+		if (!mlen || mlen > HIO_FRAME_META_MAX) {
+			free(buf);
+			errno = mlen ? EMSGSIZE : ENOMEM;
+			return -1;
+		}
+		if (mlen > FRAME_META_GUESS) {
+			n = realloc(buf, HIO_FRAME_HDR_LEN + mlen);
+			if (!n) {
+				free(buf);
+				return -1;
+			}
+			buf = n;
+			if (json_dumpb(meta, (char *)buf + HIO_FRAME_HDR_LEN, mlen, JSON_COMPACT) !=
+			    mlen) {
+				free(buf);
+				errno = ENOMEM;
+				return -1;
+			}
+		}
 	}
 	h.meta_len = (uint32_t)mlen;
 	hio_frame_hdr_encode(buf, &h);
-	if (mlen)
-		memcpy(buf + HIO_FRAME_HDR_LEN, m, mlen);
-	free(m);
 	*out = buf;
 	*len = HIO_FRAME_HDR_LEN + mlen;
 	return 0;

@@ -82,7 +82,7 @@ size_t hio_frame_dec_buffered(const hio_frame_dec *d);
 
 /* --- Encoding. --- */
 /* Encodes a header plus meta into out (malloc'ed, caller frees); *len gets its size.
- * Returns 0, or -1 when meta is too large. */
+ * Returns 0, or -1 with errno: EMSGSIZE (meta or body over its limit), ENOMEM. */
 int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out,
 		   size_t *len);
 /* 1 when LZ4 shrinks sample to under 80%. */

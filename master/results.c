@@ -76,9 +76,14 @@ static int journal_dump_cb(const char *p, size_t n, void *ud)
 
 int journal_line_add(struct hio_buf *b, json_t *o)
 {
-	size_t len = b->len;
+	char line[1024]; /* most lines: dumped in one piece, then one copy */
+	size_t len = b->len, n = o ? json_dumpb(o, line, sizeof(line) - 1, JSON_COMPACT) : 0;
 
-	if (!o || json_dump_callback(o, journal_dump_cb, b, JSON_COMPACT) < 0 ||
+	if (n && n < sizeof(line)) {
+		line[n++] = '\n';
+		return hio_buf_append(b, line, n);
+	}
+	if (!n || json_dump_callback(o, journal_dump_cb, b, JSON_COMPACT) < 0 ||
 	    hio_buf_append(b, "\n", 1) < 0) {
 		hio_buf_truncate(b, len);
 		return -1;

@@ -266,15 +266,24 @@ static long body_read(void *ud, char *buf, size_t n)
 
 /* ---- acknowledgements ---- */
 
-static int id_in(json_t *arr, const char *id)
+/* Whether arr lists id. The master lists ids in the order of the upload's entries, so
+ * the one after the last found (*next) is tried first: a batch is not n^2 compares. */
+static int id_in(json_t *arr, const char *id, size_t *next)
 {
+	const char *s = json_string_value(json_array_get(arr, *next));
 	size_t i;
 	json_t *v;
 
+	if (s && strcmp(s, id) == 0) {
+		(*next)++;
+		return 1;
+	}
 	json_array_foreach(arr, i, v)
 	{
-		if (json_is_string(v) && strcmp(json_string_value(v), id) == 0)
+		if (json_is_string(v) && strcmp(json_string_value(v), id) == 0) {
+			*next = i + 1;
 			return 1;
+		}
 	}
 	return 0;
 }
@@ -339,6 +348,7 @@ static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
 	json_t *stored = json_object_get(ans, "stored");
 	json_t *dup = json_object_get(ans, "duplicate");
 	struct acks a = {0};
+	size_t next_stored = 0, next_dup = 0;
 
 	hio_buf_init(&a.b, PE_ACKS_MAX);
 	for (struct pe_entry *e = list; e; e = e->next) {
@@ -346,8 +356,8 @@ static void batch_stored(struct pe *pe, struct pe_entry *list, json_t *ans)
 		const char *st = failed ? "failed" : "done";
 
 		/* Anything the master took but did not store anew it had stored before. */
-		if ((json_is_array(dup) && id_in(dup, e->it->id)) ||
-		    (json_is_array(stored) && !id_in(stored, e->it->id)))
+		if ((json_is_array(dup) && id_in(dup, e->it->id, &next_dup)) ||
+		    (json_is_array(stored) && !id_in(stored, e->it->id, &next_stored)))
 			st = "duplicate";
 		pthread_mutex_lock(&pe->mu);
 		if (strcmp(st, "done") == 0)
@@ -435,14 +445,15 @@ static struct pe_entry *settle_partial(struct pe *pe, struct pe_entry *list, jso
 {
 	json_t *stored = json_object_get(ans, "stored"), *dup = json_object_get(ans, "duplicate");
 	struct pe_entry *keep = NULL, **kt = &keep, *done = NULL, **dt = &done;
+	size_t next_stored = 0, next_dup = 0;
 
 	while (list) {
 		struct pe_entry *e = list;
 
 		list = e->next;
 		e->next = NULL;
-		if ((json_is_array(stored) && id_in(stored, e->it->id)) ||
-		    (json_is_array(dup) && id_in(dup, e->it->id))) {
+		if ((json_is_array(stored) && id_in(stored, e->it->id, &next_stored)) ||
+		    (json_is_array(dup) && id_in(dup, e->it->id, &next_dup))) {
 			*dt = e;
 			dt = &e->next;
 		} else {

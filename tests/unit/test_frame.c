@@ -3,6 +3,7 @@
 #include "check.h"
 #include "hio_frame.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -385,6 +386,54 @@ static void test_fd_frames(void)
 	free(g.body);
 }
 
+/* A head's meta as the encoder sizes it: small, past its first guess, at the limit
+ * and one byte over it (refused, EMSGSIZE); each small enough decoded back whole. */
+static void test_head_meta_sizes(void)
+{
+	static const size_t sizes[] = {
+	    0, 10, 480, 490, 2000, HIO_FRAME_META_MAX - 10, HIO_FRAME_META_MAX - 9};
+	char *pad = malloc(HIO_FRAME_META_MAX + 1);
+
+	CHECK(pad != NULL);
+	if (!pad)
+		return;
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		/* {"id":"","p":"<pad>"} is 16 bytes around the pad */
+		size_t padn = sizes[k] > 16 ? sizes[k] - 16 : 0;
+		json_t *meta;
+		uint8_t *head = NULL;
+		size_t hlen = 0;
+		int rc;
+
+		memset(pad, 'x', padn);
+		pad[padn] = '\0';
+		meta = json_pack("{s:s,s:s}", "id", "", "p", pad);
+		errno = 0;
+		rc = hio_frame_head(HIO_F_MSG, 0, meta, 0, &head, &hlen);
+		if (padn + 16 > HIO_FRAME_META_MAX) {
+			CHECK(rc == -1 && errno == EMSGSIZE);
+		} else {
+			struct got g = {0};
+			hio_frame_dec *d = hio_frame_dec_new(&cbs, &g);
+			json_t *back = NULL;
+
+			CHECK(rc == 0 && hlen == HIO_FRAME_HDR_LEN + padn + 16);
+			CHECK(rc == 0 && d && hio_frame_dec_feed(d, head, hlen) == 0 &&
+			      g.frames == 1);
+			back = rc == 0 ? json_loadb((char *)head + HIO_FRAME_HDR_LEN,
+						    hlen - HIO_FRAME_HDR_LEN, 0, NULL)
+				       : NULL;
+			CHECK(back && json_equal(back, meta));
+			json_decref(back);
+			hio_frame_dec_free(d);
+			free(g.body);
+		}
+		free(head);
+		json_decref(meta);
+	}
+	free(pad);
+}
+
 int main(void)
 {
 	test_fd_frames();
@@ -392,5 +441,6 @@ int main(void)
 	test_body_placed();
 	test_file_body_and_read_one();
 	test_malformed();
+	test_head_meta_sizes();
 	return check_result("test_frame");
 }

@@ -358,6 +358,31 @@ static void test_journal_batch(void)
 	CHECK(strcmp(kept_id(m, PL, "s", NULL), "") == 0);
 	pl = find_pl(m, PL);
 	CHECK(pl && pl->n_done == 5 && pl->n_in == 5);
+
+	/* A line longer than the first try's buffer (a long error) is journaled whole. */
+	{
+		char tmpdir[PATH_MAX], longerr[3001];
+		struct rfile file;
+		json_t *meta = entry_prepare(PL, "long", mid(0xe1), 11, 1, tmpdir, &file);
+
+		memset(longerr, 'e', sizeof(longerr) - 1);
+		longerr[sizeof(longerr) - 1] = '\0';
+		json_object_set_new(meta, "error", json_string(longerr));
+		bt = rbatch_new(m);
+		CHECK(results_commit(bt, tmpdir, meta, &file, 1, dup, &out) == 0);
+		CHECK(results_flush(bt, stored, &out) == 0 && json_array_size(stored) == 3);
+		rbatch_free(bt);
+		json_decref(meta);
+		m = master_restart(m);
+		pl = find_pl(m, PL);
+		pthread_mutex_lock(&m->lock);
+		{
+			struct result *r = pl ? hio_hmap_get(&pl->results, "long") : NULL;
+
+			CHECK(r && r->failed && r->error && strcmp(r->error, longerr) == 0);
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
 	json_decref(stored);
 	json_decref(dup);
 	cleanup(m);

@@ -34,6 +34,11 @@ static int buf_reserve(struct hio_buf *b, size_t extra)
 	return 0;
 }
 
+int hio_buf_reserve(struct hio_buf *b, size_t extra)
+{
+	return buf_reserve(b, extra);
+}
+
 int hio_buf_append(struct hio_buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) < 0)

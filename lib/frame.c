@@ -441,6 +441,40 @@ int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t
 	return 0;
 }
 
+int hio_frame_head_start(struct hio_buf *b)
+{
+	static const uint8_t room[HIO_FRAME_HDR_LEN];
+
+	hio_buf_init(b, HIO_FRAME_HDR_LEN + HIO_FRAME_META_MAX);
+	/* Most metas fit without growing it: one allocation for the head. */
+	if (hio_buf_reserve(b, HIO_FRAME_HDR_LEN + FRAME_META_GUESS) < 0 ||
+	    hio_buf_append(b, room, sizeof(room)) < 0) {
+		b->max = 0; /* no meta either: finish fails */
+		return -1;
+	}
+	return 0;
+}
+
+int hio_frame_head_finish(struct hio_buf *b, int type, int flags, uint64_t body_len, uint8_t **out,
+			  size_t *len)
+{
+	struct hio_frame_hdr h = {.type = (uint8_t)type,
+				  .flags = (uint8_t)flags,
+				  .meta_len = (uint32_t)(b->len - HIO_FRAME_HDR_LEN),
+				  .body_len = body_len};
+
+	if (b->len < HIO_FRAME_HDR_LEN || body_len > HIO_BODY_MAX) {
+		int e = b->len < HIO_FRAME_HDR_LEN ? ENOMEM : EMSGSIZE;
+
+		hio_buf_free(b);
+		errno = e;
+		return -1;
+	}
+	hio_frame_hdr_encode((uint8_t *)b->data, &h);
+	*out = (uint8_t *)hio_buf_steal(b, len);
+	return 0;
+}
+
 int hio_frame_compress_pays(const void *sample, size_t n)
 {
 	int bound, r;

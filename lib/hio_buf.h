@@ -14,6 +14,8 @@ struct hio_buf {
 void hio_buf_init(struct hio_buf *b, size_t max);
 /* Returns 0, or -1 (buffer unchanged) when max would be passed or memory is out. */
 int hio_buf_append(struct hio_buf *b, const void *p, size_t n);
+/* Room for extra more bytes without another allocation; 0, or -1 as append. */
+int hio_buf_reserve(struct hio_buf *b, size_t extra);
 int hio_buf_printf(struct hio_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hio_buf_reset(struct hio_buf *b);
 /* Drops what was appended after the first len bytes (len <= b->len). */

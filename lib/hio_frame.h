@@ -2,6 +2,8 @@
  * result uploads. Format and limits: docs/protocol.md. */
 #ifndef HIO_FRAME_H
 #define HIO_FRAME_H
+#include "hio_buf.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -85,6 +87,14 @@ size_t hio_frame_dec_buffered(const hio_frame_dec *d);
  * Returns 0, or -1 with errno: EMSGSIZE (meta or body over its limit), ENOMEM. */
 int hio_frame_head(int type, int flags, json_t *meta, uint64_t body_len, uint8_t **out,
 		   size_t *len);
+/* A head whose meta is written in place (hio_jw.h), for the frames of every message:
+ * start leaves room for the header in b (limited to a header and HIO_FRAME_META_MAX);
+ * the caller appends the meta; finish encodes the header in front of it and hands b's
+ * data over as *out (the caller's to free), or frees it. 0, or -1 with errno (after a
+ * failed start, b takes no bytes and finish fails too). */
+int hio_frame_head_start(struct hio_buf *b);
+int hio_frame_head_finish(struct hio_buf *b, int type, int flags, uint64_t body_len, uint8_t **out,
+			  size_t *len);
 /* 1 when LZ4 shrinks sample to under 80%. */
 int hio_frame_compress_pays(const void *sample, size_t n);
 /* Decides the LZ4 flag for a body under a mode (data or the first bytes of fd at 0). */

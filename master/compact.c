@@ -70,11 +70,8 @@ static int copy_batch(struct master *m, const char *pln, char **cursor, struct h
 		}
 	}
 	for (; rc == 0 && v && i < pl->n_sorted && k < COMPACT_BATCH; i++, k++) {
-		json_t *line = result_line(pln, v[i], plver_find(pl, v[i]->version), 1);
-
-		if (journal_line_add(b, line) < 0)
+		if (result_line_add(b, pln, v[i], plver_find(pl, v[i]->version), 1) < 0)
 			rc = -1;
-		json_decref(line);
 	}
 	free(*cursor);
 	*cursor = NULL;

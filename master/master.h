@@ -449,8 +449,9 @@ void results_upload_free(struct upload *u);
  * its batch is journaled; until then its id is claimed (a second upload of it is a
  * duplicate) and its files are in place under DIR/results/<id>. Owned by its upload;
  * used by one thread. */
-#define RBATCH_ENTRIES 256	  /* entries in a batch before it is flushed */
-#define RBATCH_BYTES (256u << 10) /* journal bytes in a batch before it is flushed */
+#define RBATCH_ENTRIES 256	       /* entries in a batch before it is flushed */
+#define RBATCH_BYTES (256u << 10)      /* journal bytes in a batch before it is flushed */
+#define RBATCH_BYTES_FIRST (32u << 10) /* allocated at first: 64 lines of 500 bytes */
 /* The hard limit of the lines buffer: a full batch and one more line of the largest
  * entry an upload admits (HIO_RESULT_FILES_MAX names of HIO_NAME_MAX, escaped). */
 #define RBATCH_BUF_MAX (RBATCH_BYTES + (256u << 20))
@@ -476,11 +477,12 @@ void result_free(struct result *r);
 /* Appends len bytes of whole lines (each ending in '\n') to the journal in one write,
  * under journal_lock. 0, or -1 with errno (the journal cut back). */
 int journal_append(struct master *m, const char *lines, size_t len);
-/* Appends o (NULL: out of memory) as one journal line to b. 0, or -1 (b unchanged). */
-int journal_line_add(struct hio_buf *b, json_t *o);
 json_t *files_json(const struct rfile *files, size_t n);
-/* r's journal line (pv: its version's command, or NULL). NULL when out of memory. */
-json_t *result_line(const char *pln, const struct result *r, const struct plver *pv, int kept);
+/* Appends r's journal line (pv: its version's command, or NULL) to b, or the line of
+ * an rm of name's entry id. 0, or -1 (memory, b's limit; b unchanged). */
+int result_line_add(struct hio_buf *b, const char *pln, const struct result *r,
+		    const struct plver *pv, int kept);
+int rm_line_add(struct hio_buf *b, const char *pln, const char *name, const char *id);
 /* The command and image of pl's version v, or NULL. Caller holds m->lock. */
 const struct plver *plver_find(const struct pipeline *pl, int v);
 /* Records them (copied) unless known; 0 or -1 (memory). Caller holds m->lock. */

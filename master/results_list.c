@@ -333,14 +333,10 @@ static int rm_apply(struct master *m, const char *pln, struct rm_item *v, size_t
 
 	hio_buf_init(&b, SIZE_MAX);
 	for (size_t i = 0; i < n && rc == 0; i++) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "op", "rm", "pipeline", pln, "name",
-				      v[i].name, "id", v[i].id);
-
-		if (journal_line_add(&b, o) < 0) {
+		if (rm_line_add(&b, pln, v[i].name, v[i].id) < 0) {
 			errno = ENOMEM;
 			rc = -1;
 		}
-		json_decref(o);
 	}
 	/* The journal first: a crash after it loses nothing (the start-up removes the
 	 * directories no entry points at); one before it keeps the entries whole. */

@@ -5,13 +5,13 @@
 #include "hio_buf.h"
 #include "hio_frame.h"
 #include "hio_http.h"
+#include "hio_jw.h"
 #include "hio_log.h"
 #include "hio_metrics.h"
 #include "hio_net.h"
 #include "hio_sync.h"
 #include "hio_util.h"
 #include "pe_internal.h"
-#include "pe_meta.h"
 #include "pe_metrics.h"
 
 #include <errno.h>
@@ -92,9 +92,10 @@ struct body {
 	char err[160];
 };
 
-/* Adds a frame whose meta is m (freed here, whatever happens). */
-static int body_add(struct body *b, int type, struct pe_meta *m, const void *data,
-		    const struct pe_rfile *file, uint64_t blen)
+/* Adds a frame whose meta w has written after hio_frame_head_start(hb) (hb freed here,
+ * whatever happens). */
+static int body_add(struct body *b, int type, struct hio_buf *hb, struct hio_jw *w,
+		    const void *data, const struct pe_rfile *file, uint64_t blen)
 {
 	struct seg *s;
 	int rc = -1;
@@ -110,7 +111,7 @@ static int body_add(struct body *b, int type, struct pe_meta *m, const void *dat
 	}
 	s = &b->segs[b->n];
 	memset(s, 0, sizeof(*s));
-	if (pe_meta_head(m, type, blen, &s->head, &s->hlen) < 0)
+	if (hio_jw_end(w) < 0 || hio_frame_head_finish(hb, type, 0, blen, &s->head, &s->hlen) < 0)
 		goto out;
 	s->data = data;
 	s->file = file;
@@ -119,7 +120,7 @@ static int body_add(struct body *b, int type, struct pe_meta *m, const void *dat
 	b->n++;
 	rc = 0;
 out:
-	pe_meta_free(m);
+	hio_buf_free(hb);
 	return rc;
 }
 
@@ -127,11 +128,14 @@ out:
 static int body_add_file(struct body *b, const char *id, const char *name, const void *data,
 			 const struct pe_rfile *file, uint64_t blen)
 {
-	struct pe_meta m = {0};
+	struct hio_buf hb;
+	struct hio_jw w;
 
-	pe_meta_str(&m, "id", id);
-	pe_meta_str(&m, "file", name);
-	return body_add(b, HIO_F_RFILE, &m, data, file, blen);
+	hio_frame_head_start(&hb);
+	hio_jw_begin(&w, &hb);
+	hio_jw_str(&w, "id", id);
+	hio_jw_str(&w, "file", name);
+	return body_add(b, HIO_F_RFILE, &hb, &w, data, file, blen);
 }
 
 static void body_free(struct body *b)
@@ -160,7 +164,8 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 {
 	struct pe_item *it = e->it;
 	hio_pe_out *o = &e->out;
-	struct pe_meta done = {0};
+	struct hio_buf hb;
+	struct hio_jw w;
 	char line[512];
 
 	/* A file that is no longer what the analysis left fails the message here, before
@@ -191,24 +196,26 @@ static int entry_encode(struct pe *pe, struct body *b, struct pe_entry *e)
 		if (body_add_file(b, it->id, f->name, f->data, f->data ? NULL : f, f->len) < 0)
 			return -1;
 	}
-	pe_meta_str(&done, "id", it->id);
-	pe_meta_str(&done, "name", it->name);
-	pe_meta_int(&done, "ts", (long long)it->ts);
-	pe_meta_str(&done, "pipeline", pe->pipeline);
-	pe_meta_str(&done, "status", o->failed ? "failed" : "done");
+	hio_frame_head_start(&hb);
+	hio_jw_begin(&w, &hb);
+	hio_jw_str(&w, "id", it->id);
+	hio_jw_str(&w, "name", it->name);
+	hio_jw_int(&w, "ts", (long long)it->ts);
+	hio_jw_str(&w, "pipeline", pe->pipeline);
+	hio_jw_str(&w, "status", o->failed ? "failed" : "done");
 	if (o->failed) {
 		pe_out_error_line(o, line, sizeof(line));
-		pe_meta_text(&done, "error", line);
+		hio_jw_text(&w, "error", line);
 	}
 	if (pe->version)
-		pe_meta_int(&done, "version", pe->version);
+		hio_jw_int(&w, "version", pe->version);
 	/* Provenance (docs/protocol.md): which PE, on which host, ran it when, how long. */
-	pe_meta_str(&done, "pe", pe->id);
-	pe_meta_str(&done, "host", pe->adv_host);
-	pe_meta_int(&done, "start", (long long)o->start_us);
-	pe_meta_int(&done, "duration_ms", (long long)o->duration_ms);
-	pe_meta_int(&done, "exit", o->exit_status);
-	return body_add(b, HIO_F_RDONE, &done, NULL, NULL, 0);
+	hio_jw_str(&w, "pe", pe->id);
+	hio_jw_str(&w, "host", pe->adv_host);
+	hio_jw_int(&w, "start", (long long)o->start_us);
+	hio_jw_int(&w, "duration_ms", (long long)o->duration_ms);
+	hio_jw_int(&w, "exit", o->exit_status);
+	return body_add(b, HIO_F_RDONE, &hb, &w, NULL, NULL, 0);
 }
 
 /* Result files are read as the request goes, never loaded whole. Fills what curl asks
@@ -322,23 +329,28 @@ static void acks_flush(struct acks *a)
 
 static void acks_add(struct acks *a, struct pe_session *s, const char *id, const char *status)
 {
-	json_t *m = json_pack("{s:s, s:s}", "id", id, "status", status);
 	uint8_t *head = NULL;
 	size_t hlen = 0;
+	struct hio_buf hb;
+	struct hio_jw w;
 
 	/* Flushed before the buffer can fill, so only memory can be short: that ACK is not
 	 * sent, and the connector resends the message (answered "duplicate"). */
 	if (a->s != s || a->b.len + 256 > PE_ACKS_MAX)
 		acks_flush(a);
 	a->s = s;
-	if (!m || hio_frame_head(HIO_F_ACK, 0, m, 0, &head, &hlen) < 0 ||
+	hio_frame_head_start(&hb);
+	hio_jw_begin(&w, &hb);
+	hio_jw_str(&w, "id", id);
+	hio_jw_str(&w, "status", status);
+	if (hio_jw_end(&w) < 0 || hio_frame_head_finish(&hb, HIO_F_ACK, 0, 0, &head, &hlen) < 0 ||
 	    hio_buf_append(&a->b, head, hlen) < 0)
 		hio_warn("out of memory for the ACK of message %s; the connector will resend it",
 			 id);
 	else
 		a->n++;
 	free(head);
-	json_decref(m);
+	hio_buf_free(&hb);
 }
 
 /* The master answered 2xx: record, ack, free. The entries (and with them their

@@ -2,11 +2,13 @@
 #include "check.h"
 #include "hio_buf.h"
 #include "hio_hmap.h"
+#include "hio_jw.h"
 #include "hio_log.h"
 #include "hio_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,78 @@ static void test_hmap(void)
 	hio_hmap_free(&h);
 }
 
+/* The hand-written JSON reads back through jansson as what was written: escapes,
+ * UTF-8, numbers at their limits, nesting; a string that is not UTF-8 (or a full
+ * buffer) fails the whole object and leaves the buffer as it was. */
+static void test_jw(void)
+{
+	struct hio_buf b;
+	struct hio_jw w;
+	json_t *got, *want;
+
+	hio_buf_init(&b, 4096);
+	hio_buf_append(&b, "x", 1); /* written after what is there */
+	hio_jw_begin(&w, &b);
+	hio_jw_str(&w, "s", "a\"b\\c\n\x01/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
+	hio_jw_text(&w, "t", "ok\xff\xc3!");
+	hio_jw_int(&w, "zero", 0);
+	hio_jw_int(&w, "neg", -42);
+	hio_jw_int(&w, "min", LLONG_MIN);
+	hio_jw_int(&w, "max", LLONG_MAX);
+	hio_jw_bool(&w, "yes", 1);
+	hio_jw_bool(&w, "no", 0);
+	hio_jw_open(&w, "empty", '[');
+	hio_jw_close(&w, ']');
+	hio_jw_open(&w, "files", '[');
+	for (int i = 0; i < 2; i++) {
+		hio_jw_open(&w, NULL, '{');
+		hio_jw_str(&w, "name", i ? "b" : "a");
+		hio_jw_int(&w, "size", i);
+		hio_jw_close(&w, '}');
+	}
+	hio_jw_close(&w, ']');
+	hio_jw_str(&w, "last", "");
+	CHECK(hio_jw_end(&w) == 0);
+	got = json_loadb(b.data + 1, b.len - 1, 0, NULL);
+	want = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:[],s:[{s:s,s:I},{s:s,s:I}],s:s}", "s",
+			 "a\"b\\c\n\x01/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "t", "ok\?\?!", "zero",
+			 (json_int_t)0, "neg", (json_int_t)-42, "min", (json_int_t)LLONG_MIN, "max",
+			 (json_int_t)LLONG_MAX, "yes", 1, "no", 0, "empty", "files", "name", "a",
+			 "size", (json_int_t)0, "name", "b", "size", (json_int_t)1, "last", "");
+	CHECK(got && want && json_equal(got, want));
+	json_decref(got);
+	json_decref(want);
+
+	/* Not UTF-8 (a lone continuation byte, an overlong '/', a surrogate): refused. */
+	{
+		static const char *bad[] = {"\x80", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					    "\xe2\x82"};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			size_t len = b.len;
+
+			hio_jw_begin(&w, &b);
+			hio_jw_str(&w, "id", "x");
+			hio_jw_str(&w, "bad", bad[i]);
+			hio_jw_int(&w, "n", 1);
+			CHECK(hio_jw_end(&w) == -1 && b.len == len);
+		}
+	}
+	/* Past the buffer's limit: refused, cut back. */
+	{
+		char big[3000];
+		size_t len = b.len;
+
+		memset(big, 'y', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		hio_jw_begin(&w, &b);
+		hio_jw_str(&w, "a", big);
+		hio_jw_str(&w, "b", big);
+		CHECK(hio_jw_end(&w) == -1 && b.len == len);
+	}
+	hio_buf_free(&b);
+}
+
 /* Ids come from a pool of random bytes: distinct, and never the same in a forked
  * child as in its parent (the child's pool starts empty). */
 static void test_id_pool(void)
@@ -207,6 +281,7 @@ int main(void)
 
 	test_hmap();
 	test_id_pool();
+	test_jw();
 
 	/* The one number parser: whole strings, in range, or an error that names the flag. */
 	{

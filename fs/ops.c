@@ -208,6 +208,16 @@ static int refuse_results(const char *path, int exists_err)
 	return *sub ? -EROFS : exists_err;
 }
 
+/* As refuse_results for a node being made, whose name must also be UTF-8 (EILSEQ):
+ * names travel in JSON, so such a file could never be streamed; refused when it is
+ * made, the tool says so, instead of the file being dropped later. */
+static int refuse_new(const char *path, int exists_err)
+{
+	int rc = refuse_results(path, exists_err);
+
+	return rc ? rc : hio_utf8_valid(path, strlen(path)) ? 0 : -EILSEQ;
+}
+
 /* The node just made at r belongs to the caller (fs_own_new); if it cannot, it goes. */
 static int own_new(const char *r, mode_t mode)
 {
@@ -221,7 +231,7 @@ static int own_new(const char *r, mode_t mode)
 
 static int op_mkdir(const char *path, mode_t mode)
 {
-	int rc = refuse_results(path, -EEXIST);
+	int rc = refuse_new(path, -EEXIST);
 
 	if (rc)
 		return rc;
@@ -232,7 +242,7 @@ static int op_mkdir(const char *path, mode_t mode)
 
 static int op_mknod(const char *path, mode_t mode, dev_t rdev)
 {
-	int rc = refuse_results(path, -EEXIST);
+	int rc = refuse_new(path, -EEXIST);
 
 	if (rc)
 		return rc;
@@ -274,7 +284,7 @@ static int op_unlink(const char *path)
 
 static int op_symlink(const char *target, const char *path)
 {
-	int rc = refuse_results(path, -EEXIST);
+	int rc = refuse_new(path, -EEXIST);
 
 	if (rc)
 		return rc;
@@ -300,6 +310,8 @@ static int op_link(const char *from, const char *to)
 {
 	if (in_results(from, NULL) || in_results(to, NULL))
 		return -EROFS;
+	if (!hio_utf8_valid(to, strlen(to)))
+		return -EILSEQ;
 	return fs_handle_link(FS(), rel(from), rel(to));
 }
 
@@ -361,6 +373,8 @@ static int op_rename(const char *from, const char *to, unsigned int flags)
 
 	if (in_results(from, NULL) || in_results(to, NULL))
 		return -EROFS;
+	if (!hio_utf8_valid(to, strlen(to)))
+		return -EILSEQ;
 	dfd = (flags & RENAME_EXCHANGE) ? -1
 					: openat(fs->tree_fd, rt, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd >= 0 && fstat(dfd, &st) == 0 && S_ISREG(st.st_mode))
@@ -476,7 +490,7 @@ static int op_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	struct fs *fs = FS();
 	struct fs_handle *h;
-	int rc = refuse_results(path, -EISDIR);
+	int rc = refuse_new(path, -EISDIR);
 
 	if (rc)
 		return rc;

@@ -48,9 +48,15 @@ int hio_token_eq(const char *a, const char *b);
 /* A fresh random token (64 hex chars) into out. */
 void hio_token_new(char out[65]);
 
-/* 1 when name (len bytes, may hold NULs) is a valid relative input name.
+/* 1 when name (len bytes, may hold NULs) is a valid relative input name (UTF-8,
+ * relative, no . or .. component, bounded).
  * On 0, *why (static string) says what is wrong. */
 int hio_name_valid(const char *name, size_t len, const char **why);
+/* The length (1..4) of the UTF-8 sequence at p, which has left (>= 1) bytes, or 0 when
+ * it is not one (overlong, surrogate, past U+10FFFF, cut short): jansson's rules, so
+ * what passes here passes through JSON. */
+size_t hio_utf8_seq(const char *p, size_t left);
+int hio_utf8_valid(const char *s, size_t len);
 /* Strips any leading "/", "./" and "../" (repeatedly). Returns a pointer into path. */
 const char *hio_name_strip(const char *path);
 int hio_pipeline_valid(const char *p);

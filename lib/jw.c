@@ -1,5 +1,6 @@
 /* jw.c: compact JSON written by hand (hio_jw.h). */
 #include "hio_jw.h"
+#include "hio_util.h"
 
 #include <string.h>
 
@@ -7,32 +8,6 @@ static void raw(struct hio_jw *w, const char *s, size_t n)
 {
 	if (!w->bad && hio_buf_append(w->b, s, n) < 0)
 		w->bad = 1;
-}
-
-/* The length of the UTF-8 sequence at s (1..4), or 0 when it is not one (overlong,
- * surrogate, past U+10FFFF, cut short): jansson's rules. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return n;
 }
 
 static void str(struct hio_jw *w, const char *s, int lossy)
@@ -50,7 +25,8 @@ static void str(struct hio_jw *w, const char *s, int lossy)
 	o = w->b->data + w->b->len;
 	*o++ = '"';
 	while (*p) {
-		size_t k = utf8_len(p);
+		size_t k =
+		    hio_utf8_seq((const char *)p, len - (size_t)(p - (const unsigned char *)s));
 
 		if (k == 0) {
 			if (!lossy) {

@@ -416,13 +416,9 @@ static int session_send(struct lane *l, struct msg **ms, int n)
 		int k;
 
 		for (k = 0; k < n; k++) {
-			json_t *meta = stream_msg_meta(ms[k]);
 			size_t hlen = 0;
-			int bad = !meta || hio_frame_head(HIO_F_MSG, 0, meta, ms[k]->len, &heads[k],
-							  &hlen) < 0;
 
-			json_decref(meta);
-			if (bad)
+			if (stream_msg_head(ms[k], &heads[k], &hlen) < 0)
 				break;
 			iov[2 * k] = (struct iovec){heads[k], hlen};
 			iov[2 * k + 1] = (struct iovec){ms[k]->data, (size_t)ms[k]->len};

@@ -175,6 +175,9 @@ struct stream_ack {
 int stream_ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta);
 /* The MSG frame meta of m: {id, name, ts}. Caller decrefs. */
 json_t *stream_msg_meta(const struct msg *m);
+/* The head of m's MSG frame as the batched small messages send it (no flags), written
+ * by hand (hio_jw.h): one allocation. 0, or -1 with errno. */
+int stream_msg_head(const struct msg *m, uint8_t **out, size_t *len);
 /* 1: a PE was reserved for us; 0: none free (use the backlog); -1: master unreachable
  * (err says why). */
 int stream_allocate(hio_http *http, const char *pipeline, struct pe_addr *pe, char *err,

@@ -1,6 +1,7 @@
 /* The stream connector's messages, the frames its sessions read, and its calls to the
  * master: allocate and release PEs, push a message into the backlog. One hio_http per
  * lane thread. */
+#include "hio_jw.h"
 #include "hio_log.h"
 #include "stream_internal.h"
 
@@ -24,6 +25,22 @@ void stream_msg_free(struct msg *m)
 json_t *stream_msg_meta(const struct msg *m)
 {
 	return json_pack("{s:s, s:s, s:I}", "id", m->id, "name", m->name, "ts", (json_int_t)m->ts);
+}
+
+int stream_msg_head(const struct msg *m, uint8_t **out, size_t *len)
+{
+	struct hio_buf hb;
+	struct hio_jw w;
+	int rc;
+
+	hio_frame_head_start(&hb);
+	hio_jw_begin(&w, &hb);
+	hio_jw_str(&w, "id", m->id);
+	hio_jw_str(&w, "name", m->name);
+	hio_jw_int(&w, "ts", (long long)m->ts);
+	rc = hio_jw_end(&w) < 0 ? -1 : hio_frame_head_finish(&hb, HIO_F_MSG, 0, m->len, out, len);
+	hio_buf_free(&hb);
+	return rc;
 }
 
 int stream_ack_on_end(void *ud, const struct hio_frame_hdr *h, json_t *meta)

@@ -215,6 +215,47 @@ int hio_name_valid(const char *name, size_t len, const char **why)
 		}
 		start = i + 1;
 	}
+	/* Names travel in JSON, which holds UTF-8 only: refused here, at the door, a
+	 * Latin-1 name was a message no frame could carry, retried forever. */
+	if (!hio_utf8_valid(name, len)) {
+		*why = "name is not UTF-8";
+		return 0;
+	}
+	return 1;
+}
+
+size_t hio_utf8_seq(const char *p, size_t left)
+{
+	const unsigned char *s = (const unsigned char *)p;
+	unsigned char c = s[0];
+	size_t n, i;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (n > left)
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+int hio_utf8_valid(const char *s, size_t len)
+{
+	for (size_t i = 0, k; i < len; i += k)
+		if (!(k = hio_utf8_seq(s + i, len - i)))
+			return 0;
 	return 1;
 }
 

@@ -3,7 +3,8 @@
 # rsync -a (dot temp names renamed), tar -x, dd, mv across devices, an editor's save
 # via name.tmp: exactly one result per final file and none for a temp name, each the
 # file's sha256; results/ read with cat, cp -r and find; an overwrite replaces the
-# result; and overall no entry beyond the final files written.
+# result; a name that is not UTF-8 refused when made; and overall no entry beyond the
+# final files written.
 . "$(dirname "$0")/lib.sh"
 
 MNT="$T/mnt"
@@ -253,6 +254,30 @@ check "8b all of them done" at_least hwait/ 30
 # And the mount shows them at once: a name its results/ snapshot lacks is looked up anew.
 eq "8b results/hwait/*/stdout read through the mount, differing from the sha256" \
 	"$(verify_hashes "$T/hwait.sha")" 0
+
+# ---- 8c. a name that is not UTF-8 (Latin-1 "café", as an old instrument PC writes it):
+# refused where it is made (EILSEQ: cp, mkdir and mv say so; names travel in JSON, and
+# such a file used to be retried forever); the same name in UTF-8 is an ordinary input.
+need_mount "8c names"
+mkdir -p "$MNT/names"
+latin=$(printf 'caf\xe9.txt')
+head -c 1000 /dev/urandom >"$T/names.src"
+names_sha=$(sha256sum "$T/names.src" | cut -c1-64)
+cp "$T/names.src" "$MNT/names/$latin" 2>"$T/names.err"
+check "8c cp to a Latin-1 name fails" test $? -ne 0
+check "8c ... with EILSEQ ($(head -c 160 "$T/names.err"))" \
+	grep -q "Invalid or incomplete multibyte" "$T/names.err"
+check "8c mkdir of a Latin-1 name fails" bash -c '! mkdir "$1" 2>/dev/null' _ \
+	"$MNT/names/$(printf 'dir\xe9')"
+check "8c cp to a held name (names/x.tmp) exits 0" cp "$T/names.src" "$MNT/names/x.tmp"
+check "8c mv of it to a Latin-1 name fails" bash -c '! mv "$1" "$2" 2>/dev/null' _ \
+	"$MNT/names/x.tmp" "$MNT/names/$latin"
+check "8c ... and it keeps its name" test -f "$MNT/names/x.tmp"
+check "8c rm of the held file exits 0" rm "$MNT/names/x.tmp"
+check "8c cp to the UTF-8 name names/café.txt exits 0" cp "$T/names.src" "$MNT/names/café.txt"
+echo "names/café.txt" >>"$EXPECTED"
+check "8c result for names/café.txt is its sha256" wait_fs 120 stdout_is "names/café.txt" "$names_sha"
+eq "8c entries under names/" "$(n_results names/)" 1
 
 # ---- 9. overall: one entry per final file written, nothing else
 need_mount "9 totals"

@@ -2,7 +2,7 @@
 # hio send of 1000 files (1 KB..4 MB, in subdirectories) through 4 PEs: exactly one
 # result per file, each the file's sha256, listed by hio results, fetched through the
 # API (a sample with hio results get); and P2P: the master receives under 1% of the data bytes, beyond those of
-# files spilled to the backlog.
+# files spilled to the backlog. A name that is not UTF-8 is refused, the others sent.
 . "$(dirname "$0")/lib.sh"
 
 "$HIO" up --pes 4 --state-dir "$STATE" --exec 'sha256sum "$HIO_INPUT" | cut -c1-64' >"$T/url" ||
@@ -51,4 +51,18 @@ check "master received under 1% of the data bytes beyond the spilled ones" \
 	test $((rx - spilled)) -lt $((total_bytes / 100))
 eq "in (distinct messages)" "$(pfield default in)" 1000
 eq "done" "$(pfield default done)" 1000
+
+# A name that is not UTF-8 (Latin-1 "café") is refused at once, with the reason, and
+# the rest is sent: names travel in JSON; before, such a file was retried forever.
+mkdir names
+printf 'latin' >"names/$(printf 'caf\xe9.txt')"
+printf 'utf8' >names/café.txt
+timeout 60 "$HIO" send --state-dir "$STATE" names >names.out 2>names.err
+eq "hio send with a Latin-1 name exits 1" "$?" 1
+check "... saying so ($(tail -n 1 names.err))" grep -q "name is not UTF-8" names.err
+check "... and that 1 of 2 was not sent" grep -q "1 of 2 file(s) not sent" names.err
+check "hio wait after it" "$HIO" wait --timeout 60 --state-dir "$STATE"
+eq "names/café.txt processed" "$("$HIO" results --json --state-dir "$STATE" |
+	jq -r '.[] | select(.name == "names/café.txt") | .state')" done
+eq "in after it" "$(pfield default in)" 1001
 finish

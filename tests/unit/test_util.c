@@ -197,11 +197,12 @@ static void test_jw(void)
 	hio_jw_str(&w, "last", "");
 	CHECK(hio_jw_end(&w) == 0);
 	got = json_loadb(b.data + 1, b.len - 1, 0, NULL);
-	want = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:[],s:[{s:s,s:I},{s:s,s:I}],s:s}", "s",
-			 "a\"b\\c\n\x01/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "t", "ok\?\?!", "zero",
-			 (json_int_t)0, "neg", (json_int_t)-42, "min", (json_int_t)LLONG_MIN, "max",
-			 (json_int_t)LLONG_MAX, "yes", 1, "no", 0, "empty", "files", "name", "a",
-			 "size", (json_int_t)0, "name", "b", "size", (json_int_t)1, "last", "");
+	want =
+	    json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:[],s:[{s:s,s:I},{s:s,s:I}],s:s}", "s",
+		      "a\"b\\c\n\x01/\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "t", "ok\?\?!", "zero",
+		      (json_int_t)0, "neg", (json_int_t)-42, "min", (json_int_t)LLONG_MIN, "max",
+		      (json_int_t)LLONG_MAX, "yes", 1, "no", 0, "empty", "files", "name", "a",
+		      "size", (json_int_t)0, "name", "b", "size", (json_int_t)1, "last", "");
 	CHECK(got && want && json_equal(got, want));
 	json_decref(got);
 	json_decref(want);
@@ -359,6 +360,18 @@ int main(void)
 	CHECK(!valid(".."));
 	CHECK(!hio_name_valid("a\0b", 3, &why));
 	CHECK(why && strstr(why, "NUL"));
+	/* UTF-8 only: names travel in JSON. */
+	CHECK(valid("caf\xc3\xa9/\xe6\x97\xa5\xf0\x9f\x94\xac.tif"));
+	why = NULL;
+	CHECK(!hio_name_valid("caf\xe9.txt", 8, &why));
+	CHECK(why && strcmp(why, "name is not UTF-8") == 0);
+	CHECK(!valid("a\xc3"));		   /* cut short */
+	CHECK(!valid("\xc0\xaf"));	   /* an overlong '/' */
+	CHECK(!valid("\xed\xa0\x80"));	   /* a surrogate */
+	CHECK(!valid("\xf4\x90\x80\x80")); /* past U+10FFFF */
+	/* The length bounds the check: a sequence cut by it is not read past it. */
+	CHECK(hio_utf8_valid("\xc3\xa9", 2) && !hio_utf8_valid("\xc3\xa9", 1));
+	CHECK(hio_utf8_seq("\xe2\x82\xac", 3) == 3 && hio_utf8_seq("\xe2\x82\xac", 2) == 0);
 	memset(big, 'a', sizeof(big));
 	for (int i = 100; i < 4096; i += 100)
 		big[i] = '/';

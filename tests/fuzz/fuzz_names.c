@@ -15,8 +15,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* hio_name_valid's rule: 1..HIO_NAME_MAX bytes, no NUL, relative, components of
- * 1..255 bytes, none "." or "..". */
+/* The UTF-8 rule restated from RFC 3629: sequences of 1..4 bytes, the shortest form,
+ * no surrogate, nothing past U+10FFFF. */
+static int utf8_ref(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned long cp;
+		size_t k, j;
+
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((s[i] & 0xe0) == 0xc0)
+			k = 2, cp = s[i] & 0x1f;
+		else if ((s[i] & 0xf0) == 0xe0)
+			k = 3, cp = s[i] & 0x0f;
+		else if ((s[i] & 0xf8) == 0xf0)
+			k = 4, cp = s[i] & 0x07;
+		else
+			return 0;
+		if (i + k > n)
+			return 0;
+		for (j = 1; j < k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/* hio_name_valid's rule: 1..HIO_NAME_MAX bytes of UTF-8, no NUL, relative, components
+ * of 1..255 bytes, none "." or "..". */
 static int name_ref(const char *s, size_t n)
 {
 	size_t start = 0;
@@ -34,7 +69,7 @@ static int name_ref(const char *s, size_t n)
 			return 0;
 		start = i + 1;
 	}
-	return 1;
+	return utf8_ref((const unsigned char *)s, n);
 }
 
 static void check_name(const char *s, size_t n)

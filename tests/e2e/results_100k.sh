@@ -7,8 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 # ASan holds up to 256 MiB of freed memory in quarantine, which counts in RSS: the
 # master's growth over the listings below measured its quarantine (151 and 155 MiB in
-# two runs; 17 MiB with a 16 MiB quarantine), not its own memory. A small quarantine keeps this a measure of
-# the master's memory, as fs_big.sh does for hio-fs; ASan still checks everything else.
+# two runs; 17 MiB with a 16 MiB quarantine), not its own memory. A small quarantine
+# keeps this a measure of the master's memory, as fs_big.sh does for hio-fs; ASan still
+# checks everything else.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}:quarantine_size_mb=16"
 N=100000
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
